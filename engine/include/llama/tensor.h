@@ -1,0 +1,46 @@
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string_view>
+
+namespace llama {
+
+// Element types of weight matrices. The 16-bit and quantized types stay in that form in memory;
+// kernels convert on the fly (tiles for GEMM, registers for matrix-vector products).
+enum class DType : uint8_t { F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q5_K, Q6_K };
+
+struct DTypeTraits {
+    std::string_view name;
+    int64_t block_elements;  // elements per block (1 for plain floats)
+    int64_t block_bytes;     // bytes per block
+};
+
+const DTypeTraits& dtype_traits(DType type);
+std::string_view dtype_name(DType type);
+
+// Bytes of one row of `cols` elements; throws llama::Error if cols is not a whole number of
+// blocks of the type.
+int64_t row_bytes(DType type, int64_t cols);
+
+// A read-only view of a row-major [rows, cols] weight matrix. The bytes are owned elsewhere (a
+// memory-mapped file or a buffer held by the model).
+struct Matrix {
+    DType dtype = DType::F32;
+    int64_t rows = 0;
+    int64_t cols = 0;
+    const std::byte* data = nullptr;
+
+    int64_t row_stride() const { return row_bytes(dtype, cols); }
+    const std::byte* row(int64_t r) const { return data + r * row_stride(); }
+    std::span<const std::byte> bytes() const {
+        return {data, static_cast<size_t>(rows * row_stride())};
+    }
+    // Rows [begin, begin + count) as a matrix of their own.
+    Matrix slice_rows(int64_t begin, int64_t count) const {
+        return {dtype, count, cols, row(begin)};
+    }
+};
+
+}  // namespace llama

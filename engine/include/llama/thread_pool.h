@@ -1,0 +1,47 @@
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace llama {
+
+// A fixed set of worker threads that split index ranges. The calling thread takes part, so a pool
+// of N threads starts N - 1 workers. BLAS is set to one thread per caller (see Engine), so every
+// core is used by exactly one thread: ours.
+class ThreadPool {
+public:
+    explicit ThreadPool(int n_threads);
+    ~ThreadPool();
+    ThreadPool(const ThreadPool&) = delete;
+    ThreadPool& operator=(const ThreadPool&) = delete;
+
+    int size() const { return n_threads_; }
+
+    // Calls fn(begin, end, thread_index) on disjoint chunks covering [0, n), one chunk per thread,
+    // each chunk a multiple of `grain` (except the last). Returns when all chunks are done.
+    using RangeFn = std::function<void(int64_t begin, int64_t end, int thread)>;
+    void parallel_for(int64_t n, int64_t grain, const RangeFn& fn);
+
+private:
+    void worker_loop(int index);
+    void run_chunk(int thread);
+
+    int n_threads_;
+    std::vector<std::thread> workers_;
+    std::mutex mutex_;
+    std::condition_variable wake_;
+    std::condition_variable done_;
+    const RangeFn* job_ = nullptr;
+    int64_t job_n_ = 0;
+    int64_t job_grain_ = 1;
+    uint64_t generation_ = 0;
+    int pending_ = 0;
+    bool stop_ = false;
+};
+
+}  // namespace llama
