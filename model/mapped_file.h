@@ -1,0 +1,41 @@
+#pragma once
+
+#include <cstddef>
+#include <filesystem>
+#include <memory>
+#include <span>
+
+namespace llama {
+
+// A whole file mapped read-only into memory. Weights are views into these bytes, so the mapping
+// lives as long as any LlamaModel (or tool) holds the shared_ptr.
+class MappedFile {
+  public:
+    // Throws llama::Error naming the file if it cannot be opened, sized or mapped.
+    static std::shared_ptr<MappedFile> open(const std::filesystem::path& path);
+
+    ~MappedFile();
+    MappedFile(const MappedFile&) = delete;
+    MappedFile& operator=(const MappedFile&) = delete;
+
+    std::span<const std::byte> bytes() const { return {data_, size_}; }
+    const std::filesystem::path& path() const { return path_; }
+
+    // Page-cache hints for a byte range of the file (rounded out to whole pages). Failures are
+    // ignored: they only cost speed or memory, never correctness.
+    void advise_sequential(size_t offset, size_t length) const;
+    void advise_willneed(size_t offset, size_t length) const;
+    // Drops the process's resident pages of the range (they are file-backed and clean, so a later
+    // read faults them back in from the file). Used after repacking tensors into owned buffers.
+    void advise_dontneed(size_t offset, size_t length) const;
+
+  private:
+    MappedFile(std::filesystem::path path, const std::byte* data, size_t size);
+    void advise(size_t offset, size_t length, int advice) const;
+
+    std::filesystem::path path_;
+    const std::byte* data_ = nullptr;
+    size_t size_ = 0;
+};
+
+}  // namespace llama
