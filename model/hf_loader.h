@@ -1,0 +1,17 @@
+#pragma once
+
+#include <filesystem>
+
+#include "llama/model.h"
+
+namespace llama {
+
+// Reads config.json into a LlamaConfig (throws llama::Error naming the bad or missing field).
+LlamaConfig read_hf_config(const std::filesystem::path& config_json);
+
+// Loads a Hugging Face LLaMA directory: config.json + model.safetensors (or shards). q/k/v and
+// gate/up are fused into one buffer each at their stored 16/32-bit type; the other weights stay
+// memory-mapped. RoPE uses the rotate-half layout HF checkpoints are stored in.
+LlamaModel load_hf_model(const std::filesystem::path& dir);
+
+}  // namespace llama

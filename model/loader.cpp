@@ -1,0 +1,31 @@
+#include <array>
+#include <fstream>
+
+#include "llama/error.h"
+#include "llama/model.h"
+#include "model/hf_loader.h"
+#if __has_include("model/gguf_loader.h")
+#include "model/gguf_loader.h"
+#define LLAMA_HAVE_GGUF 1
+#endif
+
+namespace llama {
+
+LlamaModel load_model(const std::filesystem::path& path) {
+    if (!std::filesystem::exists(path)) throw Error(path.string() + ": no such file or directory");
+    if (std::filesystem::is_directory(path)) return load_hf_model(path);
+
+    std::array<char, 4> magic{};
+    std::ifstream in(path, std::ios::binary);
+    in.read(magic.data(), magic.size());
+    if (in.gcount() == 4 && std::string_view(magic.data(), 4) == "GGUF") {
+#ifdef LLAMA_HAVE_GGUF
+        return load_gguf_model(path);
+#endif
+    }
+    throw Error(path.string() +
+                ": not a model (expected a GGUF file or a Hugging Face directory with config.json "
+                "and *.safetensors)");
+}
+
+}  // namespace llama
