@@ -1,0 +1,121 @@
+// AVX-512 matrix-vector product, the single-token decode hot path. It must stream the weights at
+// memory bandwidth: four rows share each pair of x loads, two accumulators per row keep eight
+// FMAs in flight, F16 widens with VCVTPH2PS and BF16 by shifting into the high half of each
+// lane. The column tail uses masked loads, which never touch memory past the row.
+
+#include <cstdint>
+
+#include "kernels/matvec_impl.h"
+#include "kernels/simd.h"
+#include "llama/error.h"
+
+namespace llama::kernels::detail {
+
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__)
+
+namespace {
+
+constexpr int64_t kRowsPerBlock = 4;
+
+struct F32Load {
+    using Element = float;
+    static __m512 load(const float* p) { return _mm512_loadu_ps(p); }
+    static __m512 load_masked(const float* p, __mmask16 mask) {
+        return _mm512_maskz_loadu_ps(mask, p);
+    }
+};
+struct F16Load {
+    using Element = uint16_t;
+    static __m512 load(const uint16_t* p) {
+        return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+    }
+    static __m512 load_masked(const uint16_t* p, __mmask16 mask) {
+        return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(mask, p));
+    }
+};
+struct BF16Load {
+    static __m512 widen(__m256i h) {
+        return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+    }
+    using Element = uint16_t;
+    static __m512 load(const uint16_t* p) {
+        return widen(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+    }
+    static __m512 load_masked(const uint16_t* p, __mmask16 mask) {
+        return widen(_mm256_maskz_loadu_epi16(mask, p));
+    }
+};
+
+template <class Load, int R>
+void rows_block(const std::byte* weights, int64_t row_stride, int64_t cols, const float* x,
+                float* y) {
+    using Element = typename Load::Element;
+    const Element* rows[R];
+    __m512 acc0[R];
+    __m512 acc1[R];
+    for (int r = 0; r < R; ++r) {
+        rows[r] = reinterpret_cast<const Element*>(weights + r * row_stride);
+        acc0[r] = _mm512_setzero_ps();
+        acc1[r] = _mm512_setzero_ps();
+    }
+    int64_t c = 0;
+    for (; c + 32 <= cols; c += 32) {
+        const __m512 x0 = _mm512_loadu_ps(x + c);
+        const __m512 x1 = _mm512_loadu_ps(x + c + 16);
+        for (int r = 0; r < R; ++r) {
+            acc0[r] = _mm512_fmadd_ps(Load::load(rows[r] + c), x0, acc0[r]);
+            acc1[r] = _mm512_fmadd_ps(Load::load(rows[r] + c + 16), x1, acc1[r]);
+        }
+    }
+    if (c + 16 <= cols) {
+        const __m512 x0 = _mm512_loadu_ps(x + c);
+        for (int r = 0; r < R; ++r) acc0[r] = _mm512_fmadd_ps(Load::load(rows[r] + c), x0, acc0[r]);
+        c += 16;
+    }
+    if (c < cols) {
+        const auto mask = static_cast<__mmask16>((1u << (cols - c)) - 1);
+        const __m512 x0 = _mm512_maskz_loadu_ps(mask, x + c);
+        for (int r = 0; r < R; ++r) {
+            acc1[r] = _mm512_fmadd_ps(Load::load_masked(rows[r] + c, mask), x0, acc1[r]);
+        }
+    }
+    for (int r = 0; r < R; ++r) y[r] = _mm512_reduce_add_ps(_mm512_add_ps(acc0[r], acc1[r]));
+}
+
+template <class Load>
+void matvec_rows(const MatvecArgs& args) {
+    int64_t r = 0;
+    for (; r + kRowsPerBlock <= args.rows; r += kRowsPerBlock) {
+        rows_block<Load, kRowsPerBlock>(args.weights + r * args.row_stride, args.row_stride,
+                                        args.cols, args.x, args.y + r);
+    }
+    for (; r < args.rows; ++r) {
+        rows_block<Load, 1>(args.weights + r * args.row_stride, args.row_stride, args.cols, args.x,
+                            args.y + r);
+    }
+}
+
+}  // namespace
+
+void matvec_avx512(const MatvecArgs& args) {
+    switch (args.dtype) {
+        case DType::F32:
+            return matvec_rows<F32Load>(args);
+        case DType::F16:
+            return matvec_rows<F16Load>(args);
+        case DType::BF16:
+            return matvec_rows<BF16Load>(args);
+        default:
+            throw Error("matvec_avx512: weight type is not a plain float type");
+    }
+}
+
+#else
+
+void matvec_avx512(const MatvecArgs&) {
+    throw Error("matvec_avx512: this build was compiled without AVX-512 (F, BW, VL)");
+}
+
+#endif
+
+}  // namespace llama::kernels::detail

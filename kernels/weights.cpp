@@ -1,0 +1,109 @@
+// Entry points for weight matrices: widening rows to fp32 (for GEMM tiles) and the decode-time
+// matrix-vector product, dispatched by element type and, for plain floats, by ISA path.
+
+#include <cstdint>
+#include <cstring>
+#include <span>
+#include <string>
+
+#include "kernels/kernels.h"
+#include "kernels/matvec_impl.h"
+#include "llama/error.h"
+
+namespace llama::kernels {
+
+namespace detail {
+
+bool matvec_path_available(MatvecPath path) {
+    switch (path) {
+        case MatvecPath::Scalar:
+            return true;
+        case MatvecPath::Avx2:
+#if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
+            return true;
+#else
+            return false;
+#endif
+        case MatvecPath::Avx512:
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__)
+            return true;
+#else
+            return false;
+#endif
+    }
+    return false;
+}
+
+MatvecPath best_matvec_path() {
+    if (matvec_path_available(MatvecPath::Avx512)) return MatvecPath::Avx512;
+    if (matvec_path_available(MatvecPath::Avx2)) return MatvecPath::Avx2;
+    return MatvecPath::Scalar;
+}
+
+const char* matvec_path_name(MatvecPath path) {
+    switch (path) {
+        case MatvecPath::Scalar:
+            return "scalar";
+        case MatvecPath::Avx2:
+            return "avx2";
+        case MatvecPath::Avx512:
+            return "avx512";
+    }
+    return "unknown";
+}
+
+void matvec_float(MatvecPath path, const Matrix& w, std::span<const float> x, std::span<float> y) {
+    if (w.dtype != DType::F32 && w.dtype != DType::F16 && w.dtype != DType::BF16) {
+        throw Error("matvec: " + std::string(dtype_name(w.dtype)) + " weights not supported yet");
+    }
+    if (static_cast<int64_t>(x.size()) < w.cols || static_cast<int64_t>(y.size()) < w.rows) {
+        throw Error("matvec: x has " + std::to_string(x.size()) + " values for " +
+                    std::to_string(w.cols) + " columns, y has " + std::to_string(y.size()) +
+                    " for " + std::to_string(w.rows) + " rows");
+    }
+    if (!matvec_path_available(path)) {
+        throw Error(std::string("matvec: path ") + matvec_path_name(path) +
+                    " is not compiled into this build");
+    }
+    const MatvecArgs args{w.dtype, w.data, w.rows, w.cols, w.row_stride(), x.data(), y.data()};
+    switch (path) {
+        case MatvecPath::Scalar:
+            return matvec_scalar(args);
+        case MatvecPath::Avx2:
+            return matvec_avx2(args);
+        case MatvecPath::Avx512:
+            return matvec_avx512(args);
+    }
+}
+
+}  // namespace detail
+
+void dequantize_rows(DType type, const std::byte* data, int64_t rows, int64_t cols,
+                     std::span<float> out) {
+    const int64_t count = rows * cols;
+    if (static_cast<int64_t>(out.size()) < count) {
+        throw Error("dequantize_rows: output holds " + std::to_string(out.size()) +
+                    " values, need " + std::to_string(count));
+    }
+    const auto n = static_cast<size_t>(count);
+    switch (type) {
+        case DType::F32:
+            std::memcpy(out.data(), data, n * sizeof(float));
+            return;
+        case DType::F16:
+            f16_to_f32({reinterpret_cast<const uint16_t*>(data), n}, out.first(n));
+            return;
+        case DType::BF16:
+            bf16_to_f32({reinterpret_cast<const uint16_t*>(data), n}, out.first(n));
+            return;
+        default:
+            throw Error("dequantize_rows: " + std::string(dtype_name(type)) +
+                        " weights not supported yet");
+    }
+}
+
+void matvec(const Matrix& w, std::span<const float> x, std::span<float> y) {
+    detail::matvec_float(detail::best_matvec_path(), w, x, y);
+}
+
+}  // namespace llama::kernels
