@@ -1,0 +1,291 @@
+// GGUF reader/writer: round trips of every metadata type, tensor data and alignment, and a clear
+// llama::Error for each kind of broken file (built byte by byte at test time).
+
+#include "model/gguf.h"
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "llama/error.h"
+#include "tests/gguf_test_util.h"
+
+namespace llama {
+namespace {
+
+using test::ByteWriter;
+using test::expect_error;
+using test::TempDir;
+
+TEST(GgufWriterReader, RoundTripsEveryMetadataType) {
+    TempDir dir;
+    GgufWriter writer;
+    writer.set("u8", uint8_t{200});
+    writer.set("i8", int8_t{-100});
+    writer.set("u16", uint16_t{60000});
+    writer.set("i16", int16_t{-30000});
+    writer.set("u32", uint32_t{4000000000u});
+    writer.set("i32", int32_t{-2000000000});
+    writer.set("f32", 3.25f);
+    writer.set("bool_true", true);
+    writer.set("bool_false", false);
+    writer.set("string", std::string("h\xC3\xA9llo \0 world", 14));
+    writer.set("empty_string", "");
+    writer.set("u64", uint64_t{18000000000000000000ull});
+    writer.set("i64", int64_t{-9000000000000000000ll});
+    writer.set("f64", 2.718281828459045);
+    writer.set("strings", gguf_string_array({"a", "", "▁the", "<0x0A>"}));
+    const std::vector<float> floats = {1.5f, -0.0f, 1e-30f};
+    writer.set("floats", gguf_float_array(floats));
+    const std::vector<int32_t> ints = {1, -2, 3};
+    writer.set("ints", gguf_int32_array(ints));
+    writer.set("empty_array", GgufArray{GgufType::UInt64, {}});
+    GgufArray nested{GgufType::Array, {}};
+    nested.values.push_back(GgufArray{GgufType::UInt8, {uint8_t{1}, uint8_t{2}}});
+    nested.values.push_back(GgufArray{GgufType::UInt8, {}});
+    writer.set("nested", nested);
+    GgufArray bools{GgufType::Bool, {true, false, true}};
+    writer.set("bools", bools);
+    writer.set("u32", uint32_t{7});  // replacing keeps the first position
+    writer.write(dir / "meta.gguf");
+
+    const GgufFile file = GgufFile::open(dir / "meta.gguf");
+    EXPECT_EQ(file.version(), 3u);
+    EXPECT_TRUE(file.tensors().empty());
+    ASSERT_EQ(file.metadata().size(), 20u);
+    EXPECT_EQ(file.metadata()[4].key, "u32");
+    EXPECT_EQ(file.get("u8"), GgufValue(uint8_t{200}));
+    EXPECT_EQ(file.get("i8"), GgufValue(int8_t{-100}));
+    EXPECT_EQ(file.get("u16"), GgufValue(uint16_t{60000}));
+    EXPECT_EQ(file.get("i16"), GgufValue(int16_t{-30000}));
+    EXPECT_EQ(file.get("u32"), GgufValue(uint32_t{7}));
+    EXPECT_EQ(file.get("i32"), GgufValue(int32_t{-2000000000}));
+    EXPECT_EQ(file.get("f32"), GgufValue(3.25f));
+    EXPECT_EQ(file.get("bool_true"), GgufValue(true));
+    EXPECT_EQ(file.get("bool_false"), GgufValue(false));
+    EXPECT_EQ(file.get_string("string"), std::string("h\xC3\xA9llo \0 world", 14));
+    EXPECT_EQ(file.get_string("empty_string"), "");
+    EXPECT_EQ(file.get("u64"), GgufValue(uint64_t{18000000000000000000ull}));
+    EXPECT_EQ(file.get("i64"), GgufValue(int64_t{-9000000000000000000ll}));
+    EXPECT_EQ(file.get("f64"), GgufValue(2.718281828459045));
+    EXPECT_EQ(file.get("strings"), gguf_string_array({"a", "", "▁the", "<0x0A>"}));
+    EXPECT_EQ(file.get("floats"), gguf_float_array(floats));
+    EXPECT_EQ(file.get("ints"), gguf_int32_array(ints));
+    EXPECT_EQ(file.get("empty_array"), GgufValue(GgufArray{GgufType::UInt64, {}}));
+    EXPECT_EQ(file.get("nested"), GgufValue(nested));
+    EXPECT_EQ(file.get("bools"), GgufValue(bools));
+
+    // Every value written equals the value read, in order.
+    for (const GgufKeyValue& entry : file.metadata()) {
+        const GgufValue* written = writer.find(entry.key);
+        ASSERT_NE(written, nullptr) << entry.key;
+        EXPECT_EQ(*written, entry.value) << entry.key;
+    }
+
+    // Checked conversions.
+    EXPECT_EQ(file.get_int("u16"), 60000);
+    EXPECT_EQ(file.get_int("i8"), -100);
+    EXPECT_DOUBLE_EQ(file.get_double("f32"), 3.25);
+    EXPECT_DOUBLE_EQ(file.get_double("i32"), -2000000000.0);
+    EXPECT_EQ(file.get_int_or("absent", 42), 42);
+    EXPECT_TRUE(file.get_bool_or("bool_true", false));
+    expect_error([&] { file.get_int("u64"); }, "too large");
+    expect_error([&] { file.get_int("string"); }, "'string' has type string, expected an integer");
+    expect_error([&] { file.get_string("absent"); }, "'absent' is missing");
+    expect_error([&] { file.get_array("u8"); }, "expected array");
+}
+
+TEST(GgufWriterReader, RoundTripsTensorsWithAlignment) {
+    for (uint32_t alignment : {32u, 64u, 4096u}) {
+        TempDir dir;
+        GgufWriter writer(alignment);
+        writer.set("general.architecture", "test");
+        std::mt19937 rng(alignment);
+        std::vector<std::vector<std::byte>> data;
+        struct Spec {
+            std::string name;
+            std::vector<int64_t> ne;
+            GgmlType type;
+        };
+        const std::vector<Spec> specs = {
+            {"f32", {3, 5}, GgmlType::F32},      {"f16", {7}, GgmlType::F16},
+            {"bf16", {2, 2, 2}, GgmlType::BF16}, {"q8_0", {64, 3}, GgmlType::Q8_0},
+            {"q4_0", {32, 1}, GgmlType::Q4_0},   {"q4_k", {256, 2}, GgmlType::Q4_K},
+            {"q5_k", {512}, GgmlType::Q5_K},     {"q6_k", {256, 1, 1, 3}, GgmlType::Q6_K},
+        };
+        for (const Spec& spec : specs) {
+            std::vector<std::byte> bytes(ggml_tensor_bytes(spec.type, spec.ne, spec.name));
+            for (auto& b : bytes) b = static_cast<std::byte>(rng());
+            writer.add_tensor(spec.name, spec.ne, spec.type, bytes);
+            data.push_back(std::move(bytes));
+        }
+        writer.write(dir / "t.gguf");
+
+        const GgufFile file = GgufFile::open(dir / "t.gguf");
+        EXPECT_EQ(file.alignment(), alignment);
+        EXPECT_EQ(file.data_offset() % alignment, 0u);
+        ASSERT_EQ(file.tensors().size(), specs.size());
+        for (size_t i = 0; i < specs.size(); ++i) {
+            const GgufTensorInfo* tensor = file.find_tensor(specs[i].name);
+            ASSERT_NE(tensor, nullptr);
+            EXPECT_EQ(tensor->ne, specs[i].ne);
+            EXPECT_EQ(tensor->type, specs[i].type);
+            EXPECT_EQ(tensor->offset % alignment, 0u);
+            ASSERT_EQ(tensor->n_bytes, data[i].size());
+            EXPECT_EQ(std::memcmp(tensor->data, data[i].data(), data[i].size()), 0)
+                << specs[i].name;
+        }
+        EXPECT_EQ(file.find_tensor("bf16")->shape(), (std::vector<int64_t>{2, 2, 2}));
+        EXPECT_EQ(file.find_tensor("q6_k")->n_elements(), 768);
+    }
+}
+
+TEST(GgufWriter, RejectsInconsistentInput) {
+    GgufWriter writer;
+    expect_error(
+        [&] { writer.add_tensor("x", {33}, GgmlType::Q8_0, std::span<const std::byte>{}); },
+        "not a multiple");
+    std::vector<std::byte> bytes(8);
+    expect_error([&] { writer.add_tensor("x", {3}, GgmlType::F32, bytes); }, "need 12");
+    writer.add_tensor("x", {2}, GgmlType::F32, bytes);
+    expect_error([&] { writer.add_tensor("x", {2}, GgmlType::F32, bytes); }, "added twice");
+    expect_error([&] { writer.set("bad", GgufArray{GgufType::Int32, {1.0f}}); }, "holds a float32");
+    expect_error([] { GgufWriter bad(48); }, "not a power of two");
+}
+
+// ---- hand-built files: the reader accepts v2 and rejects every kind of damage ---------------
+
+// A minimal valid file: one metadata key, one F32 tensor of 4 elements at offset 0.
+ByteWriter valid_file(uint32_t version = 3) {
+    ByteWriter out;
+    out.magic().u32(version).u64(1).u64(1);
+    out.str("general.name").u32(8).str("tiny");
+    out.str("w").u32(1).u64(4).u32(0).u64(0);
+    out.pad(32);
+    for (float v : {1.0f, 2.0f, 3.0f, 4.0f}) out.f32(v);
+    return out;
+}
+
+TEST(GgufReader, ReadsVersion2AndVersion3) {
+    TempDir dir;
+    for (uint32_t version : {2u, 3u}) {
+        const auto path = valid_file(version).save(dir / "v.gguf");
+        const GgufFile file = GgufFile::open(path);
+        EXPECT_EQ(file.version(), version);
+        EXPECT_EQ(file.get_string("general.name"), "tiny");
+        const GgufTensorInfo* w = file.find_tensor("w");
+        ASSERT_NE(w, nullptr);
+        float values[4];
+        std::memcpy(values, w->data, 16);
+        EXPECT_EQ(values[3], 4.0f);
+    }
+}
+
+TEST(GgufReader, RejectsBrokenFiles) {
+    TempDir dir;
+    auto open = [&](const ByteWriter& bytes) { GgufFile::open(bytes.save(dir / "bad.gguf")); };
+
+    ByteWriter wrong_magic;
+    wrong_magic.raw("GGML").u32(3).u64(0).u64(0);
+    expect_error([&] { open(wrong_magic); }, "not a GGUF file (magic 'GGML'");
+
+    expect_error([&] { open(valid_file(1)); }, "unsupported GGUF version 1");
+    expect_error([&] { open(valid_file(4)); }, "unsupported GGUF version 4");
+    ByteWriter big_endian;
+    big_endian.magic().u32(0x03000000).u64(0).u64(0);
+    expect_error([&] { open(big_endian); }, "big-endian");
+
+    ByteWriter empty;
+    expect_error([&] { open(empty); }, "too short");
+
+    // Every proper prefix of the header is a truncated header.
+    const ByteWriter full = valid_file();
+    const size_t header_end = full.bytes.size() - 16 - 4;  // before padding and data
+    for (size_t cut = 4; cut < header_end; cut += 3) {
+        ByteWriter truncated;
+        truncated.bytes.assign(full.bytes.begin(), full.bytes.begin() + cut);
+        expect_error([&] { open(truncated); }, "truncated");
+    }
+
+    ByteWriter long_string;
+    long_string.magic().u32(3).u64(0).u64(1).u64(1000).raw("abcdefghijklmnopqrstuvwxyz");
+    expect_error([&] { open(long_string); }, "truncated GGUF header: metadata key");
+
+    ByteWriter huge_array;
+    huge_array.magic().u32(3).u64(0).u64(1).str("a").u32(9).u32(4).u64(uint64_t{1} << 60);
+    expect_error([&] { open(huge_array); }, "array 'a' claims");
+
+    ByteWriter bad_value_type;
+    bad_value_type.magic().u32(3).u64(0).u64(1).str("k").u32(13).u32(0);
+    expect_error([&] { open(bad_value_type); }, "'k' has unknown value type 13");
+
+    ByteWriter unknown_tensor_type;
+    unknown_tensor_type.magic()
+        .u32(3)
+        .u64(1)
+        .u64(0)
+        .str("blk.0.attn_q.weight")
+        .u32(1)
+        .u64(32)
+        .u32(99)
+        .u64(0);
+    unknown_tensor_type.pad(32).zeros(128);
+    expect_error([&] { open(unknown_tensor_type); },
+                 "tensor 'blk.0.attn_q.weight' has unknown GGML type id 99");
+
+    ByteWriter misaligned;
+    misaligned.magic().u32(3).u64(1).u64(0).str("w").u32(1).u64(4).u32(0).u64(8);
+    misaligned.pad(32).zeros(64);
+    expect_error([&] { open(misaligned); },
+                 "'w' data offset 8 is not a multiple of the alignment 32");
+
+    ByteWriter past_end = valid_file();
+    past_end.bytes.resize(past_end.bytes.size() - 1);
+    expect_error([&] { open(past_end); }, "'w' data (16 bytes at data offset 0) runs past the end");
+
+    ByteWriter far_offset;
+    far_offset.magic().u32(3).u64(1).u64(0).str("w").u32(1).u64(4).u32(0).u64(uint64_t{1} << 62);
+    far_offset.pad(32).zeros(16);
+    expect_error([&] { open(far_offset); }, "runs past the end");
+
+    ByteWriter bad_alignment;
+    bad_alignment.magic().u32(3).u64(0).u64(1).str("general.alignment").u32(4).u32(24);
+    expect_error([&] { open(bad_alignment); }, "general.alignment 24 is not a power of two");
+
+    ByteWriter too_many_dims;
+    too_many_dims.magic().u32(3).u64(1).u64(0).str("w").u32(5);
+    for (int i = 0; i < 5; ++i) too_many_dims.u64(1);
+    too_many_dims.u32(0).u64(0).pad(32).zeros(4);
+    expect_error([&] { open(too_many_dims); }, "'w' has 5 dimensions");
+
+    ByteWriter partial_block;
+    partial_block.magic().u32(3).u64(1).u64(0).str("w").u32(1).u64(40).u32(8).u64(0);
+    partial_block.pad(32).zeros(64);
+    expect_error([&] { open(partial_block); }, "not a multiple of its 32-element blocks");
+
+    ByteWriter duplicate;
+    duplicate.magic().u32(3).u64(0).u64(2).str("k").u32(4).u32(1).str("k").u32(4).u32(2);
+    expect_error([&] { open(duplicate); }, "duplicate metadata key 'k'");
+
+    ByteWriter bad_bool;
+    bad_bool.magic().u32(3).u64(0).u64(1).str("flag").u32(7).u8(2);
+    expect_error([&] { open(bad_bool); }, "bool value 2");
+
+    expect_error([&] { GgufFile::open(dir / "does-not-exist.gguf"); }, "does-not-exist.gguf");
+}
+
+TEST(GgufReader, ErrorsNameTheFile) {
+    TempDir dir;
+    ByteWriter wrong_magic;
+    wrong_magic.raw("XXXX").u32(3);
+    const auto path = wrong_magic.save(dir / "named.gguf");
+    expect_error([&] { GgufFile::open(path); }, path.string());
+}
+
+}  // namespace
+}  // namespace llama
