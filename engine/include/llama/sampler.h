@@ -1,0 +1,64 @@
+#pragma once
+
+#include <cstdint>
+#include <random>
+#include <span>
+#include <vector>
+
+namespace llama {
+
+struct SamplerParams {
+    float temperature = 0.8f;     // <= 0: greedy (argmax after the repetition penalty)
+    int32_t top_k = 40;           // <= 0 or >= vocab: keep every token
+    float top_p = 0.95f;          // >= 1: keep every token
+    float repeat_penalty = 1.1f;  // 1: off
+    int32_t repeat_last_n = 64;   // how many recent tokens the penalty looks at; 0: off
+    uint64_t seed = 0;
+};
+
+// One candidate token and its probability after softmax.
+struct TokenProb {
+    int32_t id;
+    float prob;
+};
+
+// Picks the next token from a row of logits, llama.cpp style: repetition penalty, top-k, softmax
+// with temperature, top-p, then a draw from the remaining distribution. The same seed and the
+// same logits give the same tokens.
+class Sampler {
+  public:
+    explicit Sampler(const SamplerParams& params);
+
+    // Samples a token and does not record it; call accept() with the token that is kept.
+    int32_t sample(std::span<const float> logits);
+    // Records a token (prompt or generated) for the repetition penalty.
+    void accept(int32_t token);
+    void reset();  // forgets the history and restarts the random sequence from the seed
+
+    const SamplerParams& params() const { return params_; }
+    std::span<const int32_t> recent_tokens() const { return recent_; }
+
+    // The steps, exposed for tests and other callers.
+
+    // llama.cpp's penalty: each distinct token in `recent` gets logit / penalty when its logit
+    // is positive and logit * penalty otherwise, once however often it occurs.
+    static void apply_repetition_penalty(std::span<float> logits, std::span<const int32_t> recent,
+                                         float penalty);
+    // Index of the largest logit (the lowest index among equals).
+    static int32_t argmax(std::span<const float> logits);
+    // The k tokens with the largest logits, largest first (all tokens when k <= 0 or k >= size),
+    // with probabilities softmax(logit / temperature) over the kept tokens.
+    static std::vector<TokenProb> top_k_softmax(std::span<const float> logits, int32_t k,
+                                                float temperature);
+    // Keeps the shortest prefix of `sorted` (probabilities in descending order) whose mass reaches
+    // p (at least one token) and renormalizes it.
+    static void top_p(std::vector<TokenProb>& sorted, float p);
+
+  private:
+    SamplerParams params_;
+    std::mt19937_64 rng_;
+    std::vector<int32_t> recent_;  // the last repeat_last_n accepted tokens, oldest first
+    std::vector<float> scratch_;
+};
+
+}  // namespace llama
