@@ -1,0 +1,246 @@
+// AVX2 quantized matrix-vector products (ggml's maddubs formulation). Compiled for AVX2 with
+// target attributes whatever the build flags, and only called when the CPU has AVX2, FMA, F16C.
+//
+// VPMADDUBSW multiplies unsigned by signed bytes and adds pairs into saturating int16, so every
+// product pair must stay below 32767: Q8_0 uses |w| * sign(x, w) (128*127*2), the 4-, 5- and
+// 6-bit quants use their unsigned codes (at most 63*127*2) and correct the offset afterwards.
+
+#include <cstdint>
+#include <cstring>
+
+#include "kernels/quant_impl.h"
+#include "kernels/simd.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+
+#define LLAMA_AVX2 __attribute__((target("avx2,fma,f16c")))
+
+namespace llama::kernels::detail {
+namespace {
+
+LLAMA_AVX2 inline float hsum(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+LLAMA_AVX2 inline float f16(uint16_t h) { return _cvtsh_ss(h); }
+
+LLAMA_AVX2 inline __m256i load256(const void* p) {
+    return _mm256_loadu_si256(static_cast<const __m256i*>(p));
+}
+
+// Sum of pairs of int16 into int32.
+LLAMA_AVX2 inline __m256i pairs_to_i32(__m256i v) {
+    return _mm256_madd_epi16(v, _mm256_set1_epi16(1));
+}
+
+LLAMA_AVX2 float dot_q8_0(const BlockQ8_0* w, const QuantizedActivations& x) {
+    __m256 acc0 = _mm256_setzero_ps();
+    __m256 acc1 = _mm256_setzero_ps();
+    const int64_t n_blocks = x.n / 32;
+    const int8_t* xq = x.qs.data();
+    int64_t b = 0;
+    auto block = [&](int64_t i, __m256& acc) LLAMA_AVX2 {
+        const __m256i wv = load256(w[i].qs);
+        const __m256i xv = load256(xq + i * 32);
+        const __m256i p = _mm256_maddubs_epi16(_mm256_sign_epi8(wv, wv), _mm256_sign_epi8(xv, wv));
+        const __m256 scale = _mm256_set1_ps(f16(w[i].d) * x.scales[i]);
+        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(pairs_to_i32(p)), scale, acc);
+    };
+    for (; b + 2 <= n_blocks; b += 2) {
+        block(b, acc0);
+        block(b + 1, acc1);
+    }
+    if (b < n_blocks) block(b, acc0);
+    return hsum(_mm256_add_ps(acc0, acc1));
+}
+
+LLAMA_AVX2 float dot_q4_0(const BlockQ4_0* w, const QuantizedActivations& x) {
+    __m256 acc0 = _mm256_setzero_ps();
+    __m256 acc1 = _mm256_setzero_ps();
+    const int64_t n_blocks = x.n / 32;
+    const int8_t* xq = x.qs.data();
+    const __m256i low_mask = _mm256_set1_epi8(0x0F);
+    auto block = [&](int64_t i, __m256& acc) LLAMA_AVX2 {
+        const __m128i qs = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w[i].qs));
+        const __m256i q = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(qs, 4), qs),
+                                           low_mask);  // elements 0..15, 16..31
+        const __m256i p = _mm256_maddubs_epi16(q, load256(xq + i * 32));
+        const __m256i dot =
+            _mm256_add_epi32(pairs_to_i32(p), _mm256_castsi128_si256(_mm_cvtsi32_si128(x.bias[i])));
+        const __m256 scale = _mm256_set1_ps(f16(w[i].d) * x.scales[i]);
+        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), scale, acc);
+    };
+    int64_t b = 0;
+    for (; b + 2 <= n_blocks; b += 2) {
+        block(b, acc0);
+        block(b + 1, acc1);
+    }
+    if (b < n_blocks) block(b, acc0);
+    return hsum(_mm256_add_ps(acc0, acc1));
+}
+
+// The 8 scales and 8 mins of a Q4_K/Q5_K block as bytes: [sc0..sc7, m0..m7] (ggml's kmask trick,
+// equivalent to unpack_q4k_scale_min for j = 0..7).
+inline void unpack_scales_mins(const uint8_t* packed, uint8_t out[16]) {
+    constexpr uint32_t kmask1 = 0x3f3f3f3f;
+    constexpr uint32_t kmask2 = 0x0f0f0f0f;
+    constexpr uint32_t kmask3 = 0x03030303;
+    uint32_t u[4];
+    std::memcpy(u, packed, 12);
+    u[3] = ((u[2] >> 4) & kmask2) | (((u[1] >> 6) & kmask3) << 4);
+    const uint32_t mins_low = u[1] & kmask1;
+    u[1] = (u[2] & kmask2) | (((u[0] >> 6) & kmask3) << 4);
+    u[2] = mins_low;
+    u[0] &= kmask1;
+    std::memcpy(out, u, 16);
+}
+
+// int16 vector holding scale j in all 16 lanes, from the 8 scales widened to int16 in `scales`.
+LLAMA_AVX2 inline __m256i broadcast_scale(__m128i scales16, int j) {
+    const __m128i pattern = _mm_set1_epi16(static_cast<int16_t>(0x0100 + 0x0202 * j));
+    const __m128i s = _mm_shuffle_epi8(scales16, pattern);
+    return _mm256_set_m128i(s, s);
+}
+
+template <bool kFiveBit, class Block>
+LLAMA_AVX2 float dot_q45_k(const Block* w, const QuantizedActivations& x) {
+    __m256 acc = _mm256_setzero_ps();
+    float acc_mins = 0.0f;
+    const __m256i low_mask = _mm256_set1_epi8(0x0F);
+    const __m256i one_bit = _mm256_set1_epi8(1);
+    for (int64_t i = 0; i < x.n / 256; ++i) {
+        const Block& block = w[i];
+        const int8_t* xq = x.qs.data() + i * 256;
+        alignas(16) uint8_t scales_mins[16];
+        unpack_scales_mins(block.scales, scales_mins);
+        const __m128i sm = _mm_load_si128(reinterpret_cast<const __m128i*>(scales_mins));
+        const __m128i scales16 = _mm_cvtepu8_epi16(sm);
+        const __m128i mins16 = _mm_cvtepu8_epi16(_mm_srli_si128(sm, 8));
+
+        // Mins: sum_j m_j * (sum of x over sub-block j) from the 16-value partial sums.
+        const __m256i bsums = load256(x.bsums.data() + i * 16);
+        const __m128i pair_sums =
+            _mm_hadd_epi16(_mm256_castsi256_si128(bsums), _mm256_extracti128_si256(bsums, 1));
+        const __m128i mins_dot = _mm_madd_epi16(mins16, pair_sums);
+        __m128i m = _mm_add_epi32(mins_dot, _mm_unpackhi_epi64(mins_dot, mins_dot));
+        m = _mm_add_epi32(m, _mm_shuffle_epi32(m, 1));
+        const int32_t mins_sum = _mm_cvtsi128_si32(m);
+
+        __m256i hbits;
+        if constexpr (kFiveBit) hbits = load256(block.qh);
+        __m256i sumi = _mm256_setzero_si256();
+        for (int j = 0; j < 4; ++j) {
+            const __m256i q = load256(block.qs + 32 * j);
+            __m256i q_low = _mm256_and_si256(q, low_mask);
+            __m256i q_high = _mm256_and_si256(_mm256_srli_epi16(q, 4), low_mask);
+            if constexpr (kFiveBit) {
+                const __m256i b_low = _mm256_and_si256(_mm256_srli_epi16(hbits, 2 * j), one_bit);
+                const __m256i b_high =
+                    _mm256_and_si256(_mm256_srli_epi16(hbits, 2 * j + 1), one_bit);
+                q_low = _mm256_or_si256(q_low, _mm256_slli_epi16(b_low, 4));
+                q_high = _mm256_or_si256(q_high, _mm256_slli_epi16(b_high, 4));
+            }
+            const __m256i p_low = _mm256_maddubs_epi16(q_low, load256(xq + 64 * j));
+            const __m256i p_high = _mm256_maddubs_epi16(q_high, load256(xq + 64 * j + 32));
+            sumi =
+                _mm256_add_epi32(sumi, _mm256_madd_epi16(p_low, broadcast_scale(scales16, 2 * j)));
+            sumi = _mm256_add_epi32(
+                sumi, _mm256_madd_epi16(p_high, broadcast_scale(scales16, 2 * j + 1)));
+        }
+        const float dx = x.scales[i];
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(f16(block.d) * dx), _mm256_cvtepi32_ps(sumi), acc);
+        acc_mins += f16(block.dmin) * dx * static_cast<float>(mins_sum);
+    }
+    return hsum(acc) - acc_mins;
+}
+
+LLAMA_AVX2 float dot_q6_k(const BlockQ6_K* w, const QuantizedActivations& x) {
+    __m256 acc = _mm256_setzero_ps();
+    const __m256i low_mask = _mm256_set1_epi8(0x0F);
+    const __m256i two_bits = _mm256_set1_epi8(3);
+    for (int64_t i = 0; i < x.n / 256; ++i) {
+        const BlockQ6_K& block = w[i];
+        const int8_t* xq = x.qs.data() + i * 256;
+        const __m128i scales8 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(block.scales));
+
+        // The -32 offset: 32 * sum_g sc_g * (sum of x over sub-block g).
+        const __m256i offset =
+            _mm256_madd_epi16(_mm256_cvtepi8_epi16(scales8), load256(x.bsums.data() + i * 16));
+        __m256i sumi = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(offset, 5));
+
+        for (int half = 0; half < 2; ++half) {
+            const __m256i ql0 = load256(block.ql + 64 * half);
+            const __m256i ql1 = load256(block.ql + 64 * half + 32);
+            const __m256i qh = load256(block.qh + 32 * half);
+            const __m256i q[4] = {
+                _mm256_or_si256(_mm256_and_si256(ql0, low_mask),
+                                _mm256_slli_epi16(_mm256_and_si256(qh, two_bits), 4)),
+                _mm256_or_si256(
+                    _mm256_and_si256(ql1, low_mask),
+                    _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), two_bits), 4)),
+                _mm256_or_si256(
+                    _mm256_and_si256(_mm256_srli_epi16(ql0, 4), low_mask),
+                    _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), two_bits), 4)),
+                _mm256_or_si256(
+                    _mm256_and_si256(_mm256_srli_epi16(ql1, 4), low_mask),
+                    _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), two_bits), 4)),
+            };
+            for (int k = 0; k < 4; ++k) {
+                const int g = 8 * half + 2 * k;  // sub-blocks g and g+1 (16 values each)
+                const __m128i pattern =
+                    _mm_set_epi64x(0x0101010101010101LL * (g + 1), 0x0101010101010101LL * g);
+                const __m256i scale = _mm256_cvtepi8_epi16(_mm_shuffle_epi8(scales8, pattern));
+                const __m256i p = _mm256_maddubs_epi16(q[k], load256(xq + 128 * half + 32 * k));
+                sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p, scale));
+            }
+        }
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(f16(block.d) * x.scales[i]), _mm256_cvtepi32_ps(sumi),
+                              acc);
+    }
+    return hsum(acc);
+}
+
+template <class Block, float (*Dot)(const Block*, const QuantizedActivations&)>
+void rows_loop(const QuantMatvecArgs& args) {
+    for (int64_t r = 0; r < args.rows; ++r) {
+        args.y[r] =
+            Dot(reinterpret_cast<const Block*>(args.weights + r * args.row_stride), *args.x);
+    }
+}
+
+}  // namespace
+
+void quant_matvec_avx2(const QuantMatvecArgs& args) {
+    switch (args.dtype) {
+        case DType::Q8_0:
+            rows_loop<BlockQ8_0, dot_q8_0>(args);
+            break;
+        case DType::Q4_0:
+            rows_loop<BlockQ4_0, dot_q4_0>(args);
+            break;
+        case DType::Q4_K:
+            rows_loop<BlockQ4_K, dot_q45_k<false, BlockQ4_K>>(args);
+            break;
+        case DType::Q5_K:
+            rows_loop<BlockQ5_K, dot_q45_k<true, BlockQ5_K>>(args);
+            break;
+        case DType::Q6_K:
+            rows_loop<BlockQ6_K, dot_q6_k>(args);
+            break;
+        default:
+            break;
+    }
+}
+
+}  // namespace llama::kernels::detail
+
+#else  // not x86: never selected (cpu_has_avx2() is false)
+
+namespace llama::kernels::detail {
+void quant_matvec_avx2(const QuantMatvecArgs& args) { quant_matvec_scalar(args); }
+}  // namespace llama::kernels::detail
+
+#endif

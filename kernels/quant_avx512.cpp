@@ -1,0 +1,304 @@
+// AVX-512 VNNI quantized matrix-vector products. Compiled for AVX-512 (F, BW, VL, VNNI) with
+// target attributes whatever the build flags, and only called when the CPU has them.
+//
+// VPDPBUSD adds four unsigned-by-signed byte products into each int32 lane without saturation,
+// so Q8_0 runs on w + 128 and Q4_0 on its raw nibbles, each block's accumulator starting at the
+// activation bias that cancels the offset (quant_impl.h). Q4_0 avoids unpacking its nibbles:
+// the 16 bytes are broadcast to both halves of a 256-bit register and masked with 0x0F / 0xF0,
+// so the high half holds 16 * q; the int32 lanes of the two halves never mix until the end of
+// the row, where the high half's sum is divided by 16. The row's block scales (f16) are first
+// gathered 16 at a time and multiplied by the activation scales.
+// The K-quants use VPMADDUBSW for the byte products and VPDPWSSD to apply the sub-block scales.
+
+#include <cstdint>
+#include <cstring>
+
+#include "kernels/quant_impl.h"
+#include "kernels/simd.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+
+#define LLAMA_AVX512 \
+    __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq,avx512vnni")))
+
+namespace llama::kernels::detail {
+namespace {
+
+// Blocks whose combined scales are computed per pass (bounded stack use for any row length).
+constexpr int64_t kScaleChunk = 256;
+
+LLAMA_AVX512 inline float hsum(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+LLAMA_AVX512 inline float hsum128(__m128 s) {
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+LLAMA_AVX512 inline __m256i load256(const void* p) {
+    return _mm256_loadu_si256(static_cast<const __m256i*>(p));
+}
+
+LLAMA_AVX512 inline __m256i bias_vector(int32_t bias) {
+    return _mm256_castsi128_si256(_mm_cvtsi32_si128(bias));
+}
+
+// out[b] = f16 scale of block b (at `row + b * block_bytes`) * activation scale dx[b].
+LLAMA_AVX512 void combined_scales(const std::byte* row, int32_t block_bytes, int64_t n_blocks,
+                                  const float* dx, float* out) {
+    const __m512i index =
+        _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                           _mm512_set1_epi32(block_bytes));
+    int64_t b = 0;
+    for (; b + 16 <= n_blocks; b += 16) {
+        // Each 32-bit gather reads the scale and the following two bytes, all inside the block.
+        const __m512i words = _mm512_i32gather_epi32(index, row + b * block_bytes, 1);
+        const __m512 scales = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(words));
+        _mm512_storeu_ps(out + b, _mm512_mul_ps(scales, _mm512_loadu_ps(dx + b)));
+    }
+    if (b < n_blocks) {
+        const auto mask = static_cast<__mmask16>((1u << (n_blocks - b)) - 1);
+        const __m512i words = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), mask, index,
+                                                          row + b * block_bytes, 1);
+        const __m512 scales = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(words));
+        _mm512_mask_storeu_ps(out + b, mask,
+                              _mm512_mul_ps(scales, _mm512_maskz_loadu_ps(mask, dx + b)));
+    }
+}
+
+LLAMA_AVX512 float dot_q8_0(const BlockQ8_0* w, const QuantizedActivations& x) {
+    const int64_t n_blocks = x.n / 32;
+    const int8_t* xq = x.qs.data();
+    const int32_t* bias = x.bias.data();
+    const __m256i flip = _mm256_set1_epi8(static_cast<char>(0x80));
+    __m256 acc0 = _mm256_setzero_ps();
+    __m256 acc1 = _mm256_setzero_ps();
+    alignas(64) float scales[kScaleChunk];
+    for (int64_t chunk = 0; chunk < n_blocks; chunk += kScaleChunk) {
+        const int64_t count = std::min(kScaleChunk, n_blocks - chunk);
+        combined_scales(reinterpret_cast<const std::byte*>(w + chunk), sizeof(BlockQ8_0), count,
+                        x.scales.data() + chunk, scales);
+        int64_t b = 0;
+        for (; b + 2 <= count; b += 2) {
+            const int64_t i = chunk + b;
+            const __m256i w0 = _mm256_xor_si256(load256(w[i].qs), flip);
+            const __m256i w1 = _mm256_xor_si256(load256(w[i + 1].qs), flip);
+            const __m256i d0 = _mm256_dpbusd_epi32(bias_vector(bias[i]), w0, load256(xq + 32 * i));
+            const __m256i d1 =
+                _mm256_dpbusd_epi32(bias_vector(bias[i + 1]), w1, load256(xq + 32 * i + 32));
+            acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d0), _mm256_set1_ps(scales[b]), acc0);
+            acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d1), _mm256_set1_ps(scales[b + 1]), acc1);
+        }
+        if (b < count) {
+            const int64_t i = chunk + b;
+            const __m256i w0 = _mm256_xor_si256(load256(w[i].qs), flip);
+            const __m256i d0 = _mm256_dpbusd_epi32(bias_vector(bias[i]), w0, load256(xq + 32 * i));
+            acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d0), _mm256_set1_ps(scales[b]), acc0);
+        }
+    }
+    return hsum(_mm256_add_ps(acc0, acc1));
+}
+
+LLAMA_AVX512 float dot_q4_0(const BlockQ4_0* w, const QuantizedActivations& x) {
+    const int64_t n_blocks = x.n / 32;
+    const int8_t* xq = x.qs.data();
+    const int32_t* bias = x.bias.data();
+    // Low 128 bits keep the low nibbles (elements 0..15), high 128 bits the high nibbles * 16.
+    const __m256i nibble_mask =
+        _mm256_set_m128i(_mm_set1_epi8(static_cast<char>(0xF0)), _mm_set1_epi8(0x0F));
+    __m256 acc0 = _mm256_setzero_ps();
+    __m256 acc1 = _mm256_setzero_ps();
+    alignas(64) float scales[kScaleChunk];
+    for (int64_t chunk = 0; chunk < n_blocks; chunk += kScaleChunk) {
+        const int64_t count = std::min(kScaleChunk, n_blocks - chunk);
+        combined_scales(reinterpret_cast<const std::byte*>(w + chunk), sizeof(BlockQ4_0), count,
+                        x.scales.data() + chunk, scales);
+        auto block = [&](int64_t b) LLAMA_AVX512 {
+            const int64_t i = chunk + b;
+            const __m256i q = _mm256_and_si256(_mm256_broadcastsi128_si256(_mm_loadu_si128(
+                                                   reinterpret_cast<const __m128i*>(w[i].qs))),
+                                               nibble_mask);
+            const __m256i dot = _mm256_dpbusd_epi32(bias_vector(bias[i]), q, load256(xq + 32 * i));
+            return _mm256_mul_ps(_mm256_cvtepi32_ps(dot), _mm256_set1_ps(scales[b]));
+        };
+        int64_t b = 0;
+        for (; b + 2 <= count; b += 2) {
+            acc0 = _mm256_add_ps(acc0, block(b));
+            acc1 = _mm256_add_ps(acc1, block(b + 1));
+        }
+        if (b < count) acc0 = _mm256_add_ps(acc0, block(b));
+    }
+    const __m256 acc = _mm256_add_ps(acc0, acc1);
+    return hsum128(_mm256_castps256_ps128(acc)) +
+           hsum128(_mm256_extractf128_ps(acc, 1)) * (1.0f / 16.0f);
+}
+
+inline void unpack_scales_mins(const uint8_t* packed, uint8_t out[16]) {
+    constexpr uint32_t kmask1 = 0x3f3f3f3f;
+    constexpr uint32_t kmask2 = 0x0f0f0f0f;
+    constexpr uint32_t kmask3 = 0x03030303;
+    uint32_t u[4];
+    std::memcpy(u, packed, 12);
+    u[3] = ((u[2] >> 4) & kmask2) | (((u[1] >> 6) & kmask3) << 4);
+    const uint32_t mins_low = u[1] & kmask1;
+    u[1] = (u[2] & kmask2) | (((u[0] >> 6) & kmask3) << 4);
+    u[2] = mins_low;
+    u[0] &= kmask1;
+    std::memcpy(out, u, 16);
+}
+
+LLAMA_AVX512 inline __m256i broadcast_scale(__m128i scales16, int j) {
+    const __m128i pattern = _mm_set1_epi16(static_cast<int16_t>(0x0100 + 0x0202 * j));
+    const __m128i s = _mm_shuffle_epi8(scales16, pattern);
+    return _mm256_set_m128i(s, s);
+}
+
+// Bit `from` of every byte of v moved to bit 4 (other bits cleared). The 16-bit shifts move bits
+// across byte boundaries, but never into the bit kept.
+LLAMA_AVX512 inline __m256i bit_to_4(__m256i v, int from, __m256i bit4) {
+    const __m256i shifted =
+        from <= 4 ? _mm256_slli_epi16(v, 4 - from) : _mm256_srli_epi16(v, from - 4);
+    return _mm256_and_si256(shifted, bit4);
+}
+
+template <bool kFiveBit, class Block>
+LLAMA_AVX512 float dot_q45_k(const Block* w, const QuantizedActivations& x) {
+    __m256 acc = _mm256_setzero_ps();
+    float acc_mins = 0.0f;
+    const __m256i low_mask = _mm256_set1_epi8(0x0F);
+    const __m256i bit4 = _mm256_set1_epi8(0x10);
+    for (int64_t i = 0; i < x.n / 256; ++i) {
+        const Block& block = w[i];
+        const int8_t* xq = x.qs.data() + i * 256;
+        alignas(16) uint8_t scales_mins[16];
+        unpack_scales_mins(block.scales, scales_mins);
+        const __m128i sm = _mm_load_si128(reinterpret_cast<const __m128i*>(scales_mins));
+        const __m128i scales16 = _mm_cvtepu8_epi16(sm);
+        const __m128i mins16 = _mm_cvtepu8_epi16(_mm_srli_si128(sm, 8));
+
+        const __m256i bsums = load256(x.bsums.data() + i * 16);
+        const __m128i pair_sums =
+            _mm_hadd_epi16(_mm256_castsi256_si128(bsums), _mm256_extracti128_si256(bsums, 1));
+        const __m128i mins_dot = _mm_madd_epi16(mins16, pair_sums);
+        __m128i m = _mm_add_epi32(mins_dot, _mm_unpackhi_epi64(mins_dot, mins_dot));
+        m = _mm_add_epi32(m, _mm_shuffle_epi32(m, 1));
+        const int32_t mins_sum = _mm_cvtsi128_si32(m);
+
+        __m256i hbits;
+        if constexpr (kFiveBit) hbits = load256(block.qh);
+        __m256i sumi0 = _mm256_setzero_si256();
+        __m256i sumi1 = _mm256_setzero_si256();
+        for (int j = 0; j < 4; ++j) {
+            const __m256i q = load256(block.qs + 32 * j);
+            __m256i q_low = _mm256_and_si256(q, low_mask);
+            __m256i q_high = _mm256_and_si256(_mm256_srli_epi16(q, 4), low_mask);
+            if constexpr (kFiveBit) {
+                // Bit 2j (2j+1) of each qh byte, moved to bit 4.
+                q_low = _mm256_or_si256(q_low, bit_to_4(hbits, 2 * j, bit4));
+                q_high = _mm256_or_si256(q_high, bit_to_4(hbits, 2 * j + 1, bit4));
+            }
+            const __m256i p_low = _mm256_maddubs_epi16(q_low, load256(xq + 64 * j));
+            const __m256i p_high = _mm256_maddubs_epi16(q_high, load256(xq + 64 * j + 32));
+            sumi0 = _mm256_dpwssd_epi32(sumi0, p_low, broadcast_scale(scales16, 2 * j));
+            sumi1 = _mm256_dpwssd_epi32(sumi1, p_high, broadcast_scale(scales16, 2 * j + 1));
+        }
+        const float dx = x.scales[i];
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(block.d) * dx),
+                              _mm256_cvtepi32_ps(_mm256_add_epi32(sumi0, sumi1)), acc);
+        acc_mins += _cvtsh_ss(block.dmin) * dx * static_cast<float>(mins_sum);
+    }
+    return hsum(acc) - acc_mins;
+}
+
+LLAMA_AVX512 float dot_q6_k(const BlockQ6_K* w, const QuantizedActivations& x) {
+    __m256 acc = _mm256_setzero_ps();
+    const __m256i low_mask = _mm256_set1_epi8(0x0F);
+    const __m256i high_mask = _mm256_set1_epi8(0x30);
+    for (int64_t i = 0; i < x.n / 256; ++i) {
+        const BlockQ6_K& block = w[i];
+        const int8_t* xq = x.qs.data() + i * 256;
+        const __m128i scales8 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(block.scales));
+        const __m256i offset =
+            _mm256_madd_epi16(_mm256_cvtepi8_epi16(scales8), load256(x.bsums.data() + i * 16));
+        __m256i sumi0 = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(offset, 5));
+        __m256i sumi1 = _mm256_setzero_si256();
+
+        for (int half = 0; half < 2; ++half) {
+            const __m256i ql0 = load256(block.ql + 64 * half);
+            const __m256i ql1 = load256(block.ql + 64 * half + 32);
+            const __m256i qh = load256(block.qh + 32 * half);
+            const __m256i q[4] = {
+                _mm256_or_si256(_mm256_and_si256(ql0, low_mask),
+                                _mm256_and_si256(_mm256_slli_epi16(qh, 4), high_mask)),
+                _mm256_or_si256(_mm256_and_si256(ql1, low_mask),
+                                _mm256_and_si256(_mm256_slli_epi16(qh, 2), high_mask)),
+                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), low_mask),
+                                _mm256_and_si256(qh, high_mask)),
+                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), low_mask),
+                                _mm256_and_si256(_mm256_srli_epi16(qh, 2), high_mask)),
+            };
+            for (int k = 0; k < 4; ++k) {
+                const int g = 8 * half + 2 * k;
+                const __m128i pattern =
+                    _mm_set_epi64x(0x0101010101010101LL * (g + 1), 0x0101010101010101LL * g);
+                const __m256i scale = _mm256_cvtepi8_epi16(_mm_shuffle_epi8(scales8, pattern));
+                const __m256i p = _mm256_maddubs_epi16(q[k], load256(xq + 128 * half + 32 * k));
+                if (k % 2 == 0) {
+                    sumi0 = _mm256_dpwssd_epi32(sumi0, p, scale);
+                } else {
+                    sumi1 = _mm256_dpwssd_epi32(sumi1, p, scale);
+                }
+            }
+        }
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(block.d) * x.scales[i]),
+                              _mm256_cvtepi32_ps(_mm256_add_epi32(sumi0, sumi1)), acc);
+    }
+    return hsum(acc);
+}
+
+template <class Block, float (*Dot)(const Block*, const QuantizedActivations&)>
+void rows_loop(const QuantMatvecArgs& args) {
+    for (int64_t r = 0; r < args.rows; ++r) {
+        args.y[r] =
+            Dot(reinterpret_cast<const Block*>(args.weights + r * args.row_stride), *args.x);
+    }
+}
+
+}  // namespace
+
+void quant_matvec_avx512(const QuantMatvecArgs& args) {
+    switch (args.dtype) {
+        case DType::Q8_0:
+            rows_loop<BlockQ8_0, dot_q8_0>(args);
+            break;
+        case DType::Q4_0:
+            rows_loop<BlockQ4_0, dot_q4_0>(args);
+            break;
+        case DType::Q4_K:
+            rows_loop<BlockQ4_K, dot_q45_k<false, BlockQ4_K>>(args);
+            break;
+        case DType::Q5_K:
+            rows_loop<BlockQ5_K, dot_q45_k<true, BlockQ5_K>>(args);
+            break;
+        case DType::Q6_K:
+            rows_loop<BlockQ6_K, dot_q6_k>(args);
+            break;
+        default:
+            break;
+    }
+}
+
+}  // namespace llama::kernels::detail
+
+#else
+
+namespace llama::kernels::detail {
+void quant_matvec_avx512(const QuantMatvecArgs& args) { quant_matvec_scalar(args); }
+}  // namespace llama::kernels::detail
+
+#endif

@@ -1,0 +1,37 @@
+#pragma once
+
+// Internal: the per-instruction-set quantized matrix-vector products behind matvec_quant().
+//
+// All paths see the same QuantizedActivations, so their integer dot products are identical and
+// only the order of the float accumulation differs. The activation bias is what lets the VNNI
+// path (VPDPBUSD multiplies unsigned by signed bytes) use unsigned weights:
+//   Q8_0: sum(w*x) = sum((w+128)*x) - 128*sum(x)   -> bias = -128 * sum(x) per block
+//   Q4_0: sum((q-8)*x) = sum(q*x) - 8*sum(x)        -> bias =   -8 * sum(x) per block
+// and the dot product accumulator of each block starts at the bias.
+
+#include <cstddef>
+#include <cstdint>
+
+#include "kernels/quant.h"
+
+namespace llama::kernels::detail {
+
+struct QuantMatvecArgs {
+    DType dtype;
+    const std::byte* weights;
+    int64_t rows;
+    int64_t cols;
+    int64_t row_stride;
+    const QuantizedActivations* x;
+    float* y;
+};
+
+void quant_matvec_scalar(const QuantMatvecArgs& args);
+void quant_matvec_avx2(const QuantMatvecArgs& args);
+void quant_matvec_avx512(const QuantMatvecArgs& args);
+
+// The CPU features each path needs (checked with __builtin_cpu_supports).
+bool cpu_has_avx2();
+bool cpu_has_avx512_vnni();
+
+}  // namespace llama::kernels::detail

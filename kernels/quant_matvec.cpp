@@ -1,0 +1,181 @@
+// Activation quantization and the run-time choice of the quantized matrix-vector path.
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+
+#include "kernels/quant.h"
+#include "kernels/quant_impl.h"
+#include "llama/error.h"
+
+namespace llama::kernels {
+
+namespace {
+
+bool is_k_quant(DType type) {
+    return type == DType::Q4_K || type == DType::Q5_K || type == DType::Q6_K;
+}
+
+void check_quantized(DType type, const char* what) {
+    if (type != DType::Q8_0 && type != DType::Q4_0 && !is_k_quant(type)) {
+        throw Error(std::string(what) + ": " + std::string(dtype_name(type)) +
+                    " is not a quantized type");
+    }
+}
+
+// Symmetric 8-bit quantization of one block: scale = max|x| / 127, q = round(x / scale).
+// Returns the scale; writes q.
+float quantize_block(const float* x, int64_t count, int8_t* q) {
+    float amax = 0.0f;
+    for (int64_t j = 0; j < count; ++j) amax = std::max(amax, std::fabs(x[j]));
+    const float scale = amax / 127.0f;
+    const float inverse = scale != 0.0f ? 127.0f / amax : 0.0f;
+    for (int64_t j = 0; j < count; ++j) {
+        q[j] = static_cast<int8_t>(std::nearbyint(x[j] * inverse));
+    }
+    return scale;
+}
+
+}  // namespace
+
+void quantize_activations(DType weight_type, std::span<const float> x, QuantizedActivations& out) {
+    check_quantized(weight_type, "quantize_activations");
+    const auto n = static_cast<int64_t>(x.size());
+    const int64_t block = is_k_quant(weight_type) ? kSuperBlockSize : kQ8_0BlockSize;
+    if (n % block != 0) {
+        throw Error("quantize_activations: " + std::to_string(n) +
+                    " values are not a whole number of " + std::to_string(block) + "-value blocks");
+    }
+    const int64_t n_blocks = n / block;
+    out.weight_type = weight_type;
+    out.n = n;
+    out.qs.resize(n);
+    out.scales.resize(n_blocks);
+    if (is_k_quant(weight_type)) {
+        out.bias.clear();
+        out.bsums.resize(n / 16);
+        for (int64_t b = 0; b < n_blocks; ++b) {
+            out.scales[b] = quantize_block(x.data() + b * block, block, out.qs.data() + b * block);
+        }
+        for (int64_t g = 0; g < n / 16; ++g) {
+            int sum = 0;
+            for (int j = 0; j < 16; ++j) sum += out.qs[g * 16 + j];
+            out.bsums[g] = static_cast<int16_t>(sum);
+        }
+    } else {
+        out.bsums.clear();
+        out.bias.resize(n_blocks);
+        const int32_t offset = weight_type == DType::Q8_0 ? 128 : 8;
+        for (int64_t b = 0; b < n_blocks; ++b) {
+            int8_t* q = out.qs.data() + b * block;
+            out.scales[b] = quantize_block(x.data() + b * block, block, q);
+            int32_t sum = 0;
+            for (int64_t j = 0; j < block; ++j) sum += q[j];
+            out.bias[b] = -offset * sum;
+        }
+    }
+}
+
+namespace detail {
+
+bool cpu_has_avx2() {
+#if defined(__x86_64__) || defined(__i386__)
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+           __builtin_cpu_supports("f16c");
+#else
+    return false;
+#endif
+}
+
+bool cpu_has_avx512_vnni() {
+#if defined(__x86_64__) || defined(__i386__)
+    return cpu_has_avx2() && __builtin_cpu_supports("avx512f") &&
+           __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+           __builtin_cpu_supports("avx512vnni");
+#else
+    return false;
+#endif
+}
+
+}  // namespace detail
+
+bool quant_path_supported(QuantPath path) {
+    switch (path) {
+        case QuantPath::Scalar:
+            return true;
+        case QuantPath::Avx2:
+            return detail::cpu_has_avx2();
+        case QuantPath::Avx512Vnni:
+            return detail::cpu_has_avx512_vnni();
+    }
+    return false;
+}
+
+QuantPath best_quant_path() {
+    // The CPU does not change under a running process: ask once.
+    static const QuantPath best = quant_path_supported(QuantPath::Avx512Vnni)
+                                      ? QuantPath::Avx512Vnni
+                                  : quant_path_supported(QuantPath::Avx2) ? QuantPath::Avx2
+                                                                          : QuantPath::Scalar;
+    return best;
+}
+
+const char* quant_path_name(QuantPath path) {
+    switch (path) {
+        case QuantPath::Scalar:
+            return "scalar";
+        case QuantPath::Avx2:
+            return "avx2";
+        case QuantPath::Avx512Vnni:
+            return "avx512-vnni";
+    }
+    return "unknown";
+}
+
+void matvec_quant(QuantPath path, const Matrix& w, const QuantizedActivations& x,
+                  std::span<float> y) {
+    check_quantized(w.dtype, "matvec_quant");
+    if (x.weight_type != w.dtype || x.n != w.cols) {
+        throw Error("matvec_quant: activations quantized for " +
+                    std::string(dtype_name(x.weight_type)) + " x " + std::to_string(x.n) +
+                    ", weights are " + std::string(dtype_name(w.dtype)) + " x " +
+                    std::to_string(w.cols));
+    }
+    if (static_cast<int64_t>(y.size()) != w.rows) {
+        throw Error("matvec_quant: output has " + std::to_string(y.size()) + " values for " +
+                    std::to_string(w.rows) + " rows");
+    }
+    if (!quant_path_supported(path)) {
+        throw Error(std::string("matvec_quant: this CPU cannot run the ") + quant_path_name(path) +
+                    " path");
+    }
+    const detail::QuantMatvecArgs args{w.dtype,        w.data, w.rows,  w.cols,
+                                       w.row_stride(), &x,     y.data()};
+    switch (path) {
+        case QuantPath::Scalar:
+            detail::quant_matvec_scalar(args);
+            break;
+        case QuantPath::Avx2:
+            detail::quant_matvec_avx2(args);
+            break;
+        case QuantPath::Avx512Vnni:
+            detail::quant_matvec_avx512(args);
+            break;
+    }
+}
+
+void matvec_quant(const Matrix& w, const QuantizedActivations& x, std::span<float> y) {
+    matvec_quant(best_quant_path(), w, x, y);
+}
+
+void matvec_quant(const Matrix& w, std::span<const float> x, std::span<float> y) {
+    if (static_cast<int64_t>(x.size()) != w.cols) {
+        throw Error("matvec_quant: x has " + std::to_string(x.size()) + " values for " +
+                    std::to_string(w.cols) + " columns");
+    }
+    QuantizedActivations quantized;
+    quantize_activations(w.dtype, x, quantized);
+    matvec_quant(best_quant_path(), w, quantized, y);
+}
+
+}  // namespace llama::kernels

@@ -1,0 +1,132 @@
+// Portable quantized matrix-vector products: integer dot products per block, one float
+// multiply-add per block. The SIMD paths compute exactly these integer sums.
+
+#include "kernels/fp16_scalar.h"
+#include "kernels/quant_impl.h"
+
+namespace llama::kernels::detail {
+
+namespace {
+
+float dot_q8_0(const BlockQ8_0* w, const QuantizedActivations& x) {
+    float sum = 0.0f;
+    for (int64_t b = 0; b < x.n / 32; ++b) {
+        const int8_t* xq = x.qs.data() + b * 32;
+        int32_t dot = 0;
+        for (int j = 0; j < 32; ++j) dot += w[b].qs[j] * xq[j];
+        sum += f16_to_f32_scalar(w[b].d) * x.scales[b] * static_cast<float>(dot);
+    }
+    return sum;
+}
+
+float dot_q4_0(const BlockQ4_0* w, const QuantizedActivations& x) {
+    float sum = 0.0f;
+    for (int64_t b = 0; b < x.n / 32; ++b) {
+        const int8_t* xq = x.qs.data() + b * 32;
+        int32_t dot = 0;
+        for (int j = 0; j < 16; ++j) {
+            dot += ((w[b].qs[j] & 0xF) - 8) * xq[j];
+            dot += ((w[b].qs[j] >> 4) - 8) * xq[j + 16];
+        }
+        sum += f16_to_f32_scalar(w[b].d) * x.scales[b] * static_cast<float>(dot);
+    }
+    return sum;
+}
+
+// Q4_K and Q5_K: sum over sub-blocks of d*sc*dot(q, x) - dmin*m*sum(x), in integers per
+// super-block. high_bits is null for Q4_K.
+template <class Block>
+float dot_q45_k(const Block* w, const QuantizedActivations& x) {
+    float sum = 0.0f;
+    for (int64_t i = 0; i < x.n / 256; ++i) {
+        const Block& block = w[i];
+        const int8_t* xq = x.qs.data() + i * 256;
+        const int16_t* bsums = x.bsums.data() + i * 16;
+        int32_t scaled_dot = 0;
+        int32_t scaled_mins = 0;
+        for (int j = 0; j < 8; ++j) {
+            uint8_t sc;
+            uint8_t m;
+            unpack_q4k_scale_min(j, block.scales, &sc, &m);
+            const uint8_t* qs = block.qs + (j / 2) * 32;
+            const int shift = (j % 2) * 4;
+            int32_t dot = 0;
+            for (int l = 0; l < 32; ++l) {
+                int q = (qs[l] >> shift) & 0xF;
+                if constexpr (sizeof(Block) == sizeof(BlockQ5_K)) {
+                    q += ((block.qh[l] >> j) & 1) << 4;
+                }
+                dot += q * xq[j * 32 + l];
+            }
+            scaled_dot += sc * dot;
+            scaled_mins += m * (bsums[2 * j] + bsums[2 * j + 1]);
+        }
+        sum += x.scales[i] * (f16_to_f32_scalar(block.d) * static_cast<float>(scaled_dot) -
+                              f16_to_f32_scalar(block.dmin) * static_cast<float>(scaled_mins));
+    }
+    return sum;
+}
+
+float dot_q6_k(const BlockQ6_K* w, const QuantizedActivations& x) {
+    float sum = 0.0f;
+    for (int64_t i = 0; i < x.n / 256; ++i) {
+        const BlockQ6_K& block = w[i];
+        const int8_t* xq = x.qs.data() + i * 256;
+        int32_t scaled_dot = 0;
+        for (int half = 0; half < 2; ++half) {
+            const uint8_t* ql = block.ql + half * 64;
+            const uint8_t* qh = block.qh + half * 32;
+            const int8_t* sc = block.scales + half * 8;
+            const int8_t* xh = xq + half * 128;
+            int32_t dots[8] = {};  // per sub-block of 16
+            for (int l = 0; l < 32; ++l) {
+                const int q1 = ((ql[l] & 0xF) | (((qh[l] >> 0) & 3) << 4)) - 32;
+                const int q2 = ((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32;
+                const int q3 = ((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32;
+                const int q4 = ((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32;
+                const int is = l / 16;
+                dots[is + 0] += q1 * xh[l];
+                dots[is + 2] += q2 * xh[l + 32];
+                dots[is + 4] += q3 * xh[l + 64];
+                dots[is + 6] += q4 * xh[l + 96];
+            }
+            for (int g = 0; g < 8; ++g) scaled_dot += sc[g] * dots[g];
+        }
+        sum += x.scales[i] * f16_to_f32_scalar(block.d) * static_cast<float>(scaled_dot);
+    }
+    return sum;
+}
+
+template <class Block, float (*Dot)(const Block*, const QuantizedActivations&)>
+void rows_loop(const QuantMatvecArgs& args) {
+    for (int64_t r = 0; r < args.rows; ++r) {
+        args.y[r] =
+            Dot(reinterpret_cast<const Block*>(args.weights + r * args.row_stride), *args.x);
+    }
+}
+
+}  // namespace
+
+void quant_matvec_scalar(const QuantMatvecArgs& args) {
+    switch (args.dtype) {
+        case DType::Q8_0:
+            rows_loop<BlockQ8_0, dot_q8_0>(args);
+            break;
+        case DType::Q4_0:
+            rows_loop<BlockQ4_0, dot_q4_0>(args);
+            break;
+        case DType::Q4_K:
+            rows_loop<BlockQ4_K, dot_q45_k<BlockQ4_K>>(args);
+            break;
+        case DType::Q5_K:
+            rows_loop<BlockQ5_K, dot_q45_k<BlockQ5_K>>(args);
+            break;
+        case DType::Q6_K:
+            rows_loop<BlockQ6_K, dot_q6_k>(args);
+            break;
+        default:
+            break;  // matvec_quant checked the type
+    }
+}
+
+}  // namespace llama::kernels::detail
