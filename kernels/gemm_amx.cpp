@@ -1,0 +1,200 @@
+// AMX-BF16 tile kernel over packed operands (layouts in gemm_amx.h).
+//
+// Tile registers: C tiles 0-3 hold a 32 x 32 fp32 output block (tokens x rows), A tiles 4-5 two
+// 16-token activation blocks, B tiles 6-7 two 16-row weight blocks. Each column step does 4 tile
+// loads for 4 TDPBF16PS, so every loaded tile feeds two multiplies.
+
+#include "kernels/gemm_amx.h"
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <span>
+#include <string>
+
+#include "kernels/simd.h"
+#include "llama/error.h"
+
+#if defined(__x86_64__) && defined(__linux__)
+#include <cpuid.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#define LLAMA_HAVE_AMX_CODE 1
+#endif
+
+namespace llama::kernels {
+
+namespace {
+
+#if defined(LLAMA_HAVE_AMX_CODE)
+
+constexpr long kArchReqXcompPerm = 0x1023;
+constexpr long kXfeatureXtiledata = 18;
+
+bool detect_amx_bf16() {
+    unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+    if (!__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) return false;
+    const bool amx_bf16 = (edx >> 22) & 1;
+    const bool amx_tile = (edx >> 24) & 1;
+    if (!amx_bf16 || !amx_tile) return false;
+    // The OS must manage the tile state (XCR0 bits 17 and 18) ...
+    if (!__get_cpuid(1, &eax, &ebx, &ecx, &edx) || !((ecx >> 27) & 1)) return false;  // OSXSAVE
+    uint32_t xcr0_lo = 0, xcr0_hi = 0;
+    __asm__ volatile("xgetbv" : "=a"(xcr0_lo), "=d"(xcr0_hi) : "c"(0));
+    if ((xcr0_lo & (3u << 17)) != (3u << 17)) return false;
+    // ... and Linux hands the (large) tile data state only to processes that ask for it.
+    return syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureXtiledata) == 0;
+}
+
+#define LLAMA_AMX_TARGET __attribute__((target("amx-tile,amx-bf16,avx512f")))
+
+constexpr int64_t kBlockValues = kAmxTokenBlock * kAmxColumnStep;  // 512 bf16 = 1 KB
+
+struct alignas(64) TileConfig {
+    uint8_t palette_id;
+    uint8_t start_row;
+    uint8_t reserved[14];
+    uint16_t bytes_per_row[16];
+    uint8_t rows[16];
+};
+
+LLAMA_AMX_TARGET void configure_tiles() {
+    TileConfig config{};
+    config.palette_id = 1;
+    for (int tile = 0; tile < 8; ++tile) {
+        config.rows[tile] = 16;
+        config.bytes_per_row[tile] = 64;
+    }
+    _tile_loadconfig(&config);
+}
+
+// Copies the valid corner of a stored 16 x 16 C tile into y.
+inline void copy_tile_corner(const float* block, float* y, int64_t ldy, int64_t valid_tokens,
+                             int64_t valid_rows) {
+    for (int64_t t = 0; t < std::min<int64_t>(valid_tokens, 16); ++t) {
+        std::memcpy(y + t * ldy, block + t * 16, std::min<int64_t>(valid_rows, 16) * sizeof(float));
+    }
+}
+
+// Stores C tile `tile` (16 tokens x 16 rows) to y, keeping only the valid corner when the block
+// hangs over the end of the tokens or rows. A macro because the tile intrinsics take the tile
+// number as a literal.
+#define LLAMA_STORE_C_TILE(tile, y, ldy, valid_tokens, valid_rows)             \
+    do {                                                                       \
+        if ((valid_tokens) >= 16 && (valid_rows) >= 16) {                      \
+            _tile_stored(tile, (y), (ldy) * sizeof(float));                    \
+        } else {                                                               \
+            alignas(64) float block[16 * 16];                                  \
+            _tile_stored(tile, block, 16 * sizeof(float));                     \
+            copy_tile_corner(block, (y), (ldy), (valid_tokens), (valid_rows)); \
+        }                                                                      \
+    } while (0)
+
+// One output block of TokenTiles x RowTiles C tiles over all column steps. a and b point at the
+// first column step of the first token / row block; the second block follows ksteps blocks later.
+template <int TokenTiles, int RowTiles>
+LLAMA_AMX_TARGET void multiply_block(const uint16_t* a, const uint16_t* b, int64_t ksteps, float* y,
+                                     int64_t ldy, int64_t valid_tokens, int64_t valid_rows) {
+    const int64_t next = ksteps * kBlockValues;
+    _tile_zero(0);
+    if constexpr (RowTiles > 1) _tile_zero(1);
+    if constexpr (TokenTiles > 1) _tile_zero(2);
+    if constexpr (TokenTiles > 1 && RowTiles > 1) _tile_zero(3);
+    for (int64_t s = 0; s < ksteps; ++s) {
+        const int64_t offset = s * kBlockValues;
+        _tile_loadd(4, a + offset, 64);
+        _tile_loadd(6, b + offset, 64);
+        _tile_dpbf16ps(0, 4, 6);
+        if constexpr (RowTiles > 1) {
+            _tile_loadd(7, b + next + offset, 64);
+            _tile_dpbf16ps(1, 4, 7);
+        }
+        if constexpr (TokenTiles > 1) {
+            _tile_loadd(5, a + next + offset, 64);
+            _tile_dpbf16ps(2, 5, 6);
+            if constexpr (RowTiles > 1) _tile_dpbf16ps(3, 5, 7);
+        }
+    }
+    LLAMA_STORE_C_TILE(0, y, ldy, valid_tokens, valid_rows);
+    if constexpr (RowTiles > 1) LLAMA_STORE_C_TILE(1, y + 16, ldy, valid_tokens, valid_rows - 16);
+    if constexpr (TokenTiles > 1) {
+        LLAMA_STORE_C_TILE(2, y + 16 * ldy, ldy, valid_tokens - 16, valid_rows);
+        if constexpr (RowTiles > 1) {
+            LLAMA_STORE_C_TILE(3, y + 16 * ldy + 16, ldy, valid_tokens - 16, valid_rows - 16);
+        }
+    }
+}
+
+template <int TokenTiles>
+LLAMA_AMX_TARGET void multiply_token_blocks(const uint16_t* a, const uint16_t* w, int64_t ksteps,
+                                            int64_t rows, float* y, int64_t ldy,
+                                            int64_t valid_tokens) {
+    const int64_t row_blocks = (rows + kAmxRowBlock - 1) / kAmxRowBlock;
+    for (int64_t rb = 0; rb < row_blocks; rb += 2) {
+        const uint16_t* b = w + rb * ksteps * kBlockValues;
+        float* out = y + rb * kAmxRowBlock;
+        const int64_t valid_rows = rows - rb * kAmxRowBlock;
+        if (rb + 1 < row_blocks) {
+            multiply_block<TokenTiles, 2>(a, b, ksteps, out, ldy, valid_tokens, valid_rows);
+        } else {
+            multiply_block<TokenTiles, 1>(a, b, ksteps, out, ldy, valid_tokens, valid_rows);
+        }
+    }
+}
+
+LLAMA_AMX_TARGET void gemm_tiles(const uint16_t* x, int64_t n_tokens, int64_t cols,
+                                 const uint16_t* w, int64_t rows, float* y, int64_t ldy) {
+    const int64_t ksteps = (cols + kAmxColumnStep - 1) / kAmxColumnStep;
+    const int64_t token_blocks = (n_tokens + kAmxTokenBlock - 1) / kAmxTokenBlock;
+    configure_tiles();
+    for (int64_t tb = 0; tb < token_blocks; tb += 2) {
+        const uint16_t* a = x + tb * ksteps * kBlockValues;
+        float* out = y + tb * kAmxTokenBlock * ldy;
+        const int64_t valid_tokens = n_tokens - tb * kAmxTokenBlock;
+        if (tb + 1 < token_blocks) {
+            multiply_token_blocks<2>(a, w, ksteps, rows, out, ldy, valid_tokens);
+        } else {
+            multiply_token_blocks<1>(a, w, ksteps, rows, out, ldy, valid_tokens);
+        }
+    }
+    _tile_release();
+}
+
+#endif  // LLAMA_HAVE_AMX_CODE
+
+void check_size(const char* what, size_t have, int64_t need) {
+    if (static_cast<int64_t>(have) < need) {
+        throw Error(std::string("gemm_bf16_amx: ") + what + " holds " + std::to_string(have) +
+                    " values, need " + std::to_string(need));
+    }
+}
+
+}  // namespace
+
+bool amx_bf16_available() {
+#if defined(LLAMA_HAVE_AMX_CODE)
+    static const bool available = detect_amx_bf16();
+    return available;
+#else
+    return false;
+#endif
+}
+
+void gemm_bf16_amx(std::span<const uint16_t> packed_x, int64_t n_tokens, int64_t cols,
+                   std::span<const uint16_t> packed_w, int64_t rows, std::span<float> y,
+                   int64_t ldy) {
+    if (!amx_bf16_available()) throw Error("gemm_bf16_amx: this CPU or OS does not offer AMX-BF16");
+    if (n_tokens <= 0 || rows <= 0 || cols <= 0) return;
+    if (ldy < rows) {
+        throw Error("gemm_bf16_amx: ldy " + std::to_string(ldy) + " < rows " +
+                    std::to_string(rows));
+    }
+    check_size("packed_x", packed_x.size(), packed_activations_size(n_tokens, cols));
+    check_size("packed_w", packed_w.size(), packed_weights_size(rows, cols));
+    check_size("y", y.size(), (n_tokens - 1) * ldy + rows);
+#if defined(LLAMA_HAVE_AMX_CODE)
+    gemm_tiles(packed_x.data(), n_tokens, cols, packed_w.data(), rows, y.data(), ldy);
+#endif
+}
+
+}  // namespace llama::kernels

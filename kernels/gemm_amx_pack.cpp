@@ -1,0 +1,294 @@
+// Packing of activations and weights into the bf16 tile layouts of gemm_amx.h. The AVX-512 paths
+// use the same integer round-to-nearest-even as f32_to_bf16 (not VCVTNEPS2BF16, which flushes
+// subnormals), so both paths give bit-identical packs and the tests can compare them exactly.
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <span>
+#include <string>
+
+#include "kernels/fp16_scalar.h"
+#include "kernels/gemm_amx.h"
+#include "kernels/kernels.h"
+#include "kernels/simd.h"
+#include "llama/error.h"
+
+namespace llama::kernels {
+
+namespace {
+
+constexpr int64_t kBlockValues = kAmxTokenBlock * kAmxColumnStep;  // 512 bf16 = 1 KB
+
+int64_t column_steps(int64_t cols) { return (cols + kAmxColumnStep - 1) / kAmxColumnStep; }
+
+void check_size(const char* what, size_t have, int64_t need) {
+    if (static_cast<int64_t>(have) < need) {
+        throw Error(std::string(what) + " holds " + std::to_string(have) + " values, need " +
+                    std::to_string(need));
+    }
+}
+
+bool has_direct_conversion(DType type) {
+    return type == DType::F32 || type == DType::F16 || type == DType::BF16;
+}
+
+// Column `col` of a row of one of the plain float types, rounded to bf16.
+uint16_t weight_bf16(DType type, const std::byte* row, int64_t col) {
+    if (type == DType::F32) {
+        float v;
+        std::memcpy(&v, row + col * 4, 4);
+        return detail::f32_to_bf16_scalar(v);
+    }
+    uint16_t h;
+    std::memcpy(&h, row + col * 2, 2);
+    return type == DType::F16 ? detail::f32_to_bf16_scalar(detail::f16_to_f32_scalar(h)) : h;
+}
+
+// Writes one group of up to 16 weight rows (`count` valid rows of a plain float type at
+// row_ptr) into its run of ksteps VNNI blocks.
+void pack_weight_group_scalar(DType type, const std::byte* const* row_ptr, int64_t count,
+                              int64_t cols, uint16_t* out) {
+    const int64_t ksteps = column_steps(cols);
+    for (int64_t s = 0; s < ksteps; ++s) {
+        uint16_t* block = out + s * kBlockValues;
+        for (int64_t pair = 0; pair < kAmxColumnStep / 2; ++pair) {
+            for (int64_t n = 0; n < kAmxRowBlock; ++n) {
+                for (int64_t j = 0; j < 2; ++j) {
+                    const int64_t col = s * kAmxColumnStep + 2 * pair + j;
+                    const bool valid = n < count && col < cols;
+                    block[(pair * kAmxRowBlock + n) * 2 + j] =
+                        valid ? weight_bf16(type, row_ptr[n], col) : 0;
+                }
+            }
+        }
+    }
+}
+
+#if defined(__x86_64__)
+#define LLAMA_PACK_TARGET __attribute__((target("avx512f,avx512bw,avx512vl")))
+
+// Rounds 32 floats (lo holds columns 0-15, hi 16-31) to bf16 in column order.
+LLAMA_PACK_TARGET inline __m512i round_to_bf16(__m512 lo, __m512 hi) {
+    const __m512i abs_mask = _mm512_set1_epi32(0x7fffffff);
+    const __m512i inf_bits = _mm512_set1_epi32(0x7f800000);
+    const __m512i quiet_bit = _mm512_set1_epi32(0x00400000);
+    const __m512i round_bias = _mm512_set1_epi32(0x7fff);
+    const __m512i one = _mm512_set1_epi32(1);
+    __m512i rounded[2];
+    const __m512 halves[2] = {lo, hi};
+    for (int h = 0; h < 2; ++h) {
+        const __m512i bits = _mm512_castps_si512(halves[h]);
+        const __m512i odd = _mm512_and_si512(_mm512_srli_epi32(bits, 16), one);
+        const __m512i sum = _mm512_add_epi32(_mm512_add_epi32(bits, round_bias), odd);
+        const __mmask16 is_nan =
+            _mm512_cmpgt_epu32_mask(_mm512_and_si512(bits, abs_mask), inf_bits);
+        rounded[h] = _mm512_mask_blend_epi32(is_nan, sum, _mm512_or_si512(bits, quiet_bit));
+    }
+    // The high 16 bits of every 32-bit lane: odd 16-bit words, lo's first.
+    const __m512i odd_words =
+        _mm512_set_epi16(63, 61, 59, 57, 55, 53, 51, 49, 47, 45, 43, 41, 39, 37, 35, 33, 31, 29, 27,
+                         25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1);
+    return _mm512_permutex2var_epi16(rounded[0], odd_words, rounded[1]);
+}
+
+// Loads columns [col, col + 32) of a row as bf16, zero past `cols`.
+LLAMA_PACK_TARGET inline __m512i load_bf16x32(DType type, const std::byte* row, int64_t col,
+                                              int64_t cols) {
+    const int64_t left = std::min<int64_t>(cols - col, 32);
+    const __mmask32 mask = left >= 32 ? ~__mmask32{0} : ((__mmask32{1} << left) - 1);
+    switch (type) {
+        case DType::F32: {
+            const float* src = reinterpret_cast<const float*>(row) + col;
+            const __m512 lo = _mm512_maskz_loadu_ps(static_cast<__mmask16>(mask), src);
+            const __m512 hi = _mm512_maskz_loadu_ps(static_cast<__mmask16>(mask >> 16), src + 16);
+            return round_to_bf16(lo, hi);
+        }
+        case DType::F16: {
+            const uint16_t* src = reinterpret_cast<const uint16_t*>(row) + col;
+            const __m512i h = _mm512_maskz_loadu_epi16(mask, src);
+            const __m512 lo = _mm512_cvtph_ps(_mm512_castsi512_si256(h));
+            const __m512 hi = _mm512_cvtph_ps(_mm512_extracti64x4_epi64(h, 1));
+            return round_to_bf16(lo, hi);
+        }
+        default:
+            return _mm512_maskz_loadu_epi16(mask, reinterpret_cast<const uint16_t*>(row) + col);
+    }
+}
+
+// In-register transpose of a 16x16 matrix of 32-bit elements.
+LLAMA_PACK_TARGET inline void transpose_16x16_epi32(__m512i r[16]) {
+    __m512i t[16];
+    for (int i = 0; i < 16; i += 2) {
+        t[i] = _mm512_unpacklo_epi32(r[i], r[i + 1]);
+        t[i + 1] = _mm512_unpackhi_epi32(r[i], r[i + 1]);
+    }
+    for (int i = 0; i < 16; i += 4) {
+        r[i] = _mm512_unpacklo_epi64(t[i], t[i + 2]);
+        r[i + 1] = _mm512_unpackhi_epi64(t[i], t[i + 2]);
+        r[i + 2] = _mm512_unpacklo_epi64(t[i + 1], t[i + 3]);
+        r[i + 3] = _mm512_unpackhi_epi64(t[i + 1], t[i + 3]);
+    }
+    // Each 128-bit lane l of r[4g + j] now holds elements (rows 4g..4g+3, columns 4l + j').
+    // Gather lanes across groups: first pair up lanes (0,1)/(2,3) of groups g and g+1, then ...
+    for (int j = 0; j < 4; ++j) {
+        t[j] = _mm512_shuffle_i32x4(r[j], r[4 + j], 0x88);            // lanes 0,2 of r0 | 0,2 of r4
+        t[4 + j] = _mm512_shuffle_i32x4(r[j], r[4 + j], 0xdd);        // lanes 1,3
+        t[8 + j] = _mm512_shuffle_i32x4(r[8 + j], r[12 + j], 0x88);   // lanes 0,2
+        t[12 + j] = _mm512_shuffle_i32x4(r[8 + j], r[12 + j], 0xdd);  // lanes 1,3
+    }
+    for (int j = 0; j < 4; ++j) {
+        r[j] = _mm512_shuffle_i32x4(t[j], t[8 + j], 0x88);
+        r[8 + j] = _mm512_shuffle_i32x4(t[j], t[8 + j], 0xdd);
+        r[4 + j] = _mm512_shuffle_i32x4(t[4 + j], t[12 + j], 0x88);
+        r[12 + j] = _mm512_shuffle_i32x4(t[4 + j], t[12 + j], 0xdd);
+    }
+}
+
+LLAMA_PACK_TARGET void pack_weight_group_avx512(DType type, const std::byte* const* row_ptr,
+                                                int64_t count, int64_t cols, uint16_t* out) {
+    const int64_t ksteps = column_steps(cols);
+    for (int64_t s = 0; s < ksteps; ++s) {
+        __m512i r[16];
+        for (int64_t n = 0; n < 16; ++n) {
+            r[n] = n < count ? load_bf16x32(type, row_ptr[n], s * kAmxColumnStep, cols)
+                             : _mm512_setzero_si512();
+        }
+        transpose_16x16_epi32(r);
+        uint16_t* block = out + s * kBlockValues;
+        for (int64_t pair = 0; pair < 16; ++pair) {
+            _mm512_storeu_si512(block + pair * 32, r[pair]);
+        }
+    }
+}
+
+LLAMA_PACK_TARGET void pack_activations_avx512(const float* x, int64_t n_tokens, int64_t cols,
+                                               uint16_t* packed) {
+    const int64_t ksteps = column_steps(cols);
+    const int64_t n_blocks = (n_tokens + kAmxTokenBlock - 1) / kAmxTokenBlock;
+    for (int64_t b = 0; b < n_blocks; ++b) {
+        for (int64_t t = 0; t < kAmxTokenBlock; ++t) {
+            const int64_t token = b * kAmxTokenBlock + t;
+            uint16_t* out = packed + b * ksteps * kBlockValues + t * kAmxColumnStep;
+            if (token >= n_tokens) {
+                for (int64_t s = 0; s < ksteps; ++s) {
+                    _mm512_storeu_si512(out + s * kBlockValues, _mm512_setzero_si512());
+                }
+                continue;
+            }
+            const auto* row = reinterpret_cast<const std::byte*>(x + token * cols);
+            for (int64_t s = 0; s < ksteps; ++s) {
+                _mm512_storeu_si512(out + s * kBlockValues,
+                                    load_bf16x32(DType::F32, row, s * kAmxColumnStep, cols));
+            }
+        }
+    }
+}
+#endif
+
+using GroupPacker = void (*)(DType, const std::byte* const*, int64_t, int64_t, uint16_t*);
+
+void pack_weights_with(GroupPacker pack_group, DType type, const std::byte* w, int64_t rows,
+                       int64_t cols, std::span<uint16_t> packed, std::span<float> scratch) {
+    check_size("pack_weights_bf16: packed", packed.size(), packed_weights_size(rows, cols));
+    const bool direct = has_direct_conversion(type);
+    if (!direct) {
+        check_size("pack_weights_bf16: scratch", scratch.size(), pack_weights_scratch_size(cols));
+    }
+    const int64_t stride = row_bytes(type, cols);
+    const int64_t group_values = column_steps(cols) * kBlockValues;
+    for (int64_t row0 = 0; row0 < rows; row0 += kAmxRowBlock) {
+        const int64_t count = std::min(kAmxRowBlock, rows - row0);
+        const std::byte* row_ptr[kAmxRowBlock];
+        DType source_type = type;
+        if (direct) {
+            for (int64_t n = 0; n < count; ++n) row_ptr[n] = w + (row0 + n) * stride;
+        } else {
+            dequantize_rows(type, w + row0 * stride, count, cols, scratch);
+            for (int64_t n = 0; n < count; ++n) {
+                row_ptr[n] = reinterpret_cast<const std::byte*>(scratch.data() + n * cols);
+            }
+            source_type = DType::F32;
+        }
+        pack_group(source_type, row_ptr, count, cols,
+                   packed.data() + (row0 / kAmxRowBlock) * group_values);
+    }
+}
+
+}  // namespace
+
+int64_t packed_activations_size(int64_t n_tokens, int64_t cols) {
+    return (n_tokens + kAmxTokenBlock - 1) / kAmxTokenBlock * column_steps(cols) * kBlockValues;
+}
+
+int64_t packed_weights_size(int64_t rows, int64_t cols) {
+    return (rows + kAmxRowBlock - 1) / kAmxRowBlock * column_steps(cols) * kBlockValues;
+}
+
+int64_t pack_weights_scratch_size(int64_t cols) { return kAmxRowBlock * cols; }
+
+namespace detail {
+
+bool pack_avx512_available() {
+#if defined(__x86_64__)
+    static const bool available = __builtin_cpu_supports("avx512f") &&
+                                  __builtin_cpu_supports("avx512bw") &&
+                                  __builtin_cpu_supports("avx512vl");
+    return available;
+#else
+    return false;
+#endif
+}
+
+void pack_activations_bf16_scalar(std::span<const float> x, int64_t n_tokens, int64_t cols,
+                                  std::span<uint16_t> packed) {
+    check_size("pack_activations_bf16: x", x.size(), n_tokens * cols);
+    check_size("pack_activations_bf16: packed", packed.size(),
+               packed_activations_size(n_tokens, cols));
+    const int64_t ksteps = column_steps(cols);
+    const int64_t padded_tokens = (n_tokens + kAmxTokenBlock - 1) / kAmxTokenBlock * kAmxTokenBlock;
+    for (int64_t token = 0; token < padded_tokens; ++token) {
+        const int64_t b = token / kAmxTokenBlock;
+        const int64_t t = token % kAmxTokenBlock;
+        for (int64_t col = 0; col < ksteps * kAmxColumnStep; ++col) {
+            const int64_t s = col / kAmxColumnStep;
+            const bool valid = token < n_tokens && col < cols;
+            packed[(b * ksteps + s) * kBlockValues + t * kAmxColumnStep + col % kAmxColumnStep] =
+                valid ? f32_to_bf16_scalar(x[token * cols + col]) : 0;
+        }
+    }
+}
+
+void pack_weights_bf16_scalar(DType type, const std::byte* w, int64_t rows, int64_t cols,
+                              std::span<uint16_t> packed, std::span<float> scratch) {
+    pack_weights_with(pack_weight_group_scalar, type, w, rows, cols, packed, scratch);
+}
+
+}  // namespace detail
+
+void pack_activations_bf16(std::span<const float> x, int64_t n_tokens, int64_t cols,
+                           std::span<uint16_t> packed) {
+#if defined(__x86_64__)
+    if (detail::pack_avx512_available()) {
+        check_size("pack_activations_bf16: x", x.size(), n_tokens * cols);
+        check_size("pack_activations_bf16: packed", packed.size(),
+                   packed_activations_size(n_tokens, cols));
+        pack_activations_avx512(x.data(), n_tokens, cols, packed.data());
+        return;
+    }
+#endif
+    detail::pack_activations_bf16_scalar(x, n_tokens, cols, packed);
+}
+
+void pack_weights_bf16(DType type, const std::byte* w, int64_t rows, int64_t cols,
+                       std::span<uint16_t> packed, std::span<float> scratch) {
+#if defined(__x86_64__)
+    if (detail::pack_avx512_available()) {
+        pack_weights_with(pack_weight_group_avx512, type, w, rows, cols, packed, scratch);
+        return;
+    }
+#endif
+    detail::pack_weights_bf16_scalar(type, w, rows, cols, packed, scratch);
+}
+
+}  // namespace llama::kernels
