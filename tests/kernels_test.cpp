@@ -455,6 +455,10 @@ TEST(Attention, HeadSubRangeWritesOnlyThoseHeads) {
     check_attention({8, 2, 32, 1, 3, 4, 16, 8, 3, 6});
     check_attention({8, 8, 16, 3, 2, 0, 0, 0, 7, 8});
 }
+TEST(Attention, LargeGroupSplitsIntoBatches) {
+    check_attention({16, 1, 32, 1, 10, 0, 0, 0, 0, 16});
+    check_attention({16, 1, 32, 1, 10, 0, 0, 0, 5, 14});
+}
 TEST(Attention, OddHeadDim) { check_attention({6, 3, 24, 5, 6, 1, 3, 2, 0, 6}); }
 
 // ---- Weights ---------------------------------------------------------------------------------
