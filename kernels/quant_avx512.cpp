@@ -138,81 +138,97 @@ LLAMA_AVX512 float dot_q4_0(const BlockQ4_0* w, const QuantizedActivations& x) {
            hsum128(_mm256_extractf128_ps(acc, 1)) * (1.0f / 16.0f);
 }
 
-inline void unpack_scales_mins(const uint8_t* packed, uint8_t out[16]) {
+// The 8 scales and 8 mins of a Q4_K/Q5_K block as bytes [sc0..sc7, m0..m7] (ggml's kmask trick,
+// equivalent to unpack_q4k_scale_min for j = 0..7).
+LLAMA_AVX512 inline __m128i unpack_scales_mins(const uint8_t* packed) {
     constexpr uint32_t kmask1 = 0x3f3f3f3f;
     constexpr uint32_t kmask2 = 0x0f0f0f0f;
     constexpr uint32_t kmask3 = 0x03030303;
-    uint32_t u[4];
+    uint32_t u[3];
     std::memcpy(u, packed, 12);
-    u[3] = ((u[2] >> 4) & kmask2) | (((u[1] >> 6) & kmask3) << 4);
+    const uint32_t mins_high = ((u[2] >> 4) & kmask2) | (((u[1] >> 6) & kmask3) << 4);
     const uint32_t mins_low = u[1] & kmask1;
-    u[1] = (u[2] & kmask2) | (((u[0] >> 6) & kmask3) << 4);
-    u[2] = mins_low;
-    u[0] &= kmask1;
-    std::memcpy(out, u, 16);
+    const uint32_t scales_high = (u[2] & kmask2) | (((u[0] >> 6) & kmask3) << 4);
+    const uint32_t scales_low = u[0] & kmask1;
+    return _mm_set_epi32(static_cast<int>(mins_high), static_cast<int>(mins_low),
+                         static_cast<int>(scales_high), static_cast<int>(scales_low));
 }
 
-LLAMA_AVX512 inline __m256i broadcast_scale(__m128i scales16, int j) {
-    const __m128i pattern = _mm_set1_epi16(static_cast<int16_t>(0x0100 + 0x0202 * j));
-    const __m128i s = _mm_shuffle_epi8(scales16, pattern);
-    return _mm256_set_m128i(s, s);
+// Two x ranges of 32 values as one 512-bit register.
+LLAMA_AVX512 inline __m512i load_pair(const int8_t* low, const int8_t* high) {
+    return _mm512_inserti64x4(_mm512_castsi256_si512(load256(low)), load256(high), 1);
 }
 
-// Bit `from` of every byte of v moved to bit 4 (other bits cleared). The 16-bit shifts move bits
-// across byte boundaries, but never into the bit kept.
-LLAMA_AVX512 inline __m256i bit_to_4(__m256i v, int from, __m256i bit4) {
-    const __m256i shifted =
-        from <= 4 ? _mm256_slli_epi16(v, 4 - from) : _mm256_srli_epi16(v, from - 4);
-    return _mm256_and_si256(shifted, bit4);
-}
-
+// Q4_K and Q5_K, 512 bits at a time: 64 bytes of qs hold two 64-value groups; their low nibbles
+// are sub-blocks (s, s+2) and their high nibbles (s+1, s+3), each half of a register scaled by
+// its own sub-block scale (VPERMW broadcasts it) through VPDPWSSD.
 template <bool kFiveBit, class Block>
 LLAMA_AVX512 float dot_q45_k(const Block* w, const QuantizedActivations& x) {
-    __m256 acc = _mm256_setzero_ps();
-    float acc_mins = 0.0f;
-    const __m256i low_mask = _mm256_set1_epi8(0x0F);
-    const __m256i bit4 = _mm256_set1_epi8(0x10);
+    __m512 acc = _mm512_setzero_ps();
+    __m128 acc_mins = _mm_setzero_ps();
+    const __m512i low_mask = _mm512_set1_epi8(0x0F);
+    const __m512i bit4 = _mm512_set1_epi8(0x10);
+    // Lanes 0-15 take scale a, lanes 16-31 scale b.
+    auto pair_index = [](int a, int b) LLAMA_AVX512 {
+        return _mm512_inserti64x4(_mm512_set1_epi16(static_cast<int16_t>(a)),
+                                  _mm256_set1_epi16(static_cast<int16_t>(b)), 1);
+    };
+    const __m512i index[4] = {pair_index(0, 2), pair_index(1, 3), pair_index(4, 6),
+                              pair_index(5, 7)};
+    // Q5_K: shifts moving bit s of each qh byte to bit 4, for sub-blocks (0,2), (1,3) (left) and
+    // (4,6), (5,7) (right).
+    const __m512i shift_left[2] = {pair_index(4, 2), pair_index(3, 1)};
+    const __m512i shift_right[2] = {pair_index(0, 2), pair_index(1, 3)};
+
     for (int64_t i = 0; i < x.n / 256; ++i) {
         const Block& block = w[i];
         const int8_t* xq = x.qs.data() + i * 256;
-        alignas(16) uint8_t scales_mins[16];
-        unpack_scales_mins(block.scales, scales_mins);
-        const __m128i sm = _mm_load_si128(reinterpret_cast<const __m128i*>(scales_mins));
-        const __m128i scales16 = _mm_cvtepu8_epi16(sm);
-        const __m128i mins16 = _mm_cvtepu8_epi16(_mm_srli_si128(sm, 8));
+        const __m128i scales_mins = unpack_scales_mins(block.scales);
+        uint32_t d_dmin;
+        std::memcpy(&d_dmin, &block.d, 4);  // d and dmin are adjacent halves
+        const __m128 d = _mm_mul_ps(_mm_cvtph_ps(_mm_cvtsi32_si128(static_cast<int>(d_dmin))),
+                                    _mm_set1_ps(x.scales[i]));
 
+        // Mins: sum_j m_j * (sum of x over sub-block j), from the 16-value partial sums.
         const __m256i bsums = load256(x.bsums.data() + i * 16);
         const __m128i pair_sums =
             _mm_hadd_epi16(_mm256_castsi256_si128(bsums), _mm256_extracti128_si256(bsums, 1));
-        const __m128i mins_dot = _mm_madd_epi16(mins16, pair_sums);
-        __m128i m = _mm_add_epi32(mins_dot, _mm_unpackhi_epi64(mins_dot, mins_dot));
-        m = _mm_add_epi32(m, _mm_shuffle_epi32(m, 1));
-        const int32_t mins_sum = _mm_cvtsi128_si32(m);
+        const __m128i mins_dot =
+            _mm_madd_epi16(_mm_cvtepu8_epi16(_mm_srli_si128(scales_mins, 8)), pair_sums);
+        acc_mins = _mm_fmadd_ps(_mm_shuffle_ps(d, d, 0x55), _mm_cvtepi32_ps(mins_dot), acc_mins);
 
-        __m256i hbits;
-        if constexpr (kFiveBit) hbits = load256(block.qh);
-        __m256i sumi0 = _mm256_setzero_si256();
-        __m256i sumi1 = _mm256_setzero_si256();
-        for (int j = 0; j < 4; ++j) {
-            const __m256i q = load256(block.qs + 32 * j);
-            __m256i q_low = _mm256_and_si256(q, low_mask);
-            __m256i q_high = _mm256_and_si256(_mm256_srli_epi16(q, 4), low_mask);
-            if constexpr (kFiveBit) {
-                // Bit 2j (2j+1) of each qh byte, moved to bit 4.
-                q_low = _mm256_or_si256(q_low, bit_to_4(hbits, 2 * j, bit4));
-                q_high = _mm256_or_si256(q_high, bit_to_4(hbits, 2 * j + 1, bit4));
-            }
-            const __m256i p_low = _mm256_maddubs_epi16(q_low, load256(xq + 64 * j));
-            const __m256i p_high = _mm256_maddubs_epi16(q_high, load256(xq + 64 * j + 32));
-            sumi0 = _mm256_dpwssd_epi32(sumi0, p_low, broadcast_scale(scales16, 2 * j));
-            sumi1 = _mm256_dpwssd_epi32(sumi1, p_high, broadcast_scale(scales16, 2 * j + 1));
+        const __m512i scales = _mm512_castsi256_si512(_mm256_cvtepu8_epi16(scales_mins));
+        __m512i hbits;
+        if constexpr (kFiveBit) {
+            hbits = _mm512_broadcast_i64x4(load256(block.qh));
         }
-        const float dx = x.scales[i];
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(block.d) * dx),
-                              _mm256_cvtepi32_ps(_mm256_add_epi32(sumi0, sumi1)), acc);
-        acc_mins += _cvtsh_ss(block.dmin) * dx * static_cast<float>(mins_sum);
+        __m512i sumi0 = _mm512_setzero_si512();
+        __m512i sumi1 = _mm512_setzero_si512();
+        for (int half = 0; half < 2; ++half) {
+            const __m512i q = _mm512_loadu_si512(block.qs + 64 * half);
+            __m512i q_low = _mm512_and_si512(q, low_mask);
+            __m512i q_high = _mm512_and_si512(_mm512_srli_epi16(q, 4), low_mask);
+            if constexpr (kFiveBit) {
+                // q | (moved & bit4) as one ternary-logic op.
+                const __m512i moved_low = half == 0 ? _mm512_sllv_epi16(hbits, shift_left[0])
+                                                    : _mm512_srlv_epi16(hbits, shift_right[0]);
+                const __m512i moved_high = half == 0 ? _mm512_sllv_epi16(hbits, shift_left[1])
+                                                     : _mm512_srlv_epi16(hbits, shift_right[1]);
+                q_low = _mm512_ternarylogic_epi32(q_low, moved_low, bit4, 0xF8);
+                q_high = _mm512_ternarylogic_epi32(q_high, moved_high, bit4, 0xF8);
+            }
+            const int8_t* xh = xq + 128 * half;
+            const __m512i p_low = _mm512_maddubs_epi16(q_low, load_pair(xh, xh + 64));
+            const __m512i p_high = _mm512_maddubs_epi16(q_high, load_pair(xh + 32, xh + 96));
+            sumi0 = _mm512_dpwssd_epi32(sumi0, p_low,
+                                        _mm512_permutexvar_epi16(index[2 * half], scales));
+            sumi1 = _mm512_dpwssd_epi32(sumi1, p_high,
+                                        _mm512_permutexvar_epi16(index[2 * half + 1], scales));
+        }
+        acc = _mm512_fmadd_ps(_mm512_broadcastss_ps(d),
+                              _mm512_cvtepi32_ps(_mm512_add_epi32(sumi0, sumi1)), acc);
     }
-    return hsum(acc) - acc_mins;
+    return _mm512_reduce_add_ps(acc) - hsum128(acc_mins);
 }
 
 LLAMA_AVX512 float dot_q6_k(const BlockQ6_K* w, const QuantizedActivations& x) {

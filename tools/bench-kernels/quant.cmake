@@ -1,0 +1,6 @@
+# Micro-benchmarks of the quantized kernels (included from tools/CMakeLists.txt). Build the
+# quant_bench target explicitly; it is not needed by the tests.
+find_package(benchmark REQUIRED)
+add_executable(quant_bench ${CMAKE_CURRENT_LIST_DIR}/quant_bench.cpp)
+target_include_directories(quant_bench PRIVATE ${PROJECT_SOURCE_DIR})
+target_link_libraries(quant_bench PRIVATE engine benchmark::benchmark)
