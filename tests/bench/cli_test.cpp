@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <memory>
 
+#include "llama/error.h"
 #include "tools/llama-bench/options.h"
 
 namespace llama::bench {
@@ -45,7 +46,7 @@ TEST(BenchCli, BadListsNameTheProblem) {
     EXPECT_NE(message("").find("empty"), std::string::npos);
     EXPECT_NE(message("1,,2").find("empty item"), std::string::npos);
     EXPECT_NE(message("0").find("positive"), std::string::npos);
-    EXPECT_NE(message("-3").find("not an integer"), std::string::npos);
+    EXPECT_NE(message("-3").find("-3 must be positive"), std::string::npos);
     EXPECT_NE(message("x").find("'x' is not an integer"), std::string::npos);
     EXPECT_NE(message("8..2").find("below its start"), std::string::npos);
     EXPECT_NE(message("1..8*1").find("at least 2"), std::string::npos);
