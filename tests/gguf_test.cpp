@@ -1,10 +1,12 @@
 // GGUF reader/writer: round trips of every metadata type, tensor data and alignment, and a clear
-// llama::Error for each kind of broken file (built byte by byte at test time).
+// llama::Error for each kind of broken file (built byte by byte at test time); the model loader
+// on tiny GGUF models written at test time, including every bad-model case.
 
 #include "model/gguf.h"
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -12,8 +14,13 @@
 #include <string>
 #include <vector>
 
+#include "kernels/kernels.h"
+#include "kernels/quant.h"
 #include "llama/error.h"
+#include "llama/model.h"
+#include "model/gguf_loader.h"
 #include "tests/gguf_test_util.h"
+#include "tests/tiny_gguf.h"
 
 namespace llama {
 namespace {
@@ -21,6 +28,9 @@ namespace {
 using test::ByteWriter;
 using test::expect_error;
 using test::TempDir;
+using test::TensorValues;
+using test::TinyGgufSpec;
+using test::write_tiny_gguf;
 
 TEST(GgufWriterReader, RoundTripsEveryMetadataType) {
     TempDir dir;
@@ -285,6 +295,217 @@ TEST(GgufReader, ErrorsNameTheFile) {
     wrong_magic.raw("XXXX").u32(3);
     const auto path = wrong_magic.save(dir / "named.gguf");
     expect_error([&] { GgufFile::open(path); }, path.string());
+}
+
+// ---- Model loading -----------------------------------------------------------------------------
+
+std::vector<float> to_floats(const Matrix& m) {
+    std::vector<float> out(static_cast<size_t>(m.rows * m.cols));
+    if (m.dtype == DType::F32 || m.dtype == DType::F16 || m.dtype == DType::BF16) {
+        kernels::dequantize_rows(m.dtype, m.data, m.rows, m.cols, out);
+    } else {
+        kernels::dequantize_rows_quant(m.dtype, m.data, m.rows, m.cols, out.data());
+    }
+    return out;
+}
+
+std::vector<float> concat(const TensorValues& values, const std::vector<std::string>& names) {
+    std::vector<float> out;
+    for (const auto& name : names) {
+        const auto& v = values.at(name);
+        out.insert(out.end(), v.begin(), v.end());
+    }
+    return out;
+}
+
+void expect_model_matches(const LlamaModel& model, const TensorValues& values, float tolerance) {
+    auto expect_close = [&](const std::vector<float>& got, const std::vector<float>& want,
+                            const std::string& what) {
+        ASSERT_EQ(got.size(), want.size()) << what;
+        for (size_t i = 0; i < got.size(); ++i) {
+            ASSERT_NEAR(got[i], want[i], tolerance * (1.0f + std::fabs(want[i])))
+                << what << " " << i;
+        }
+    };
+    expect_close(to_floats(model.token_embedding), values.at("token_embd.weight"), "token_embd");
+    expect_close(model.final_norm, values.at("output_norm.weight"), "output_norm");
+    const std::string lm_head =
+        values.contains("output.weight") ? "output.weight" : "token_embd.weight";
+    expect_close(to_floats(model.lm_head), values.at(lm_head), "lm_head");
+    for (size_t i = 0; i < model.layers.size(); ++i) {
+        const std::string p = "blk." + std::to_string(i) + ".";
+        const DecoderLayer& layer = model.layers[i];
+        expect_close(layer.attn_norm, values.at(p + "attn_norm.weight"), p + "attn_norm");
+        expect_close(layer.ffn_norm, values.at(p + "ffn_norm.weight"), p + "ffn_norm");
+        expect_close(
+            to_floats(layer.attention.qkv_weight()),
+            concat(values, {p + "attn_q.weight", p + "attn_k.weight", p + "attn_v.weight"}),
+            p + "qkv");
+        expect_close(to_floats(layer.attention.o_weight()), values.at(p + "attn_output.weight"),
+                     p + "attn_output");
+        expect_close(to_floats(layer.mlp.gate_up_weight()),
+                     concat(values, {p + "ffn_gate.weight", p + "ffn_up.weight"}), p + "gate_up");
+        expect_close(to_floats(layer.mlp.down_weight()), values.at(p + "ffn_down.weight"),
+                     p + "ffn_down");
+    }
+}
+
+TEST(GgufLoader, LoadsConfigAndMapsWeightsInPlace) {
+    for (GgmlType type :
+         {GgmlType::F32, GgmlType::F16, GgmlType::BF16, GgmlType::Q8_0, GgmlType::Q4_0}) {
+        SCOPED_TRACE(ggml_type_name(type));
+        TempDir dir;
+        TinyGgufSpec spec;
+        spec.matrix_type = type;
+        const TensorValues values = write_tiny_gguf(dir / "m.gguf", spec);
+        const LlamaModel model = load_gguf_model(dir / "m.gguf");
+        const LlamaConfig& c = model.config;
+        EXPECT_EQ(c.hidden_size, 64);
+        EXPECT_EQ(c.n_layers, 2);
+        EXPECT_EQ(c.n_heads, 4);
+        EXPECT_EQ(c.n_kv_heads, 2);
+        EXPECT_EQ(c.head_dim, 16);
+        EXPECT_EQ(c.ffn_size, 96);
+        EXPECT_EQ(c.vocab_size, 40);
+        EXPECT_EQ(c.max_context, 128);
+        EXPECT_FLOAT_EQ(c.rope_theta, 500000.0f);
+        EXPECT_FLOAT_EQ(c.rms_norm_eps, 1e-6f);
+        EXPECT_EQ(c.rope_layout, RopeLayout::Interleaved);
+        EXPECT_EQ(model.layers[0].attention.qkv_weight().dtype, *dtype_from_ggml(type));
+        expect_model_matches(model, values, 0.0f);
+
+        // q/k/v and gate/up were written back to back: the fused matrices are views of the file,
+        // and the model owns no weight buffers besides the mapping.
+        const GgufFile file = GgufFile::open(dir / "m.gguf");
+        const auto mapped = file.file()->bytes();
+        auto in_model_file = [&](const Matrix& m) {
+            // Same file, so the same offset inside the model's own mapping.
+            const auto* model_file = static_cast<const MappedFile*>(model.storage[0].get());
+            const std::byte* begin = model_file->bytes().data();
+            const size_t offset = static_cast<size_t>(m.data - begin);
+            return m.data >= begin && offset < mapped.size() &&
+                   std::memcmp(m.data, mapped.data() + offset, m.bytes().size()) == 0;
+        };
+        EXPECT_EQ(model.storage.size(), 1u);
+        EXPECT_TRUE(in_model_file(model.layers[1].attention.qkv_weight()));
+        EXPECT_TRUE(in_model_file(model.layers[1].mlp.gate_up_weight()));
+        EXPECT_NE(model.description.find("GGUF v3"), std::string::npos) << model.description;
+    }
+}
+
+TEST(GgufLoader, TiedOutputUsesTheEmbedding) {
+    TempDir dir;
+    TinyGgufSpec spec;
+    spec.tied_output = true;
+    const TensorValues values = write_tiny_gguf(dir / "m.gguf", spec);
+    const LlamaModel model = load_gguf_model(dir / "m.gguf");
+    EXPECT_EQ(model.lm_head.data, model.token_embedding.data);
+    expect_model_matches(model, values, 0.0f);
+}
+
+TEST(GgufLoader, CopiesNonAdjacentParts) {
+    TempDir dir;
+    TinyGgufSpec spec;
+    spec.matrix_type = GgmlType::Q4_0;
+    spec.swap_q_and_k = true;
+    const TensorValues values = write_tiny_gguf(dir / "m.gguf", spec);
+    const LlamaModel model = load_gguf_model(dir / "m.gguf");
+    EXPECT_EQ(model.layers[0].attention.qkv_weight().dtype, DType::Q4_0);
+    EXPECT_EQ(model.storage.size(), 3u);  // the file and one qkv buffer per layer
+    expect_model_matches(model, values, 0.0f);
+}
+
+TEST(GgufLoader, ConvertsPartsOfDifferentTypes) {
+    TempDir dir;
+    TinyGgufSpec spec;
+    spec.matrix_type = GgmlType::Q4_0;
+    spec.types["blk.0.attn_v.weight"] = GgmlType::Q8_0;  // as Q4_K_M files mix Q4_K and Q6_K
+    spec.types["blk.1.ffn_up.weight"] = GgmlType::F32;   // quantized + float
+    spec.types["blk.1.attn_q.weight"] = GgmlType::F16;   // float parts only: widened to F32
+    spec.types["blk.1.attn_k.weight"] = GgmlType::F32;
+    spec.types["blk.1.attn_v.weight"] = GgmlType::BF16;
+    const TensorValues values = write_tiny_gguf(dir / "m.gguf", spec);
+    const LlamaModel model = load_gguf_model(dir / "m.gguf");
+    EXPECT_EQ(model.layers[0].attention.qkv_weight().dtype, DType::Q8_0);
+    EXPECT_EQ(model.layers[1].mlp.gate_up_weight().dtype, DType::Q8_0);
+    EXPECT_EQ(model.layers[1].attention.qkv_weight().dtype, DType::F32);
+    EXPECT_EQ(model.layers[0].mlp.gate_up_weight().dtype, DType::Q4_0);
+    // Requantizing to Q8_0 adds at most half a Q8_0 step (|w| <= ~2.5 here: step <= 0.02).
+    expect_model_matches(model, values, 0.012f);
+    EXPECT_EQ(
+        to_floats(model.layers[1].attention.qkv_weight()),
+        concat(values, {"blk.1.attn_q.weight", "blk.1.attn_k.weight", "blk.1.attn_v.weight"}));
+}
+
+TEST(GgufLoader, LoadsThroughLoadModel) {
+    TempDir dir;
+    const TensorValues values = write_tiny_gguf(dir / "m.gguf", TinyGgufSpec{});
+    const LlamaModel model = load_model(dir / "m.gguf");
+    EXPECT_EQ(model.config.rope_layout, RopeLayout::Interleaved);
+    expect_model_matches(model, values, 0.0f);
+}
+
+TEST(GgufLoader, RejectsBadModels) {
+    TempDir dir;
+    auto load = [&](TinyGgufSpec spec) {
+        write_tiny_gguf(dir / "bad.gguf", spec);
+        load_gguf_model(dir / "bad.gguf");
+    };
+    auto edit = [](std::function<void(GgufWriter&)> f) {
+        TinyGgufSpec spec;
+        spec.edit = std::move(f);
+        return spec;
+    };
+    expect_error(
+        [&] { load(edit([](GgufWriter& w) { w.set("general.architecture", "falcon"); })); },
+        "unsupported architecture 'falcon'");
+    expect_error([&] { load(edit([](GgufWriter& w) { w.remove("general.architecture"); })); },
+                 "general.architecture is missing");
+    expect_error([&] { load(edit([](GgufWriter& w) { w.remove("llama.block_count"); })); },
+                 "'llama.block_count' is missing");
+    expect_error([&] { load(edit([](GgufWriter& w) { w.set("llama.embedding_length", "64"); })); },
+                 "'llama.embedding_length' has type string, expected an integer");
+    expect_error(
+        [&] { load(edit([](GgufWriter& w) { w.set("llama.rope.dimension_count", 8u); })); },
+        "llama.rope.dimension_count is 8 but head_dim is 16");
+    expect_error(
+        [&] { load(edit([](GgufWriter& w) { w.set("llama.attention.head_count_kv", 3u); })); },
+        "n_heads (4) is not a multiple of n_kv_heads (3)");
+    expect_error(
+        [&] {
+            load(edit([](GgufWriter& w) {
+                w.set("tokenizer.ggml.tokens", gguf_string_array({"a", "b"}));
+            }));
+        },
+        "tokenizer.ggml.tokens has 2 tokens but token_embd.weight has 40 rows");
+    expect_error(
+        [&] { load(edit([](GgufWriter& w) { w.set("llama.rope.scaling.type", "linear"); })); },
+        "RoPE scaling 'linear' is not supported");
+
+    TinyGgufSpec missing;
+    missing.skip = {"blk.1.ffn_up.weight"};
+    expect_error([&] { load(missing); }, "missing tensor 'blk.1.ffn_up.weight'");
+
+    TinyGgufSpec missing_norm;
+    missing_norm.skip = {"output_norm.weight"};
+    expect_error([&] { load(missing_norm); }, "missing tensor 'output_norm.weight'");
+
+    // A config that disagrees with the tensors: the file says ffn 64, the tensors have 96 rows.
+    expect_error(
+        [&] { load(edit([](GgufWriter& w) { w.set("llama.feed_forward_length", 64u); })); },
+        "tensor 'blk.0.ffn_gate.weight' has shape [96, 64] but the model config needs [64, 64]");
+
+    TinyGgufSpec unsupported;
+    unsupported.types["blk.0.attn_output.weight"] = GgmlType::Q4_1;
+    expect_error([&] { load(unsupported); },
+                 "tensor 'blk.0.attn_output.weight' has type Q4_1, which this engine does not "
+                 "support");
+
+    // Broken at the file level: the reader's errors come through load_model too.
+    ByteWriter wrong_magic;
+    wrong_magic.raw("GGUF").u32(7).u64(0).u64(0);
+    expect_error([&] { load_gguf_model(wrong_magic.save(dir / "v7.gguf")); },
+                 "unsupported GGUF version 7");
 }
 
 }  // namespace

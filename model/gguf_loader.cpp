@@ -1,0 +1,296 @@
+#include "model/gguf_loader.h"
+
+#include <spdlog/spdlog.h>
+
+#include <cstring>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "kernels/kernels.h"
+#include "kernels/quant.h"
+#include "llama/error.h"
+#include "model/load_progress.h"
+
+namespace llama {
+
+namespace {
+
+bool is_float_type(DType type) {
+    return type == DType::F32 || type == DType::F16 || type == DType::BF16;
+}
+
+std::string shape_text(const std::vector<int64_t>& dims) {
+    std::string text;
+    for (int64_t dim : dims) text += (text.empty() ? "" : ", ") + std::to_string(dim);
+    return "[" + text + "]";
+}
+
+// Rows [0, rows) of any supported type, widened to fp32.
+void to_f32(DType type, const std::byte* data, int64_t rows, int64_t cols, float* out) {
+    if (is_float_type(type)) {
+        kernels::dequantize_rows(type, data, rows, cols,
+                                 std::span<float>(out, static_cast<size_t>(rows * cols)));
+    } else {
+        kernels::dequantize_rows_quant(type, data, rows, cols, out);
+    }
+}
+
+class GgufModelReader {
+  public:
+    explicit GgufModelReader(const GgufFile& file) : file_(file) {}
+
+    [[noreturn]] void fail(const std::string& message) const {
+        throw Error(file_.path().string() + ": " + message);
+    }
+
+    const GgufTensorInfo& tensor(const std::string& name) const {
+        const GgufTensorInfo* info = file_.find_tensor(name);
+        if (info == nullptr) fail("missing tensor '" + name + "'");
+        return *info;
+    }
+
+    DType dtype(const GgufTensorInfo& info) const {
+        const auto type = dtype_from_ggml(info.type);
+        if (!type) {
+            fail("tensor '" + info.name + "' has type " + ggml_type_name(info.type) +
+                 ", which this engine does not support (supported: F32, F16, BF16, Q8_0, Q4_0, "
+                 "Q4_K, Q5_K, Q6_K)");
+        }
+        return *type;
+    }
+
+    // A [rows, cols] matrix view (GGUF ne = {cols, rows}).
+    Matrix matrix(const std::string& name, int64_t rows, int64_t cols) const {
+        const GgufTensorInfo& info = tensor(name);
+        if (info.ne.size() != 2 || info.ne[0] != cols || info.ne[1] != rows) {
+            fail("tensor '" + name + "' has shape " + shape_text(info.shape()) +
+                 " but the model config needs [" + std::to_string(rows) + ", " +
+                 std::to_string(cols) + "]");
+        }
+        return {dtype(info), rows, cols, info.data};
+    }
+
+    std::vector<float> vector(const std::string& name, int64_t size) const {
+        const GgufTensorInfo& info = tensor(name);
+        if (info.ne.size() != 1 || info.ne[0] != size) {
+            fail("tensor '" + name + "' has shape " + shape_text(info.shape()) +
+                 " but the model config needs [" + std::to_string(size) + "]");
+        }
+        std::vector<float> out(static_cast<size_t>(size));
+        to_f32(dtype(info), info.data, 1, size, out.data());
+        return out;
+    }
+
+    // Rows of several matrices as one [sum rows, cols] matrix (see gguf_loader.h for when it is
+    // a view, a copy or a conversion).
+    Matrix fuse(const std::vector<std::string>& names, const std::vector<int64_t>& rows,
+                int64_t cols, std::vector<std::shared_ptr<const void>>& storage) const {
+        std::vector<Matrix> parts;
+        int64_t total_rows = 0;
+        bool same_type = true;
+        bool adjacent = true;
+        bool all_float = true;
+        for (size_t i = 0; i < names.size(); ++i) {
+            parts.push_back(matrix(names[i], rows[i], cols));
+            total_rows += rows[i];
+            same_type = same_type && parts[i].dtype == parts[0].dtype;
+            all_float = all_float && is_float_type(parts[i].dtype);
+            if (i > 0) {
+                adjacent =
+                    adjacent && parts[i - 1].data + parts[i - 1].bytes().size() == parts[i].data;
+            }
+        }
+        if (same_type && adjacent) return {parts[0].dtype, total_rows, cols, parts[0].data};
+
+        DType fused_type = parts[0].dtype;
+        if (!same_type) {
+            fused_type = all_float ? DType::F32 : DType::Q8_0;
+            if (fused_type == DType::Q8_0 && cols % kernels::kQ8_0BlockSize != 0) {
+                fail("tensors '" + names[0] + "'... have different types and " +
+                     std::to_string(cols) + " columns, which cannot be requantized to Q8_0");
+            }
+            std::string types;
+            for (size_t i = 0; i < parts.size(); ++i) {
+                types += (i ? ", " : "") + names[i] + " " + std::string(dtype_name(parts[i].dtype));
+            }
+            spdlog::debug("fusing {} into one {} matrix", types, dtype_name(fused_type));
+            mixed_fusions_++;
+        }
+        Matrix fused{fused_type, total_rows, cols, nullptr};
+        auto buffer = std::shared_ptr<std::byte[]>(new std::byte[fused.bytes().size()]);
+        std::byte* out = buffer.get();
+        std::vector<float> row(static_cast<size_t>(cols));
+        for (const Matrix& part : parts) {
+            if (part.dtype == fused_type) {
+                std::memcpy(out, part.data, part.bytes().size());
+                out += part.bytes().size();
+            } else {
+                for (int64_t r = 0; r < part.rows; ++r) {
+                    to_f32(part.dtype, part.row(r), 1, cols, row.data());
+                    if (fused_type == DType::F32) {
+                        std::memcpy(out, row.data(), row.size() * sizeof(float));
+                    } else {
+                        kernels::quantize_row_q8_0(row.data(), cols,
+                                                   reinterpret_cast<kernels::BlockQ8_0*>(out));
+                    }
+                    out += fused.row_stride();
+                }
+            }
+            // The copy is what the model uses from now on: let the kernel drop the file pages.
+            const std::byte* file_start = file_.file()->bytes().data();
+            file_.file()->advise_dontneed(static_cast<size_t>(part.data - file_start),
+                                          part.bytes().size());
+        }
+        fused.data = buffer.get();
+        storage.push_back(std::move(buffer));
+        copied_fusions_++;
+        return fused;
+    }
+
+    int copied_fusions() const { return copied_fusions_; }
+    int mixed_fusions() const { return mixed_fusions_; }
+
+  private:
+    const GgufFile& file_;
+    mutable int copied_fusions_ = 0;
+    mutable int mixed_fusions_ = 0;
+};
+
+std::string layer_tensor(int64_t layer, const char* suffix) {
+    return "blk." + std::to_string(layer) + "." + suffix + ".weight";
+}
+
+// "Q4_K x 193, Q6_K x 33, F32 x 65"
+std::string tensor_type_summary(const GgufFile& file) {
+    std::map<std::string, int> counts;
+    for (const GgufTensorInfo& tensor : file.tensors()) counts[ggml_type_name(tensor.type)]++;
+    std::string text;
+    for (const auto& [name, count] : counts) {
+        text += (text.empty() ? "" : ", ") + name + " x " + std::to_string(count);
+    }
+    return text;
+}
+
+}  // namespace
+
+LlamaConfig read_gguf_config(const GgufFile& file) {
+    auto fail = [&](const std::string& message) -> void {
+        throw Error(file.path().string() + ": " + message);
+    };
+    const GgufValue* architecture = file.find("general.architecture");
+    if (architecture == nullptr) fail("not a model: GGUF key general.architecture is missing");
+    const std::string& arch = file.get_string("general.architecture");
+    if (arch != "llama") {
+        fail("unsupported architecture '" + arch + "' (only 'llama' is supported)");
+    }
+    if (file.get_int_or("llama.expert_count", 0) > 0) {
+        fail("mixture-of-experts models (llama.expert_count > 0) are not supported");
+    }
+    if (const GgufValue* scaling = file.find("llama.rope.scaling.type")) {
+        const std::string& type = scaling->as_string("llama.rope.scaling.type");
+        if (type != "none") fail("RoPE scaling '" + type + "' is not supported");
+    }
+
+    if (file.find_tensor("rope_freqs.weight") != nullptr) {
+        fail("RoPE frequency factors (rope_freqs.weight, Llama 3.1 scaling) are not supported");
+    }
+
+    LlamaConfig c;
+    c.hidden_size = file.get_int("llama.embedding_length");
+    c.n_layers = file.get_int("llama.block_count");
+    c.ffn_size = file.get_int("llama.feed_forward_length");
+    c.n_heads = file.get_int("llama.attention.head_count");
+    c.n_kv_heads = file.get_int_or("llama.attention.head_count_kv", c.n_heads);
+    c.max_context = file.get_int("llama.context_length");
+    c.head_dim = file.get_int_or("llama.attention.key_length",
+                                 c.n_heads > 0 ? c.hidden_size / c.n_heads : 0);
+    if (file.get_int_or("llama.attention.value_length", c.head_dim) != c.head_dim) {
+        fail("llama.attention.value_length differs from key_length, which is not supported");
+    }
+    const int64_t rope_dims = file.get_int_or("llama.rope.dimension_count", c.head_dim);
+    if (rope_dims != c.head_dim) {
+        fail("llama.rope.dimension_count is " + std::to_string(rope_dims) + " but head_dim is " +
+             std::to_string(c.head_dim) + " (partial rotary embeddings are not supported)");
+    }
+    c.rope_theta = static_cast<float>(file.get_double_or("llama.rope.freq_base", 10000.0));
+    c.rms_norm_eps =
+        static_cast<float>(file.get_double_or("llama.attention.layer_norm_rms_epsilon", 1e-5));
+    c.rope_layout = RopeLayout::Interleaved;
+
+    const GgufTensorInfo* embedding = file.find_tensor("token_embd.weight");
+    if (embedding == nullptr) fail("missing tensor 'token_embd.weight'");
+    if (embedding->ne.size() != 2) fail("tensor 'token_embd.weight' is not a matrix");
+    c.vocab_size = embedding->ne[1];
+    if (const GgufValue* tokens = file.find("tokenizer.ggml.tokens")) {
+        const auto n_tokens =
+            static_cast<int64_t>(tokens->as_array("tokenizer.ggml.tokens").values.size());
+        if (n_tokens != c.vocab_size) {
+            fail("tokenizer.ggml.tokens has " + std::to_string(n_tokens) +
+                 " tokens but token_embd.weight has " + std::to_string(c.vocab_size) + " rows");
+        }
+    }
+    if (const GgufValue* vocab = file.find("llama.vocab_size")) {
+        if (vocab->as_int("llama.vocab_size") != c.vocab_size) {
+            fail("llama.vocab_size is " + std::to_string(vocab->as_int("llama.vocab_size")) +
+                 " but token_embd.weight has " + std::to_string(c.vocab_size) + " rows");
+        }
+    }
+    c.bos_token_id = static_cast<int32_t>(file.get_int_or("tokenizer.ggml.bos_token_id", 1));
+    c.eos_token_id = static_cast<int32_t>(file.get_int_or("tokenizer.ggml.eos_token_id", 2));
+    try {
+        c.validate();
+    } catch (const Error& e) {
+        fail(e.what());
+    }
+    return c;
+}
+
+LlamaModel load_gguf_model(const std::filesystem::path& path) {
+    const GgufFile file = GgufFile::open(path);
+    LlamaModel model;
+    model.config = read_gguf_config(file);
+    const LlamaConfig& c = model.config;
+    model.storage.push_back(file.file());
+    GgufModelReader reader(file);
+
+    model.token_embedding = reader.matrix("token_embd.weight", c.vocab_size, c.hidden_size);
+    model.final_norm = reader.vector("output_norm.weight", c.hidden_size);
+    if (file.find_tensor("output.weight") != nullptr) {
+        model.lm_head = reader.matrix("output.weight", c.vocab_size, c.hidden_size);
+    } else {
+        model.lm_head = model.token_embedding;  // tied embeddings
+    }
+
+    LoadProgress progress("loading " + path.filename().string(), c.n_layers);
+    model.layers.reserve(static_cast<size_t>(c.n_layers));
+    for (int64_t i = 0; i < c.n_layers; ++i) {
+        const Matrix qkv = reader.fuse(
+            {layer_tensor(i, "attn_q"), layer_tensor(i, "attn_k"), layer_tensor(i, "attn_v")},
+            {c.q_size(), c.kv_size(), c.kv_size()}, c.hidden_size, model.storage);
+        const Matrix gate_up = reader.fuse({layer_tensor(i, "ffn_gate"), layer_tensor(i, "ffn_up")},
+                                           {c.ffn_size, c.ffn_size}, c.hidden_size, model.storage);
+        model.layers.push_back(DecoderLayer{
+            reader.vector(layer_tensor(i, "attn_norm"), c.hidden_size),
+            LlamaAttention(
+                c, qkv, reader.matrix(layer_tensor(i, "attn_output"), c.hidden_size, c.q_size())),
+            reader.vector(layer_tensor(i, "ffn_norm"), c.hidden_size),
+            LlamaMLP(c, gate_up,
+                     reader.matrix(layer_tensor(i, "ffn_down"), c.hidden_size, c.ffn_size)),
+        });
+        progress.advance();
+    }
+
+    model.description = "GGUF v" + std::to_string(file.version()) + " (" +
+                        tensor_type_summary(file) + "), " + c.describe();
+    if (reader.copied_fusions() > 0) {
+        spdlog::info(
+            "{}: {} fused q/k/v or gate/up matrices copied ({} with mixed types, converted "
+            "to one type)",
+            path.string(), reader.copied_fusions(), reader.mixed_fusions());
+    }
+    spdlog::info("loaded {}: {}", path.string(), model.description);
+    return model;
+}
+
+}  // namespace llama
