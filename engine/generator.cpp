@@ -101,6 +101,7 @@ GenerationStats generate(InferenceContext& context, const Tokenizer& tokenizer,
             break;
         }
         sampler.accept(token);
+        stats.output_tokens.push_back(token);
         ++stats.generated_tokens;
         if (!emit(decoder.push(token))) {
             stats.stop_reason = StopReason::Callback;

@@ -76,6 +76,21 @@ Tokenizer::Tokenizer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {
             break;
         }
     }
+    // The settings differ only after a lone '▁' piece at the start: one setting drops it and
+    // also the next piece's '▁', the other only the first. Decode such a pair to find out.
+    const int lone_space = sp.PieceToId(kSpaceSymbol);
+    if (strips_leading_space_ && lone_space >= 0 && !sp.IsUnknown(lone_space)) {
+        for (int id = 0; id < sp.GetPieceSize(); ++id) {
+            const std::string& p = sp.IdToPiece(id);
+            if (id == lone_space || sp.IsControl(id) || sp.IsUnknown(id) || sp.IsByte(id) ||
+                sp.IsUnused(id) || !p.starts_with(kSpaceSymbol) ||
+                p.size() == kSpaceSymbol.size()) {
+                continue;
+            }
+            strips_until_text_ = !sp.DecodeIds(std::vector<int>{lone_space, id}).starts_with(' ');
+            break;
+        }
+    }
     spdlog::debug("tokenizer: {} pieces, bos {}, eos {}, unk {}", sp.GetPieceSize(), sp.bos_id(),
                   sp.eos_id(), unk);
 }
@@ -202,13 +217,16 @@ std::string StreamingDecoder::push(int32_t token) {
         return out;
     }
     std::string_view p = tokenizer_.piece(token);
-    // As in sentencepiece: the leading '▁' is dropped until some text has been produced, so a
-    // lone "▁" piece at the start vanishes and the next piece is still treated as first.
+    // As in sentencepiece: the first piece loses its leading '▁'. A lone "▁" piece at the start
+    // vanishes; whether the next piece then counts as first depends on the model (see
+    // Tokenizer::strips_until_text).
+    bool dropped_space = false;
     if (at_start_ && tokenizer_.strips_leading_space() && p.starts_with(kSpaceSymbol)) {
         p.remove_prefix(kSpaceSymbol.size());
+        dropped_space = true;
     }
     std::string text = replace_space_symbols(p);
-    if (!text.empty()) at_start_ = false;
+    if (!text.empty() || (dropped_space && !tokenizer_.strips_until_text())) at_start_ = false;
     out += text;
     return out;
 }

@@ -134,7 +134,6 @@ int run(int argc, char** argv) {
     params.sampler.repeat_penalty = opt.repeat_penalty;
     params.sampler.repeat_last_n = static_cast<int32_t>(opt.repeat_last_n);
     params.sampler.seed = seed;
-    std::cerr << "seed = " << seed << "\n";
 
     const llama::GenerationStats stats =
         llama::generate(context, tokenizer, prompt, params, [](std::string_view piece) {
@@ -143,6 +142,7 @@ int run(int argc, char** argv) {
         });
     std::cout << std::endl;
 
+    std::fprintf(stderr, "seed = %llu\n", static_cast<unsigned long long>(seed));
     std::fprintf(stderr, "load time: %.3f s\n", load_seconds);
     std::fprintf(stderr, "prompt: %lld tokens in %.3f s (%.2f tokens/s)\n",
                  static_cast<long long>(stats.prompt_tokens), stats.prompt_seconds,

@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <functional>
 #include <string_view>
+#include <vector>
 
 #include "llama/context.h"
 #include "llama/sampler.h"
@@ -27,6 +28,7 @@ struct GenerationStats {
     double prompt_seconds = 0.0;      // the prefill forward
     double generation_seconds = 0.0;  // sampling and decode steps after the prefill
     StopReason stop_reason = StopReason::TokenLimit;
+    std::vector<int32_t> output_tokens;  // the generated token ids, in order
 
     double prompt_tokens_per_second() const;
     double generation_tokens_per_second() const;

@@ -49,6 +49,9 @@ class Tokenizer {
     // Whether decoding drops the '▁' of the first piece (sentencepiece does for models trained
     // with add_dummy_prefix or remove_extra_whitespaces, i.e. LLaMA's).
     bool strips_leading_space() const { return strips_leading_space_; }
+    // Whether that goes on past a lone '▁' piece until some text appears (models trained with
+    // remove_extra_whitespaces) instead of stopping after the first '▁' (LLaMA's).
+    bool strips_until_text() const { return strips_until_text_; }
 
   private:
     struct Impl;
@@ -57,6 +60,7 @@ class Tokenizer {
 
     std::unique_ptr<Impl> impl_;
     bool strips_leading_space_ = true;
+    bool strips_until_text_ = false;
 };
 
 // Turns tokens fed one at a time into text, giving the same text as Tokenizer::decode on the

@@ -1,0 +1,222 @@
+#include "common/cli.h"
+
+#include <gtest/gtest.h>
+#include <spdlog/spdlog.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "llama/error.h"
+#include "tests/spm_test_model.h"
+
+namespace {
+
+using llama::cli::ArgParser;
+
+struct Flags {
+    std::string model = "default-model";
+    int64_t n_predict = 128;
+    float temp = 0.8f;
+    bool ignore_eos = false;
+    std::string split = "cached";
+};
+
+ArgParser make_parser(Flags& flags) {
+    ArgParser parser("tool", "A test tool.");
+    parser.add_string({"-m", "--model"}, "PATH", "model path", &flags.model);
+    parser.add_int({"-n", "--n-predict"}, "N", "tokens to predict", &flags.n_predict, -1, 1000);
+    parser.add_float({"--temp"}, "T", "temperature", &flags.temp, 0.0);
+    parser.add_flag({"--ignore-eos"}, "ignore EOS", &flags.ignore_eos);
+    parser.add_choice({"--split-mode"}, {"cached", "per-forward"}, "split mode", &flags.split);
+    return parser;
+}
+
+// Parses `args`; returns the error message, or "" if parsing succeeded.
+std::string parse_error(const std::vector<std::string>& args) {
+    Flags flags;
+    ArgParser parser = make_parser(flags);
+    try {
+        parser.parse(args);
+    } catch (const llama::Error& e) {
+        return e.what();
+    }
+    return "";
+}
+
+TEST(ArgParser, DefaultsStayWithoutFlags) {
+    Flags flags;
+    ArgParser parser = make_parser(flags);
+    EXPECT_TRUE(parser.parse(std::vector<std::string>{}));
+    EXPECT_EQ(flags.model, "default-model");
+    EXPECT_EQ(flags.n_predict, 128);
+    EXPECT_FALSE(flags.ignore_eos);
+}
+
+TEST(ArgParser, ShortLongAndEqualsForms) {
+    Flags flags;
+    ArgParser parser = make_parser(flags);
+    const std::vector<std::string> args = {"-m",   "dir",          "--n-predict=7", "--temp",
+                                           "0.25", "--ignore-eos", "--split-mode",  "per-forward"};
+    EXPECT_TRUE(parser.parse(args));
+    EXPECT_EQ(flags.model, "dir");
+    EXPECT_EQ(flags.n_predict, 7);
+    EXPECT_FLOAT_EQ(flags.temp, 0.25f);
+    EXPECT_TRUE(flags.ignore_eos);
+    EXPECT_EQ(flags.split, "per-forward");
+}
+
+TEST(ArgParser, NegativeNumbersAreValues) {
+    Flags flags;
+    ArgParser parser = make_parser(flags);
+    EXPECT_TRUE(parser.parse(std::vector<std::string>{"-n", "-1"}));
+    EXPECT_EQ(flags.n_predict, -1);
+}
+
+TEST(ArgParser, LaterFlagsWin) {
+    Flags flags;
+    ArgParser parser = make_parser(flags);
+    EXPECT_TRUE(parser.parse(std::vector<std::string>{"-n", "3", "--n-predict", "4"}));
+    EXPECT_EQ(flags.n_predict, 4);
+}
+
+TEST(ArgParser, ArgcArgvForm) {
+    Flags flags;
+    ArgParser parser = make_parser(flags);
+    const char* argv[] = {"tool", "-n", "9", "-m", "x"};
+    EXPECT_TRUE(parser.parse(5, argv));
+    EXPECT_EQ(flags.n_predict, 9);
+    EXPECT_EQ(flags.model, "x");
+}
+
+TEST(ArgParser, HelpStopsParsing) {
+    Flags flags;
+    ArgParser parser = make_parser(flags);
+    EXPECT_FALSE(parser.parse(std::vector<std::string>{"-n", "5", "--help", "--bogus"}));
+    EXPECT_FALSE(parser.parse(std::vector<std::string>{"-h"}));
+    const std::string help = parser.help();
+    for (const char* needle : {"usage: tool", "A test tool.", "-m, --model PATH", "--temp T",
+                               "--ignore-eos", "cached|per-forward", "--help"}) {
+        EXPECT_NE(help.find(needle), std::string::npos) << needle << " missing from\n" << help;
+    }
+}
+
+TEST(ArgParser, UnknownFlag) {
+    const std::string error = parse_error({"--bogus", "1"});
+    EXPECT_NE(error.find("unknown flag '--bogus'"), std::string::npos) << error;
+    EXPECT_NE(error.find("--help"), std::string::npos) << error;
+    EXPECT_NE(parse_error({"--model-path=x"}).find("'--model-path'"), std::string::npos);
+}
+
+TEST(ArgParser, MissingValue) {
+    const std::string error = parse_error({"-m", "dir", "-n"});
+    EXPECT_NE(error.find("-n needs a value"), std::string::npos) << error;
+}
+
+TEST(ArgParser, BadNumbers) {
+    for (const char* bad : {"abc", "12x", "1.5", "", " 3", "1e3"}) {
+        const std::string error = parse_error({"-n", bad});
+        EXPECT_NE(error.find("invalid value '" + std::string(bad) + "' for -n"), std::string::npos)
+            << error;
+        EXPECT_NE(error.find("integer"), std::string::npos) << error;
+    }
+    for (const char* bad : {"hot", "0.5.1", "nan", ""}) {
+        const std::string error = parse_error({"--temp", bad});
+        EXPECT_NE(error.find("for --temp"), std::string::npos) << error;
+    }
+}
+
+TEST(ArgParser, OutOfRangeNumbers) {
+    std::string error = parse_error({"-n", "-2"});
+    EXPECT_NE(error.find("out of range"), std::string::npos) << error;
+    EXPECT_NE(error.find("between -1 and 1000"), std::string::npos) << error;
+    error = parse_error({"-n", "99999999999999999999999"});
+    EXPECT_NE(error.find("out of range"), std::string::npos) << error;
+    error = parse_error({"--temp", "-0.5"});
+    EXPECT_NE(error.find("out of range"), std::string::npos) << error;
+}
+
+TEST(ArgParser, BadChoice) {
+    const std::string error = parse_error({"--split-mode", "fast"});
+    EXPECT_NE(error.find("'fast'"), std::string::npos) << error;
+    EXPECT_NE(error.find("cached, per-forward"), std::string::npos) << error;
+}
+
+TEST(ArgParser, SwitchTakesNoValue) {
+    EXPECT_NE(parse_error({"--ignore-eos=1"}).find("takes no value"), std::string::npos);
+}
+
+TEST(ArgParser, StrayArgument) {
+    const std::string error = parse_error({"-m", "dir", "prompt words"});
+    EXPECT_NE(error.find("unexpected argument 'prompt words'"), std::string::npos) << error;
+}
+
+TEST(ParseNumbers, Valid) {
+    EXPECT_EQ(llama::cli::parse_int("-x", "42"), 42);
+    EXPECT_EQ(llama::cli::parse_int("-x", "-7"), -7);
+    EXPECT_DOUBLE_EQ(llama::cli::parse_float("-x", "0.95"), 0.95);
+    EXPECT_DOUBLE_EQ(llama::cli::parse_float("-x", "1e-3"), 1e-3);
+    EXPECT_DOUBLE_EQ(llama::cli::parse_float("-x", "3"), 3.0);
+}
+
+TEST(ContextSize, ZeroMeansModelMaxAndLargerIsAnError) {
+    EXPECT_EQ(llama::cli::resolve_context_size(0, 2048), 2048);
+    EXPECT_EQ(llama::cli::resolve_context_size(256, 2048), 256);
+    EXPECT_EQ(llama::cli::resolve_context_size(2048, 2048), 2048);
+    try {
+        llama::cli::resolve_context_size(4096, 2048);
+        FAIL() << "expected llama::Error";
+    } catch (const llama::Error& e) {
+        const std::string message = e.what();
+        EXPECT_NE(message.find("4096"), std::string::npos) << message;
+        EXPECT_NE(message.find("2048"), std::string::npos) << message;
+    }
+    EXPECT_THROW(llama::cli::resolve_context_size(-1, 2048), llama::Error);
+}
+
+TEST(Defaults, ModelPathAndThreads) {
+    EXPECT_FALSE(llama::cli::default_model_path().empty());
+    EXPECT_GE(llama::cli::default_threads(), 1);
+}
+
+TEST(ReadTextFile, ReadsAndReportsMissingFiles) {
+    llama::test::TempDir dir("cli-test");
+    const auto file = dir.path() / "prompt.txt";
+    std::ofstream(file, std::ios::binary) << "line 1\nline 2\n";
+    EXPECT_EQ(llama::cli::read_text_file(file), "line 1\nline 2\n");
+    try {
+        llama::cli::read_text_file(dir.path() / "missing.txt");
+        FAIL() << "expected llama::Error";
+    } catch (const llama::Error& e) {
+        EXPECT_NE(std::string(e.what()).find("missing.txt"), std::string::npos) << e.what();
+    }
+    EXPECT_THROW(llama::cli::read_text_file(dir.path()), llama::Error);
+}
+
+TEST(Logging, LevelFromFlagThenEnvironmentThenFallback) {
+    ::unsetenv("LLAMA_LOG_LEVEL");
+    llama::cli::init_logging("", "warn");
+    EXPECT_EQ(spdlog::get_level(), spdlog::level::warn);
+    llama::cli::init_logging("debug");
+    EXPECT_EQ(spdlog::get_level(), spdlog::level::debug);
+    ::setenv("LLAMA_LOG_LEVEL", "error", 1);
+    llama::cli::init_logging("", "warn");
+    EXPECT_EQ(spdlog::get_level(), spdlog::level::err);
+    llama::cli::init_logging("info");  // the flag beats the environment
+    EXPECT_EQ(spdlog::get_level(), spdlog::level::info);
+    ::unsetenv("LLAMA_LOG_LEVEL");
+    EXPECT_THROW(llama::cli::init_logging("loud"), llama::Error);
+    llama::cli::init_logging("warn");
+}
+
+TEST(RunTool, ErrorsBecomeExitStatusOne) {
+    EXPECT_EQ(llama::cli::run_tool([] { return 0; }), 0);
+    testing::internal::CaptureStderr();
+    const int status = llama::cli::run_tool([]() -> int { throw llama::Error("bad thing"); });
+    const std::string err = testing::internal::GetCapturedStderr();
+    EXPECT_EQ(status, 1);
+    EXPECT_EQ(err, "error: bad thing\n");
+}
+
+}  // namespace

@@ -1,0 +1,257 @@
+#include "llama/sampler.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <numeric>
+#include <random>
+#include <set>
+#include <vector>
+
+#include "llama/error.h"
+
+namespace {
+
+using llama::Sampler;
+using llama::SamplerParams;
+using llama::TokenProb;
+
+std::vector<float> random_logits(size_t n, uint32_t seed, float scale = 3.0f) {
+    std::mt19937 rng(seed);
+    std::normal_distribution<float> dist(0.0f, scale);
+    std::vector<float> logits(n);
+    for (auto& l : logits) l = dist(rng);
+    return logits;
+}
+
+// Reference: ids sorted by logit, largest first (ties by lower id).
+std::vector<int32_t> ranked(const std::vector<float>& logits) {
+    std::vector<int32_t> ids(logits.size());
+    std::iota(ids.begin(), ids.end(), 0);
+    std::stable_sort(ids.begin(), ids.end(),
+                     [&](int32_t a, int32_t b) { return logits[a] > logits[b]; });
+    return ids;
+}
+
+// Reference softmax(logits / temperature) in double.
+std::vector<double> softmax(const std::vector<float>& logits, double temperature) {
+    const double max = *std::max_element(logits.begin(), logits.end());
+    std::vector<double> p(logits.size());
+    double sum = 0.0;
+    for (size_t i = 0; i < logits.size(); ++i) {
+        p[i] = std::exp((logits[i] - max) / temperature);
+        sum += p[i];
+    }
+    for (auto& x : p) x /= sum;
+    return p;
+}
+
+SamplerParams plain(float temperature, int top_k, float top_p, uint64_t seed = 1) {
+    SamplerParams params;
+    params.temperature = temperature;
+    params.top_k = top_k;
+    params.top_p = top_p;
+    params.repeat_penalty = 1.0f;
+    params.repeat_last_n = 0;
+    params.seed = seed;
+    return params;
+}
+
+TEST(Sampler, GreedyIsArgmax) {
+    for (uint32_t seed = 0; seed < 50; ++seed) {
+        const auto logits = random_logits(1000, seed);
+        Sampler sampler(plain(0.0f, 40, 0.95f, seed));
+        const auto expected = std::max_element(logits.begin(), logits.end()) - logits.begin();
+        EXPECT_EQ(sampler.sample(logits), expected);
+        EXPECT_EQ(Sampler::argmax(logits), expected);
+    }
+    // Negative temperatures are greedy too.
+    const auto logits = random_logits(100, 99);
+    Sampler sampler(plain(-1.0f, 0, 1.0f));
+    EXPECT_EQ(sampler.sample(logits), ranked(logits)[0]);
+}
+
+TEST(Sampler, TopKNeverSamplesOutsideTheK) {
+    const auto logits = random_logits(500, 3, 1.0f);
+    for (int k : {1, 2, 5, 20}) {
+        const auto order = ranked(logits);
+        const std::set<int32_t> allowed(order.begin(), order.begin() + k);
+        Sampler sampler(plain(5.0f, k, 1.0f, 42 + k));  // hot: the tail would be likely
+        std::set<int32_t> seen;
+        for (int draw = 0; draw < 3000; ++draw) {
+            const int32_t token = sampler.sample(logits);
+            ASSERT_TRUE(allowed.count(token)) << "k=" << k << " sampled " << token;
+            seen.insert(token);
+        }
+        EXPECT_EQ(seen.size(), static_cast<size_t>(k)) << "every one of the k should turn up";
+    }
+}
+
+TEST(Sampler, TopKSoftmaxMatchesReference) {
+    const auto logits = random_logits(64, 11);
+    for (float temperature : {0.5f, 1.0f, 2.0f}) {
+        const int k = 10;
+        const auto kept = Sampler::top_k_softmax(logits, k, temperature);
+        const auto order = ranked(logits);
+        std::vector<float> top(k);
+        for (int i = 0; i < k; ++i) top[i] = logits[order[i]];
+        const auto expected = softmax(top, temperature);
+        ASSERT_EQ(kept.size(), static_cast<size_t>(k));
+        for (int i = 0; i < k; ++i) {
+            EXPECT_EQ(kept[i].id, order[i]);
+            EXPECT_NEAR(kept[i].prob, expected[i], 1e-6);
+        }
+    }
+    // k <= 0 and k >= n keep every token.
+    EXPECT_EQ(Sampler::top_k_softmax(logits, 0, 1.0f).size(), logits.size());
+    EXPECT_EQ(Sampler::top_k_softmax(logits, 1000, 1.0f).size(), logits.size());
+}
+
+TEST(Sampler, TopPKeepsTheSmallestSetReachingP) {
+    const auto logits = random_logits(200, 5, 2.0f);
+    const auto all = Sampler::top_k_softmax(logits, 0, 1.0f);
+    for (float p : {0.1f, 0.3f, 0.5f, 0.9f, 0.99f}) {
+        // Reference: shortest prefix of the sorted distribution with mass >= p.
+        size_t expected_size = 0;
+        double mass = 0.0;
+        while (mass < p) mass += all[expected_size++].prob;
+        auto kept = all;
+        Sampler::top_p(kept, p);
+        ASSERT_EQ(kept.size(), expected_size) << "p=" << p;
+        double kept_mass = 0.0;
+        for (size_t i = 0; i < kept.size(); ++i) {
+            EXPECT_EQ(kept[i].id, all[i].id);
+            kept_mass += kept[i].prob;
+        }
+        EXPECT_NEAR(kept_mass, 1.0, 1e-5);
+        // The prefix one shorter would not have reached p.
+        double shorter = 0.0;
+        for (size_t i = 0; i + 1 < expected_size; ++i) shorter += all[i].prob;
+        EXPECT_LT(shorter, p);
+    }
+    auto one = all;
+    Sampler::top_p(one, 1e-9f);
+    EXPECT_EQ(one.size(), 1u) << "at least one token is always kept";
+}
+
+TEST(Sampler, TopPNeverSamplesOutsideTheNucleus) {
+    const auto logits = random_logits(300, 8, 2.0f);
+    const float p = 0.6f;
+    auto nucleus = Sampler::top_k_softmax(logits, 0, 1.0f);
+    Sampler::top_p(nucleus, p);
+    std::set<int32_t> allowed;
+    for (const auto& t : nucleus) allowed.insert(t.id);
+    Sampler sampler(plain(1.0f, 0, p, 3));
+    for (int draw = 0; draw < 3000; ++draw) ASSERT_TRUE(allowed.count(sampler.sample(logits)));
+}
+
+TEST(Sampler, FrequenciesFollowTheDistribution) {
+    const std::vector<float> logits = {1.0f, 0.0f, 2.0f, -1.0f, 0.5f};
+    const double temperature = 0.7;
+    const auto expected = softmax(logits, temperature);
+    Sampler sampler(plain(static_cast<float>(temperature), 0, 1.0f, 2024));
+    std::vector<int> counts(logits.size());
+    const int n = 40000;
+    for (int i = 0; i < n; ++i) ++counts[sampler.sample(logits)];
+    for (size_t i = 0; i < logits.size(); ++i) {
+        // Five standard deviations of a binomial proportion: a fixed seed, so never flaky.
+        const double sigma = std::sqrt(expected[i] * (1 - expected[i]) / n);
+        EXPECT_NEAR(static_cast<double>(counts[i]) / n, expected[i], 5 * sigma) << "token " << i;
+    }
+}
+
+TEST(Sampler, SameSeedSameSequence) {
+    const auto logits = random_logits(1000, 21, 1.5f);
+    SamplerParams params;  // the defaults: temperature, top-k, top-p and penalty all on
+    params.seed = 1234;
+    Sampler a(params), b(params);
+    std::vector<int32_t> seq_a, seq_b;
+    for (int i = 0; i < 300; ++i) {
+        seq_a.push_back(a.sample(logits));
+        a.accept(seq_a.back());
+        seq_b.push_back(b.sample(logits));
+        b.accept(seq_b.back());
+    }
+    EXPECT_EQ(seq_a, seq_b);
+
+    // reset() replays the same sequence.
+    a.reset();
+    std::vector<int32_t> replay;
+    for (int i = 0; i < 300; ++i) {
+        replay.push_back(a.sample(logits));
+        a.accept(replay.back());
+    }
+    EXPECT_EQ(replay, seq_a);
+}
+
+TEST(Sampler, DifferentSeedsDiffer) {
+    const auto logits = random_logits(1000, 22, 1.0f);
+    std::set<std::vector<int32_t>> sequences;
+    for (uint64_t seed = 0; seed < 5; ++seed) {
+        Sampler sampler(plain(1.0f, 0, 1.0f, seed));
+        std::vector<int32_t> seq;
+        for (int i = 0; i < 50; ++i) seq.push_back(sampler.sample(logits));
+        sequences.insert(seq);
+    }
+    EXPECT_EQ(sequences.size(), 5u);
+}
+
+TEST(Sampler, RepetitionPenaltyMath) {
+    const std::vector<float> original = {2.0f, -2.0f, 0.5f, 0.0f, -0.25f, 3.0f};
+    const std::vector<int32_t> recent = {0, 1, 1, 3, 4, 4, 4, 77, -1};  // repeats, out of range
+    const float penalty = 1.5f;
+    std::vector<float> logits = original;
+    Sampler::apply_repetition_penalty(logits, recent, penalty);
+    const std::set<int32_t> penalized(recent.begin(), recent.end());
+    for (size_t i = 0; i < original.size(); ++i) {
+        float expected = original[i];
+        if (penalized.count(static_cast<int32_t>(i))) {
+            // llama.cpp: shrink positive logits, push negative ones further down, once each.
+            expected = original[i] > 0 ? original[i] / penalty : original[i] * penalty;
+        }
+        EXPECT_FLOAT_EQ(logits[i], expected) << "token " << i;
+    }
+    std::vector<float> unchanged = original;
+    Sampler::apply_repetition_penalty(unchanged, recent, 1.0f);
+    EXPECT_EQ(unchanged, original);
+}
+
+TEST(Sampler, RepetitionPenaltyChangesGreedyChoice) {
+    // Token 0 leads narrowly; once it is recent, the penalty hands the win to token 1.
+    const std::vector<float> logits = {2.0f, 1.9f, 0.1f};
+    SamplerParams params = plain(0.0f, 0, 1.0f);
+    params.repeat_penalty = 1.2f;
+    params.repeat_last_n = 4;
+    Sampler sampler(params);
+    EXPECT_EQ(sampler.sample(logits), 0);
+    sampler.accept(0);
+    EXPECT_EQ(sampler.sample(logits), 1);
+    // After repeat_last_n other tokens, token 0 is out of the window again.
+    for (int i = 0; i < 4; ++i) sampler.accept(2);
+    EXPECT_EQ(sampler.sample(logits), 0);
+}
+
+TEST(Sampler, HistoryKeepsTheLastN) {
+    SamplerParams params = plain(1.0f, 0, 1.0f);
+    params.repeat_last_n = 3;
+    Sampler sampler(params);
+    for (int32_t t = 0; t < 10; ++t) sampler.accept(t);
+    const auto recent = sampler.recent_tokens();
+    EXPECT_EQ(std::vector<int32_t>(recent.begin(), recent.end()), (std::vector<int32_t>{7, 8, 9}));
+}
+
+TEST(Sampler, BadParametersThrow) {
+    EXPECT_THROW(Sampler(plain(1.0f, 0, 0.0f)), llama::Error);
+    SamplerParams params = plain(1.0f, 0, 1.0f);
+    params.repeat_penalty = 0.0f;
+    EXPECT_THROW(Sampler{params}, llama::Error);
+    params = plain(1.0f, 0, 1.0f);
+    params.repeat_last_n = -1;
+    EXPECT_THROW(Sampler{params}, llama::Error);
+    Sampler sampler(plain(1.0f, 0, 1.0f));
+    EXPECT_THROW(sampler.sample(std::vector<float>{}), llama::Error);
+}
+
+}  // namespace
