@@ -295,6 +295,18 @@ TEST(TokenizerErrors, CorruptModel) {
     EXPECT_THROW(Tokenizer::from_serialized_proto(""), llama::Error);
 }
 
+TEST(TokenizerErrors, GgufFileIsNamed) {
+    llama::test::TempDir dir("tokenizer-gguf");
+    const auto file = dir.path() / "model.gguf";
+    std::ofstream(file, std::ios::binary) << "GGUF\x03\x00\x00\x00 rest of a header";
+    try {
+        Tokenizer::load(file);
+        FAIL() << "expected llama::Error";
+    } catch (const llama::Error& e) {
+        EXPECT_NE(std::string(e.what()).find("GGUF"), std::string::npos) << e.what();
+    }
+}
+
 TEST(TokenizerErrors, TruncatedModel) {
     llama::test::TempDir dir("tokenizer-truncated");
     const auto good = llama::test::train_tokenizer(dir.path() / "good", 400, true);

@@ -105,7 +105,12 @@ class TinyModel : public ::testing::Test {
     }
 
     ProcessResult run_tool(const std::string& tool, const std::vector<std::string>& args) {
-        return run_process(kBinaryDir / "tools" / tool, args, dir_->path());
+        const fs::path program = kBinaryDir / "tools" / tool;
+        if (!fs::exists(program)) {
+            ADD_FAILURE() << program << " is not built (build the " << tool << " target)";
+            return {};
+        }
+        return run_process(program, args, dir_->path());
     }
 
     static llama::test::TempDir* dir_;

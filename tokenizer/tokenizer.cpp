@@ -3,6 +3,7 @@
 #include <sentencepiece_processor.h>
 #include <spdlog/spdlog.h>
 
+#include <fstream>
 #include <system_error>
 
 #include "llama/error.h"
@@ -50,6 +51,12 @@ bool valid_continuation(uint8_t lead, size_t index, uint8_t byte) {
         if (lead == 0xF4) high = 0x8F;
     }
     return byte >= low && byte <= high;
+}
+
+bool has_gguf_magic(const std::filesystem::path& file) {
+    std::ifstream in(file, std::ios::binary);
+    char magic[4] = {};
+    return in.read(magic, 4) && std::string_view(magic, 4) == "GGUF";
 }
 
 }  // namespace
@@ -111,6 +118,11 @@ Tokenizer Tokenizer::load(const std::filesystem::path& path) {
     }
     if (!std::filesystem::is_regular_file(file, ec)) {
         throw Error("tokenizer " + file.string() + " is not a regular file");
+    }
+    if (has_gguf_magic(file)) {
+        throw Error("cannot load a tokenizer from " + file.string() +
+                    ": GGUF vocabularies are not supported here; pass a directory with "
+                    "tokenizer.model or a .model file");
     }
     auto impl = std::make_unique<Impl>();
     const auto status = impl->processor.Load(file.string());
