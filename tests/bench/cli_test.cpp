@@ -107,7 +107,8 @@ TEST(BenchCli, EveryFlag) {
                                  "json",
                                  "--output",
                                  "out.json",
-                                 "--no-progress"});
+                                 "--no-progress",
+                                 "--dry-run"});
     ASSERT_TRUE(r.options) << r.error;
     const BenchOptions& o = *r.options;
     EXPECT_EQ(o.layers, 2);
@@ -129,6 +130,7 @@ TEST(BenchCli, EveryFlag) {
     EXPECT_EQ(o.format, OutputFormat::Json);
     EXPECT_EQ(o.output_path, "out.json");
     EXPECT_FALSE(o.progress);
+    EXPECT_TRUE(o.dry_run);
 
     const ParseResult m = parse({"-m", "/models/x", "--plot", "h.svg", "-o", "csv"});
     ASSERT_TRUE(m.options) << m.error;

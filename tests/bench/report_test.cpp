@@ -126,6 +126,9 @@ TEST(BenchReport, JsonRoundTrip) {
     EXPECT_EQ(back.summary->n_significant, report.summary->n_significant);
     EXPECT_EQ(back.summary->best_latency_config, report.summary->best_latency_config);
     EXPECT_EQ(back.summary->conclusion, report.summary->conclusion);
+    EXPECT_EQ(back.summary->pooled.improvement_pct, report.summary->pooled.improvement_pct);
+    EXPECT_EQ(back.summary->pooled.ci_pct.high, report.summary->pooled.ci_pct.high);
+    EXPECT_EQ(back.summary->control_pooled.p, report.summary->control_pooled.p);
     // Serialising what was parsed gives the same document.
     EXPECT_EQ(to_json(back), text);
 }
@@ -233,6 +236,14 @@ TEST(BenchReport, HeatmapMarksIntervalsAndSignificance) {
     size_t not_measured = 0;
     for (size_t pos = 0; (pos = svg.find(">n/a<", pos)) != std::string::npos; ++pos) ++not_measured;
     EXPECT_EQ(not_measured, 3u);
+    // Bold borders: one per cell whose interval excludes zero, plus the legend's sample.
+    size_t excluding = 1, borders = 0;
+    for (const ConfigResult& r : report.configs)
+        excluding += r.caching->latency_ci_pct.excludes_zero();
+    for (size_t pos = 0; (pos = svg.find("stroke-width=\"3\"", pos)) != std::string::npos; ++pos) {
+        ++borders;
+    }
+    EXPECT_EQ(borders, excluding);
 
     for (ConfigResult& r : report.configs) r.caching.reset();
     EXPECT_THROW(heatmap_svg(report), Error);

@@ -162,6 +162,39 @@ TEST(BenchStats, BootstrapIntervalCoversTheTrueRatioAndIsReproducible) {
     EXPECT_GE(wider.high, ci.high);
 }
 
+TEST(BenchStats, NormalQuantileInvertsTheCdf) {
+    EXPECT_NEAR(normal_quantile(0.975), 1.959963984540054, 1e-12);  // the textbook 1.96
+    EXPECT_NEAR(normal_quantile(0.5), 0.0, 1e-15);
+    for (double p : {1e-10, 0.001, 0.02, 0.3, 0.7, 0.99, 1 - 1e-9}) {
+        const double x = normal_quantile(p);
+        EXPECT_NEAR(0.5 * std::erfc(-x / std::sqrt(2.0)), p, 1e-12 * std::max(1.0, p / 1e-3));
+        EXPECT_NEAR(normal_quantile(1 - p), -x, 1e-6);
+    }
+    EXPECT_THROW(normal_quantile(0.0), Error);
+}
+
+TEST(BenchStats, PooledLogRatioOfHandMadeArms) {
+    // Two configurations; treatment 10% and 20% slower, equal log-ratio variances, so the pooled
+    // log ratio is the plain mean of the two log ratios.
+    auto config = [](double baseline, double treatment, double sd) {
+        ConfigResult r;
+        r.arms = {{Arm::Cached, {4, treatment, treatment, sd * treatment, 0, 0}, 0, {}},
+                  {Arm::PerForward, {4, baseline, baseline, sd * baseline, 0, 0}, 0, {}}};
+        return r;
+    };
+    const std::vector<ConfigResult> results = {config(100, 110, 0.02), config(50, 60, 0.02)};
+    const PooledEffect p = pool_log_ratios(results, Arm::Cached, Arm::PerForward);
+    EXPECT_EQ(p.n_configs, 2);
+    const double log_ratio = (std::log(1.1) + std::log(1.2)) / 2;
+    EXPECT_NEAR(p.improvement_pct, 100 * (1 - std::exp(log_ratio)), 1e-9);
+    // Each log ratio has variance 2 * 0.02^2 / 4; the pooled one half of that.
+    const double se = std::sqrt(2 * 0.0004 / 4 / 2);
+    EXPECT_NEAR(p.ci_pct.low, 100 * (1 - std::exp(log_ratio + 1.959963984540054 * se)), 1e-9);
+    EXPECT_NEAR(p.ci_pct.high, 100 * (1 - std::exp(log_ratio - 1.959963984540054 * se)), 1e-9);
+    EXPECT_NEAR(p.p, std::erfc(log_ratio / se / std::sqrt(2.0)), 1e-15);
+    EXPECT_EQ(pool_log_ratios(results, Arm::CachedControl, Arm::Cached).n_configs, 0);
+}
+
 TEST(BenchStats, HolmAdjustment) {
     // Sorted: 0.005*4 = 0.02, 0.01*3 = 0.03, 0.03*2 = 0.06, 0.04*1 -> max(0.06, 0.04).
     const std::vector<double> p = {0.01, 0.04, 0.03, 0.005};
@@ -243,6 +276,10 @@ TEST(BenchStats, PlantedTenPercentSlowdownIsDetected) {
     EXPECT_EQ(s->control_n_significant, 0);
     EXPECT_NEAR(s->mean_latency_improvement_pct, expected, 2.0);
     EXPECT_NEAR(s->mean_throughput_improvement_pct, 10.0, 2.5);
+    EXPECT_EQ(s->pooled.n_configs, 4);
+    EXPECT_TRUE(s->pooled.ci_pct.contains(expected));
+    EXPECT_LT(s->pooled.p, 1e-6);
+    EXPECT_TRUE(s->control_pooled.ci_pct.contains(0.0));
 }
 
 TEST(BenchStats, IdenticalDistributionsWithDriftAreNotSignificant) {
@@ -259,6 +296,8 @@ TEST(BenchStats, IdenticalDistributionsWithDriftAreNotSignificant) {
     EXPECT_EQ(s->n_configs, 9);
     EXPECT_EQ(s->n_significant, 0);
     EXPECT_EQ(s->control_n_significant, 0);
+    EXPECT_TRUE(s->pooled.ci_pct.contains(0.0));
+    EXPECT_TRUE(s->control_pooled.ci_pct.contains(0.0));
     for (const ConfigResult& r : results) {
         EXPECT_EQ(*r.verdict, Verdict::NoDetectableDifference) << r.key.label();
     }

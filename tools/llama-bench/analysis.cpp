@@ -140,6 +140,35 @@ std::vector<ConfigResult> analyze(const std::vector<ConfigSamples>& samples,
     return results;
 }
 
+PooledEffect pool_log_ratios(const std::vector<ConfigResult>& results, Arm treatment, Arm baseline,
+                             double level) {
+    double weight_sum = 0, weighted_sum = 0;
+    PooledEffect pooled;
+    for (const ConfigResult& r : results) {
+        const ArmResult* t = r.find_arm(treatment);
+        const ArmResult* b = r.find_arm(baseline);
+        if (!t || !b || t->latency_ms.n < 2 || b->latency_ms.n < 2) continue;
+        auto log_mean_variance = [](const SampleSummary& s) {
+            return s.stddev * s.stddev / (static_cast<double>(s.n) * s.mean * s.mean);
+        };
+        const double variance = log_mean_variance(t->latency_ms) + log_mean_variance(b->latency_ms);
+        if (!(variance > 0)) continue;
+        const double log_ratio = std::log(t->latency_ms.mean / b->latency_ms.mean);
+        weight_sum += 1.0 / variance;
+        weighted_sum += log_ratio / variance;
+        ++pooled.n_configs;
+    }
+    if (pooled.n_configs == 0) return pooled;
+    const double estimate = weighted_sum / weight_sum;
+    const double se = 1.0 / std::sqrt(weight_sum);
+    const double z = normal_quantile(0.5 + level / 2.0);
+    pooled.improvement_pct = 100.0 * (1.0 - std::exp(estimate));
+    pooled.ci_pct = {100.0 * (1.0 - std::exp(estimate + z * se)),
+                     100.0 * (1.0 - std::exp(estimate - z * se))};
+    pooled.p = std::erfc(std::abs(estimate / se) / std::sqrt(2.0));
+    return pooled;
+}
+
 std::optional<Summary> summarize_grid(const std::vector<ConfigResult>& results, double alpha) {
     Summary s;
     s.alpha = alpha;
@@ -205,6 +234,19 @@ std::optional<Summary> summarize_grid(const std::vector<ConfigResult>& results, 
                 std::to_string(s.control_n_significant) + " significant after correction";
     }
     text += ".";
+    s.pooled = pool_log_ratios(results, Arm::Cached, Arm::PerForward);
+    s.control_pooled = pool_log_ratios(results, Arm::CachedControl, Arm::Cached);
+    if (s.pooled.n_configs > 0) {
+        text += " Pooled over configurations, caching changes latency by " +
+                format_pct(s.pooled.improvement_pct) + " [" + format_pct(s.pooled.ci_pct.low) +
+                ", " + format_pct(s.pooled.ci_pct.high) + "] (p " + format_number(s.pooled.p) + ")";
+        if (s.control_pooled.n_configs > 0) {
+            text += "; A/A pooled " + format_pct(s.control_pooled.improvement_pct) + " [" +
+                    format_pct(s.control_pooled.ci_pct.low) + ", " +
+                    format_pct(s.control_pooled.ci_pct.high) + "]";
+        }
+        text += ".";
+    }
     s.conclusion = text;
     return s;
 }

@@ -58,6 +58,19 @@ struct ConfigResult {
     const ArmResult* find_arm(Arm arm) const;
 };
 
+// Fixed-effect (inverse-variance weighted) pooling of log(mean_treatment / mean_baseline) over
+// configurations, each log ratio's variance by the delta method (sd^2 / (n mean^2) per arm). It
+// tests the global null "no effect in any configuration" and estimates a common effect, which is
+// what a claim like "mean latency -1.83%" is about. Normal approximation for the interval and p.
+struct PooledEffect {
+    int64_t n_configs = 0;       // configurations with non-zero variance in both arms
+    double improvement_pct = 0;  // 100 * (1 - exp(pooled log ratio)); positive = treatment faster
+    Interval ci_pct;
+    double p = 1;
+};
+PooledEffect pool_log_ratios(const std::vector<ConfigResult>& results, Arm treatment, Arm baseline,
+                             double level = 0.95);
+
 struct Summary {
     int64_t n_configs = 0;  // configurations with a caching comparison
     double alpha = 0.05;
@@ -87,6 +100,9 @@ struct Summary {
     double control_max_abs_change_pct = 0;
     int64_t control_n_ci_excludes_zero = 0;
     int64_t control_n_significant = 0;
+
+    PooledEffect pooled;          // cached vs per-forward over all configurations
+    PooledEffect control_pooled;  // cached-control vs cached
 
     std::string conclusion;
 };

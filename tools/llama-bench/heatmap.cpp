@@ -113,6 +113,7 @@ std::string heatmap_svg(const Report& report) {
             << (kind == TestKind::PromptProcessing ? "prompt processing (pp)"
                                                    : "token generation (tg)")
             << "</text>\n";
+        std::ostringstream borders;
         int col = 0;
         for (int64_t seq : seqs) {
             svg << "<text x=\"" << x0 + col * kCellW + kCellW / 2 << "\" y=\""
@@ -143,12 +144,16 @@ std::string heatmap_svg(const Report& report) {
                         << "\" text-anchor=\"middle\" fill=\"#777\">n/a</text>\n";
                 } else {
                     const Comparison& c = *cell->caching;
-                    const bool excludes = c.latency_ci_pct.excludes_zero();
+                    if (c.latency_ci_pct.excludes_zero()) {
+                        // Drawn after every cell so neighbours cannot paint over the border.
+                        borders << "<rect x=\"" << x + 1.5 << "\" y=\"" << y + 1.5 << "\" width=\""
+                                << kCellW - 3 << "\" height=\"" << kCellH - 3
+                                << "\" fill=\"none\" stroke=\"black\" stroke-width=\"3\"/>\n";
+                    }
                     svg << "<rect x=\"" << x << "\" y=\"" << y << "\" width=\"" << kCellW
                         << "\" height=\"" << kCellH << "\" fill=\""
-                        << colour(c.latency_improvement_pct / limit) << "\" stroke=\""
-                        << (excludes ? "black" : "white") << "\" stroke-width=\""
-                        << (excludes ? 3 : 1) << "\"><title>"
+                        << colour(c.latency_improvement_pct / limit)
+                        << "\" stroke=\"white\"><title>"
                         << escape(cell->key.label() + ": " +
                                   fmt("%+.2f%%", c.latency_improvement_pct) + " [" +
                                   fmt("%+.2f", c.latency_ci_pct.low) + ", " +
@@ -167,6 +172,7 @@ std::string heatmap_svg(const Report& report) {
             }
             ++row;
         }
+        svg << borders.str();
         ++panel;
     }
     svg << "<text x=\"" << kLeft - 50 << "\" y=\"" << kTop + panel_h / 2

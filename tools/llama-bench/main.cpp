@@ -154,6 +154,24 @@ int run(int argc, char** argv) {
                  plan.configs.size(), plan.arms.size(), plan.warmup, plan.reps,
                  format_duration(estimate_seconds(plan, source, seconds_per_cost)).c_str());
 
+    if (o.dry_run) {
+        const double runs = static_cast<double>(plan.arms.size()) * (plan.warmup + plan.reps);
+        std::printf(
+            "| config | est. per measurement | est. total | context memory |\n"
+            "|---|--:|--:|--:|\n");
+        for (const ConfigKey& key : plan.configs) {
+            const double one = seconds_per_cost * source.cost(key);
+            const double gib = static_cast<double>(source.context_bytes(key)) / (1ll << 30);
+            std::printf("| %s | %.2f s | %s | %.2f GiB%s |\n", key.label().c_str(), one,
+                        format_duration(one * runs).c_str(), gib,
+                        source.context_bytes(key) > max_bytes ? " (over the limit: skipped)" : "");
+        }
+        std::printf("\nweights %.2f GiB; memory limit for a context %.2f GiB\n",
+                    static_cast<double>(model.weight_bytes()) / (1ll << 30),
+                    static_cast<double>(max_bytes) / (1ll << 30));
+        return 0;
+    }
+
     const auto start = std::chrono::steady_clock::now();
     RunOutput output;
     {

@@ -190,6 +190,7 @@ const std::vector<FlagSpec>& flag_specs() {
         {{"--output"}, true, [](BenchOptions& o, std::string_view v) { o.output_path = v; }},
         {{"--plot"}, true, [](BenchOptions& o, std::string_view v) { o.plot_path = v; }},
         {{"--no-progress"}, false, [](BenchOptions& o, std::string_view) { o.progress = false; }},
+        {{"--dry-run"}, false, [](BenchOptions& o, std::string_view) { o.dry_run = true; }},
         {{"-h", "--help"}, false, [](BenchOptions& o, std::string_view) { o.help = true; }},
     };
     return specs;
@@ -357,6 +358,8 @@ Output:
   --output FILE           write the report to FILE instead of stdout
   --plot FILE.svg         heatmap of the latency improvement over batch x seq (ab only)
   --no-progress           no progress bar (it is only drawn when stderr is a terminal)
+  --dry-run               build the model, calibrate, print each configuration's estimated
+                          time and memory and the total, then exit without measuring
   -h, --help              this text
 
 LIST: comma-separated items, each N, A..B (step 1), A..B+S (add S) or A..B*F (multiply by F).

@@ -53,6 +53,7 @@ struct BenchOptions {
     std::string output_path;  // empty = stdout
     std::string plot_path;
     bool progress = true;
+    bool dry_run = false;  // calibrate, print the plan with time and memory estimates, exit
     bool help = false;
 };
 

@@ -156,6 +156,22 @@ Metadata metadata_from(const json& j) {
     return m;
 }
 
+json pooled_json(const PooledEffect& p) {
+    return {{"n_configs", p.n_configs},
+            {"improvement_pct", p.improvement_pct},
+            {"ci_pct", interval_json(p.ci_pct)},
+            {"p_value", p.p}};
+}
+
+PooledEffect pooled_from(const json& j) {
+    PooledEffect p;
+    p.n_configs = j.at("n_configs").get<int64_t>();
+    p.improvement_pct = j.at("improvement_pct").get<double>();
+    p.ci_pct = interval_from(j.at("ci_pct"));
+    p.p = j.at("p_value").get<double>();
+    return p;
+}
+
 json summary_json(const Summary& s) {
     return {{"n_configs", s.n_configs},
             {"alpha", s.alpha},
@@ -178,6 +194,8 @@ json summary_json(const Summary& s) {
             {"control_max_abs_change_pct", s.control_max_abs_change_pct},
             {"control_n_ci_excludes_zero", s.control_n_ci_excludes_zero},
             {"control_n_significant", s.control_n_significant},
+            {"pooled", pooled_json(s.pooled)},
+            {"control_pooled", pooled_json(s.control_pooled)},
             {"conclusion", s.conclusion}};
 }
 
@@ -204,6 +222,8 @@ Summary summary_from(const json& j) {
     s.control_max_abs_change_pct = j.at("control_max_abs_change_pct").get<double>();
     s.control_n_ci_excludes_zero = j.at("control_n_ci_excludes_zero").get<int64_t>();
     s.control_n_significant = j.at("control_n_significant").get<int64_t>();
+    s.pooled = pooled_from(j.at("pooled"));
+    s.control_pooled = pooled_from(j.at("control_pooled"));
     s.conclusion = j.at("conclusion").get<std::string>();
     return s;
 }

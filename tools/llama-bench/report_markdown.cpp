@@ -119,8 +119,21 @@ std::string to_markdown(const Report& report) {
             << fmt("%.2f", s.control_stddev_change_pct) << "%, max |change| "
             << fmt("%.2f", s.control_max_abs_change_pct) << "%; interval excludes zero in "
             << s.control_n_ci_excludes_zero << ", significant after correction in "
-            << s.control_n_significant << "\n\n"
-            << "**Conclusion:** " << s.conclusion << "\n";
+            << s.control_n_significant << "\n";
+        if (s.pooled.n_configs > 0) {
+            out << "- pooled over " << s.pooled.n_configs
+                << " configurations (fixed-effect, inverse-variance weighted log ratio of means): "
+                << "latency improvement "
+                << with_interval(s.pooled.improvement_pct, s.pooled.ci_pct) << "%, p "
+                << p_value(s.pooled.p);
+            if (s.control_pooled.n_configs > 0) {
+                out << "; A/A pooled "
+                    << with_interval(s.control_pooled.improvement_pct, s.control_pooled.ci_pct)
+                    << "%, p " << p_value(s.control_pooled.p);
+            }
+            out << "\n";
+        }
+        out << "\n**Conclusion:** " << s.conclusion << "\n";
     }
     if (!m.skipped.empty()) {
         out << "\n## Skipped configurations\n\n";

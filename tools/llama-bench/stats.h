@@ -30,6 +30,10 @@ double incomplete_beta(double a, double b, double x);
 // fractional, as Welch's is).
 double student_t_two_sided_p(double t, double df);
 
+// Inverse of the standard normal CDF (Acklam's rational approximation refined by one Halley step;
+// accurate to ~1e-15 for p in (0, 1)).
+double normal_quantile(double p);
+
 struct WelchResult {
     double t = 0;   // (mean(b) - mean(a)) / standard error
     double df = 0;  // Welch-Satterthwaite degrees of freedom
