@@ -1,0 +1,320 @@
+#include "model/gguf_convert.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cstring>
+#include <fstream>
+#include <memory>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "kernels/kernels.h"
+#include "kernels/quant.h"
+#include "llama/error.h"
+#include "model/gguf.h"
+#include "model/gguf_loader.h"
+#include "model/hf_loader.h"
+#include "model/safetensors.h"
+#include "tokenizer/gguf_vocab.h"
+
+namespace llama {
+
+namespace {
+
+bool is_float_type(DType type) {
+    return type == DType::F32 || type == DType::F16 || type == DType::BF16;
+}
+
+// llama.cpp's llama_ftype values for general.file_type.
+uint32_t file_type(DType type) {
+    switch (type) {
+        case DType::F32:
+            return 0;
+        case DType::F16:
+            return 1;
+        case DType::Q4_0:
+            return 2;
+        case DType::Q8_0:
+            return 7;
+        case DType::BF16:
+            return 32;
+        default:
+            throw Error("cannot write GGUF files of type " + std::string(dtype_name(type)));
+    }
+}
+
+// One tensor to write: where its values come from and how they are laid out.
+struct SourceTensor {
+    std::string name;            // GGUF name
+    DType dtype;                 // stored type of the source
+    std::vector<int64_t> shape;  // row-major: [rows, cols] or [n]
+    const std::byte* data;
+    // Hugging Face q/k: permute rows from rotate-half to interleaved pairs across this many heads.
+    int64_t permute_heads = 0;
+};
+
+// Source row of output row r for llama.cpp's permute(): within each head, output rows (2i, 2i+1)
+// take input rows (i, i + head_dim/2).
+int64_t permuted_row(int64_t r, int64_t head_dim) {
+    const int64_t head = r / head_dim;
+    const int64_t within = r % head_dim;
+    return head * head_dim + (within % 2) * (head_dim / 2) + within / 2;
+}
+
+DType target_type(const SourceTensor& tensor, DType requested) {
+    if (tensor.shape.size() != 2) return DType::F32;  // norms and other vectors
+    DType target = requested;
+    if (tensor.name == "output.weight" && requested == DType::Q4_0) target = DType::Q8_0;
+    if ((target == DType::Q4_0 || target == DType::Q8_0) &&
+        tensor.shape[1] % kernels::kQ8_0BlockSize != 0) {
+        target = DType::F16;
+    }
+    return target;
+}
+
+void encode_row(const float* values, int64_t cols, DType target, std::byte* out) {
+    const auto n = static_cast<size_t>(cols);
+    switch (target) {
+        case DType::F32:
+            std::memcpy(out, values, n * sizeof(float));
+            break;
+        case DType::F16:
+            kernels::f32_to_f16({values, n}, {reinterpret_cast<uint16_t*>(out), n});
+            break;
+        case DType::BF16:
+            kernels::f32_to_bf16({values, n}, {reinterpret_cast<uint16_t*>(out), n});
+            break;
+        default:
+            kernels::quantize_rows(target, values, 1, cols, out);
+            break;
+    }
+}
+
+void decode_row(DType type, const std::byte* row, int64_t cols, float* out) {
+    if (is_float_type(type)) {
+        kernels::dequantize_rows(type, row, 1, cols, {out, static_cast<size_t>(cols)});
+    } else {
+        kernels::dequantize_rows_quant(type, row, 1, cols, out);
+    }
+}
+
+void fill(const SourceTensor& tensor, DType target, std::span<std::byte> out) {
+    const int64_t rows = tensor.shape.size() == 2 ? tensor.shape[0] : 1;
+    const int64_t cols = tensor.shape.back();
+    const int64_t in_stride = row_bytes(tensor.dtype, cols);
+    const int64_t out_stride = row_bytes(target, cols);
+    const int64_t head_dim = tensor.permute_heads > 0 ? rows / tensor.permute_heads : 0;
+    if (target == tensor.dtype && head_dim == 0) {
+        std::memcpy(out.data(), tensor.data, out.size());
+        return;
+    }
+    std::vector<float> values(static_cast<size_t>(cols));
+    for (int64_t r = 0; r < rows; ++r) {
+        const std::byte* in =
+            tensor.data + (head_dim > 0 ? permuted_row(r, head_dim) : r) * in_stride;
+        std::byte* dst = out.data() + r * out_stride;
+        if (target == tensor.dtype) {
+            std::memcpy(dst, in, static_cast<size_t>(out_stride));
+        } else {
+            decode_row(tensor.dtype, in, cols, values.data());
+            encode_row(values.data(), cols, target, dst);
+        }
+    }
+}
+
+// The tensor names of a LLaMA model in the order we write them: q/k/v and gate/up adjacent.
+std::vector<std::string> canonical_order(int64_t n_layers) {
+    std::vector<std::string> names = {"token_embd.weight"};
+    for (int64_t i = 0; i < n_layers; ++i) {
+        const std::string p = "blk." + std::to_string(i) + ".";
+        for (const char* suffix : {"attn_norm", "attn_q", "attn_k", "attn_v", "attn_output",
+                                   "ffn_norm", "ffn_gate", "ffn_up", "ffn_down"}) {
+            names.push_back(p + suffix + ".weight");
+        }
+    }
+    names.push_back("output_norm.weight");
+    names.push_back("output.weight");
+    return names;
+}
+
+void add_tensor(GgufWriter& writer, const SourceTensor& tensor, DType requested, int& requantized) {
+    const DType target = target_type(tensor, requested);
+    if (!is_float_type(tensor.dtype) && target != tensor.dtype) ++requantized;
+    writer.add_tensor(tensor.name, {tensor.shape.rbegin(), tensor.shape.rend()},
+                      ggml_from_dtype(target),
+                      [tensor, target](std::span<std::byte> out) { fill(tensor, target, out); });
+}
+
+void set_llama_metadata(GgufWriter& writer, const LlamaConfig& c) {
+    writer.set("general.architecture", "llama");
+    writer.set("llama.context_length", static_cast<uint32_t>(c.max_context));
+    writer.set("llama.embedding_length", static_cast<uint32_t>(c.hidden_size));
+    writer.set("llama.block_count", static_cast<uint32_t>(c.n_layers));
+    writer.set("llama.feed_forward_length", static_cast<uint32_t>(c.ffn_size));
+    writer.set("llama.rope.dimension_count", static_cast<uint32_t>(c.head_dim));
+    writer.set("llama.attention.head_count", static_cast<uint32_t>(c.n_heads));
+    writer.set("llama.attention.head_count_kv", static_cast<uint32_t>(c.n_kv_heads));
+    writer.set("llama.attention.layer_norm_rms_epsilon", c.rms_norm_eps);
+    writer.set("llama.rope.freq_base", c.rope_theta);
+    if (c.head_dim * c.n_heads != c.hidden_size) {
+        writer.set("llama.attention.key_length", static_cast<uint32_t>(c.head_dim));
+        writer.set("llama.attention.value_length", static_cast<uint32_t>(c.head_dim));
+    }
+}
+
+void set_file_type(GgufWriter& writer, DType type) {
+    writer.set("general.file_type", file_type(type));
+    if (is_float_type(type)) {
+        writer.remove("general.quantization_version");
+    } else {
+        writer.set("general.quantization_version", uint32_t{2});  // ggml's current block layouts
+    }
+}
+
+// ---- GGUF input ---------------------------------------------------------------------------------
+
+void from_gguf(const GgufFile& in, GgufWriter& writer, DType type, int& requantized) {
+    const LlamaConfig config = read_gguf_config(in);  // fails early on files we could not load
+    for (const GgufKeyValue& entry : in.metadata()) {
+        if (entry.key == "general.alignment") continue;
+        writer.set(entry.key, entry.value);
+    }
+    set_file_type(writer, type);
+
+    std::set<std::string> written;
+    auto add = [&](const GgufTensorInfo& info) {
+        written.insert(info.name);
+        const auto dtype = dtype_from_ggml(info.type);
+        const bool matrix_or_vector = info.ne.size() == 1 || info.ne.size() == 2;
+        if (!dtype || !matrix_or_vector) {
+            // Not a weight we convert: copy it through unchanged.
+            writer.add_tensor(info.name, info.ne, info.type, info.bytes());
+            return;
+        }
+        add_tensor(writer, {info.name, *dtype, info.shape(), info.data, 0}, type, requantized);
+    };
+    for (const std::string& name : canonical_order(config.n_layers)) {
+        if (const GgufTensorInfo* info = in.find_tensor(name)) add(*info);
+    }
+    for (const GgufTensorInfo& info : in.tensors()) {
+        if (!written.contains(info.name)) add(info);
+    }
+}
+
+// ---- Hugging Face input -------------------------------------------------------------------------
+
+std::string read_file(const std::filesystem::path& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw Error("cannot read " + path.string());
+    std::ostringstream bytes;
+    bytes << in.rdbuf();
+    return bytes.str();
+}
+
+void from_hf(const std::filesystem::path& dir, const SafetensorsCheckpoint& checkpoint,
+             GgufWriter& writer, DType type, int& requantized) {
+    const LlamaConfig c = read_hf_config(dir / "config.json");
+    std::string name = std::filesystem::absolute(dir).lexically_normal().filename().string();
+    if (name.empty())
+        name = std::filesystem::absolute(dir).lexically_normal().parent_path().filename().string();
+    writer.set("general.name", name);
+    set_llama_metadata(writer, c);
+    set_file_type(writer, type);
+
+    const std::filesystem::path tokenizer = dir / "tokenizer.model";
+    if (std::filesystem::exists(tokenizer)) {
+        add_gguf_tokenizer_metadata(writer, read_file(tokenizer), c.vocab_size);
+        writer.set("tokenizer.ggml.bos_token_id", static_cast<uint32_t>(c.bos_token_id));
+        writer.set("tokenizer.ggml.eos_token_id", static_cast<uint32_t>(c.eos_token_id));
+    } else {
+        spdlog::warn("{} has no tokenizer.model: the GGUF file will have no tokenizer",
+                     dir.string());
+    }
+
+    auto source = [&](const std::string& hf_name, const std::string& gguf_name,
+                      std::vector<int64_t> shape, int64_t permute_heads = 0) {
+        const SafetensorsTensor& tensor = checkpoint.get(hf_name);
+        if (tensor.shape != shape) {
+            std::string got, want;
+            for (int64_t d : tensor.shape) got += (got.empty() ? "" : ", ") + std::to_string(d);
+            for (int64_t d : shape) want += (want.empty() ? "" : ", ") + std::to_string(d);
+            throw Error("tensor '" + hf_name + "' has shape [" + got + "] but config.json needs [" +
+                        want + "]");
+        }
+        add_tensor(writer,
+                   {gguf_name, tensor.dtype, std::move(shape), tensor.data.data(), permute_heads},
+                   type, requantized);
+    };
+    source("model.embed_tokens.weight", "token_embd.weight", {c.vocab_size, c.hidden_size});
+    for (int64_t i = 0; i < c.n_layers; ++i) {
+        const std::string hf = "model.layers." + std::to_string(i) + ".";
+        const std::string gg = "blk." + std::to_string(i) + ".";
+        source(hf + "input_layernorm.weight", gg + "attn_norm.weight", {c.hidden_size});
+        source(hf + "self_attn.q_proj.weight", gg + "attn_q.weight", {c.q_size(), c.hidden_size},
+               c.n_heads);
+        source(hf + "self_attn.k_proj.weight", gg + "attn_k.weight", {c.kv_size(), c.hidden_size},
+               c.n_kv_heads);
+        source(hf + "self_attn.v_proj.weight", gg + "attn_v.weight", {c.kv_size(), c.hidden_size});
+        source(hf + "self_attn.o_proj.weight", gg + "attn_output.weight",
+               {c.hidden_size, c.q_size()});
+        source(hf + "post_attention_layernorm.weight", gg + "ffn_norm.weight", {c.hidden_size});
+        source(hf + "mlp.gate_proj.weight", gg + "ffn_gate.weight", {c.ffn_size, c.hidden_size});
+        source(hf + "mlp.up_proj.weight", gg + "ffn_up.weight", {c.ffn_size, c.hidden_size});
+        source(hf + "mlp.down_proj.weight", gg + "ffn_down.weight", {c.hidden_size, c.ffn_size});
+    }
+    source("model.norm.weight", "output_norm.weight", {c.hidden_size});
+    if (checkpoint.find("lm_head.weight") != nullptr) {
+        source("lm_head.weight", "output.weight", {c.vocab_size, c.hidden_size});
+    }
+}
+
+}  // namespace
+
+DType parse_gguf_output_type(std::string_view name) {
+    std::string upper(name);
+    for (char& ch : upper) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+    for (DType type : {DType::F32, DType::F16, DType::BF16, DType::Q8_0, DType::Q4_0}) {
+        if (upper == dtype_name(type)) return type;
+    }
+    throw Error("unknown output type '" + std::string(name) +
+                "' (supported: F32, F16, BF16, Q8_0, Q4_0)");
+}
+
+void convert_to_gguf(const std::filesystem::path& input, const std::filesystem::path& output,
+                     const GgufConvertOptions& options) {
+    file_type(options.type);  // rejects types we cannot write before any work
+    if (!std::filesystem::exists(input)) {
+        throw Error(input.string() + ": no such file or directory");
+    }
+    if (std::filesystem::exists(output) &&
+        std::filesystem::equivalent(std::filesystem::absolute(input),
+                                    std::filesystem::absolute(output))) {
+        throw Error("the output " + output.string() + " is the input file");
+    }
+    GgufWriter writer;
+    int requantized = 0;
+    // The sources stay mapped until the writer has pulled every tensor from them.
+    std::unique_ptr<GgufFile> gguf;
+    std::unique_ptr<SafetensorsCheckpoint> checkpoint;
+    if (std::filesystem::is_directory(input)) {
+        checkpoint =
+            std::make_unique<SafetensorsCheckpoint>(SafetensorsCheckpoint::open_directory(input));
+        from_hf(input, *checkpoint, writer, options.type, requantized);
+    } else {
+        gguf = std::make_unique<GgufFile>(GgufFile::open(input));
+        from_gguf(*gguf, writer, options.type, requantized);
+    }
+    if (requantized > 0) {
+        spdlog::warn(
+            "{} quantized tensors were requantized to another type: expect the errors of "
+            "both quantizations",
+            requantized);
+    }
+    writer.write(output, options.progress);
+}
+
+}  // namespace llama

@@ -1,0 +1,36 @@
+#pragma once
+
+// Conversion of LLaMA checkpoints to GGUF (what llama-quantize does).
+
+#include <cstddef>
+#include <filesystem>
+#include <functional>
+#include <string_view>
+
+#include "llama/tensor.h"
+
+namespace llama {
+
+struct GgufConvertOptions {
+    // Weight type of the 2-D matrices: F32, F16, BF16, Q8_0 or Q4_0. Norm vectors stay F32.
+    // Matrices whose rows are not whole 32-value blocks fall back to F16 for Q8_0/Q4_0, and with
+    // Q4_0 the output (lm_head) matrix is kept at Q8_0 (llama.cpp keeps it at 6 bits).
+    DType type = DType::F16;
+    // Called after each tensor written, with (done, total).
+    std::function<void(size_t, size_t)> progress;
+};
+
+// Parses "F32", "F16", "BF16", "Q8_0", "Q4_0" (case-insensitive); throws llama::Error otherwise.
+DType parse_gguf_output_type(std::string_view name);
+
+// Writes `output` (GGUF v3) from `input`: a GGUF file, or a Hugging Face LLaMA directory
+// (config.json, *.safetensors, tokenizer.model if present). From Hugging Face, q/k rows are
+// permuted from the rotate-half to the interleaved RoPE layout as llama.cpp's converter does,
+// and the llama.* and tokenizer.ggml.* metadata written. From GGUF, all metadata is kept.
+// Tensors are written in llama.cpp's names with q/k/v and gate/up back to back, so the loader
+// fuses them without copying. Converting to the type a tensor already has copies it exactly.
+// Throws llama::Error naming the problem; a failed run leaves no output file.
+void convert_to_gguf(const std::filesystem::path& input, const std::filesystem::path& output,
+                     const GgufConvertOptions& options);
+
+}  // namespace llama
