@@ -123,6 +123,32 @@ INSTANTIATE_TEST_SUITE_P(TinyModels, GgufEndToEnd,
                              return name;
                          });
 
+// A quantized model against the same weights dequantized exactly (GGUF Q -> GGUF F32): what is
+// left is the engine's handling of quantized weights, whose only approximation is the 8-bit
+// quantization of activations in the integer dot products (a relative step of 1/254 per value).
+TEST(GgufQuantizedEndToEnd, MatchesItsDequantizedWeights) {
+    for (DType type : {DType::Q8_0, DType::Q4_0}) {
+        TempDir dir;
+        convert_to_gguf(model_dir("tiny-gqa-f32"), dir / "q.gguf", {type, {}});
+        convert_to_gguf(dir / "q.gguf", dir / "dequantized.gguf", {DType::F32, {}});
+        const LlamaModel quantized = load_model(dir / "q.gguf");
+        const LlamaModel dequantized = load_model(dir / "dequantized.gguf");
+        ASSERT_EQ(dequantized.layers[0].attention.qkv_weight().dtype, DType::F32);
+        const int64_t vocab = quantized.config.vocab_size;
+        const std::vector<float> expected = all_logits(dequantized);
+        const double prompt_error = worst_relative_error(all_logits(quantized), expected, vocab);
+        const double decode_error =
+            worst_relative_error(all_logits(quantized, true), expected, vocab);
+        std::cout << "GGUF " << dtype_name(type) << " vs its dequantized weights: worst relative "
+                  << "logit error " << prompt_error << " (prompt), " << decode_error
+                  << " (decode)\n";
+        // Observed: 0 for a prompt run on dequantized tiles, ~0.023 for decode (int8
+        // activations through two layers and the lm_head).
+        EXPECT_LE(prompt_error, 0.05) << dtype_name(type);
+        EXPECT_LE(decode_error, 0.05) << dtype_name(type);
+    }
+}
+
 TEST(GgufConvert, GgufToGgufKeepsMetadataAndExactTypes) {
     TempDir dir;
     convert_to_gguf(model_dir("tiny-gqa-f32"), dir / "q8.gguf", {DType::Q8_0, {}});
