@@ -138,6 +138,12 @@ TEST(BenchCli, EveryFlag) {
     EXPECT_EQ(m.options->plot_path, "h.svg");
     EXPECT_EQ(m.options->format, OutputFormat::Csv);
 
+    const ParseResult saved = parse({"--report-from", "r.json", "-o", "md", "--plot", "p.svg"});
+    ASSERT_TRUE(saved.options) << saved.error;
+    EXPECT_EQ(saved.options->report_from, "r.json");
+    EXPECT_NE(error_of({"--report-from", "r.json", "--config", "tiny"}).find("give no -m"),
+              std::string::npos);
+
     const ParseResult h = parse({"--help"});
     ASSERT_TRUE(h.options);
     EXPECT_TRUE(h.options->help);

@@ -95,23 +95,48 @@ void write_text(const std::string& path, const std::string& text) {
     if (!out) throw Error("writing " + path + " failed");
 }
 
-// Calibrates on the cheapest configuration that opens; returns seconds per cost unit.
+// Calibrates on a small probe (one sequence of at most 128 tokens), whatever the grid: the cost
+// model scales it to every configuration, and the runner refines the rate as it measures.
 double calibrate_plan(const RunPlan& plan, LlamaWorkloadSource& source) {
-    std::vector<ConfigKey> by_cost = plan.configs;
-    std::sort(by_cost.begin(), by_cost.end(), [&](const ConfigKey& a, const ConfigKey& b) {
-        return source.cost(a) < source.cost(b);
-    });
-    for (const ConfigKey& key : by_cost) {
-        try {
-            const double rate = calibrate(source, key);
-            std::fprintf(stderr, "llama-bench: calibration on %s: %.1f ms per measurement\n",
-                         key.label().c_str(), 1000.0 * rate * source.cost(key));
-            return rate;
-        } catch (const Error&) {
-            continue;  // run_plan reports why this configuration is skipped
-        }
+    int64_t probe_seq = 128;
+    for (const ConfigKey& key : plan.configs) probe_seq = std::min(probe_seq, key.seq);
+    const ConfigKey probe{TestKind::PromptProcessing, 1, probe_seq, 0};
+    const double rate = calibrate(source, probe);
+    std::fprintf(stderr, "llama-bench: calibration on %s: %.1f ms per measurement\n",
+                 probe.label().c_str(), 1000.0 * rate * source.cost(probe));
+    return rate;
+}
+
+std::string read_text(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw Error("cannot open " + path);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+void write_report(const BenchOptions& o, const Report& report) {
+    std::string text;
+    switch (o.format) {
+        case OutputFormat::Markdown:
+            text = to_markdown(report);
+            break;
+        case OutputFormat::Csv:
+            text = to_csv(report);
+            break;
+        case OutputFormat::Json:
+            text = to_json(report);
+            break;
     }
-    return 0;
+    if (o.output_path.empty()) {
+        std::fputs(text.c_str(), stdout);
+        std::fflush(stdout);
+    } else {
+        write_text(o.output_path, text);
+        std::fprintf(stderr, "llama-bench: report written to %s\n", o.output_path.c_str());
+    }
+    if (!o.plot_path.empty()) {
+        write_text(o.plot_path, heatmap_svg(report));
+        std::fprintf(stderr, "llama-bench: heatmap written to %s\n", o.plot_path.c_str());
+    }
 }
 
 int run(int argc, char** argv) {
@@ -124,6 +149,10 @@ int run(int argc, char** argv) {
     const BenchOptions& o = *parsed.options;
     if (o.help) {
         std::fputs(usage().c_str(), stdout);
+        return 0;
+    }
+    if (!o.report_from.empty()) {
+        write_report(o, parse_json(read_text(o.report_from)));
         return 0;
     }
     const int threads = o.threads > 0
@@ -220,29 +249,7 @@ int run(int argc, char** argv) {
     for (const std::string& s : output.skipped)
         std::fprintf(stderr, "llama-bench: skipped %s\n", s.c_str());
 
-    std::string text;
-    switch (o.format) {
-        case OutputFormat::Markdown:
-            text = to_markdown(report);
-            break;
-        case OutputFormat::Csv:
-            text = to_csv(report);
-            break;
-        case OutputFormat::Json:
-            text = to_json(report);
-            break;
-    }
-    if (o.output_path.empty()) {
-        std::fputs(text.c_str(), stdout);
-        std::fflush(stdout);
-    } else {
-        write_text(o.output_path, text);
-        std::fprintf(stderr, "llama-bench: report written to %s\n", o.output_path.c_str());
-    }
-    if (!o.plot_path.empty()) {
-        write_text(o.plot_path, heatmap_svg(report));
-        std::fprintf(stderr, "llama-bench: heatmap written to %s\n", o.plot_path.c_str());
-    }
+    write_report(o, report);
     // 130 = the shell's code for SIGINT: the report is partial.
     return output.interrupted ? 130 : 0;
 }

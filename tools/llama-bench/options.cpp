@@ -190,6 +190,7 @@ const std::vector<FlagSpec>& flag_specs() {
         {{"--output"}, true, [](BenchOptions& o, std::string_view v) { o.output_path = v; }},
         {{"--plot"}, true, [](BenchOptions& o, std::string_view v) { o.plot_path = v; }},
         {{"--no-progress"}, false, [](BenchOptions& o, std::string_view) { o.progress = false; }},
+        {{"--report-from"}, true, [](BenchOptions& o, std::string_view v) { o.report_from = v; }},
         {{"--dry-run"}, false, [](BenchOptions& o, std::string_view) { o.dry_run = true; }},
         {{"-h", "--help"}, false, [](BenchOptions& o, std::string_view) { o.help = true; }},
     };
@@ -207,6 +208,12 @@ const FlagSpec* find_flag(std::string_view name) {
 
 void validate(const BenchOptions& o) {
     if (o.help) return;
+    if (!o.report_from.empty()) {
+        if (!o.model_path.empty() || !o.config_name.empty()) {
+            throw Error("--report-from renders a saved report: give no -m or --config with it");
+        }
+        return;
+    }
     if (o.model_path.empty() == o.config_name.empty()) {
         throw Error("give exactly one model source: -m PATH or --config NAME");
     }
@@ -319,6 +326,7 @@ ParseResult parse_args(int argc, const char* const* argv) {
 
 std::string usage() {
     return R"(usage: llama-bench (-m PATH | --config NAME) [options]
+       llama-bench --report-from FILE.json [-o md|csv|json] [--output FILE] [--plot FILE.svg]
 
 Times prompt processing and token generation over a batch x sequence-length grid, and A/B-tests
 the two ways attention splits its fused QKV output (sizes cached at load vs rebuilt every forward).
@@ -358,6 +366,8 @@ Output:
   --output FILE           write the report to FILE instead of stdout
   --plot FILE.svg         heatmap of the latency improvement over batch x seq (ab only)
   --no-progress           no progress bar (it is only drawn when stderr is a terminal)
+  --report-from FILE.json render a report saved with -o json again (in -o format, with
+                          --plot), without measuring
   --dry-run               build the model, calibrate, print each configuration's estimated
                           time and memory and the total, then exit without measuring
   -h, --help              this text

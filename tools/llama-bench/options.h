@@ -53,7 +53,9 @@ struct BenchOptions {
     std::string output_path;  // empty = stdout
     std::string plot_path;
     bool progress = true;
-    bool dry_run = false;  // calibrate, print the plan with time and memory estimates, exit
+    bool dry_run = false;
+    std::string report_from;  // re-render a saved JSON report instead of measuring  // calibrate,
+                              // print the plan with time and memory estimates, exit
     bool help = false;
 };
 
