@@ -27,6 +27,20 @@ namespace {
 // Blocks whose combined scales are computed per pass (bounded stack use for any row length).
 constexpr int64_t kScaleChunk = 256;
 
+// Software prefetch distance in super-blocks (~600-900 bytes): the hardware prefetcher alone
+// leaves the K-quant loops waiting on DRAM (measured: 20-30% slower when streaming).
+constexpr int64_t kPrefetchBlocks = 4;
+
+// Prefetches every cache line of one block (a pointer past the row's end is harmless: prefetches
+// never fault).
+template <class Block>
+inline void prefetch_block(const Block* block) {
+    const char* p = reinterpret_cast<const char*>(block);
+    for (size_t offset = 0; offset < sizeof(Block); offset += 64) {
+        _mm_prefetch(p + offset, _MM_HINT_T0);
+    }
+}
+
 LLAMA_AVX512 inline float hsum(__m256 v) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
     s = _mm_add_ps(s, _mm_movehl_ps(s, s));
@@ -86,6 +100,7 @@ LLAMA_AVX512 float dot_q8_0(const BlockQ8_0* w, const QuantizedActivations& x) {
         int64_t b = 0;
         for (; b + 2 <= count; b += 2) {
             const int64_t i = chunk + b;
+            _mm_prefetch(reinterpret_cast<const char*>(w + i) + 1024, _MM_HINT_T0);
             const __m256i w0 = _mm256_xor_si256(load256(w[i].qs), flip);
             const __m256i w1 = _mm256_xor_si256(load256(w[i + 1].qs), flip);
             const __m256i d0 = _mm256_dpbusd_epi32(bias_vector(bias[i]), w0, load256(xq + 32 * i));
@@ -128,6 +143,8 @@ LLAMA_AVX512 float dot_q4_0(const BlockQ4_0* w, const QuantizedActivations& x) {
         };
         int64_t b = 0;
         for (; b + 2 <= count; b += 2) {
+            // One line per two 18-byte blocks keeps the prefetches ahead of the loads.
+            _mm_prefetch(reinterpret_cast<const char*>(w + chunk + b) + 1024, _MM_HINT_T0);
             acc0 = _mm256_add_ps(acc0, block(b));
             acc1 = _mm256_add_ps(acc1, block(b + 1));
         }
@@ -182,6 +199,7 @@ LLAMA_AVX512 float dot_q45_k(const Block* w, const QuantizedActivations& x) {
 
     for (int64_t i = 0; i < x.n / 256; ++i) {
         const Block& block = w[i];
+        prefetch_block(w + i + kPrefetchBlocks);
         const int8_t* xq = x.qs.data() + i * 256;
         const __m128i scales_mins = unpack_scales_mins(block.scales);
         uint32_t d_dmin;
@@ -237,6 +255,7 @@ LLAMA_AVX512 float dot_q6_k(const BlockQ6_K* w, const QuantizedActivations& x) {
     const __m256i high_mask = _mm256_set1_epi8(0x30);
     for (int64_t i = 0; i < x.n / 256; ++i) {
         const BlockQ6_K& block = w[i];
+        prefetch_block(w + i + kPrefetchBlocks);
         const int8_t* xq = x.qs.data() + i * 256;
         const __m128i scales8 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(block.scales));
         const __m256i offset =
