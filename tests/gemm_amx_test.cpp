@@ -238,8 +238,10 @@ float bf16_rounded(float v) { return bf16_to_f32(f32_to_bf16(v)); }
 // Runs the packed AMX product with y rows `ldy` apart and checks every output against float64
 // sums: of the bf16-rounded inputs (only accumulation order may differ) and of the unrounded
 // inputs (bf16 rounding error). Columns past `rows` must stay untouched.
-void check_gemm(DType dtype, const Shape& s, int64_t ldy, uint32_t seed) {
-    SCOPED_TRACE(describe(dtype, s) + " ldy " + std::to_string(ldy));
+// chunk_steps 0 takes gemm_bf16_amx's own chunking.
+void check_gemm(DType dtype, const Shape& s, int64_t ldy, uint32_t seed, int64_t chunk_steps = 0) {
+    SCOPED_TRACE(describe(dtype, s) + " ldy " + std::to_string(ldy) + " chunk_steps " +
+                 std::to_string(chunk_steps));
     const auto x = random_floats(s.n_tokens * s.cols, seed);
     const auto w = weight_bytes(dtype, s.rows, s.cols, seed + 1);
     const auto wide = widen(dtype, w, s.rows, s.cols);
@@ -250,7 +252,12 @@ void check_gemm(DType dtype, const Shape& s, int64_t ldy, uint32_t seed) {
     pack_weights_bf16(dtype, w.data(), s.rows, s.cols, packed_w, {});
     const float sentinel = -12345.0f;
     std::vector<float> y(static_cast<size_t>(s.n_tokens * ldy), sentinel);
-    gemm_bf16_amx(packed_x, s.n_tokens, s.cols, packed_w, s.rows, y, ldy);
+    if (chunk_steps == 0) {
+        gemm_bf16_amx(packed_x, s.n_tokens, s.cols, packed_w, s.rows, y, ldy);
+    } else {
+        detail::gemm_bf16_amx_chunked(packed_x, s.n_tokens, s.cols, packed_w, s.rows, y, ldy,
+                                      chunk_steps);
+    }
 
     std::vector<float> x_rounded(x.size()), w_rounded(wide.size());
     for (size_t i = 0; i < x.size(); ++i) x_rounded[i] = bf16_rounded(x[i]);
@@ -326,6 +333,16 @@ TEST_F(GemmAmx, ModelSizedShapes) {
     check_gemm(DType::BF16, {512, 96, 4096}, 96, 300);
     check_gemm(DType::F16, {33, 4096, 4096}, 4096, 301);
     check_gemm(DType::F32, {100, 4112, 96}, 4112, 302);
+}
+
+// Partial sums wait in y between column chunks; every chunk size must give the same sums.
+TEST_F(GemmAmx, AnyColumnChunking) {
+    uint32_t seed = 500;
+    for (const int64_t chunk_steps : {1, 3, 8, 1000}) {
+        check_gemm(DType::BF16, {70, 84, 416}, 84, seed++, chunk_steps);
+        check_gemm(DType::F32, {32, 64, 4096}, 64, seed++, chunk_steps);
+        check_gemm(DType::F16, {5, 20, 96}, 20, seed++, chunk_steps);
+    }
 }
 
 TEST_F(GemmAmx, WritesIntoWiderOutputRows) {

@@ -1,0 +1,314 @@
+// Prompt-processing GEMM, y = x W^T with x [n_tokens, cols] and W [rows, cols]: AMX-BF16 tiles
+// (packing included) against OpenBLAS sgemm over fp32-widened weight tiles, as engine/linear.cpp
+// runs it today. Counters: GFLOPS = 2 * n_tokens * rows * cols per second.
+//
+// One thread: BM_Amx* and BM_Sgemm* (OpenBLAS pinned to one thread).
+// Both cores: BM_LinearAmx (the linear() prototype below) and BM_LinearBlas (engine linear()).
+
+#include <benchmark/benchmark.h>
+#include <cblas.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "engine/linear.h"
+#include "kernels/gemm_amx.h"
+#include "kernels/kernels.h"
+#include "llama/tensor.h"
+#include "llama/thread_pool.h"
+
+namespace llama {
+namespace {
+
+using kernels::gemm_bf16_amx;
+using kernels::pack_activations_bf16;
+using kernels::pack_weights_bf16;
+using kernels::packed_activations_size;
+using kernels::packed_weights_size;
+
+std::vector<float> random_floats(size_t n, uint32_t seed) {
+    std::mt19937 rng(seed);
+    std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+    std::vector<float> values(n);
+    for (float& v : values) v = dist(rng);
+    return values;
+}
+
+std::vector<std::byte> weight_bytes(DType dtype, int64_t rows, int64_t cols) {
+    const auto values = random_floats(static_cast<size_t>(rows * cols), 1);
+    std::vector<std::byte> bytes(static_cast<size_t>(row_bytes(dtype, cols) * rows));
+    if (dtype == DType::F32) {
+        std::memcpy(bytes.data(), values.data(), bytes.size());
+        return bytes;
+    }
+    std::vector<uint16_t> narrowed(values.size());
+    if (dtype == DType::F16) {
+        kernels::f32_to_f16(values, narrowed);
+    } else {
+        kernels::f32_to_bf16(values, narrowed);
+    }
+    std::memcpy(bytes.data(), narrowed.data(), bytes.size());
+    return bytes;
+}
+
+void set_flops(benchmark::State& state, int64_t n_tokens, int64_t rows, int64_t cols) {
+    state.counters["GFLOPS"] = benchmark::Counter(2.0 * n_tokens * rows * cols * 1e-9,
+                                                  benchmark::Counter::kIsIterationInvariantRate);
+}
+
+struct Problem {
+    int64_t n_tokens, rows, cols;
+    DType dtype;
+    std::vector<std::byte> w_bytes;
+    Matrix w;
+    std::vector<float> x, y;
+    Problem(const benchmark::State& state, DType type)
+        : n_tokens(state.range(0)), rows(state.range(1)), cols(state.range(2)), dtype(type) {
+        w_bytes = weight_bytes(dtype, rows, cols);
+        w = Matrix{dtype, rows, cols, w_bytes.data()};
+        x = random_floats(static_cast<size_t>(n_tokens * cols), 2);
+        y.assign(static_cast<size_t>(n_tokens * rows), 0.0f);
+    }
+};
+
+// ---- The linear() prototype
+// ----------------------------------------------------------------------
+
+// Weight rows packed per task: 64 rows x 4096 columns of bf16 is 512 KB, which stays in L2 while
+// every token block streams past it.
+constexpr int64_t kAmxTileRows = 64;
+
+struct AmxScratch {
+    std::vector<uint16_t> packed_x;
+    std::vector<std::vector<uint16_t>> packed_w;  // one per thread
+    std::vector<std::vector<float>> widened;      // one per thread, for quantized types
+};
+
+void linear_amx(ThreadPool& pool, const Matrix& w, std::span<const float> x, int64_t n_tokens,
+                std::span<float> y, AmxScratch& scratch, int64_t tile_rows = kAmxTileRows) {
+    const int64_t cols = w.cols;
+    scratch.packed_x.resize(packed_activations_size(n_tokens, cols));
+    const int64_t token_blocks = (n_tokens + kernels::kAmxTokenBlock - 1) / kernels::kAmxTokenBlock;
+    pool.parallel_for(token_blocks, 1, [&](int64_t begin, int64_t end, int) {
+        const int64_t t0 = begin * kernels::kAmxTokenBlock;
+        const int64_t count = std::min(end * kernels::kAmxTokenBlock, n_tokens) - t0;
+        pack_activations_bf16(
+            x.subspan(t0 * cols, count * cols), count, cols,
+            std::span(scratch.packed_x).subspan(packed_activations_size(t0, cols)));
+    });
+    scratch.packed_w.resize(pool.size());
+    scratch.widened.resize(pool.size());
+    const int64_t n_tiles = (w.rows + tile_rows - 1) / tile_rows;
+    pool.parallel_for(n_tiles, 1, [&](int64_t tile_begin, int64_t tile_end, int thread) {
+        std::vector<uint16_t>& packed = scratch.packed_w[thread];
+        packed.resize(packed_weights_size(tile_rows, cols));
+        std::vector<float>& widened = scratch.widened[thread];
+        widened.resize(kernels::pack_weights_scratch_size(cols));
+        for (int64_t tile = tile_begin; tile < tile_end; ++tile) {
+            const int64_t row0 = tile * tile_rows;
+            const int64_t rows = std::min(tile_rows, w.rows - row0);
+            pack_weights_bf16(w.dtype, w.row(row0), rows, cols, packed, widened);
+            gemm_bf16_amx(scratch.packed_x, n_tokens, cols, packed, rows, y.subspan(row0), w.rows);
+        }
+    });
+}
+
+// ---- One thread
+// ----------------------------------------------------------------------------------
+
+// Arguments: n_tokens, rows, cols, weight rows packed per tile.
+void BM_AmxGemm(benchmark::State& state, DType dtype) {
+    if (!kernels::amx_bf16_available()) {
+        state.SkipWithError("AMX-BF16 not available");
+        return;
+    }
+    Problem p(state, dtype);
+    ThreadPool pool(1);
+    AmxScratch scratch;
+    for (auto _ : state) {
+        linear_amx(pool, p.w, p.x, p.n_tokens, p.y, scratch, state.range(3));
+        benchmark::DoNotOptimize(p.y.data());
+        benchmark::ClobberMemory();
+    }
+    set_flops(state, p.n_tokens, p.rows, p.cols);
+}
+
+// The tile kernel alone over weights packed once, outside the timing.
+void BM_AmxKernelOnly(benchmark::State& state) {
+    if (!kernels::amx_bf16_available()) {
+        state.SkipWithError("AMX-BF16 not available");
+        return;
+    }
+    Problem p(state, DType::BF16);
+    const int64_t tile_rows = state.range(3);
+    std::vector<uint16_t> packed_x(packed_activations_size(p.n_tokens, p.cols));
+    pack_activations_bf16(p.x, p.n_tokens, p.cols, packed_x);
+    std::vector<uint16_t> packed_w(packed_weights_size(p.rows, p.cols));
+    pack_weights_bf16(p.dtype, p.w.data, p.rows, p.cols, packed_w, {});
+    for (auto _ : state) {
+        for (int64_t row0 = 0; row0 < p.rows; row0 += tile_rows) {
+            gemm_bf16_amx(packed_x, p.n_tokens, p.cols,
+                          std::span(packed_w).subspan(packed_weights_size(row0, p.cols)),
+                          std::min(tile_rows, p.rows - row0), std::span(p.y).subspan(row0), p.rows);
+        }
+        benchmark::DoNotOptimize(p.y.data());
+        benchmark::ClobberMemory();
+    }
+    set_flops(state, p.n_tokens, p.rows, p.cols);
+}
+
+// Kernel alone over one packed weight tile of the given rows; arguments add the chunk steps.
+void BM_AmxChunks(benchmark::State& state) {
+    if (!kernels::amx_bf16_available()) {
+        state.SkipWithError("AMX-BF16 not available");
+        return;
+    }
+    Problem p(state, DType::BF16);
+    const int64_t tile_rows = state.range(3);
+    std::vector<uint16_t> packed_x(packed_activations_size(p.n_tokens, p.cols));
+    pack_activations_bf16(p.x, p.n_tokens, p.cols, packed_x);
+    std::vector<uint16_t> packed_w(packed_weights_size(p.rows, p.cols));
+    pack_weights_bf16(p.dtype, p.w.data, p.rows, p.cols, packed_w, {});
+    for (auto _ : state) {
+        for (int64_t row0 = 0; row0 < p.rows; row0 += tile_rows) {
+            kernels::detail::gemm_bf16_amx_chunked(
+                packed_x, p.n_tokens, p.cols,
+                std::span(packed_w).subspan(packed_weights_size(row0, p.cols)),
+                std::min(tile_rows, p.rows - row0), std::span(p.y).subspan(row0), p.rows,
+                state.range(4));
+        }
+        benchmark::DoNotOptimize(p.y.data());
+        benchmark::ClobberMemory();
+    }
+    set_flops(state, p.n_tokens, p.rows, p.cols);
+}
+
+// engine/linear.cpp's path on one thread: 256-row tiles widened to fp32, cblas_sgemm each.
+void BM_SgemmTiles(benchmark::State& state, DType dtype) {
+    Problem p(state, dtype);
+    ThreadPool pool(1);
+    LinearScratch scratch;
+    for (auto _ : state) {
+        linear(pool, p.w, p.x, p.n_tokens, p.y, scratch);
+        benchmark::DoNotOptimize(p.y.data());
+        benchmark::ClobberMemory();
+    }
+    set_flops(state, p.n_tokens, p.rows, p.cols);
+}
+
+// Packing throughput alone (weights: bytes of source weights per second).
+void BM_PackWeights(benchmark::State& state, DType dtype) {
+    Problem p(state, dtype);
+    std::vector<uint16_t> packed(packed_weights_size(p.rows, p.cols));
+    std::vector<float> widened(kernels::pack_weights_scratch_size(p.cols));
+    for (auto _ : state) {
+        pack_weights_bf16(p.dtype, p.w.data, p.rows, p.cols, packed, widened);
+        benchmark::DoNotOptimize(packed.data());
+        benchmark::ClobberMemory();
+    }
+    state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(p.w_bytes.size()));
+}
+
+void BM_PackActivations(benchmark::State& state) {
+    Problem p(state, DType::F32);
+    std::vector<uint16_t> packed(packed_activations_size(p.n_tokens, p.cols));
+    for (auto _ : state) {
+        pack_activations_bf16(p.x, p.n_tokens, p.cols, packed);
+        benchmark::DoNotOptimize(packed.data());
+        benchmark::ClobberMemory();
+    }
+    state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(p.x.size() * 4));
+}
+
+// ---- Both cores
+// ----------------------------------------------------------------------------------
+
+void BM_LinearAmx(benchmark::State& state, DType dtype) {
+    if (!kernels::amx_bf16_available()) {
+        state.SkipWithError("AMX-BF16 not available");
+        return;
+    }
+    Problem p(state, dtype);
+    ThreadPool pool(2);
+    AmxScratch scratch;
+    for (auto _ : state) {
+        linear_amx(pool, p.w, p.x, p.n_tokens, p.y, scratch, state.range(3));
+        benchmark::DoNotOptimize(p.y.data());
+        benchmark::ClobberMemory();
+    }
+    set_flops(state, p.n_tokens, p.rows, p.cols);
+}
+
+void BM_LinearBlas(benchmark::State& state, DType dtype) {
+    Problem p(state, dtype);
+    ThreadPool pool(2);
+    LinearScratch scratch;
+    for (auto _ : state) {
+        linear(pool, p.w, p.x, p.n_tokens, p.y, scratch);
+        benchmark::DoNotOptimize(p.y.data());
+        benchmark::ClobberMemory();
+    }
+    set_flops(state, p.n_tokens, p.rows, p.cols);
+}
+
+// LLaMA-7B projections: q/k/v/o (4096 x 4096), gate/up (11008 x 4096), down (4096 x 11008).
+void model_shapes(benchmark::internal::Benchmark* b, bool with_tile_rows) {
+    const std::vector<std::vector<int64_t>> shapes = {{512, 4096, 4096},
+                                                      {512, 11008, 4096},
+                                                      {512, 4096, 11008},
+                                                      {128, 4096, 4096},
+                                                      {32, 4096, 4096}};
+    for (const auto& s : shapes) {
+        if (with_tile_rows) {
+            b->Args({s[0], s[1], s[2], kAmxTileRows});
+        } else {
+            b->Args({s[0], s[1], s[2]});
+        }
+    }
+    b->ArgNames(with_tile_rows ? std::vector<std::string>{"tokens", "rows", "cols", "tile"}
+                               : std::vector<std::string>{"tokens", "rows", "cols"});
+    b->Unit(benchmark::kMillisecond)->UseRealTime();
+}
+
+void amx_shapes(benchmark::internal::Benchmark* b) { model_shapes(b, true); }
+void blas_shapes(benchmark::internal::Benchmark* b) { model_shapes(b, false); }
+
+void tile_sweep(benchmark::internal::Benchmark* b) {
+    for (const int64_t tile : {32, 64, 128, 256}) b->Args({512, 4096, 4096, tile});
+    b->ArgNames({"tokens", "rows", "cols", "tile"})->Unit(benchmark::kMillisecond)->UseRealTime();
+}
+
+BENCHMARK_CAPTURE(BM_AmxGemm, bf16, DType::BF16)->Apply(amx_shapes);
+BENCHMARK_CAPTURE(BM_AmxGemm, f16, DType::F16)->Apply(amx_shapes);
+BENCHMARK_CAPTURE(BM_AmxGemm, f32, DType::F32)->Apply(amx_shapes);
+BENCHMARK_CAPTURE(BM_SgemmTiles, bf16, DType::BF16)->Apply(blas_shapes);
+BENCHMARK_CAPTURE(BM_SgemmTiles, f32, DType::F32)->Apply(blas_shapes);
+BENCHMARK(BM_AmxKernelOnly)->Apply(amx_shapes);
+BENCHMARK(BM_AmxKernelOnly)->Apply(tile_sweep);
+BENCHMARK(BM_AmxChunks)
+    ->ArgsProduct({{512}, {4096}, {4096}, {64, 128, 256, 512}, {4, 8, 16, 32, 128}})
+    ->ArgsProduct({{512}, {4096}, {11008}, {64, 128, 256}, {64, 128, 172, 344}})
+    ->ArgNames({"tokens", "rows", "cols", "tile", "chunk"})
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_AmxGemm, bf16_tiles, DType::BF16)->Apply(tile_sweep);
+BENCHMARK_CAPTURE(BM_PackWeights, bf16, DType::BF16)->Args({0, 4096, 4096});
+BENCHMARK_CAPTURE(BM_PackWeights, f16, DType::F16)->Args({0, 4096, 4096});
+BENCHMARK_CAPTURE(BM_PackWeights, f32, DType::F32)->Args({0, 4096, 4096});
+BENCHMARK(BM_PackActivations)->Args({512, 0, 4096});
+BENCHMARK_CAPTURE(BM_LinearAmx, bf16, DType::BF16)->Apply(amx_shapes);
+BENCHMARK_CAPTURE(BM_LinearBlas, bf16, DType::BF16)->Apply(blas_shapes);
+
+}  // namespace
+}  // namespace llama
+
+int main(int argc, char** argv) {
+    openblas_set_num_threads(1);  // one BLAS thread per caller, as the engine runs it
+    benchmark::Initialize(&argc, argv);
+    if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+    benchmark::RunSpecifiedBenchmarks();
+    benchmark::Shutdown();
+    return 0;
+}
