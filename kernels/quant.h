@@ -125,5 +125,11 @@ QuantPath best_quant_path();
 const char* quant_path_name(QuantPath path);
 void matvec_quant(QuantPath path, const Matrix& w, const QuantizedActivations& x,
                   std::span<float> y);
+// The same choice for dequantization and activation quantization (AVX-512 or portable; the AVX2
+// path uses the portable code). Activation quantization gives identical bytes on every path.
+void dequantize_rows_quant(QuantPath path, DType type, const std::byte* data, int64_t rows,
+                           int64_t cols, float* out);
+void quantize_activations(QuantPath path, DType weight_type, std::span<const float> x,
+                          QuantizedActivations& out);
 
 }  // namespace llama::kernels

@@ -7,6 +7,7 @@
 
 #include "kernels/fp16_scalar.h"
 #include "kernels/quant.h"
+#include "kernels/quant_impl.h"
 #include "llama/error.h"
 
 namespace llama::kernels {
@@ -118,8 +119,18 @@ void dequantize_row_q6_k(const BlockQ6_K* blocks, int64_t n, float* out) {
 
 void dequantize_rows_quant(DType type, const std::byte* data, int64_t rows, int64_t cols,
                            float* out) {
+    dequantize_rows_quant(best_quant_path(), type, data, rows, cols, out);
+}
+
+void dequantize_rows_quant(QuantPath path, DType type, const std::byte* data, int64_t rows,
+                           int64_t cols, float* out) {
     const int64_t stride = row_bytes(type, cols);  // throws for partial blocks
+    const bool avx512 = path == QuantPath::Avx512Vnni && quant_path_supported(path);
     for (int64_t r = 0; r < rows; ++r) {
+        if (avx512 && type != DType::F32 && type != DType::F16 && type != DType::BF16) {
+            detail::dequantize_row_avx512(type, data + r * stride, cols, out + r * cols);
+            continue;
+        }
         const std::byte* row = data + r * stride;
         float* y = out + r * cols;
         switch (type) {

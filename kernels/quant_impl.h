@@ -30,6 +30,11 @@ void quant_matvec_scalar(const QuantMatvecArgs& args);
 void quant_matvec_avx2(const QuantMatvecArgs& args);
 void quant_matvec_avx512(const QuantMatvecArgs& args);
 
+// AVX-512 (F, BW, VL) dequantization of one row of n values, and the activation quantizer of one
+// block (bit-identical to the portable one).
+void dequantize_row_avx512(DType type, const std::byte* row, int64_t n, float* out);
+float quantize_block_avx512(const float* x, int64_t count, int8_t* q);
+
 // The CPU features each path needs (checked with __builtin_cpu_supports).
 bool cpu_has_avx2();
 bool cpu_has_avx512_vnni();

@@ -25,7 +25,7 @@ void check_quantized(DType type, const char* what) {
 
 // Symmetric 8-bit quantization of one block: scale = max|x| / 127, q = round(x / scale).
 // Returns the scale; writes q.
-float quantize_block(const float* x, int64_t count, int8_t* q) {
+float quantize_block_portable(const float* x, int64_t count, int8_t* q) {
     float amax = 0.0f;
     for (int64_t j = 0; j < count; ++j) amax = std::max(amax, std::fabs(x[j]));
     const float scale = amax / 127.0f;
@@ -39,6 +39,13 @@ float quantize_block(const float* x, int64_t count, int8_t* q) {
 }  // namespace
 
 void quantize_activations(DType weight_type, std::span<const float> x, QuantizedActivations& out) {
+    quantize_activations(best_quant_path(), weight_type, x, out);
+}
+
+void quantize_activations(QuantPath path, DType weight_type, std::span<const float> x,
+                          QuantizedActivations& out) {
+    const bool avx512 = path == QuantPath::Avx512Vnni && quant_path_supported(path);
+    const auto quantize_block = avx512 ? detail::quantize_block_avx512 : quantize_block_portable;
     check_quantized(weight_type, "quantize_activations");
     const auto n = static_cast<int64_t>(x.size());
     const int64_t block = is_k_quant(weight_type) ? kSuperBlockSize : kQ8_0BlockSize;

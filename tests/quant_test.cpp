@@ -334,41 +334,6 @@ TEST(QuantQuantize, ErrorIsBoundedByHalfAStep) {
     EXPECT_THROW(quantize_rows(DType::Q6_K, x.data(), 1, 256, rows_out.data()), Error);
 }
 
-// ---- Activations and matrix-vector products --------------------------------------------------
-
-TEST(QuantActivations, QuantizeWithinHalfAStep) {
-    std::vector<float> x(512);
-    for (auto& v : x) v = uniform(-5.0f, 5.0f);
-    for (DType type : {DType::Q8_0, DType::Q4_0, DType::Q4_K}) {
-        QuantizedActivations q;
-        quantize_activations(type, x, q);
-        const int64_t block = type == DType::Q4_K ? 256 : 32;
-        ASSERT_EQ(static_cast<int64_t>(q.scales.size()), 512 / block);
-        for (int64_t i = 0; i < 512; ++i) {
-            const float scale = q.scales[i / block];
-            ASSERT_LE(std::fabs(scale * q.qs[i] - x[i]), scale * 0.5001f);
-        }
-        if (type == DType::Q4_K) {
-            for (int g = 0; g < 32; ++g) {
-                int sum = 0;
-                for (int j = 0; j < 16; ++j) sum += q.qs[g * 16 + j];
-                EXPECT_EQ(q.bsums[g], sum);
-            }
-        } else {
-            const int offset = type == DType::Q8_0 ? 128 : 8;
-            for (int b = 0; b < 16; ++b) {
-                int sum = 0;
-                for (int j = 0; j < 32; ++j) sum += q.qs[b * 32 + j];
-                EXPECT_EQ(q.bias[b], -offset * sum);
-            }
-        }
-    }
-    QuantizedActivations q;
-    EXPECT_THROW(quantize_activations(DType::Q4_K, std::span<const float>(x.data(), 100), q),
-                 Error);
-    EXPECT_THROW(quantize_activations(DType::F32, x, q), Error);
-}
-
 // Random weights of `type` with sane scales (random bytes elsewhere: every code is valid).
 std::vector<std::byte> random_weights(DType type, int64_t rows, int64_t cols, bool extreme) {
     const int64_t bytes = rows * row_bytes(type, cols);
@@ -400,6 +365,72 @@ std::vector<std::byte> random_weights(DType type, int64_t rows, int64_t cols, bo
         }
     }
     return data;
+}
+
+TEST(QuantDequantize, EveryPathMatchesThePortableCode) {
+    for (DType type : {DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q5_K, DType::Q6_K}) {
+        const int64_t rows = 3, cols = 512;
+        std::vector<std::byte> data = random_weights(type, rows, cols, false);
+        std::vector<float> portable(rows * cols), fast(rows * cols);
+        dequantize_rows_quant(QuantPath::Scalar, type, data.data(), rows, cols, portable.data());
+        for (QuantPath path : {QuantPath::Avx2, QuantPath::Avx512Vnni}) {
+            if (!quant_path_supported(path)) continue;
+            dequantize_rows_quant(path, type, data.data(), rows, cols, fast.data());
+            for (int64_t i = 0; i < rows * cols; ++i) {
+                // Only the rounding of d*sc*q - dmin*m (fused or not) may differ.
+                ASSERT_NEAR(fast[i], portable[i], 1e-6f * (1.0f + std::fabs(portable[i])))
+                    << dtype_name(type) << " " << quant_path_name(path) << " value " << i;
+            }
+        }
+    }
+}
+
+// ---- Activations and matrix-vector products --------------------------------------------------
+
+TEST(QuantActivations, QuantizeWithinHalfAStep) {
+    std::vector<float> x(512);
+    for (auto& v : x) v = uniform(-5.0f, 5.0f);
+    for (DType type : {DType::Q8_0, DType::Q4_0, DType::Q4_K}) {
+        QuantizedActivations q;
+        quantize_activations(type, x, q);
+        const int64_t block = type == DType::Q4_K ? 256 : 32;
+        ASSERT_EQ(static_cast<int64_t>(q.scales.size()), 512 / block);
+        for (int64_t i = 0; i < 512; ++i) {
+            const float scale = q.scales[i / block];
+            ASSERT_LE(std::fabs(scale * q.qs[i] - x[i]), scale * 0.5001f);
+        }
+        if (type == DType::Q4_K) {
+            for (int g = 0; g < 32; ++g) {
+                int sum = 0;
+                for (int j = 0; j < 16; ++j) sum += q.qs[g * 16 + j];
+                EXPECT_EQ(q.bsums[g], sum);
+            }
+        } else {
+            const int offset = type == DType::Q8_0 ? 128 : 8;
+            for (int b = 0; b < 16; ++b) {
+                int sum = 0;
+                for (int j = 0; j < 32; ++j) sum += q.qs[b * 32 + j];
+                EXPECT_EQ(q.bias[b], -offset * sum);
+            }
+        }
+    }
+    // Every path quantizes to the same bytes (the SIMD paths' integer sums rely on it).
+    for (DType type : {DType::Q8_0, DType::Q4_0, DType::Q6_K}) {
+        QuantizedActivations portable, fast;
+        quantize_activations(QuantPath::Scalar, type, x, portable);
+        for (QuantPath path : {QuantPath::Avx2, QuantPath::Avx512Vnni}) {
+            if (!quant_path_supported(path)) continue;
+            quantize_activations(path, type, x, fast);
+            EXPECT_EQ(fast.qs, portable.qs);
+            EXPECT_EQ(fast.scales, portable.scales);
+            EXPECT_EQ(fast.bias, portable.bias);
+            EXPECT_EQ(fast.bsums, portable.bsums);
+        }
+    }
+    QuantizedActivations q;
+    EXPECT_THROW(quantize_activations(DType::Q4_K, std::span<const float>(x.data(), 100), q),
+                 Error);
+    EXPECT_THROW(quantize_activations(DType::F32, x, q), Error);
 }
 
 void check_matvec(DType type, int64_t rows, int64_t cols, bool extreme) {
