@@ -40,6 +40,12 @@ std::string format_number(double v) {
     return buf;
 }
 
+std::string format_p(double p) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.3g", p);
+    return buf;
+}
+
 }  // namespace
 
 std::string_view verdict_name(Verdict verdict) {
@@ -239,7 +245,7 @@ std::optional<Summary> summarize_grid(const std::vector<ConfigResult>& results, 
     if (s.pooled.n_configs > 0) {
         text += " Pooled over configurations, caching changes latency by " +
                 format_pct(s.pooled.improvement_pct) + " [" + format_pct(s.pooled.ci_pct.low) +
-                ", " + format_pct(s.pooled.ci_pct.high) + "] (p " + format_number(s.pooled.p) + ")";
+                ", " + format_pct(s.pooled.ci_pct.high) + "] (p " + format_p(s.pooled.p) + ")";
         if (s.control_pooled.n_configs > 0) {
             text += "; A/A pooled " + format_pct(s.control_pooled.improvement_pct) + " [" +
                     format_pct(s.control_pooled.ci_pct.low) + ", " +

@@ -123,13 +123,13 @@ std::string to_markdown(const Report& report) {
         if (s.pooled.n_configs > 0) {
             out << "- pooled over " << s.pooled.n_configs
                 << " configurations (fixed-effect, inverse-variance weighted log ratio of means): "
-                << "latency improvement "
-                << with_interval(s.pooled.improvement_pct, s.pooled.ci_pct) << "%, p "
+                << "latency improvement (%) "
+                << with_interval(s.pooled.improvement_pct, s.pooled.ci_pct) << ", p "
                 << p_value(s.pooled.p);
             if (s.control_pooled.n_configs > 0) {
-                out << "; A/A pooled "
+                out << "; A/A pooled (%) "
                     << with_interval(s.control_pooled.improvement_pct, s.control_pooled.ci_pct)
-                    << "%, p " << p_value(s.control_pooled.p);
+                    << ", p " << p_value(s.control_pooled.p);
             }
             out << "\n";
         }
