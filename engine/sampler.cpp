@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <numeric>
 #include <string>
 #include <unordered_set>
 
@@ -63,49 +62,69 @@ int32_t Sampler::argmax(std::span<const float> logits) {
     return static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
 }
 
+namespace {
+
+// Larger probability first; equal ones in id order, so results never depend on the sort.
+bool more_probable(const TokenProb& a, const TokenProb& b) {
+    return a.prob > b.prob || (a.prob == b.prob && a.id < b.id);
+}
+
+}  // namespace
+
 std::vector<TokenProb> Sampler::top_k_softmax(std::span<const float> logits, int32_t k,
                                               float temperature) {
     if (logits.empty()) throw Error("cannot sample from an empty logits row");
     const size_t n = logits.size();
-    const size_t keep = (k <= 0 || static_cast<size_t>(k) >= n) ? n : static_cast<size_t>(k);
+    const bool all = k <= 0 || static_cast<size_t>(k) >= n;
 
-    std::vector<int32_t> ids(n);
-    std::iota(ids.begin(), ids.end(), 0);
-    // Larger logit first; equal logits in index order so results do not depend on the sort.
-    const auto before = [&](int32_t a, int32_t b) {
-        return logits[a] > logits[b] || (logits[a] == logits[b] && a < b);
-    };
-    std::partial_sort(ids.begin(), ids.begin() + keep, ids.end(), before);
+    // Logits ride in the prob field until the softmax below.
+    std::vector<TokenProb> kept(n);
+    for (size_t i = 0; i < n; ++i) kept[i] = {static_cast<int32_t>(i), logits[i]};
+    if (!all) {
+        std::partial_sort(kept.begin(), kept.begin() + k, kept.end(), more_probable);
+        kept.resize(k);
+    }
 
-    std::vector<TokenProb> kept(keep);
-    const double max_logit = logits[ids[0]];
+    // Single-precision exp: this runs over the whole vocabulary per token when top-k is off, and
+    // sampling needs no more precision than that (the sum is kept in double).
+    float max_logit = kept[0].prob;
+    for (const auto& t : kept) max_logit = std::max(max_logit, t.prob);
+    const float inv_temperature = 1.0f / temperature;
     double sum = 0.0;
-    std::vector<double> weights(keep);
-    for (size_t i = 0; i < keep; ++i) {
-        weights[i] = std::exp((static_cast<double>(logits[ids[i]]) - max_logit) / temperature);
-        sum += weights[i];
+    for (auto& t : kept) {
+        t.prob = std::exp((t.prob - max_logit) * inv_temperature);
+        sum += t.prob;
     }
-    for (size_t i = 0; i < keep; ++i) {
-        kept[i] = {ids[i], static_cast<float>(weights[i] / sum)};
-    }
+    const auto inv_sum = static_cast<float>(1.0 / sum);
+    for (auto& t : kept) t.prob *= inv_sum;
     return kept;
 }
 
-void Sampler::top_p(std::vector<TokenProb>& sorted, float p) {
-    if (p >= 1.0f || sorted.empty()) return;
+void Sampler::top_p(std::vector<TokenProb>& candidates, float p) {
+    if (p >= 1.0f || candidates.empty()) return;
+    // Sort a growing prefix until it holds mass p: the nucleus is usually a small part of the
+    // vocabulary, and sorting all of it per token would cost more than the model on small models.
+    size_t sorted = 0;
+    size_t keep = 0;
     double cumulative = 0.0;
-    size_t keep = sorted.size();
-    for (size_t i = 0; i < sorted.size(); ++i) {
-        cumulative += sorted[i].prob;
-        if (cumulative >= p) {
-            keep = i + 1;
-            break;
+    for (size_t prefix = std::min<size_t>(64, candidates.size()); keep == 0;
+         prefix = std::min(prefix * 4, candidates.size())) {
+        const auto middle = candidates.begin() + static_cast<std::ptrdiff_t>(prefix);
+        std::nth_element(candidates.begin() + sorted, middle, candidates.end(), more_probable);
+        std::sort(candidates.begin() + sorted, middle, more_probable);
+        for (; sorted < prefix; ++sorted) {
+            cumulative += candidates[sorted].prob;
+            if (cumulative >= p) {
+                keep = sorted + 1;
+                break;
+            }
         }
+        if (keep == 0 && prefix == candidates.size()) keep = prefix;  // rounding kept it below p
     }
-    sorted.resize(keep);
+    candidates.resize(keep);
     double sum = 0.0;
-    for (const auto& t : sorted) sum += t.prob;
-    for (auto& t : sorted) t.prob = static_cast<float>(t.prob / sum);
+    for (const auto& t : candidates) sum += t.prob;
+    for (auto& t : candidates) t.prob = static_cast<float>(t.prob / sum);
 }
 
 int32_t Sampler::sample(std::span<const float> logits) {

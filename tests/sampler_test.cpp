@@ -48,6 +48,8 @@ std::vector<double> softmax(const std::vector<float>& logits, double temperature
     return p;
 }
 
+void check_top_p(const std::vector<float>& logits);
+
 SamplerParams plain(float temperature, int top_k, float top_p, uint64_t seed = 1) {
     SamplerParams params;
     params.temperature = temperature;
@@ -110,14 +112,27 @@ TEST(Sampler, TopKSoftmaxMatchesReference) {
 }
 
 TEST(Sampler, TopPKeepsTheSmallestSetReachingP) {
-    const auto logits = random_logits(200, 5, 2.0f);
-    const auto all = Sampler::top_k_softmax(logits, 0, 1.0f);
-    for (float p : {0.1f, 0.3f, 0.5f, 0.9f, 0.99f}) {
+    // Flat distributions over a large vocabulary need big nuclei (several rounds of top_p's
+    // growing sort); peaked ones small.
+    for (const auto& [n, scale] : {std::pair{200, 2.0f}, std::pair{5000, 0.5f}}) {
+        SCOPED_TRACE("n=" + std::to_string(n));
+        check_top_p(random_logits(n, 5, scale));
+    }
+}
+
+void check_top_p(const std::vector<float>& logits) {
+    // Every token, in id order; the reference sorts them by probability itself.
+    const auto unsorted = Sampler::top_k_softmax(logits, 0, 1.0f);
+    ASSERT_EQ(unsorted.size(), logits.size());
+    auto all = unsorted;
+    std::stable_sort(all.begin(), all.end(),
+                     [](const TokenProb& a, const TokenProb& b) { return a.prob > b.prob; });
+    for (float p : {0.1f, 0.3f, 0.5f, 0.9f, 0.99f, 0.99999f}) {
         // Reference: shortest prefix of the sorted distribution with mass >= p.
         size_t expected_size = 0;
         double mass = 0.0;
         while (mass < p) mass += all[expected_size++].prob;
-        auto kept = all;
+        auto kept = unsorted;
         Sampler::top_p(kept, p);
         ASSERT_EQ(kept.size(), expected_size) << "p=" << p;
         double kept_mass = 0.0;
@@ -131,7 +146,7 @@ TEST(Sampler, TopPKeepsTheSmallestSetReachingP) {
         for (size_t i = 0; i + 1 < expected_size; ++i) shorter += all[i].prob;
         EXPECT_LT(shorter, p);
     }
-    auto one = all;
+    auto one = unsorted;
     Sampler::top_p(one, 1e-9f);
     EXPECT_EQ(one.size(), 1u) << "at least one token is always kept";
 }

@@ -46,13 +46,15 @@ class Sampler {
                                          float penalty);
     // Index of the largest logit (the lowest index among equals).
     static int32_t argmax(std::span<const float> logits);
-    // The k tokens with the largest logits, largest first (all tokens when k <= 0 or k >= size),
-    // with probabilities softmax(logit / temperature) over the kept tokens.
+    // The k tokens with the largest logits, largest first, with probabilities
+    // softmax(logit / temperature) over the kept tokens. When k <= 0 or k >= size every token is
+    // kept, in id order: sorting the whole vocabulary is left to top_p, which needs only a prefix.
     static std::vector<TokenProb> top_k_softmax(std::span<const float> logits, int32_t k,
                                                 float temperature);
-    // Keeps the shortest prefix of `sorted` (probabilities in descending order) whose mass reaches
-    // p (at least one token) and renormalizes it.
-    static void top_p(std::vector<TokenProb>& sorted, float p);
+    // Keeps the fewest most probable candidates whose mass reaches p (at least one token), in
+    // descending order of probability (ties by id), and renormalizes them. Does nothing when
+    // p >= 1.
+    static void top_p(std::vector<TokenProb>& candidates, float p);
 
   private:
     SamplerParams params_;
