@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cstring>
 #include <map>
 #include <string>
@@ -172,6 +173,50 @@ std::string tensor_type_summary(const GgufFile& file) {
     return text;
 }
 
+// Maps in the file pages the model will read (the weights that stayed views of the file), so the
+// first forward pass does not fault them in 4 KiB at a time, and the progress bar shows the
+// reading. Copied tensors' pages were released and are skipped.
+void prefault_weights(const LlamaModel& model, const MappedFile& file, LoadProgress& progress) {
+    const std::byte* begin = file.bytes().data();
+    const std::byte* end = begin + file.bytes().size();
+    std::vector<std::pair<size_t, size_t>> ranges;
+    auto note = [&](const Matrix& m) {
+        if (m.data >= begin && m.data < end) {
+            const auto offset = static_cast<size_t>(m.data - begin);
+            ranges.emplace_back(offset, offset + m.bytes().size());
+        }
+    };
+    note(model.token_embedding);
+    note(model.lm_head);
+    for (const DecoderLayer& layer : model.layers) {
+        note(layer.attention.qkv_weight());
+        note(layer.attention.o_weight());
+        note(layer.mlp.gate_up_weight());
+        note(layer.mlp.down_weight());
+    }
+    std::sort(ranges.begin(), ranges.end());
+    std::vector<std::pair<size_t, size_t>> merged;
+    for (const auto& range : ranges) {
+        if (!merged.empty() && range.first <= merged.back().second) {
+            merged.back().second = std::max(merged.back().second, range.second);
+        } else {
+            merged.push_back(range);
+        }
+    }
+    constexpr size_t kChunk = size_t{64} << 20;
+    int64_t chunks = 0;
+    for (const auto& [first, last] : merged) {
+        chunks += static_cast<int64_t>((last - first + kChunk - 1) / kChunk);
+    }
+    progress.extend(chunks);
+    for (const auto& [first, last] : merged) {
+        for (size_t at = first; at < last; at += kChunk) {
+            file.populate(at, std::min(kChunk, last - at));
+            progress.advance();
+        }
+    }
+}
+
 }  // namespace
 
 LlamaConfig read_gguf_config(const GgufFile& file) {
@@ -280,6 +325,8 @@ LlamaModel load_gguf_model(const std::filesystem::path& path) {
         });
         progress.advance();
     }
+
+    prefault_weights(model, *file.file(), progress);
 
     model.description = "GGUF v" + std::to_string(file.version()) + " (" +
                         tensor_type_summary(file) + "), " + c.describe();

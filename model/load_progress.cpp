@@ -27,6 +27,11 @@ void LoadProgress::advance(int64_t steps) {
     draw();
 }
 
+void LoadProgress::extend(int64_t more_steps) {
+    total_ += std::max<int64_t>(more_steps, 0);
+    draw();
+}
+
 void LoadProgress::draw() {
     if (!enabled_) return;
     const int percent = static_cast<int>(done_ * 100 / total_);

@@ -16,6 +16,8 @@ class LoadProgress {
     LoadProgress& operator=(const LoadProgress&) = delete;
 
     void advance(int64_t steps = 1);
+    // More work discovered on the way (the bar's percentage may step back).
+    void extend(int64_t more_steps);
 
   private:
     void draw();

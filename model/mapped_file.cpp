@@ -82,6 +82,23 @@ void MappedFile::advise_sequential(size_t offset, size_t length) const {
 void MappedFile::advise_willneed(size_t offset, size_t length) const {
     advise(offset, length, MADV_WILLNEED);
 }
+void MappedFile::populate(size_t offset, size_t length) const {
+    if (data_ == nullptr || offset >= size_) return;
+    length = std::min(length, size_ - offset);
+    const auto page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
+    const size_t begin = offset / page * page;
+    const size_t end = offset + length;
+#ifdef MADV_POPULATE_READ
+    if (::madvise(const_cast<std::byte*>(data_) + begin, end - begin, MADV_POPULATE_READ) == 0) {
+        return;
+    }
+#endif
+    volatile unsigned char sink = 0;
+    for (size_t at = begin; at < end; at += page) {
+        sink = sink + static_cast<unsigned char>(data_[at]);
+    }
+}
+
 void MappedFile::advise_dontneed(size_t offset, size_t length) const {
     advise(offset, length, MADV_DONTNEED);
 }

@@ -25,6 +25,9 @@ class MappedFile {
     // ignored: they only cost speed or memory, never correctness.
     void advise_sequential(size_t offset, size_t length) const;
     void advise_willneed(size_t offset, size_t length) const;
+    // Maps the range's pages in now (reading them from disk if needed), so later accesses do not
+    // fault one page at a time. Uses MADV_POPULATE_READ, or touches each page on older kernels.
+    void populate(size_t offset, size_t length) const;
     // Drops the process's resident pages of the range (they are file-backed and clean, so a later
     // read faults them back in from the file). Used after repacking tensors into owned buffers.
     void advise_dontneed(size_t offset, size_t length) const;
