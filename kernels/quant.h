@@ -117,6 +117,12 @@ void quantize_activations(DType weight_type, std::span<const float> x, Quantized
 void matvec_quant(const Matrix& w, std::span<const float> x, std::span<float> y);
 void matvec_quant(const Matrix& w, const QuantizedActivations& x, std::span<float> y);
 
+// The same for several tokens at once (a small batch: batched decode, short prompts): each weight
+// row is read once for all of them. y[t * ldy + r] = dot(row r of w, x[t]), ldy >= w.rows. For
+// more than a handful of tokens, dequantizing tiles for a GEMM is faster.
+void matmul_quant(const Matrix& w, std::span<const QuantizedActivations> x, std::span<float> y,
+                  int64_t ldy);
+
 // Instruction-set paths of matvec_quant; the best one the CPU supports is used. Tests and
 // benchmarks run each supported path explicitly.
 enum class QuantPath { Scalar, Avx2, Avx512Vnni };
@@ -125,6 +131,8 @@ QuantPath best_quant_path();
 const char* quant_path_name(QuantPath path);
 void matvec_quant(QuantPath path, const Matrix& w, const QuantizedActivations& x,
                   std::span<float> y);
+void matmul_quant(QuantPath path, const Matrix& w, std::span<const QuantizedActivations> x,
+                  std::span<float> y, int64_t ldy);
 // The same choice for dequantization and activation quantization (AVX-512 or portable; the AVX2
 // path uses the portable code). Activation quantization gives identical bytes on every path.
 void dequantize_rows_quant(QuantPath path, DType type, const std::byte* data, int64_t rows,

@@ -16,14 +16,17 @@
 
 namespace llama::kernels::detail {
 
+// y[t * ldy + r] = dot(row r, x[t]) for r < rows, t < n_tokens.
 struct QuantMatvecArgs {
     DType dtype;
     const std::byte* weights;
     int64_t rows;
     int64_t cols;
     int64_t row_stride;
-    const QuantizedActivations* x;
+    const QuantizedActivations* x;  // n_tokens of them
+    int64_t n_tokens;
     float* y;
+    int64_t ldy;
 };
 
 void quant_matvec_scalar(const QuantMatvecArgs& args);

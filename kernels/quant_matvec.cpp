@@ -139,25 +139,30 @@ const char* quant_path_name(QuantPath path) {
     return "unknown";
 }
 
-void matvec_quant(QuantPath path, const Matrix& w, const QuantizedActivations& x,
-                  std::span<float> y) {
+void matmul_quant(QuantPath path, const Matrix& w, std::span<const QuantizedActivations> x,
+                  std::span<float> y, int64_t ldy) {
     check_quantized(w.dtype, "matvec_quant");
-    if (x.weight_type != w.dtype || x.n != w.cols) {
-        throw Error("matvec_quant: activations quantized for " +
-                    std::string(dtype_name(x.weight_type)) + " x " + std::to_string(x.n) +
-                    ", weights are " + std::string(dtype_name(w.dtype)) + " x " +
-                    std::to_string(w.cols));
+    for (const QuantizedActivations& xt : x) {
+        if (xt.weight_type != w.dtype || xt.n != w.cols) {
+            throw Error("matvec_quant: activations quantized for " +
+                        std::string(dtype_name(xt.weight_type)) + " x " + std::to_string(xt.n) +
+                        ", weights are " + std::string(dtype_name(w.dtype)) + " x " +
+                        std::to_string(w.cols));
+        }
     }
-    if (static_cast<int64_t>(y.size()) != w.rows) {
+    const auto n_tokens = static_cast<int64_t>(x.size());
+    if (n_tokens > 0 &&
+        (ldy < w.rows || static_cast<int64_t>(y.size()) < (n_tokens - 1) * ldy + w.rows)) {
         throw Error("matvec_quant: output has " + std::to_string(y.size()) + " values for " +
-                    std::to_string(w.rows) + " rows");
+                    std::to_string(n_tokens) + " tokens of " + std::to_string(w.rows) +
+                    " rows (stride " + std::to_string(ldy) + ")");
     }
     if (!quant_path_supported(path)) {
         throw Error(std::string("matvec_quant: this CPU cannot run the ") + quant_path_name(path) +
                     " path");
     }
-    const detail::QuantMatvecArgs args{w.dtype,        w.data, w.rows,  w.cols,
-                                       w.row_stride(), &x,     y.data()};
+    const detail::QuantMatvecArgs args{w.dtype,  w.data,   w.rows,   w.cols, w.row_stride(),
+                                       x.data(), n_tokens, y.data(), ldy};
     switch (path) {
         case QuantPath::Scalar:
             detail::quant_matvec_scalar(args);
@@ -169,6 +174,20 @@ void matvec_quant(QuantPath path, const Matrix& w, const QuantizedActivations& x
             detail::quant_matvec_avx512(args);
             break;
     }
+}
+
+void matmul_quant(const Matrix& w, std::span<const QuantizedActivations> x, std::span<float> y,
+                  int64_t ldy) {
+    matmul_quant(best_quant_path(), w, x, y, ldy);
+}
+
+void matvec_quant(QuantPath path, const Matrix& w, const QuantizedActivations& x,
+                  std::span<float> y) {
+    if (static_cast<int64_t>(y.size()) != w.rows) {
+        throw Error("matvec_quant: output has " + std::to_string(y.size()) + " values for " +
+                    std::to_string(w.rows) + " rows");
+    }
+    matmul_quant(path, w, {&x, 1}, y, w.rows);
 }
 
 void matvec_quant(const Matrix& w, const QuantizedActivations& x, std::span<float> y) {
