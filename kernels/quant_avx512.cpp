@@ -179,17 +179,18 @@ LLAMA_AVX512 inline __m512i load_pair(const int8_t* low, const int8_t* high) {
 // Q4_K and Q5_K, 512 bits at a time: 64 bytes of qs hold two 64-value groups; their low nibbles
 // are sub-blocks (s, s+2) and their high nibbles (s+1, s+3), each half of a register scaled by
 // its own sub-block scale (VPERMW broadcasts it) through VPDPWSSD.
+// int16 lanes 0-15 hold a, lanes 16-31 hold b.
+LLAMA_AVX512 inline __m512i pair_index(int a, int b) {
+    return _mm512_inserti64x4(_mm512_set1_epi16(static_cast<int16_t>(a)),
+                              _mm256_set1_epi16(static_cast<int16_t>(b)), 1);
+}
+
 template <bool kFiveBit, class Block>
 LLAMA_AVX512 float dot_q45_k(const Block* w, const QuantizedActivations& x) {
     __m512 acc = _mm512_setzero_ps();
     __m128 acc_mins = _mm_setzero_ps();
     const __m512i low_mask = _mm512_set1_epi8(0x0F);
     const __m512i bit4 = _mm512_set1_epi8(0x10);
-    // Lanes 0-15 take scale a, lanes 16-31 scale b.
-    auto pair_index = [](int a, int b) LLAMA_AVX512 {
-        return _mm512_inserti64x4(_mm512_set1_epi16(static_cast<int16_t>(a)),
-                                  _mm256_set1_epi16(static_cast<int16_t>(b)), 1);
-    };
     const __m512i index[4] = {pair_index(0, 2), pair_index(1, 3), pair_index(4, 6),
                               pair_index(5, 7)};
     // Q5_K: shifts moving bit s of each qh byte to bit 4, for sub-blocks (0,2), (1,3) (left) and
