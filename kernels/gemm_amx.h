@@ -14,8 +14,9 @@
 // from a float64 product of the rounded inputs only by accumulation order. The tile unit treats
 // subnormal bf16 inputs as zero.
 //
-// The AMX code is compiled with target attributes and chosen at run time: call gemm_bf16_amx only
-// when amx_bf16_available() is true. The packing functions run everywhere (AVX-512 or scalar).
+// The AMX and AVX512-BF16 code is compiled with target attributes and chosen at run time: call
+// gemm_bf16_amx only when amx_bf16_available() is true, gemm_bf16_avx512 only when
+// avx512_bf16_available() is. The packing functions run everywhere (AVX-512 or scalar).
 
 #include <cstddef>
 #include <cstdint>
@@ -57,6 +58,16 @@ void pack_weights_bf16(DType type, const std::byte* w, int64_t rows, int64_t col
 void gemm_bf16_amx(std::span<const uint16_t> packed_x, int64_t n_tokens, int64_t cols,
                    std::span<const uint16_t> packed_w, int64_t rows, std::span<float> y,
                    int64_t ldy);
+
+// True when the CPU has AVX512-BF16 (VDPBF16PS) with AVX512F/BW/VL.
+bool avx512_bf16_available();
+
+// The same product from the same packed operands with AVX512-BF16 dot products, for CPUs without
+// AMX (Zen 4, Cooper Lake); results match gemm_bf16_amx up to accumulation order. Single-threaded.
+// Requires avx512_bf16_available().
+void gemm_bf16_avx512(std::span<const uint16_t> packed_x, int64_t n_tokens, int64_t cols,
+                      std::span<const uint16_t> packed_w, int64_t rows, std::span<float> y,
+                      int64_t ldy);
 
 namespace detail {
 // The portable packing paths, exposed so the tests can compare them with the AVX-512 ones.

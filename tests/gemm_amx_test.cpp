@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <functional>
 #include <limits>
 #include <random>
 #include <string>
@@ -220,7 +221,8 @@ TEST(GemmAmxPack, RejectsShortBuffers) {
     EXPECT_THROW(pack_weights_bf16(DType::F32, w.data(), 17, 32, packed_w, {}), Error);
 }
 
-// ---- The tile kernel ---------------------------------------------------------------------------
+// ---- The kernels
+// ---------------------------------------------------------------------------------
 
 struct Shape {
     int64_t n_tokens;
@@ -235,13 +237,15 @@ std::string describe(DType dtype, const Shape& s) {
 
 float bf16_rounded(float v) { return bf16_to_f32(f32_to_bf16(v)); }
 
-// Runs the packed AMX product with y rows `ldy` apart and checks every output against float64
-// sums: of the bf16-rounded inputs (only accumulation order may differ) and of the unrounded
-// inputs (bf16 rounding error). Columns past `rows` must stay untouched.
-// chunk_steps 0 takes gemm_bf16_amx's own chunking.
-void check_gemm(DType dtype, const Shape& s, int64_t ldy, uint32_t seed, int64_t chunk_steps = 0) {
-    SCOPED_TRACE(describe(dtype, s) + " ldy " + std::to_string(ldy) + " chunk_steps " +
-                 std::to_string(chunk_steps));
+using GemmFn = std::function<void(std::span<const uint16_t> packed_x, int64_t n_tokens,
+                                  int64_t cols, std::span<const uint16_t> packed_w, int64_t rows,
+                                  std::span<float> y, int64_t ldy)>;
+
+// Runs a packed product with y rows `ldy` apart and checks every output against float64 sums: of
+// the bf16-rounded inputs (only accumulation order may differ) and of the unrounded inputs (bf16
+// rounding error). Columns past `rows` must stay untouched.
+void check_gemm(const GemmFn& gemm, DType dtype, const Shape& s, int64_t ldy, uint32_t seed) {
+    SCOPED_TRACE(describe(dtype, s) + " ldy " + std::to_string(ldy));
     const auto x = random_floats(s.n_tokens * s.cols, seed);
     const auto w = weight_bytes(dtype, s.rows, s.cols, seed + 1);
     const auto wide = widen(dtype, w, s.rows, s.cols);
@@ -252,12 +256,7 @@ void check_gemm(DType dtype, const Shape& s, int64_t ldy, uint32_t seed, int64_t
     pack_weights_bf16(dtype, w.data(), s.rows, s.cols, packed_w, {});
     const float sentinel = -12345.0f;
     std::vector<float> y(static_cast<size_t>(s.n_tokens * ldy), sentinel);
-    if (chunk_steps == 0) {
-        gemm_bf16_amx(packed_x, s.n_tokens, s.cols, packed_w, s.rows, y, ldy);
-    } else {
-        detail::gemm_bf16_amx_chunked(packed_x, s.n_tokens, s.cols, packed_w, s.rows, y, ldy,
-                                      chunk_steps);
-    }
+    gemm(packed_x, s.n_tokens, s.cols, packed_w, s.rows, y, ldy);
 
     std::vector<float> x_rounded(x.size()), w_rounded(wide.size());
     for (size_t i = 0; i < x.size(); ++i) x_rounded[i] = bf16_rounded(x[i]);
@@ -297,74 +296,98 @@ void check_gemm(DType dtype, const Shape& s, int64_t ldy, uint32_t seed, int64_t
     }
 }
 
-class GemmAmx : public ::testing::Test {
+struct Kernel {
+    const char* name;
+    bool (*available)();
+    GemmFn gemm;
+};
+
+// Both kernels take the same operands and must give the same sums; each test skips when the CPU
+// lacks its instructions (the engine then falls back to fp32 BLAS).
+class GemmKernel : public ::testing::TestWithParam<Kernel> {
   protected:
     void SetUp() override {
-        if (!amx_bf16_available()) {
-            GTEST_SKIP() << "AMX-BF16 is not available on this CPU/OS; the engine uses the fp32 "
-                            "BLAS path instead";
+        if (!GetParam().available()) {
+            GTEST_SKIP() << GetParam().name << " is not available on this CPU/OS";
         }
+    }
+    void check(DType dtype, const Shape& s, int64_t ldy, uint32_t seed) {
+        check_gemm(GetParam().gemm, dtype, s, ldy, seed);
     }
 };
 
-TEST_F(GemmAmx, SmallShapesAllTypes) {
+TEST_P(GemmKernel, SmallShapesAllTypes) {
     uint32_t seed = 100;
     for (const DType dtype : {DType::F32, DType::F16, DType::BF16}) {
         for (const int64_t n_tokens : {1, 5, 16, 31, 32, 33, 100}) {
             for (const int64_t rows : {16, 20, 48, 64}) {
                 for (const int64_t cols : {32, 40, 96}) {
-                    check_gemm(dtype, {n_tokens, rows, cols}, rows, seed++);
+                    check(dtype, {n_tokens, rows, cols}, rows, seed++);
                 }
             }
         }
     }
 }
 
-TEST_F(GemmAmx, LongRowsAllTypes) {
+TEST_P(GemmKernel, LongRowsAllTypes) {
     uint32_t seed = 200;
     for (const DType dtype : {DType::F32, DType::F16, DType::BF16}) {
-        for (const int64_t n_tokens : {1, 33, 100}) {
-            check_gemm(dtype, {n_tokens, 48, 4096}, 48, seed++);
-        }
+        for (const int64_t n_tokens : {1, 33, 100}) check(dtype, {n_tokens, 48, 4096}, 48, seed++);
     }
 }
 
-TEST_F(GemmAmx, ModelSizedShapes) {
-    check_gemm(DType::BF16, {512, 96, 4096}, 96, 300);
-    check_gemm(DType::F16, {33, 4096, 4096}, 4096, 301);
-    check_gemm(DType::F32, {100, 4112, 96}, 4112, 302);
+TEST_P(GemmKernel, ModelSizedShapes) {
+    check(DType::BF16, {512, 96, 4096}, 96, 300);
+    check(DType::F16, {33, 4096, 4096}, 4096, 301);
+    check(DType::F32, {100, 4112, 96}, 4112, 302);
+    check(DType::BF16, {40, 80, 11008}, 80, 303);
 }
 
-// Partial sums wait in y between column chunks; every chunk size must give the same sums.
-TEST_F(GemmAmx, AnyColumnChunking) {
-    uint32_t seed = 500;
-    for (const int64_t chunk_steps : {1, 3, 8, 1000}) {
-        check_gemm(DType::BF16, {70, 84, 416}, 84, seed++, chunk_steps);
-        check_gemm(DType::F32, {32, 64, 4096}, 64, seed++, chunk_steps);
-        check_gemm(DType::F16, {5, 20, 96}, 20, seed++, chunk_steps);
-    }
+TEST_P(GemmKernel, WritesIntoWiderOutputRows) {
+    check(DType::F32, {33, 48, 96}, 80, 400);
+    check(DType::BF16, {5, 20, 64}, 37, 401);
 }
 
-TEST_F(GemmAmx, WritesIntoWiderOutputRows) {
-    check_gemm(DType::F32, {33, 48, 96}, 80, 400);
-    check_gemm(DType::BF16, {5, 20, 64}, 37, 401);
-}
-
-TEST_F(GemmAmx, RejectsShortBuffers) {
+TEST_P(GemmKernel, RejectsShortBuffers) {
     const int64_t n_tokens = 17, rows = 20, cols = 64;
     std::vector<uint16_t> packed_x(packed_activations_size(n_tokens, cols));
     std::vector<uint16_t> packed_w(packed_weights_size(rows, cols));
     std::vector<float> y(n_tokens * rows);
-    EXPECT_THROW(gemm_bf16_amx(std::span(packed_x).first(packed_x.size() - 1), n_tokens, cols,
-                               packed_w, rows, y, rows),
+    const GemmFn& gemm = GetParam().gemm;
+    EXPECT_THROW(gemm(std::span(packed_x).first(packed_x.size() - 1), n_tokens, cols, packed_w,
+                      rows, y, rows),
                  Error);
-    EXPECT_THROW(gemm_bf16_amx(packed_x, n_tokens, cols,
-                               std::span(packed_w).first(packed_w.size() - 1), rows, y, rows),
+    EXPECT_THROW(gemm(packed_x, n_tokens, cols, std::span(packed_w).first(packed_w.size() - 1),
+                      rows, y, rows),
                  Error);
-    EXPECT_THROW(gemm_bf16_amx(packed_x, n_tokens, cols, packed_w, rows,
-                               std::span(y).first(y.size() - 1), rows),
-                 Error);
-    EXPECT_THROW(gemm_bf16_amx(packed_x, n_tokens, cols, packed_w, rows, y, rows - 1), Error);
+    EXPECT_THROW(
+        gemm(packed_x, n_tokens, cols, packed_w, rows, std::span(y).first(y.size() - 1), rows),
+        Error);
+    EXPECT_THROW(gemm(packed_x, n_tokens, cols, packed_w, rows, y, rows - 1), Error);
+}
+
+INSTANTIATE_TEST_SUITE_P(Kernels, GemmKernel,
+                         ::testing::Values(Kernel{"amx", amx_bf16_available, gemm_bf16_amx},
+                                           Kernel{"avx512bf16", avx512_bf16_available,
+                                                  gemm_bf16_avx512}),
+                         [](const auto& info) { return std::string(info.param.name); });
+
+// Partial sums wait in y between column chunks; every chunk size must give the same sums.
+TEST(GemmAmxChunks, AnyColumnChunking) {
+    if (!amx_bf16_available()) GTEST_SKIP() << "AMX-BF16 is not available on this CPU/OS";
+    uint32_t seed = 500;
+    for (const int64_t chunk_steps : {1, 3, 8, 1000}) {
+        SCOPED_TRACE("chunk_steps " + std::to_string(chunk_steps));
+        const GemmFn gemm = [&](std::span<const uint16_t> packed_x, int64_t n_tokens, int64_t cols,
+                                std::span<const uint16_t> packed_w, int64_t rows,
+                                std::span<float> y, int64_t ldy) {
+            detail::gemm_bf16_amx_chunked(packed_x, n_tokens, cols, packed_w, rows, y, ldy,
+                                          chunk_steps);
+        };
+        check_gemm(gemm, DType::BF16, {70, 84, 416}, 84, seed++);
+        check_gemm(gemm, DType::F32, {32, 64, 4096}, 64, seed++);
+        check_gemm(gemm, DType::F16, {5, 20, 96}, 20, seed++);
+    }
 }
 
 }  // namespace

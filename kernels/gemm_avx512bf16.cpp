@@ -1,0 +1,144 @@
+// AVX512-BF16 fallback for the prompt GEMM of gemm_amx.h, for CPUs with VDPBF16PS but no AMX
+// (AMD Zen 4, Intel Cooper Lake). It reads the same packed operands: one 64-byte row of a weight
+// block (a column pair of 16 rows) is exactly the B operand of VDPBF16PS, and the matching
+// column pair of a token is broadcast as the A operand.
+//
+// Register block: 8 tokens x 3 row blocks (48 rows) = 24 accumulators, 3 weight vectors and one
+// broadcast, so each weight load feeds 8 dot products and each broadcast 3.
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <span>
+#include <string>
+
+#include "kernels/gemm_amx.h"
+#include "kernels/simd.h"
+#include "llama/error.h"
+
+namespace llama::kernels {
+
+namespace {
+
+constexpr int64_t kBlockValues = kAmxTokenBlock * kAmxColumnStep;  // 512 bf16 = 1 KB
+constexpr int kTokensPerBlock = 8;  // tokens per register block (half a packed token block)
+constexpr int kRowVectors = 3;      // row blocks of 16 per register block
+
+#if defined(__x86_64__)
+#define LLAMA_BF16_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
+
+// Multiplies 8 tokens (starting at `a`, a packed token block offset by the first token's row)
+// by RowVectors row blocks (starting at `b`, block_stride apart) over all column steps.
+template <int RowVectors>
+LLAMA_BF16_TARGET void multiply_register_block(const uint16_t* a, const uint16_t* b,
+                                               int64_t block_stride, int64_t ksteps, float* y,
+                                               int64_t ldy, int64_t valid_tokens,
+                                               int64_t valid_rows) {
+    __m512 acc[kTokensPerBlock][RowVectors];
+    for (auto& token_acc : acc) {
+        for (auto& v : token_acc) v = _mm512_setzero_ps();
+    }
+    for (int64_t s = 0; s < ksteps; ++s) {
+        const uint16_t* as = a + s * kBlockValues;
+        const uint16_t* bs = b + s * kBlockValues;
+        for (int64_t pair = 0; pair < kAmxColumnStep / 2; ++pair) {
+            __m512bh weights[RowVectors];
+            for (int j = 0; j < RowVectors; ++j) {
+                weights[j] = (__m512bh)_mm512_loadu_si512(bs + j * block_stride + pair * 32);
+            }
+            for (int t = 0; t < kTokensPerBlock; ++t) {
+                int32_t x_pair;
+                std::memcpy(&x_pair, as + t * kAmxColumnStep + 2 * pair, sizeof(x_pair));
+                const __m512bh x = (__m512bh)_mm512_set1_epi32(x_pair);
+                for (int j = 0; j < RowVectors; ++j) {
+                    acc[t][j] = _mm512_dpbf16_ps(acc[t][j], x, weights[j]);
+                }
+            }
+        }
+    }
+    const int64_t tokens = std::min<int64_t>(valid_tokens, kTokensPerBlock);
+    for (int64_t t = 0; t < tokens; ++t) {
+        for (int j = 0; j < RowVectors; ++j) {
+            const int64_t left = valid_rows - 16 * j;
+            float* out = y + t * ldy + 16 * j;
+            if (left >= 16) {
+                _mm512_storeu_ps(out, acc[t][j]);
+            } else if (left > 0) {
+                _mm512_mask_storeu_ps(out, static_cast<__mmask16>((1u << left) - 1), acc[t][j]);
+            }
+        }
+    }
+}
+
+LLAMA_BF16_TARGET void gemm_dot_products(const uint16_t* x, int64_t n_tokens, int64_t cols,
+                                         const uint16_t* w, int64_t rows, float* y, int64_t ldy) {
+    const int64_t ksteps = (cols + kAmxColumnStep - 1) / kAmxColumnStep;
+    const int64_t stride = ksteps * kBlockValues;
+    const int64_t row_blocks = (rows + kAmxRowBlock - 1) / kAmxRowBlock;
+    for (int64_t t0 = 0; t0 < n_tokens; t0 += kTokensPerBlock) {
+        // Token t0 sits in packed block t0 / 16, at row t0 % 16 of every column step.
+        const uint16_t* a =
+            x + (t0 / kAmxTokenBlock) * stride + (t0 % kAmxTokenBlock) * kAmxColumnStep;
+        for (int64_t rb = 0; rb < row_blocks; rb += kRowVectors) {
+            const uint16_t* b = w + rb * stride;
+            float* out = y + t0 * ldy + rb * kAmxRowBlock;
+            const int64_t valid_tokens = n_tokens - t0;
+            const int64_t valid_rows = rows - rb * kAmxRowBlock;
+            switch (std::min<int64_t>(row_blocks - rb, kRowVectors)) {
+                case 3:
+                    multiply_register_block<3>(a, b, stride, ksteps, out, ldy, valid_tokens,
+                                               valid_rows);
+                    break;
+                case 2:
+                    multiply_register_block<2>(a, b, stride, ksteps, out, ldy, valid_tokens,
+                                               valid_rows);
+                    break;
+                default:
+                    multiply_register_block<1>(a, b, stride, ksteps, out, ldy, valid_tokens,
+                                               valid_rows);
+            }
+        }
+    }
+}
+#endif
+
+void check_size(const char* what, size_t have, int64_t need) {
+    if (static_cast<int64_t>(have) < need) {
+        throw Error(std::string("gemm_bf16_avx512: ") + what + " holds " + std::to_string(have) +
+                    " values, need " + std::to_string(need));
+    }
+}
+
+}  // namespace
+
+bool avx512_bf16_available() {
+#if defined(__x86_64__)
+    static const bool available =
+        __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+        __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bf16");
+    return available;
+#else
+    return false;
+#endif
+}
+
+void gemm_bf16_avx512(std::span<const uint16_t> packed_x, int64_t n_tokens, int64_t cols,
+                      std::span<const uint16_t> packed_w, int64_t rows, std::span<float> y,
+                      int64_t ldy) {
+    if (!avx512_bf16_available()) {
+        throw Error("gemm_bf16_avx512: this CPU does not offer AVX512-BF16");
+    }
+    if (n_tokens <= 0 || rows <= 0 || cols <= 0) return;
+    if (ldy < rows) {
+        throw Error("gemm_bf16_avx512: ldy " + std::to_string(ldy) + " < rows " +
+                    std::to_string(rows));
+    }
+    check_size("packed_x", packed_x.size(), packed_activations_size(n_tokens, cols));
+    check_size("packed_w", packed_w.size(), packed_weights_size(rows, cols));
+    check_size("y", y.size(), (n_tokens - 1) * ldy + rows);
+#if defined(__x86_64__)
+    gemm_dot_products(packed_x.data(), n_tokens, cols, packed_w.data(), rows, y.data(), ldy);
+#endif
+}
+
+}  // namespace llama::kernels
