@@ -229,6 +229,15 @@ void check_size(const char* what, size_t have, int64_t need) {
     }
 }
 
+void check_alignment(const uint16_t* packed_x, const uint16_t* packed_w) {
+    const auto misaligned = [](const void* p) {
+        return reinterpret_cast<uintptr_t>(p) % kPackedAlignment != 0;
+    };
+    if (misaligned(packed_x) || misaligned(packed_w)) {
+        throw Error("gemm_bf16_amx: packed operands must be 64-byte aligned (use PackedBuffer)");
+    }
+}
+
 }  // namespace
 
 bool amx_bf16_available() {
@@ -260,6 +269,7 @@ void detail::gemm_bf16_amx_chunked(std::span<const uint16_t> packed_x, int64_t n
     check_size("packed_x", packed_x.size(), packed_activations_size(n_tokens, cols));
     check_size("packed_w", packed_w.size(), packed_weights_size(rows, cols));
     check_size("y", y.size(), (n_tokens - 1) * ldy + rows);
+    check_alignment(packed_x.data(), packed_w.data());
 #if defined(LLAMA_HAVE_AMX_CODE)
     gemm_tiles(packed_x.data(), n_tokens, cols, packed_w.data(), rows, y.data(), ldy, chunk_steps);
 #endif

@@ -20,15 +20,37 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <new>
 #include <span>
+#include <vector>
 
 #include "llama/tensor.h"
 
 namespace llama::kernels {
 
-inline constexpr int64_t kAmxTokenBlock = 16;  // tokens per activation block (tile rows)
-inline constexpr int64_t kAmxRowBlock = 16;    // weight rows per block (tile columns of C)
-inline constexpr int64_t kAmxColumnStep = 32;  // bf16 columns per block (one tile's K)
+inline constexpr int64_t kAmxTokenBlock = 16;   // tokens per activation block (tile rows)
+inline constexpr int64_t kAmxRowBlock = 16;     // weight rows per block (tile columns of C)
+inline constexpr int64_t kAmxColumnStep = 32;   // bf16 columns per block (one tile's K)
+inline constexpr size_t kPackedAlignment = 64;  // bytes; see PackedBuffer
+
+// Storage for packed operands. The kernels require them 64-byte aligned: a tile row that
+// straddles two cache lines makes every tile load about 6x slower (measured on Sapphire Rapids),
+// and malloc only promises 16 bytes.
+template <class T>
+struct CacheAlignedAllocator {
+    using value_type = T;
+    CacheAlignedAllocator() = default;
+    template <class U>
+    CacheAlignedAllocator(const CacheAlignedAllocator<U>&) {}
+    T* allocate(size_t n) {
+        return static_cast<T*>(::operator new (n * sizeof(T), std::align_val_t{kPackedAlignment}));
+    }
+    void deallocate(T* p, size_t) { ::operator delete (p, std::align_val_t{kPackedAlignment}); }
+    friend bool operator==(const CacheAlignedAllocator&, const CacheAlignedAllocator&) {
+        return true;
+    }
+};
+using PackedBuffer = std::vector<uint16_t, CacheAlignedAllocator<uint16_t>>;
 
 // True when the CPU has AMX-TILE and AMX-BF16 and the kernel granted this process the tile data
 // state (Linux arch_prctl). Checked once per process; safe to call from any thread.
@@ -52,7 +74,8 @@ void pack_activations_bf16(std::span<const float> x, int64_t n_tokens, int64_t c
 void pack_weights_bf16(DType type, const std::byte* w, int64_t rows, int64_t cols,
                        std::span<uint16_t> packed, std::span<float> scratch);
 
-// y[t * ldy + r] = sum_k x[t, k] * W[r, k] for t < n_tokens, r < rows, from the packed operands.
+// y[t * ldy + r] = sum_k x[t, k] * W[r, k] for t < n_tokens, r < rows, from the packed operands,
+// which must start 64-byte aligned (PackedBuffer, or a slice of one at a block boundary).
 // Single-threaded; the calling thread configures its own tiles and releases them on return.
 // Requires amx_bf16_available().
 void gemm_bf16_amx(std::span<const uint16_t> packed_x, int64_t n_tokens, int64_t cols,

@@ -109,6 +109,15 @@ void check_size(const char* what, size_t have, int64_t need) {
     }
 }
 
+void check_alignment(const uint16_t* packed_x, const uint16_t* packed_w) {
+    const auto misaligned = [](const void* p) {
+        return reinterpret_cast<uintptr_t>(p) % kPackedAlignment != 0;
+    };
+    if (misaligned(packed_x) || misaligned(packed_w)) {
+        throw Error("gemm_bf16_avx512: packed operands must be 64-byte aligned (use PackedBuffer)");
+    }
+}
+
 }  // namespace
 
 bool avx512_bf16_available() {
@@ -136,6 +145,7 @@ void gemm_bf16_avx512(std::span<const uint16_t> packed_x, int64_t n_tokens, int6
     check_size("packed_x", packed_x.size(), packed_activations_size(n_tokens, cols));
     check_size("packed_w", packed_w.size(), packed_weights_size(rows, cols));
     check_size("y", y.size(), (n_tokens - 1) * ldy + rows);
+    check_alignment(packed_x.data(), packed_w.data());
 #if defined(__x86_64__)
     gemm_dot_products(packed_x.data(), n_tokens, cols, packed_w.data(), rows, y.data(), ldy);
 #endif

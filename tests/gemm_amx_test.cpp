@@ -250,9 +250,9 @@ void check_gemm(const GemmFn& gemm, DType dtype, const Shape& s, int64_t ldy, ui
     const auto w = weight_bytes(dtype, s.rows, s.cols, seed + 1);
     const auto wide = widen(dtype, w, s.rows, s.cols);
 
-    std::vector<uint16_t> packed_x(packed_activations_size(s.n_tokens, s.cols));
+    PackedBuffer packed_x(packed_activations_size(s.n_tokens, s.cols));
     pack_activations_bf16(x, s.n_tokens, s.cols, packed_x);
-    std::vector<uint16_t> packed_w(packed_weights_size(s.rows, s.cols));
+    PackedBuffer packed_w(packed_weights_size(s.rows, s.cols));
     pack_weights_bf16(dtype, w.data(), s.rows, s.cols, packed_w, {});
     const float sentinel = -12345.0f;
     std::vector<float> y(static_cast<size_t>(s.n_tokens * ldy), sentinel);
@@ -350,8 +350,8 @@ TEST_P(GemmKernel, WritesIntoWiderOutputRows) {
 
 TEST_P(GemmKernel, RejectsShortBuffers) {
     const int64_t n_tokens = 17, rows = 20, cols = 64;
-    std::vector<uint16_t> packed_x(packed_activations_size(n_tokens, cols));
-    std::vector<uint16_t> packed_w(packed_weights_size(rows, cols));
+    PackedBuffer packed_x(packed_activations_size(n_tokens, cols));
+    PackedBuffer packed_w(packed_weights_size(rows, cols));
     std::vector<float> y(n_tokens * rows);
     const GemmFn& gemm = GetParam().gemm;
     EXPECT_THROW(gemm(std::span(packed_x).first(packed_x.size() - 1), n_tokens, cols, packed_w,
@@ -364,6 +364,19 @@ TEST_P(GemmKernel, RejectsShortBuffers) {
         gemm(packed_x, n_tokens, cols, packed_w, rows, std::span(y).first(y.size() - 1), rows),
         Error);
     EXPECT_THROW(gemm(packed_x, n_tokens, cols, packed_w, rows, y, rows - 1), Error);
+}
+
+TEST_P(GemmKernel, RejectsMisalignedOperands) {
+    const int64_t n_tokens = 17, rows = 20, cols = 64;
+    PackedBuffer packed_x(packed_activations_size(n_tokens, cols) + 32);
+    PackedBuffer packed_w(packed_weights_size(rows, cols) + 32);
+    std::vector<float> y(n_tokens * rows);
+    const GemmFn& gemm = GetParam().gemm;
+    EXPECT_NO_THROW(gemm(packed_x, n_tokens, cols, packed_w, rows, y, rows));
+    EXPECT_THROW(gemm(std::span(packed_x).subspan(1), n_tokens, cols, packed_w, rows, y, rows),
+                 Error);
+    EXPECT_THROW(gemm(packed_x, n_tokens, cols, std::span(packed_w).subspan(8), rows, y, rows),
+                 Error);
 }
 
 INSTANTIATE_TEST_SUITE_P(Kernels, GemmKernel,

@@ -82,13 +82,17 @@ struct Problem {
 constexpr int64_t kAmxTileRows = 64;
 
 struct AmxScratch {
-    std::vector<uint16_t> packed_x;
-    std::vector<std::vector<uint16_t>> packed_w;  // one per thread
+    kernels::PackedBuffer packed_x;
+    std::vector<kernels::PackedBuffer> packed_w;  // one per thread
     std::vector<std::vector<float>> widened;      // one per thread, for quantized types
 };
 
+using PackedGemm = void (*)(std::span<const uint16_t>, int64_t, int64_t, std::span<const uint16_t>,
+                            int64_t, std::span<float>, int64_t);
+
 void linear_amx(ThreadPool& pool, const Matrix& w, std::span<const float> x, int64_t n_tokens,
-                std::span<float> y, AmxScratch& scratch, int64_t tile_rows = kAmxTileRows) {
+                std::span<float> y, AmxScratch& scratch, int64_t tile_rows = kAmxTileRows,
+                PackedGemm gemm = gemm_bf16_amx) {
     const int64_t cols = w.cols;
     scratch.packed_x.resize(packed_activations_size(n_tokens, cols));
     const int64_t token_blocks = (n_tokens + kernels::kAmxTokenBlock - 1) / kernels::kAmxTokenBlock;
@@ -103,7 +107,7 @@ void linear_amx(ThreadPool& pool, const Matrix& w, std::span<const float> x, int
     scratch.widened.resize(pool.size());
     const int64_t n_tiles = (w.rows + tile_rows - 1) / tile_rows;
     pool.parallel_for(n_tiles, 1, [&](int64_t tile_begin, int64_t tile_end, int thread) {
-        std::vector<uint16_t>& packed = scratch.packed_w[thread];
+        kernels::PackedBuffer& packed = scratch.packed_w[thread];
         packed.resize(packed_weights_size(tile_rows, cols));
         std::vector<float>& widened = scratch.widened[thread];
         widened.resize(kernels::pack_weights_scratch_size(cols));
@@ -111,7 +115,7 @@ void linear_amx(ThreadPool& pool, const Matrix& w, std::span<const float> x, int
             const int64_t row0 = tile * tile_rows;
             const int64_t rows = std::min(tile_rows, w.rows - row0);
             pack_weights_bf16(w.dtype, w.row(row0), rows, cols, packed, widened);
-            gemm_bf16_amx(scratch.packed_x, n_tokens, cols, packed, rows, y.subspan(row0), w.rows);
+            gemm(scratch.packed_x, n_tokens, cols, packed, rows, y.subspan(row0), w.rows);
         }
     });
 }
@@ -136,6 +140,24 @@ void BM_AmxGemm(benchmark::State& state, DType dtype) {
     set_flops(state, p.n_tokens, p.rows, p.cols);
 }
 
+// The AVX512-BF16 fallback kernel on the same packed operands, packing included.
+void BM_Avx512Bf16Gemm(benchmark::State& state, DType dtype) {
+    if (!kernels::avx512_bf16_available()) {
+        state.SkipWithError("AVX512-BF16 not available");
+        return;
+    }
+    Problem p(state, dtype);
+    ThreadPool pool(1);
+    AmxScratch scratch;
+    for (auto _ : state) {
+        linear_amx(pool, p.w, p.x, p.n_tokens, p.y, scratch, state.range(3),
+                   kernels::gemm_bf16_avx512);
+        benchmark::DoNotOptimize(p.y.data());
+        benchmark::ClobberMemory();
+    }
+    set_flops(state, p.n_tokens, p.rows, p.cols);
+}
+
 // The tile kernel alone over weights packed once, outside the timing.
 void BM_AmxKernelOnly(benchmark::State& state) {
     if (!kernels::amx_bf16_available()) {
@@ -144,9 +166,9 @@ void BM_AmxKernelOnly(benchmark::State& state) {
     }
     Problem p(state, DType::BF16);
     const int64_t tile_rows = state.range(3);
-    std::vector<uint16_t> packed_x(packed_activations_size(p.n_tokens, p.cols));
+    kernels::PackedBuffer packed_x(packed_activations_size(p.n_tokens, p.cols));
     pack_activations_bf16(p.x, p.n_tokens, p.cols, packed_x);
-    std::vector<uint16_t> packed_w(packed_weights_size(p.rows, p.cols));
+    kernels::PackedBuffer packed_w(packed_weights_size(p.rows, p.cols));
     pack_weights_bf16(p.dtype, p.w.data, p.rows, p.cols, packed_w, {});
     for (auto _ : state) {
         for (int64_t row0 = 0; row0 < p.rows; row0 += tile_rows) {
@@ -168,9 +190,9 @@ void BM_AmxChunks(benchmark::State& state) {
     }
     Problem p(state, DType::BF16);
     const int64_t tile_rows = state.range(3);
-    std::vector<uint16_t> packed_x(packed_activations_size(p.n_tokens, p.cols));
+    kernels::PackedBuffer packed_x(packed_activations_size(p.n_tokens, p.cols));
     pack_activations_bf16(p.x, p.n_tokens, p.cols, packed_x);
-    std::vector<uint16_t> packed_w(packed_weights_size(p.rows, p.cols));
+    kernels::PackedBuffer packed_w(packed_weights_size(p.rows, p.cols));
     pack_weights_bf16(p.dtype, p.w.data, p.rows, p.cols, packed_w, {});
     for (auto _ : state) {
         for (int64_t row0 = 0; row0 < p.rows; row0 += tile_rows) {
@@ -290,6 +312,7 @@ BENCHMARK_CAPTURE(BM_AmxGemm, f16, DType::F16)->Apply(amx_shapes);
 BENCHMARK_CAPTURE(BM_SgemmTiles, f16, DType::F16)->Apply(blas_shapes);
 BENCHMARK_CAPTURE(BM_AmxGemm, f32, DType::F32)->Apply(amx_shapes);
 BENCHMARK_CAPTURE(BM_SgemmTiles, f32, DType::F32)->Apply(blas_shapes);
+BENCHMARK_CAPTURE(BM_Avx512Bf16Gemm, bf16, DType::BF16)->Apply(amx_shapes);
 BENCHMARK(BM_AmxKernelOnly)->Apply(amx_shapes);
 BENCHMARK(BM_AmxKernelOnly)->Apply(tile_sweep);
 BENCHMARK(BM_AmxChunks)
