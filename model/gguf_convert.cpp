@@ -141,6 +141,32 @@ std::vector<std::string> canonical_order(int64_t n_layers) {
     return names;
 }
 
+// Row-major shapes of the tensors a LLaMA model needs (output.weight is optional: tied).
+std::vector<std::pair<std::string, std::vector<int64_t>>> expected_shapes(const LlamaConfig& c) {
+    std::vector<std::pair<std::string, std::vector<int64_t>>> shapes = {
+        {"token_embd.weight", {c.vocab_size, c.hidden_size}}};
+    for (int64_t i = 0; i < c.n_layers; ++i) {
+        const std::string p = "blk." + std::to_string(i) + ".";
+        shapes.push_back({p + "attn_norm.weight", {c.hidden_size}});
+        shapes.push_back({p + "attn_q.weight", {c.q_size(), c.hidden_size}});
+        shapes.push_back({p + "attn_k.weight", {c.kv_size(), c.hidden_size}});
+        shapes.push_back({p + "attn_v.weight", {c.kv_size(), c.hidden_size}});
+        shapes.push_back({p + "attn_output.weight", {c.hidden_size, c.q_size()}});
+        shapes.push_back({p + "ffn_norm.weight", {c.hidden_size}});
+        shapes.push_back({p + "ffn_gate.weight", {c.ffn_size, c.hidden_size}});
+        shapes.push_back({p + "ffn_up.weight", {c.ffn_size, c.hidden_size}});
+        shapes.push_back({p + "ffn_down.weight", {c.hidden_size, c.ffn_size}});
+    }
+    shapes.push_back({"output_norm.weight", {c.hidden_size}});
+    return shapes;
+}
+
+std::string shape_text(const std::vector<int64_t>& shape) {
+    std::string text;
+    for (int64_t d : shape) text += (text.empty() ? "" : ", ") + std::to_string(d);
+    return "[" + text + "]";
+}
+
 void add_tensor(GgufWriter& writer, const SourceTensor& tensor, DType requested, int& requantized) {
     const DType target = target_type(tensor, requested);
     if (!is_float_type(tensor.dtype) && target != tensor.dtype) ++requantized;
@@ -179,6 +205,24 @@ void set_file_type(GgufWriter& writer, DType type) {
 
 void from_gguf(const GgufFile& in, GgufWriter& writer, DType type, int& requantized) {
     const LlamaConfig config = read_gguf_config(in);  // fails early on files we could not load
+    // Refuse what the loader would refuse, rather than write a file that cannot be used.
+    auto check = [&](const std::string& name, const std::vector<int64_t>& shape) {
+        const GgufTensorInfo* info = in.find_tensor(name);
+        if (info == nullptr) throw Error(in.path().string() + ": missing tensor '" + name + "'");
+        if (info->shape() != shape) {
+            throw Error(in.path().string() + ": tensor '" + name + "' has shape " +
+                        shape_text(info->shape()) + " but the model config needs " +
+                        shape_text(shape));
+        }
+        if (!dtype_from_ggml(info->type)) {
+            throw Error(in.path().string() + ": tensor '" + name + "' has type " +
+                        ggml_type_name(info->type) + ", which this engine does not support");
+        }
+    };
+    for (const auto& [name, shape] : expected_shapes(config)) check(name, shape);
+    if (in.find_tensor("output.weight") != nullptr) {
+        check("output.weight", {config.vocab_size, config.hidden_size});
+    }
     for (const GgufKeyValue& entry : in.metadata()) {
         if (entry.key == "general.alignment") continue;
         writer.set(entry.key, entry.value);
@@ -239,11 +283,8 @@ void from_hf(const std::filesystem::path& dir, const SafetensorsCheckpoint& chec
                       std::vector<int64_t> shape, int64_t permute_heads = 0) {
         const SafetensorsTensor& tensor = checkpoint.get(hf_name);
         if (tensor.shape != shape) {
-            std::string got, want;
-            for (int64_t d : tensor.shape) got += (got.empty() ? "" : ", ") + std::to_string(d);
-            for (int64_t d : shape) want += (want.empty() ? "" : ", ") + std::to_string(d);
-            throw Error("tensor '" + hf_name + "' has shape [" + got + "] but config.json needs [" +
-                        want + "]");
+            throw Error("tensor '" + hf_name + "' has shape " + shape_text(tensor.shape) +
+                        " but config.json needs " + shape_text(shape));
         }
         add_tensor(writer,
                    {gguf_name, tensor.dtype, std::move(shape), tensor.data.data(), permute_heads},

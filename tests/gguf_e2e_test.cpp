@@ -11,6 +11,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -20,6 +22,7 @@
 #include "model/gguf.h"
 #include "model/gguf_convert.h"
 #include "tests/gguf_test_util.h"
+#include "tests/tiny_gguf.h"
 
 namespace llama {
 namespace {
@@ -216,6 +219,73 @@ TEST(GgufConvert, QuantizeToolExitStatus) {
     EXPECT_NE(run((dir / "absent").string() + " " + (dir / "x.gguf").string() + " Q8_0"), 0);
     EXPECT_NE(run((dir / "ok.gguf").string() + " " + (dir / "x.gguf").string() + " Q9"), 0);
     EXPECT_NE(run("only-one-argument"), 0);
+}
+
+// Every kind of bad file makes the tools fail with a non-zero status and an "error:" line naming
+// the problem (llama-quantize reads the same header and config the loader does).
+TEST(GgufTools, BadFilesGiveAnErrorAndNonZeroExit) {
+    const fs::path bin = fs::path(LLAMA_BINARY_DIR) / "tools";
+    TempDir dir;
+    std::vector<std::pair<fs::path, std::string>> bad;  // file, expected message
+    test::ByteWriter wrong_magic;
+    wrong_magic.raw("GGUF").u32(9).u64(0).u64(0);
+    bad.emplace_back(wrong_magic.save(dir / "version.gguf"), "unsupported GGUF version 9");
+    test::ByteWriter unknown_type;
+    unknown_type.magic().u32(3).u64(1).u64(0).str("token_embd.weight").u32(2).u64(32).u64(4);
+    unknown_type.u32(77).u64(0).pad(32).zeros(512);
+    bad.emplace_back(unknown_type.save(dir / "type.gguf"),
+                     "tensor 'token_embd.weight' has unknown GGML type id 77");
+    {
+        test::TinyGgufSpec spec;
+        spec.edit = [](GgufWriter& w) { w.set("general.architecture", "gpt2"); };
+        test::write_tiny_gguf(dir / "arch.gguf", spec);
+        bad.emplace_back(dir / "arch.gguf", "unsupported architecture 'gpt2'");
+    }
+    {
+        test::write_tiny_gguf(dir / "truncated.gguf", test::TinyGgufSpec{});
+        fs::resize_file(dir / "truncated.gguf", fs::file_size(dir / "truncated.gguf") - 100);
+        bad.emplace_back(dir / "truncated.gguf", "runs past the end of the file");
+    }
+    {
+        test::TinyGgufSpec spec;
+        spec.skip = {"blk.0.attn_v.weight"};
+        test::write_tiny_gguf(dir / "missing.gguf", spec);
+        bad.emplace_back(dir / "missing.gguf", "missing tensor 'blk.0.attn_v.weight'");
+    }
+    {
+        test::TinyGgufSpec spec;
+        spec.edit = [](GgufWriter& w) { w.set("llama.feed_forward_length", 64u); };
+        test::write_tiny_gguf(dir / "shape.gguf", spec);
+        bad.emplace_back(dir / "shape.gguf", "but the model config needs");
+    }
+    // The library reports each of these when loading.
+    for (const auto& [file, message] : bad) test::expect_error([&] { load_model(file); }, message);
+
+    auto run = [&](const std::string& command) {
+        const fs::path log = dir / "stderr.txt";
+        const int status = std::system((command + " > /dev/null 2> " + log.string()).c_str());
+        std::ifstream in(log);
+        return std::make_pair(status, std::string(std::istreambuf_iterator<char>(in), {}));
+    };
+    const fs::path quantize = bin / "llama-quantize";
+    const fs::path llama_run = bin / "llama-run";
+    if (!fs::exists(quantize) && !fs::exists(llama_run)) GTEST_SKIP() << "tools not built";
+    for (const auto& [file, message] : bad) {
+        if (fs::exists(quantize)) {
+            const auto [status, err] = run(quantize.string() + " " + file.string() + " " +
+                                           (dir / "out.gguf").string() + " Q8_0");
+            EXPECT_NE(status, 0) << file;
+            EXPECT_NE(err.find("error: "), std::string::npos) << err;
+            EXPECT_NE(err.find(message), std::string::npos) << err;
+        }
+        if (fs::exists(llama_run)) {
+            const auto [status, err] =
+                run(llama_run.string() + " -m " + file.string() + " -p hi -n 1");
+            EXPECT_NE(status, 0) << file;
+            EXPECT_NE(err.find("error: "), std::string::npos) << err;
+            EXPECT_NE(err.find(file.filename().string()), std::string::npos) << err;
+        }
+    }
 }
 
 }  // namespace
