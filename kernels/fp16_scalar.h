@@ -8,28 +8,23 @@
 
 namespace llama::kernels::detail {
 
-// NaNs come out quiet with their payload kept, like VCVTPH2PS.
+// NaNs come out quiet with their payload kept, like VCVTPH2PS. Branch-free (selects only) so the
+// portable matvec path can vectorise it.
 inline float f16_to_f32_scalar(uint16_t h) {
     const uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16;
-    const uint32_t exponent = (h >> 10) & 0x1fu;
-    uint32_t mantissa = h & 0x3ffu;
-    uint32_t bits;
-    if (exponent == 0x1f) {
-        bits = sign | 0x7f800000u | (mantissa << 13) | (mantissa != 0 ? 0x00400000u : 0u);
-    } else if (exponent != 0) {
-        bits = sign | ((exponent + (127 - 15)) << 23) | (mantissa << 13);
-    } else if (mantissa == 0) {
-        bits = sign;
-    } else {
-        // Subnormal half: every one is a normal float. Shift the leading 1 up to the implicit bit.
-        uint32_t float_exponent = 127 - 15 + 1;
-        while ((mantissa & 0x400u) == 0) {
-            mantissa <<= 1;
-            --float_exponent;
-        }
-        bits = sign | (float_exponent << 23) | ((mantissa & 0x3ffu) << 13);
-    }
-    return std::bit_cast<float>(bits);
+    const uint32_t shifted = static_cast<uint32_t>(h & 0x7fffu) << 13;  // exponent and mantissa
+    const uint32_t exponent = shifted & 0x0f800000u;
+    const uint32_t rebiased = shifted + ((127u - 15u) << 23);
+    // Inf/NaN: push the exponent on to all ones; NaNs get the quiet bit.
+    const uint32_t quiet = (shifted & 0x007fe000u) != 0 ? 0x00400000u : 0u;
+    const uint32_t special = (rebiased + ((128u - 16u) << 23)) | quiet;
+    // Subnormal (and zero): 2^-14 * (1 + m/1024) - 2^-14 is exactly m * 2^-24.
+    const float subnormal =
+        std::bit_cast<float>(rebiased + (1u << 23)) - std::bit_cast<float>((127u - 14u) << 23);
+    const uint32_t magnitude = exponent == 0x0f800000u ? special
+                               : exponent == 0         ? std::bit_cast<uint32_t>(subnormal)
+                                                       : rebiased;
+    return std::bit_cast<float>(magnitude | sign);
 }
 
 // Round to nearest even; overflow goes to inf; NaNs stay NaN, quiet, with the payload truncated
