@@ -7,6 +7,7 @@
 #include <string>
 
 #include "kernels/kernels.h"
+#include "kernels/quant.h"
 #include "kernels/matvec_impl.h"
 #include "llama/error.h"
 
@@ -97,12 +98,12 @@ void dequantize_rows(DType type, const std::byte* data, int64_t rows, int64_t co
             bf16_to_f32({reinterpret_cast<const uint16_t*>(data), n}, out.first(n));
             return;
         default:
-            throw Error("dequantize_rows: " + std::string(dtype_name(type)) +
-                        " weights not supported yet");
+            return dequantize_rows_quant(type, data, rows, cols, out.data());
     }
 }
 
 void matvec(const Matrix& w, std::span<const float> x, std::span<float> y) {
+    if (dtype_traits(w.dtype).block_elements > 1) return matvec_quant(w, x, y);
     detail::matvec_float(detail::best_matvec_path(), w, x, y);
 }
 

@@ -3,11 +3,8 @@
 
 #include "llama/error.h"
 #include "llama/model.h"
-#include "model/hf_loader.h"
-#if __has_include("model/gguf_loader.h")
 #include "model/gguf_loader.h"
-#define LLAMA_HAVE_GGUF 1
-#endif
+#include "model/hf_loader.h"
 
 namespace llama {
 
@@ -19,9 +16,7 @@ LlamaModel load_model(const std::filesystem::path& path) {
     std::ifstream in(path, std::ios::binary);
     in.read(magic.data(), magic.size());
     if (in.gcount() == 4 && std::string_view(magic.data(), 4) == "GGUF") {
-#ifdef LLAMA_HAVE_GGUF
         return load_gguf_model(path);
-#endif
     }
     throw Error(path.string() +
                 ": not a model (expected a GGUF file or a Hugging Face directory with config.json "

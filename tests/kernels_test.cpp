@@ -559,13 +559,12 @@ TEST(Matvec, DispatchUsesTheBestPath) {
     }
 }
 
-TEST(Matvec, RejectsShortVectorsAndUnsupportedTypes) {
+TEST(Matvec, RejectsShortVectors) {
     const TestMatrix m = make_matrix(DType::F32, 4, 32, 61);
     std::vector<float> x(32), y(4);
     std::vector<float> short_x(31), short_y(3);
     EXPECT_THROW(matvec(m.view(DType::F32, 4, 32), short_x, y), Error);
     EXPECT_THROW(matvec(m.view(DType::F32, 4, 32), x, short_y), Error);
-    EXPECT_THROW(matvec(m.view(DType::Q8_0, 4, 32), x, y), Error);
 }
 
 }  // namespace
