@@ -25,6 +25,17 @@ LLAMA_AVX2 inline float hsum(__m256 v) {
     return _mm_cvtss_f32(s);
 }
 
+// Software prefetch distance in super-blocks (see quant_avx512.cpp).
+constexpr int64_t kPrefetchBlocks = 4;
+
+template <class Block>
+inline void prefetch_block(const Block* block) {
+    const char* p = reinterpret_cast<const char*>(block);
+    for (size_t offset = 0; offset < sizeof(Block); offset += 64) {
+        _mm_prefetch(p + offset, _MM_HINT_T0);
+    }
+}
+
 LLAMA_AVX2 inline float f16(uint16_t h) { return _cvtsh_ss(h); }
 
 LLAMA_AVX2 inline __m256i load256(const void* p) {
@@ -50,6 +61,7 @@ LLAMA_AVX2 float dot_q8_0(const BlockQ8_0* w, const QuantizedActivations& x) {
         acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(pairs_to_i32(p)), scale, acc);
     };
     for (; b + 2 <= n_blocks; b += 2) {
+        _mm_prefetch(reinterpret_cast<const char*>(w + b) + 1024, _MM_HINT_T0);
         block(b, acc0);
         block(b + 1, acc1);
     }
@@ -75,6 +87,7 @@ LLAMA_AVX2 float dot_q4_0(const BlockQ4_0* w, const QuantizedActivations& x) {
     };
     int64_t b = 0;
     for (; b + 2 <= n_blocks; b += 2) {
+        _mm_prefetch(reinterpret_cast<const char*>(w + b) + 1024, _MM_HINT_T0);
         block(b, acc0);
         block(b + 1, acc1);
     }
@@ -113,6 +126,7 @@ LLAMA_AVX2 float dot_q45_k(const Block* w, const QuantizedActivations& x) {
     const __m256i one_bit = _mm256_set1_epi8(1);
     for (int64_t i = 0; i < x.n / 256; ++i) {
         const Block& block = w[i];
+        prefetch_block(w + i + kPrefetchBlocks);
         const int8_t* xq = x.qs.data() + i * 256;
         alignas(16) uint8_t scales_mins[16];
         unpack_scales_mins(block.scales, scales_mins);
@@ -163,6 +177,7 @@ LLAMA_AVX2 float dot_q6_k(const BlockQ6_K* w, const QuantizedActivations& x) {
     const __m256i two_bits = _mm256_set1_epi8(3);
     for (int64_t i = 0; i < x.n / 256; ++i) {
         const BlockQ6_K& block = w[i];
+        prefetch_block(w + i + kPrefetchBlocks);
         const int8_t* xq = x.qs.data() + i * 256;
         const __m128i scales8 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(block.scales));
 
