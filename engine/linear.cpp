@@ -9,21 +9,46 @@
 namespace llama {
 
 namespace {
+
+// Up to this many tokens, reading the weights once with the matrix-vector kernels beats widening
+// them for a GEMM.
+constexpr int64_t kSmallBatch = 4;
+// Rows of a block that stays in cache while every token of a small batch reads it.
+constexpr int64_t kMatvecRows = 32;
 // Rows per widened tile: big enough that BLAS's repacking of the activations is amortised over
 // many weight rows, small enough that a thread's tile stays a few MB.
 constexpr int64_t kTileRows = 256;
-constexpr int64_t kMatvecGrain = 16;
-}  // namespace
 
-void linear(ThreadPool& pool, const Matrix& w, std::span<const float> x, int64_t n_tokens,
-            std::span<float> y, LinearScratch& scratch) {
-    if (n_tokens == 1) {
-        pool.parallel_for(w.rows, kMatvecGrain, [&](int64_t begin, int64_t end, int) {
-            kernels::matvec(w.slice_rows(begin, end - begin), x.first(w.cols),
-                            y.subspan(begin, end - begin));
-        });
-        return;
+void linear_small_batch(ThreadPool& pool, const Matrix& w, std::span<const float> x,
+                        int64_t n_tokens, std::span<float> y, LinearScratch& scratch) {
+    const bool quantized = dtype_traits(w.dtype).block_elements > 1;
+    if (quantized) {
+        scratch.activations.resize(n_tokens);
+        for (int64_t t = 0; t < n_tokens; ++t) {
+            kernels::quantize_activations(w.dtype, x.subspan(t * w.cols, w.cols),
+                                          scratch.activations[t]);
+        }
     }
+    const auto activations = std::span<const kernels::QuantizedActivations>(scratch.activations)
+                                 .first(quantized ? n_tokens : 0);
+    pool.parallel_for(w.rows, kMatvecRows, [&](int64_t begin, int64_t end, int) {
+        if (quantized) {
+            kernels::matmul_quant(w.slice_rows(begin, end - begin), activations, y.subspan(begin),
+                                  w.rows);
+            return;
+        }
+        for (int64_t row = begin; row < end; row += kMatvecRows) {
+            const int64_t rows = std::min(kMatvecRows, end - row);
+            for (int64_t t = 0; t < n_tokens; ++t) {
+                kernels::matvec(w.slice_rows(row, rows), x.subspan(t * w.cols, w.cols),
+                                y.subspan(t * w.rows + row, rows));
+            }
+        }
+    });
+}
+
+void linear_gemm(ThreadPool& pool, const Matrix& w, std::span<const float> x, int64_t n_tokens,
+                 std::span<float> y, LinearScratch& scratch) {
     scratch.tiles.resize(pool.size());
     const int64_t tile_rows =
         std::min<int64_t>(kTileRows, (w.rows + pool.size() - 1) / pool.size());
@@ -43,6 +68,17 @@ void linear(ThreadPool& pool, const Matrix& w, std::span<const float> x, int64_t
                         x.data(), w.cols, b, w.cols, 0.0f, y.data() + row0, w.rows);
         }
     });
+}
+
+}  // namespace
+
+void linear(ThreadPool& pool, const Matrix& w, std::span<const float> x, int64_t n_tokens,
+            std::span<float> y, LinearScratch& scratch) {
+    if (n_tokens <= kSmallBatch) {
+        linear_small_batch(pool, w, x, n_tokens, y, scratch);
+    } else {
+        linear_gemm(pool, w, x, n_tokens, y, scratch);
+    }
 }
 
 }  // namespace llama
