@@ -20,8 +20,8 @@ struct InferenceContext::Workspace {
     std::vector<float> attn;     // [n_tokens, q_size]
     std::vector<float> gate_up;  // [n_tokens, 2*ffn]
     std::vector<float> act;      // [n_tokens, ffn]
-    std::vector<float> rope_cos, rope_sin;            // [n_seq_tokens, head_dim/2]
-    std::vector<std::vector<float>> attn_scratch;     // per thread
+    std::vector<float> rope_cos, rope_sin;         // [n_seq_tokens, head_dim/2]
+    std::vector<std::vector<float>> attn_scratch;  // per thread
     LinearScratch linear;
 };
 
@@ -92,8 +92,8 @@ std::span<const float> InferenceContext::forward(std::span<const int32_t> tokens
 }
 
 void InferenceContext::forward_chunk(std::span<const int32_t> tokens, int64_t n_seq_tokens,
-                                     int64_t token_offset, int64_t total_per_seq,
-                                     LogitsMode mode, std::span<float> logits) {
+                                     int64_t token_offset, int64_t total_per_seq, LogitsMode mode,
+                                     std::span<float> logits) {
     const LlamaConfig& c = model_.config;
     const int64_t n_seqs = params_.n_seqs;
     const int64_t n_tokens = n_seqs * n_seq_tokens;
@@ -158,10 +158,10 @@ void InferenceContext::forward_chunk(std::span<const int32_t> tokens, int64_t n_
                 std::span<float> row = std::span(ws.qkv).subspan(t * qkv_cols, qkv_cols);
                 const auto cos = std::span<const float>(ws.rope_cos).subspan(i * half, half);
                 const auto sin = std::span<const float>(ws.rope_sin).subspan(i * half, half);
-                kernels::rope(row.subspan(split.q_offset, split.q_size), c.n_heads, c.head_dim,
+                kernels::rope(row.subspan(split.q_offset, split.q_size), c.n_heads, c.head_dim, cos,
+                              sin, c.rope_layout);
+                kernels::rope(row.subspan(split.k_offset, split.kv_size), c.n_kv_heads, c.head_dim,
                               cos, sin, c.rope_layout);
-                kernels::rope(row.subspan(split.k_offset, split.kv_size), c.n_kv_heads,
-                              c.head_dim, cos, sin, c.rope_layout);
                 const int64_t cache_row = (pos0 + i) * split.kv_size;
                 std::ranges::copy(row.subspan(split.k_offset, split.kv_size),
                                   cache_.keys(layer_index, seq).begin() + cache_row);
@@ -170,8 +170,8 @@ void InferenceContext::forward_chunk(std::span<const int32_t> tokens, int64_t n_
             }
         });
 
-        const kernels::AttentionShape shape{c.n_heads, c.n_kv_heads, c.head_dim,
-                                            n_seq_tokens, pos0, pos0 + n_seq_tokens};
+        const kernels::AttentionShape shape{c.n_heads,    c.n_kv_heads, c.head_dim,
+                                            n_seq_tokens, pos0,         pos0 + n_seq_tokens};
         ws.attn_scratch.resize(pool_.size());
         pool_.parallel_for(n_seqs * c.n_heads, 1, [&](int64_t begin, int64_t end, int thread) {
             std::vector<float>& scratch = ws.attn_scratch[thread];
@@ -214,20 +214,18 @@ void InferenceContext::forward_chunk(std::span<const int32_t> tokens, int64_t n_
     if (mode == LogitsMode::All) {
         rms_norm_rows(ws.x, model_.final_norm, ws.h, n_tokens);
         for (int64_t seq = 0; seq < n_seqs; ++seq) {
-            linear(pool_, model_.lm_head,
-                   std::span<const float>(ws.h).subspan(seq * n_seq_tokens * hidden),
-                   n_seq_tokens,
-                   logits.subspan((seq * total_per_seq + token_offset) * vocab,
-                                  n_seq_tokens * vocab),
-                   ws.linear);
+            linear(
+                pool_, model_.lm_head,
+                std::span<const float>(ws.h).subspan(seq * n_seq_tokens * hidden), n_seq_tokens,
+                logits.subspan((seq * total_per_seq + token_offset) * vocab, n_seq_tokens * vocab),
+                ws.linear);
         }
     } else if (token_offset + n_seq_tokens == total_per_seq) {
         // Only each sequence's last token: gather those rows, then one projection.
         for (int64_t seq = 0; seq < n_seqs; ++seq) {
             const int64_t last = (seq * n_seq_tokens + n_seq_tokens - 1) * hidden;
-            kernels::rms_norm(std::span<const float>(ws.x).subspan(last, hidden),
-                              model_.final_norm, c.rms_norm_eps,
-                              std::span(ws.h).subspan(seq * hidden, hidden));
+            kernels::rms_norm(std::span<const float>(ws.x).subspan(last, hidden), model_.final_norm,
+                              c.rms_norm_eps, std::span(ws.h).subspan(seq * hidden, hidden));
         }
         linear(pool_, model_.lm_head, ws.h, n_seqs, logits, ws.linear);
     }

@@ -1,6 +1,7 @@
+#include "llama/config.h"
+
 #include <string>
 
-#include "llama/config.h"
 #include "llama/error.h"
 
 namespace llama {

@@ -64,8 +64,8 @@ Matrix fuse_rows(const std::vector<Matrix>& parts, const std::vector<const Safet
     int64_t rows = 0;
     for (const Matrix& part : parts) {
         if (part.dtype != parts[0].dtype) {
-            throw Error("cannot fuse '" + src[0]->name + "' and '" + src[&part - parts.data()]->name +
-                        "': they are stored in different dtypes");
+            throw Error("cannot fuse '" + src[0]->name + "' and '" +
+                        src[&part - parts.data()]->name + "': they are stored in different dtypes");
         }
         rows += part.rows;
     }
@@ -110,8 +110,8 @@ LlamaConfig read_hf_config(const std::filesystem::path& path) {
     c.n_layers = field<int64_t>(config, "num_hidden_layers", path);
     c.n_heads = field<int64_t>(config, "num_attention_heads", path);
     c.n_kv_heads = field_or<int64_t>(config, "num_key_value_heads", c.n_heads, path);
-    c.head_dim = field_or<int64_t>(config, "head_dim", c.n_heads > 0 ? c.hidden_size / c.n_heads : 0,
-                                   path);
+    c.head_dim =
+        field_or<int64_t>(config, "head_dim", c.n_heads > 0 ? c.hidden_size / c.n_heads : 0, path);
     c.ffn_size = field<int64_t>(config, "intermediate_size", path);
     c.vocab_size = field<int64_t>(config, "vocab_size", path);
     c.max_context = field_or<int64_t>(config, "max_position_embeddings", 2048, path);
@@ -159,9 +159,8 @@ LlamaModel load_hf_model(const std::filesystem::path& dir) {
                                          gate_up_src, model.storage);
         model.layers.push_back(DecoderLayer{
             vector_f32(*tensor("input_layernorm.weight"), c.hidden_size),
-            LlamaAttention(c, qkv,
-                           matrix_view(*tensor("self_attn.o_proj.weight"), c.hidden_size,
-                                       c.q_size())),
+            LlamaAttention(
+                c, qkv, matrix_view(*tensor("self_attn.o_proj.weight"), c.hidden_size, c.q_size())),
             vector_f32(*tensor("post_attention_layernorm.weight"), c.hidden_size),
             LlamaMLP(c, gate_up,
                      matrix_view(*tensor("mlp.down_proj.weight"), c.hidden_size, c.ffn_size)),

@@ -48,7 +48,8 @@ void SafetensorsCheckpoint::add_file(const std::filesystem::path& file) {
     for (const auto& [name, info] : header.items()) {
         if (name == "__metadata__") continue;
         try {
-            SafetensorsTensor tensor{name, parse_dtype(info.at("dtype").get<std::string>(), name),
+            SafetensorsTensor tensor{name,
+                                     parse_dtype(info.at("dtype").get<std::string>(), name),
                                      info.at("shape").get<std::vector<int64_t>>(),
                                      {}};
             const auto offsets = info.at("data_offsets").get<std::vector<uint64_t>>();
@@ -68,8 +69,8 @@ void SafetensorsCheckpoint::add_file(const std::filesystem::path& file) {
             const uint64_t expected = elements * dtype_traits(tensor.dtype).block_bytes;
             if (offsets[1] - offsets[0] != expected) {
                 throw Error(where(file) + "tensor '" + name + "' holds " +
-                            std::to_string(offsets[1] - offsets[0]) + " bytes but its shape needs " +
-                            std::to_string(expected));
+                            std::to_string(offsets[1] - offsets[0]) +
+                            " bytes but its shape needs " + std::to_string(expected));
             }
             tensor.data = data.subspan(offsets[0], offsets[1] - offsets[0]);
             tensor.file = mapped;

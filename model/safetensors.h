@@ -23,7 +23,7 @@ struct SafetensorsTensor {
 // The tensors of a Hugging Face checkpoint: one model.safetensors, or the shards listed by
 // model.safetensors.index.json. Every tensor's bytes are checked to lie inside its file at open.
 class SafetensorsCheckpoint {
-public:
+  public:
     static SafetensorsCheckpoint open_directory(const std::filesystem::path& dir);
     static SafetensorsCheckpoint open_file(const std::filesystem::path& file);
 
@@ -33,7 +33,7 @@ public:
     const std::map<std::string, SafetensorsTensor>& tensors() const { return tensors_; }
     const std::vector<std::shared_ptr<MappedFile>>& files() const { return files_; }
 
-private:
+  private:
     void add_file(const std::filesystem::path& file);
 
     std::vector<std::shared_ptr<MappedFile>> files_;

@@ -302,7 +302,11 @@ void amx_shapes_2t(benchmark::internal::Benchmark* b) { model_shapes(b, true, tr
 void blas_shapes_2t(benchmark::internal::Benchmark* b) { model_shapes(b, false, true); }
 
 void tile_sweep(benchmark::internal::Benchmark* b) {
-    for (const int64_t tile : {32, 64, 128, 256}) b->Args({512, 4096, 4096, tile});
+    for (const int64_t tile : {32, 64, 128, 256}) {
+        b->Args({512, 4096, 4096, tile});
+        b->Args({512, 11008, 4096, tile});
+        b->Args({512, 4096, 11008, tile});
+    }
     b->ArgNames({"tokens", "rows", "cols", "tile"})->Unit(benchmark::kMillisecond);
 }
 
