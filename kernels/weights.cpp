@@ -7,8 +7,8 @@
 #include <string>
 
 #include "kernels/kernels.h"
-#include "kernels/quant.h"
 #include "kernels/matvec_impl.h"
+#include "kernels/quant.h"
 #include "llama/error.h"
 
 namespace llama::kernels {
