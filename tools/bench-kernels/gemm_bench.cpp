@@ -74,12 +74,12 @@ struct Problem {
     }
 };
 
-// ---- The linear() prototype
-// ----------------------------------------------------------------------
+// ---- The linear() prototype ---------------------------------------------------------------------
 
-// Weight rows packed per task: 64 rows x 4096 columns of bf16 is 512 KB, which stays in L2 while
-// every token block streams past it.
-constexpr int64_t kAmxTileRows = 64;
+// Weight rows packed per task: 128 rows x 4096 columns of bf16 is 1 MB, which stays in L2 (2 MB
+// per core here) beside one pair of token blocks, so each token pair fetched from L3 feeds 128
+// rows. Measured ~10% faster than 64 rows; 256 rows no longer fit.
+constexpr int64_t kAmxTileRows = 128;
 
 struct AmxScratch {
     kernels::PackedBuffer packed_x;
@@ -105,12 +105,17 @@ void linear_amx(ThreadPool& pool, const Matrix& w, std::span<const float> x, int
     });
     scratch.packed_w.resize(pool.size());
     scratch.widened.resize(pool.size());
+    // Small matrices: smaller tiles (whole row blocks) so that every thread gets some.
+    const int64_t rows_per_thread = (w.rows + pool.size() - 1) / pool.size();
+    tile_rows = std::min(tile_rows, (rows_per_thread + 15) / 16 * 16);
     const int64_t n_tiles = (w.rows + tile_rows - 1) / tile_rows;
     pool.parallel_for(n_tiles, 1, [&](int64_t tile_begin, int64_t tile_end, int thread) {
         kernels::PackedBuffer& packed = scratch.packed_w[thread];
         packed.resize(packed_weights_size(tile_rows, cols));
         std::vector<float>& widened = scratch.widened[thread];
-        widened.resize(kernels::pack_weights_scratch_size(cols));
+        if (w.dtype != DType::F32 && w.dtype != DType::F16 && w.dtype != DType::BF16) {
+            widened.resize(kernels::pack_weights_scratch_size(cols));
+        }
         for (int64_t tile = tile_begin; tile < tile_end; ++tile) {
             const int64_t row0 = tile * tile_rows;
             const int64_t rows = std::min(tile_rows, w.rows - row0);
@@ -120,8 +125,7 @@ void linear_amx(ThreadPool& pool, const Matrix& w, std::span<const float> x, int
     });
 }
 
-// ---- One thread
-// ----------------------------------------------------------------------------------
+// ---- One thread ---------------------------------------------------------------------------------
 
 // Arguments: n_tokens, rows, cols, weight rows packed per tile.
 void BM_AmxGemm(benchmark::State& state, DType dtype) {
@@ -245,8 +249,7 @@ void BM_PackActivations(benchmark::State& state) {
     state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(p.x.size() * 4));
 }
 
-// ---- Both cores
-// ----------------------------------------------------------------------------------
+// ---- Both cores ---------------------------------------------------------------------------------
 
 void BM_LinearAmx(benchmark::State& state, DType dtype) {
     if (!kernels::amx_bf16_available()) {
