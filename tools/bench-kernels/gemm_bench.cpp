@@ -17,6 +17,7 @@
 #include "engine/linear.h"
 #include "kernels/gemm_amx.h"
 #include "kernels/kernels.h"
+#include "kernels/quant.h"
 #include "llama/tensor.h"
 #include "llama/thread_pool.h"
 
@@ -37,9 +38,15 @@ std::vector<float> random_floats(size_t n, uint32_t seed) {
     return values;
 }
 
+// Random weights; quantized types get random bytes, masked so that block scales stay small.
 std::vector<std::byte> weight_bytes(DType dtype, int64_t rows, int64_t cols) {
-    const auto values = random_floats(static_cast<size_t>(rows * cols), 1);
     std::vector<std::byte> bytes(static_cast<size_t>(row_bytes(dtype, cols) * rows));
+    if (dtype_traits(dtype).block_elements > 1) {
+        std::mt19937 rng(1);
+        for (auto& byte : bytes) byte = static_cast<std::byte>(rng() & 0x3b);
+        return bytes;
+    }
+    const auto values = random_floats(static_cast<size_t>(rows * cols), 1);
     if (dtype == DType::F32) {
         std::memcpy(bytes.data(), values.data(), bytes.size());
         return bytes;
@@ -225,6 +232,36 @@ void BM_SgemmTiles(benchmark::State& state, DType dtype) {
     set_flops(state, p.n_tokens, p.rows, p.cols);
 }
 
+// engine/linear.cpp's small-batch path on one thread (weights read once for all tokens by the
+// matrix-vector kernels), to find where AMX overtakes it. Arguments: n_tokens, rows, cols.
+void BM_SmallBatch(benchmark::State& state, DType dtype) {
+    Problem p(state, dtype);
+    const bool quantized = dtype_traits(dtype).block_elements > 1;
+    std::vector<kernels::QuantizedActivations> activations(p.n_tokens);
+    constexpr int64_t kBlockRows = 32;
+    for (auto _ : state) {
+        if (quantized) {
+            for (int64_t t = 0; t < p.n_tokens; ++t) {
+                kernels::quantize_activations(dtype, std::span(p.x).subspan(t * p.cols, p.cols),
+                                              activations[t]);
+            }
+            kernels::matmul_quant(p.w, activations, p.y, p.rows);
+        } else {
+            for (int64_t row = 0; row < p.rows; row += kBlockRows) {
+                const int64_t rows = std::min(kBlockRows, p.rows - row);
+                for (int64_t t = 0; t < p.n_tokens; ++t) {
+                    kernels::matvec(p.w.slice_rows(row, rows),
+                                    std::span(p.x).subspan(t * p.cols, p.cols),
+                                    std::span(p.y).subspan(t * p.rows + row, rows));
+                }
+            }
+        }
+        benchmark::DoNotOptimize(p.y.data());
+        benchmark::ClobberMemory();
+    }
+    set_flops(state, p.n_tokens, p.rows, p.cols);
+}
+
 // Packing throughput alone (weights: bytes of source weights per second).
 void BM_PackWeights(benchmark::State& state, DType dtype) {
     Problem p(state, dtype);
@@ -319,7 +356,18 @@ BENCHMARK_CAPTURE(BM_AmxGemm, f16, DType::F16)->Apply(amx_shapes);
 BENCHMARK_CAPTURE(BM_SgemmTiles, f16, DType::F16)->Apply(blas_shapes);
 BENCHMARK_CAPTURE(BM_AmxGemm, f32, DType::F32)->Apply(amx_shapes);
 BENCHMARK_CAPTURE(BM_SgemmTiles, f32, DType::F32)->Apply(blas_shapes);
+BENCHMARK_CAPTURE(BM_AmxGemm, q8_0, DType::Q8_0)->Apply(amx_shapes);
+BENCHMARK_CAPTURE(BM_SgemmTiles, q8_0, DType::Q8_0)->Apply(blas_shapes);
+BENCHMARK_CAPTURE(BM_AmxGemm, q4_k, DType::Q4_K)->Apply(amx_shapes);
+BENCHMARK_CAPTURE(BM_SgemmTiles, q4_k, DType::Q4_K)->Apply(blas_shapes);
 BENCHMARK_CAPTURE(BM_Avx512Bf16Gemm, bf16, DType::BF16)->Apply(amx_shapes);
+void small_batches(benchmark::internal::Benchmark* b) {
+    for (const int64_t n_tokens : {4, 8, 16, 32}) b->Args({n_tokens, 4096, 4096});
+    b->ArgNames({"tokens", "rows", "cols"})->Unit(benchmark::kMillisecond);
+}
+BENCHMARK_CAPTURE(BM_SmallBatch, bf16, DType::BF16)->Apply(small_batches);
+BENCHMARK_CAPTURE(BM_SmallBatch, q8_0, DType::Q8_0)->Apply(small_batches);
+BENCHMARK_CAPTURE(BM_SmallBatch, q4_k, DType::Q4_K)->Apply(small_batches);
 BENCHMARK(BM_AmxKernelOnly)->Apply(amx_shapes);
 BENCHMARK(BM_AmxKernelOnly)->Apply(tile_sweep);
 BENCHMARK(BM_AmxChunks)
