@@ -148,21 +148,19 @@ TEST_F(TrainedTokenizer, StreamingEqualsFullDecode) {
     }
 }
 
-TEST_F(TrainedTokenizer, StreamingEqualsFullDecodeOnRandomTokens) {
-    // Random sequences include control tokens, <unk>, lone '▁' pieces and byte runs that are not
-    // valid UTF-8 (truncated, overlong, stray continuation bytes): sentencepiece turns malformed
-    // bytes into U+FFFD, and the streaming decoder must do the same.
-    std::mt19937 rng(7);
-    const auto vocab = static_cast<uint32_t>(tokenizer_->vocab_size());
+// Random sequences include control tokens, <unk>, lone '▁' pieces and byte runs that are not
+// valid UTF-8 (truncated, overlong, stray continuation bytes): sentencepiece turns malformed
+// bytes into U+FFFD, and the streaming decoder must do the same.
+void check_random_sequences(const Tokenizer& tok, uint32_t seed) {
+    std::mt19937 rng(seed);
+    const auto vocab = static_cast<uint32_t>(tok.vocab_size());
     std::vector<int32_t> bytes;
-    for (int32_t id = 0; id < tokenizer_->vocab_size(); ++id) {
-        if (tokenizer_->is_byte(id)) bytes.push_back(id);
+    int32_t lone_space = -1;
+    for (int32_t id = 0; id < tok.vocab_size(); ++id) {
+        if (tok.is_byte(id)) bytes.push_back(id);
+        if (tok.piece(id) == "\xE2\x96\x81") lone_space = id;
     }
     ASSERT_EQ(bytes.size(), 256u);
-    int32_t lone_space = -1;
-    for (int32_t id = 0; id < tokenizer_->vocab_size(); ++id) {
-        if (tokenizer_->piece(id) == "\xE2\x96\x81") lone_space = id;
-    }
     ASSERT_GE(lone_space, 0);
     for (int trial = 0; trial < 500; ++trial) {
         std::vector<int32_t> tokens(1 + rng() % 20);
@@ -177,9 +175,12 @@ TEST_F(TrainedTokenizer, StreamingEqualsFullDecodeOnRandomTokens) {
                 t = static_cast<int32_t>(rng() % vocab);
             }
         }
-        EXPECT_EQ(stream_decode(*tokenizer_, tokens), tokenizer_->decode(tokens))
-            << "trial " << trial;
+        EXPECT_EQ(stream_decode(tok, tokens), tok.decode(tokens)) << "trial " << trial;
     }
+}
+
+TEST_F(TrainedTokenizer, StreamingEqualsFullDecodeOnRandomTokens) {
+    check_random_sequences(*tokenizer_, 7);
 }
 
 TEST(NfkcTokenizer, StreamingEqualsFullDecode) {
@@ -330,6 +331,7 @@ TEST(ShippedTokenizer, RoundTripAndStreaming) {
         EXPECT_EQ(tokens.front(), tok.bos_id());
         EXPECT_EQ(stream_decode(tok, tokens), tok.decode(tokens)) << text;
     }
+    check_random_sequences(tok, 8);
     const std::string verse = "In the beginning God created the heaven and the earth.";
     EXPECT_EQ(tok.decode(tok.encode(verse, true)), verse);
 }

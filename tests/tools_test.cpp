@@ -424,6 +424,17 @@ TEST_F(TinyModel, RunHelp) {
     }
 }
 
+TEST_F(TinyModel, RunUsesTheShippedModelByDefault) {
+    if (!fs::exists(kSourceDir / "model" / "kjv-tiny" / "model.safetensors")) {
+        GTEST_SKIP() << "model/kjv-tiny not present";
+    }
+    const auto r = run_tool("llama-run", {"-n", "8", "--seed", "1", "--ignore-eos"});
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_TRUE(r.out.starts_with("And God said")) << r.out;
+    EXPECT_GT(r.out.size(), std::string("And God said").size() + 8) << r.out;
+    EXPECT_TRUE(contains(r.err, "generation: 8 tokens")) << r.err;
+}
+
 // ---- llama-perplexity ------------------------------------------------------------------------
 
 TEST_F(TinyModel, PerplexityToolPrintsRunningEstimatesAndFinalLine) {
