@@ -2,8 +2,6 @@
 // (see llama/perplexity.h). Running estimates per chunk, then "PPL = <value>" as the last line of
 // stdout.
 
-#include <spdlog/spdlog.h>
-
 #include <algorithm>
 #include <cstdio>
 #include <iostream>
@@ -82,7 +80,6 @@ int run(int argc, char** argv) {
     context_params.split_mode =
         opt.split_mode == "per-forward" ? llama::SplitMode::PerForward : llama::SplitMode::Cached;
     llama::InferenceContext context(model, context_params);
-    spdlog::info("model: {}", model.description);
 
     const llama::PerplexityResult result = llama::compute_perplexity(
         context, tokenizer, text, [](const llama::PerplexityChunk& chunk) {

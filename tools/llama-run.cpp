@@ -119,7 +119,6 @@ int run(int argc, char** argv) {
         opt.split_mode == "per-forward" ? llama::SplitMode::PerForward : llama::SplitMode::Cached;
     llama::InferenceContext context(model, context_params);
     const double load_seconds = std::chrono::duration<double>(Clock::now() - load_start).count();
-    spdlog::info("model: {}", model.description);
     spdlog::info("context: {} tokens, batch {}, {} threads, split mode {}", context.n_ctx(),
                  opt.batch_size, opt.threads, opt.split_mode);
 
