@@ -29,8 +29,8 @@ namespace {
 // Column steps per chunk (4096 columns). Within a chunk, a pair of token blocks (64 KB per 1024
 // columns) stays in L2 while the weight tile's row blocks stream past it; chunking bounds that
 // working set for long rows (the 11008-column down projection) at the cost of reloading the
-// partial sums from y once per chunk. Shorter chunks measured slower: tile loads, not cache
-// misses, bound this kernel once the operands sit in L2.
+// partial sums from y once per chunk. Shorter chunks measured slower: more reloads, and a chunk's
+// slices of the row blocks (ksteps KB apart, 128 KB for 4096 columns) share L2 sets.
 constexpr int64_t kColumnChunkSteps = 128;
 
 #if defined(LLAMA_HAVE_AMX_CODE)
