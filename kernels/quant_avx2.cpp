@@ -26,7 +26,7 @@ LLAMA_AVX2 inline float hsum(__m256 v) {
 }
 
 // Software prefetch distance in super-blocks (see quant_avx512.cpp).
-constexpr int64_t kPrefetchBlocks = 4;
+constexpr int64_t kPrefetchBlocks = 16;
 
 template <class Block>
 inline void prefetch_block(const Block* block) {
@@ -61,7 +61,7 @@ LLAMA_AVX2 float dot_q8_0(const BlockQ8_0* w, const QuantizedActivations& x) {
         acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(pairs_to_i32(p)), scale, acc);
     };
     for (; b + 2 <= n_blocks; b += 2) {
-        _mm_prefetch(reinterpret_cast<const char*>(w + b) + 1024, _MM_HINT_T0);
+        _mm_prefetch(reinterpret_cast<const char*>(w + b) + 2048, _MM_HINT_T0);
         block(b, acc0);
         block(b + 1, acc1);
     }
@@ -87,7 +87,7 @@ LLAMA_AVX2 float dot_q4_0(const BlockQ4_0* w, const QuantizedActivations& x) {
     };
     int64_t b = 0;
     for (; b + 2 <= n_blocks; b += 2) {
-        _mm_prefetch(reinterpret_cast<const char*>(w + b) + 1024, _MM_HINT_T0);
+        _mm_prefetch(reinterpret_cast<const char*>(w + b) + 2048, _MM_HINT_T0);
         block(b, acc0);
         block(b + 1, acc1);
     }
