@@ -152,21 +152,20 @@ void dequantize_row_avx512(DType type, const std::byte* row, int64_t n, float* o
     }
 }
 
-// Bit-identical to the portable quantize_block: the same max, the same 127/amax, the same
-// products, and VCVTPS2DQ rounds to nearest even like std::nearbyint in the default mode.
+// Bit-identical to the portable quantize_block for finite input: the same max, the same
+// 127/amax, the same products, and VCVTPS2DQ rounds to nearest even like std::nearbyint.
 LLAMA_AVX512 float quantize_block_avx512(const float* x, int64_t count, int8_t* q) {
     __m512 amax = _mm512_setzero_ps();
     for (int64_t j = 0; j < count; j += 16) {
         amax = _mm512_max_ps(amax, _mm512_abs_ps(_mm512_loadu_ps(x + j)));
     }
     const float max = _mm512_reduce_max_ps(amax);
-    const float scale = max / 127.0f;
-    const __m512 inverse = _mm512_set1_ps(scale != 0.0f ? 127.0f / max : 0.0f);
+    const __m512 inverse = _mm512_set1_ps(activation_inverse(max));
     for (int64_t j = 0; j < count; j += 16) {
         const __m512i rounded = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_loadu_ps(x + j), inverse));
         _mm_storeu_si128(reinterpret_cast<__m128i*>(q + j), _mm512_cvtsepi32_epi8(rounded));
     }
-    return scale;
+    return max / 127.0f;
 }
 
 }  // namespace llama::kernels::detail

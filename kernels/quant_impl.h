@@ -11,6 +11,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 
 #include "kernels/quant.h"
 
@@ -32,6 +33,14 @@ struct QuantMatvecArgs {
 void quant_matvec_scalar(const QuantMatvecArgs& args);
 void quant_matvec_avx2(const QuantMatvecArgs& args);
 void quant_matvec_avx512(const QuantMatvecArgs& args);
+
+// 127 / amax for an activation block whose largest magnitude is amax, or 0 when that is not a
+// finite number: all-zero, vanishingly small (subnormal) and non-finite blocks quantize to zeros
+// (a non-finite block still has a non-finite scale, so it shows up in the result).
+inline float activation_inverse(float amax) {
+    const float inverse = 127.0f / amax;
+    return inverse <= std::numeric_limits<float>::max() ? inverse : 0.0f;
+}
 
 // AVX-512 (F, BW, VL) dequantization of one row of n values, and the activation quantizer of one
 // block (bit-identical to the portable one).

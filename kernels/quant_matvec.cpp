@@ -24,16 +24,16 @@ void check_quantized(DType type, const char* what) {
 }
 
 // Symmetric 8-bit quantization of one block: scale = max|x| / 127, q = round(x / scale).
-// Returns the scale; writes q.
+// Returns the scale; writes q. The clamp only matters for non-finite input (no UB on NaN).
 float quantize_block_portable(const float* x, int64_t count, int8_t* q) {
     float amax = 0.0f;
     for (int64_t j = 0; j < count; ++j) amax = std::max(amax, std::fabs(x[j]));
-    const float scale = amax / 127.0f;
-    const float inverse = scale != 0.0f ? 127.0f / amax : 0.0f;
+    const float inverse = detail::activation_inverse(amax);
     for (int64_t j = 0; j < count; ++j) {
-        q[j] = static_cast<int8_t>(std::nearbyint(x[j] * inverse));
+        const float v = std::fmin(std::fmax(x[j] * inverse, -127.0f), 127.0f);
+        q[j] = static_cast<int8_t>(std::nearbyint(v));
     }
-    return scale;
+    return amax / 127.0f;
 }
 
 }  // namespace

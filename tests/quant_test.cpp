@@ -427,6 +427,18 @@ TEST(QuantActivations, QuantizeWithinHalfAStep) {
             EXPECT_EQ(fast.bsums, portable.bsums);
         }
     }
+    // Blocks of zeros, or too small for 127/max to be finite, quantize to zeros on every path.
+    std::vector<float> tiny(64, 0.0f);
+    tiny[40] = 1e-39f;  // subnormal: 127 / 1e-39 overflows
+    tiny[41] = -5e-40f;
+    for (QuantPath path : {QuantPath::Scalar, QuantPath::Avx512Vnni}) {
+        if (!quant_path_supported(path)) continue;
+        QuantizedActivations zeros;
+        quantize_activations(path, DType::Q8_0, tiny, zeros);
+        for (int8_t v : zeros.qs) EXPECT_EQ(v, 0);
+        EXPECT_EQ(zeros.scales[0], 0.0f);
+        EXPECT_LT(zeros.scales[1], 1e-40f);
+    }
     QuantizedActivations q;
     EXPECT_THROW(quantize_activations(DType::Q4_K, std::span<const float>(x.data(), 100), q),
                  Error);
