@@ -3,24 +3,30 @@
 #include <span>
 #include <vector>
 
+#include "kernels/gemm_amx.h"
 #include "kernels/quant.h"
 #include "llama/tensor.h"
 #include "llama/thread_pool.h"
 
 namespace llama {
 
-// Buffers reused across calls: weight tiles widened for BLAS (one per thread) and activations
-// quantized for the integer dot products of quantized weights (one per token).
+// Buffers reused across calls, and how many-token products may be computed.
 struct LinearScratch {
-    std::vector<std::vector<float>> tiles;
-    std::vector<kernels::QuantizedActivations> activations;
+    // Many-token products in bfloat16 on AMX tiles (fp32 accumulation) where the CPU has them;
+    // false keeps them in fp32 BLAS.
+    bool bf16_gemm = true;
+    std::vector<std::vector<float>> tiles;  // weight rows widened to fp32, one buffer per thread
+    std::vector<kernels::QuantizedActivations> activations;  // one per token of a small batch
+    kernels::PackedBuffer packed_x;               // activations as bf16 tiles, shared by threads
+    std::vector<kernels::PackedBuffer> packed_w;  // one packed bf16 weight tile per thread
 };
 
 // y[t, :] = W x[t, :] for t < n_tokens: x is [n_tokens, w.cols], y is [n_tokens, w.rows].
 // A few tokens (decode, batched decode) read each weight row once for all of them with the
-// matrix-vector kernels: that is memory-bound. More tokens run BLAS sgemm over tiles of rows
-// widened to fp32, so 16-bit and quantized weights stay compact in memory. Output rows are split
-// across the pool's threads; each BLAS call runs on one thread.
+// matrix-vector kernels: that is memory-bound. More tokens multiply tiles of weight rows unpacked
+// in cache, so 16-bit and quantized weights stay compact in memory: as bf16 on AMX (when allowed
+// and available), else widened to fp32 for BLAS sgemm. Output rows are split across the pool's
+// threads; each BLAS call runs on one thread.
 void linear(ThreadPool& pool, const Matrix& w, std::span<const float> x, int64_t n_tokens,
             std::span<float> y, LinearScratch& scratch);
 

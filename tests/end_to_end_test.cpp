@@ -99,6 +99,7 @@ llama::ContextParams context_params(const llama::LlamaModel& model, int n_thread
     params.n_ctx = model.config.max_context;
     params.n_seqs = n_seqs;
     params.n_threads = n_threads;
+    params.prompt_precision = llama::PromptPrecision::F32;  // exact: compared to 1e-4
     return params;
 }
 
@@ -176,6 +177,29 @@ TEST_P(EndToEnd, AllPositionsInOneForwardMatchReference) {
     llama::InferenceContext ctx(model_, context_params(model_));
     expect_matches_reference(forward_all(ctx, ref_.tokens), "one forward, all logits");
     EXPECT_EQ(ctx.n_past(), n_tokens());
+}
+
+// The fast prompt path rounds activations and weights to bfloat16 (AMX): each logit stays within
+// a few 1e-3 of the largest logit, and the most likely next token is unchanged. Where the CPU
+// has no AMX the context computes in fp32 and this holds trivially.
+TEST_P(EndToEnd, Bf16PromptPathStaysCloseToReference) {
+    llama::ContextParams params = context_params(model_);
+    params.prompt_precision = llama::PromptPrecision::BF16;
+    llama::InferenceContext ctx(model_, params);
+    const std::vector<float> logits = forward_all(ctx, ref_.tokens);
+    for (int64_t pos = 0; pos < n_tokens(); ++pos) {
+        const auto expected = std::span<const double>(ref_.logits[pos]);
+        const Deviation d = worst_deviation(row(logits, pos), expected);
+        EXPECT_LE(d.relative, 2e-2)
+            << describe(d, GetParam() + " bf16, position " + std::to_string(pos));
+        const auto ours = row(logits, pos);
+        const auto best = std::max_element(expected.begin(), expected.end()) - expected.begin();
+        double scale = 0.0;
+        for (double value : expected) scale = std::max(scale, std::abs(value));
+        // The reference's best token is still within bf16 noise of our best.
+        EXPECT_GE(ours[best], *std::max_element(ours.begin(), ours.end()) - 2e-2 * scale)
+            << GetParam() << " position " << pos;
+    }
 }
 
 TEST_P(EndToEnd, OneTokenAtATimeMatchesReference) {

@@ -101,6 +101,7 @@ class TinyModel : public ::testing::Test {
         llama::ContextParams params;
         params.n_ctx = n_ctx;
         params.n_threads = 2;
+        params.prompt_precision = llama::PromptPrecision::F32;
         return llama::InferenceContext(*model_, params);
     }
 

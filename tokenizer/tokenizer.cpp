@@ -7,6 +7,8 @@
 #include <system_error>
 
 #include "llama/error.h"
+#include "model/gguf.h"
+#include "tokenizer/gguf_vocab.h"
 
 namespace llama {
 
@@ -120,9 +122,11 @@ Tokenizer Tokenizer::load(const std::filesystem::path& path) {
         throw Error("tokenizer " + file.string() + " is not a regular file");
     }
     if (has_gguf_magic(file)) {
-        throw Error("cannot load a tokenizer from " + file.string() +
-                    ": GGUF vocabularies are not supported here; pass a directory with "
-                    "tokenizer.model or a .model file");
+        // GGUF keeps the vocabulary as metadata; rebuild the sentencepiece model from it.
+        Tokenizer tokenizer =
+            from_serialized_proto(sentencepiece_proto_from_gguf(GgufFile::open(file)));
+        spdlog::info("loaded tokenizer from GGUF metadata of {}", file.string());
+        return tokenizer;
     }
     auto impl = std::make_unique<Impl>();
     const auto status = impl->processor.Load(file.string());
