@@ -24,6 +24,7 @@ struct PerplexityOptions {
     int64_t threads = 0;
     int64_t batch_size = 512;
     std::string split_mode = "cached";
+    llama::PromptPrecision precision = llama::PromptPrecision::BF16;
     std::string log_level;
 };
 
@@ -56,6 +57,7 @@ int run(int argc, char** argv) {
     parser.add_choice({"--split-mode"}, {"cached", "per-forward"},
                       "how attention splits the fused QKV output (default: cached)",
                       &opt.split_mode);
+    llama::cli::add_precision_flag(parser, &opt.precision);
     parser.add_string({"--log-level"}, "LEVEL",
                       "trace|debug|info|warn|error|off (default: $LLAMA_LOG_LEVEL or warn)",
                       &opt.log_level);
@@ -79,6 +81,7 @@ int run(int argc, char** argv) {
     context_params.n_threads = static_cast<int>(opt.threads);
     context_params.split_mode =
         opt.split_mode == "per-forward" ? llama::SplitMode::PerForward : llama::SplitMode::Cached;
+    context_params.prompt_precision = opt.precision;
     llama::InferenceContext context(model, context_params);
 
     const llama::PerplexityResult result = llama::compute_perplexity(

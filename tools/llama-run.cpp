@@ -1,15 +1,19 @@
 // llama-run: generates text from a prompt with a LLaMA model, streaming it to stdout; load time
-// and speeds go to stderr.
+// and speeds go to stderr. With --chat it holds a LLaMA-2-chat conversation instead: the
+// messages come from -p/-f (one turn) or stdin (a line per turn, interactive on a terminal).
 
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
 #include <iostream>
+#include <optional>
 #include <random>
 #include <string>
 
 #include "common/cli.h"
+#include "llama/chat.h"
 #include "llama/context.h"
 #include "llama/error.h"
 #include "llama/generator.h"
@@ -24,6 +28,7 @@ struct RunOptions {
     bool prompt_given = false;
     std::string prompt_file;
     int64_t n_predict = 128;
+    bool n_predict_given = false;
     int64_t threads = 0;
     int64_t ctx_size = 0;
     int64_t batch_size = 512;
@@ -35,11 +40,90 @@ struct RunOptions {
     int64_t seed = -1;
     std::string split_mode = "cached";
     std::string log_level;
+    llama::PromptPrecision precision = llama::PromptPrecision::BF16;
     bool no_bos = false;
     bool ignore_eos = false;
+    bool chat = false;
+    std::optional<std::string> system;
 };
 
 constexpr const char* kDefaultPrompt = "And God said";
+
+bool print_piece(std::string_view piece) {
+    std::cout << piece << std::flush;
+    return true;
+}
+
+void check_flags(const RunOptions& opt) {
+    if (opt.prompt_given && !opt.prompt_file.empty()) {
+        throw llama::Error("give the prompt with -p or -f, not both");
+    }
+    if (opt.system && !opt.chat) {
+        throw llama::Error("--system sets the system prompt of a chat: it needs --chat");
+    }
+    if (opt.chat && opt.no_bos) {
+        throw llama::Error(
+            "--no-bos does not apply to --chat: the chat format puts BOS before "
+            "every message");
+    }
+}
+
+// The user's messages: the one from -p/-f, else the lines of stdin, with "> " on stderr before
+// each when stdin is a terminal. Ends at end of input.
+class MessageSource {
+  public:
+    explicit MessageSource(std::optional<std::string> single)
+        : single_(std::move(single)), interactive_(!single_ && isatty(STDIN_FILENO)) {}
+
+    std::optional<std::string> next() {
+        if (single_) {
+            if (single_used_) return std::nullopt;
+            single_used_ = true;
+            return single_;
+        }
+        if (interactive_) std::cerr << "> " << std::flush;
+        std::string line;
+        if (!std::getline(std::cin, line)) {
+            if (interactive_) std::cerr << std::endl;  // the shell's prompt on a line of its own
+            return std::nullopt;
+        }
+        return line;
+    }
+
+  private:
+    std::optional<std::string> single_;
+    bool interactive_;
+    bool single_used_ = false;
+};
+
+// Answers each message on stdout, one answer per line; returns the totals over all turns.
+llama::GenerationStats run_chat(llama::InferenceContext& context, const llama::Tokenizer& tokenizer,
+                                const std::optional<std::string>& system,
+                                const std::optional<std::string>& prompt,
+                                const llama::GenerationParams& params) {
+    llama::ChatSession session(context, tokenizer, system, params);
+    MessageSource messages(prompt);
+    llama::GenerationStats total;
+    while (const std::optional<std::string> message = messages.next()) {
+        const std::string_view text = llama::strip_whitespace(*message);
+        if (text == "/bye") break;
+        if (text.empty()) continue;
+        const llama::GenerationStats stats = session.reply(text, print_piece);
+        std::cout << std::endl;
+        total.prompt_tokens += stats.prompt_tokens;
+        total.generated_tokens += stats.generated_tokens;
+        total.prompt_seconds += stats.prompt_seconds;
+        total.generation_seconds += stats.generation_seconds;
+        total.stop_reason = stats.stop_reason;
+        if (stats.stop_reason == llama::StopReason::ContextFull) {
+            throw llama::Error("the conversation filled the context (" +
+                               std::to_string(context.n_ctx()) +
+                               " tokens) before the answer ended; raise the context size (-c) "
+                               "or limit the answers (-n)");
+        }
+    }
+    return total;
+}
 
 int run(int argc, char** argv) {
     RunOptions opt;
@@ -59,9 +143,13 @@ int run(int argc, char** argv) {
                           opt.prompt_given = true;
                       });
     parser.add_string({"-f", "--file"}, "FILE", "read the prompt from FILE", &opt.prompt_file);
-    parser.add_int({"-n", "--n-predict"}, "N",
-                   "tokens to generate, -1 = until EOS or the context is full (default: 128)",
-                   &opt.n_predict, -1);
+    parser.add_option({"-n", "--n-predict"}, "N",
+                      "tokens to generate (per answer with --chat), -1 = until EOS or the "
+                      "context is full (default: 128; with --chat -1)",
+                      [&](std::string_view flag, std::string_view value) {
+                          opt.n_predict = llama::cli::parse_int(flag, value, -1);
+                          opt.n_predict_given = true;
+                      });
     parser.add_int({"-t", "--threads"}, "N",
                    "threads (default: " + std::to_string(opt.threads) + ", the hardware threads)",
                    &opt.threads, 1, 4096);
@@ -86,6 +174,16 @@ int run(int argc, char** argv) {
     parser.add_choice({"--split-mode"}, {"cached", "per-forward"},
                       "how attention splits the fused QKV output (default: cached)",
                       &opt.split_mode);
+    llama::cli::add_precision_flag(parser, &opt.precision);
+    parser.add_flag({"--chat"},
+                    "LLaMA-2-chat conversation: \"[INST] ... [/INST]\" turns, the KV cache kept "
+                    "from turn to turn; the message is -p/-f (one turn), else each line of stdin "
+                    "(interactive on a terminal; \"/bye\" or end of input quits)",
+                    &opt.chat);
+    parser.add_option({"-sys", "--system"}, "TEXT",
+                      "system prompt of a --chat conversation (a <<SYS>> block in the first "
+                      "message; default: none)",
+                      [&](std::string_view, std::string_view value) { opt.system = value; });
     parser.add_flag({"--no-bos"}, "do not put BOS before the prompt", &opt.no_bos);
     parser.add_flag({"--ignore-eos"}, "keep generating past end-of-sequence", &opt.ignore_eos);
     parser.add_string({"--log-level"}, "LEVEL",
@@ -96,16 +194,14 @@ int run(int argc, char** argv) {
         return 0;
     }
     llama::cli::init_logging(opt.log_level);
-
-    if (opt.prompt_given && !opt.prompt_file.empty()) {
-        throw llama::Error("give the prompt with -p or -f, not both");
-    }
-    std::string prompt = kDefaultPrompt;
-    if (opt.prompt_given) prompt = opt.prompt;
-    if (!opt.prompt_file.empty()) prompt = llama::cli::read_text_file(opt.prompt_file);
+    check_flags(opt);
 
     uint64_t seed = static_cast<uint64_t>(opt.seed);
     if (opt.seed < 0) seed = std::random_device{}() & 0xFFFFFFFFu;
+    // Read before loading, so a missing prompt file fails fast.
+    std::optional<std::string> prompt;
+    if (opt.prompt_given) prompt = opt.prompt;
+    if (!opt.prompt_file.empty()) prompt = llama::cli::read_text_file(opt.prompt_file);
 
     using Clock = std::chrono::steady_clock;
     const auto load_start = Clock::now();
@@ -117,13 +213,16 @@ int run(int argc, char** argv) {
     context_params.n_threads = static_cast<int>(opt.threads);
     context_params.split_mode =
         opt.split_mode == "per-forward" ? llama::SplitMode::PerForward : llama::SplitMode::Cached;
+    context_params.prompt_precision = opt.precision;
     llama::InferenceContext context(model, context_params);
     const double load_seconds = std::chrono::duration<double>(Clock::now() - load_start).count();
-    spdlog::info("context: {} tokens, batch {}, {} threads, split mode {}", context.n_ctx(),
-                 opt.batch_size, opt.threads, opt.split_mode);
+    spdlog::info("context: {} tokens, batch {}, {} threads, split mode {}, precision {}",
+                 context.n_ctx(), opt.batch_size, opt.threads, opt.split_mode,
+                 llama::cli::precision_name(opt.precision));
 
     llama::GenerationParams params;
     params.n_predict = opt.n_predict;
+    if (opt.chat && !opt.n_predict_given) params.n_predict = -1;  // answers end at EOS
     params.add_bos = !opt.no_bos;
     params.ignore_eos = opt.ignore_eos;
     params.echo_prompt = true;
@@ -134,12 +233,14 @@ int run(int argc, char** argv) {
     params.sampler.repeat_last_n = static_cast<int32_t>(opt.repeat_last_n);
     params.sampler.seed = seed;
 
-    const llama::GenerationStats stats =
-        llama::generate(context, tokenizer, prompt, params, [](std::string_view piece) {
-            std::cout << piece << std::flush;
-            return true;
-        });
-    std::cout << std::endl;
+    llama::GenerationStats stats;
+    if (opt.chat) {
+        stats = run_chat(context, tokenizer, opt.system, prompt, params);
+    } else {
+        stats = llama::generate(context, tokenizer, prompt.value_or(kDefaultPrompt), params,
+                                print_piece);
+        std::cout << std::endl;
+    }
 
     std::fprintf(stderr, "seed = %llu\n", static_cast<unsigned long long>(seed));
     std::fprintf(stderr, "load time: %.3f s\n", load_seconds);

@@ -8,6 +8,8 @@
 #include <string_view>
 #include <vector>
 
+#include "llama/context.h"
+
 // Pieces every command-line tool shares: a llama.cpp-style flag parser, the default model, the
 // thread count, logging setup and the "error: ..." exit path.
 namespace llama::cli {
@@ -65,6 +67,13 @@ int64_t parse_int(std::string_view flag, std::string_view value, int64_t min = I
                   int64_t max = INT64_MAX);
 double parse_float(std::string_view flag, std::string_view value, double min = -1e30,
                    double max = 1e30);
+
+// --precision: the arithmetic of prompt processing (ContextParams::prompt_precision).
+// "f32" or "bf16"; throws llama::Error naming `flag` for anything else.
+PromptPrecision parse_precision(std::string_view flag, std::string_view value);
+std::string_view precision_name(PromptPrecision precision);
+// Adds "--precision f32|bf16" with its help text to `parser`, storing into `target`.
+void add_precision_flag(ArgParser& parser, PromptPrecision* target);
 
 // The model the project ships (model/kjv-tiny in the source tree).
 std::filesystem::path default_model_path();

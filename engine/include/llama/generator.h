@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <span>
 #include <string_view>
 #include <vector>
 
@@ -45,5 +46,19 @@ using TextCallback = std::function<bool(std::string_view piece)>;
 GenerationStats generate(InferenceContext& context, const Tokenizer& tokenizer,
                          std::string_view prompt, const GenerationParams& params,
                          const TextCallback& on_text);
+
+// Continues the context's single sequence without resetting it: appends `tokens` after what the
+// KV cache already holds (earlier turns of a conversation), then samples up to n_predict tokens
+// as generate() does and streams their text. The text is decoded from the generated tokens alone,
+// so the first generated piece loses its leading space. `sampler` carries the repetition history
+// and the random state from call to call; `tokens` and the generated tokens are accepted into it.
+// params.add_bos, params.echo_prompt and params.sampler do not apply. As with generate(), the cache
+// ends up holding `tokens` and the generated tokens, except the last one when generation stopped
+// before running it through the model (token limit, callback, full context), and never EOS:
+// context.n_past() tells how many were kept, and the next call passes the rest first. Throws
+// llama::Error if `tokens` is empty or the context cannot hold them plus one generated token.
+GenerationStats continue_generation(InferenceContext& context, const Tokenizer& tokenizer,
+                                    std::span<const int32_t> tokens, const GenerationParams& params,
+                                    Sampler& sampler, const TextCallback& on_text);
 
 }  // namespace llama
