@@ -152,6 +152,45 @@ TEST(ArgParser, StrayArgument) {
     EXPECT_NE(error.find("unexpected argument 'prompt words'"), std::string::npos) << error;
 }
 
+TEST(Precision, ParsesF32AndBf16) {
+    EXPECT_EQ(llama::cli::parse_precision("--precision", "f32"), llama::PromptPrecision::F32);
+    EXPECT_EQ(llama::cli::parse_precision("--precision", "bf16"), llama::PromptPrecision::BF16);
+    for (auto precision : {llama::PromptPrecision::F32, llama::PromptPrecision::BF16}) {
+        const std::string_view name = llama::cli::precision_name(precision);
+        EXPECT_EQ(llama::cli::parse_precision("--precision", name), precision);
+    }
+}
+
+TEST(Precision, BadValuesNameTheFlagAndTheChoices) {
+    for (const char* bad : {"f16", "fp32", "BF16", ""}) {
+        try {
+            llama::cli::parse_precision("--precision", bad);
+            FAIL() << "expected llama::Error for '" << bad << "'";
+        } catch (const llama::Error& e) {
+            const std::string message = e.what();
+            EXPECT_NE(message.find("'" + std::string(bad) + "'"), std::string::npos) << message;
+            EXPECT_NE(message.find("--precision"), std::string::npos) << message;
+            EXPECT_NE(message.find("f32, bf16"), std::string::npos) << message;
+        }
+    }
+}
+
+TEST(Precision, FlagSetsTheTargetAndExplainsItself) {
+    ArgParser parser("tool", "A test tool.");
+    auto precision = llama::PromptPrecision::BF16;
+    llama::cli::add_precision_flag(parser, &precision);
+    EXPECT_TRUE(parser.parse(std::vector<std::string>{"--precision", "f32"}));
+    EXPECT_EQ(precision, llama::PromptPrecision::F32);
+    EXPECT_TRUE(parser.parse(std::vector<std::string>{"--precision=bf16"}));
+    EXPECT_EQ(precision, llama::PromptPrecision::BF16);
+    EXPECT_THROW(parser.parse(std::vector<std::string>{"--precision", "int8"}), llama::Error);
+    EXPECT_EQ(precision, llama::PromptPrecision::BF16);
+    const std::string help = parser.help();
+    for (const char* needle : {"--precision f32|bf16", "AMX", "default: bf16"}) {
+        EXPECT_NE(help.find(needle), std::string::npos) << needle << " missing from\n" << help;
+    }
+}
+
 TEST(ParseNumbers, Valid) {
     EXPECT_EQ(llama::cli::parse_int("-x", "42"), 42);
     EXPECT_EQ(llama::cli::parse_int("-x", "-7"), -7);
