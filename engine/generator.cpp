@@ -144,10 +144,11 @@ GenerationStats continue_generation(InferenceContext& context, const Tokenizer& 
     const int64_t n_past = context.n_past();
     const int64_t n_ctx = context.n_ctx();
     if (n_past + n_tokens >= n_ctx) {
-        throw Error("the context is full: it holds " + std::to_string(n_ctx) + " tokens, " +
-                    std::to_string(n_past) + " are in use and the next " +
-                    std::to_string(n_tokens) +
-                    " would leave no room to generate; raise the context size (-c)");
+        throw Error("no room in the context for the next " + std::to_string(n_tokens) +
+                    " tokens: it holds " + std::to_string(n_ctx) + " tokens, " +
+                    std::to_string(n_past) +
+                    " are in use, and one more is needed to generate; raise the context size "
+                    "(-c)");
     }
     GenerationStats stats;
     stats.prompt_tokens = n_tokens;

@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <pty.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -15,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "llama/chat.h"
 #include "llama/context.h"
 #include "llama/error.h"
 #include "llama/generator.h"
@@ -44,17 +46,36 @@ struct ProcessResult {
     std::string err;
 };
 
+// What the process reads: `input` from a file, or typed on a terminal (a pseudo-terminal).
+struct ProcessInput {
+    std::string text;
+    bool terminal = false;
+};
+
 // Runs `program` with `args`, capturing stdout and stderr through files in `scratch`.
 ProcessResult run_process(const fs::path& program, const std::vector<std::string>& args,
-                          const fs::path& scratch) {
+                          const fs::path& scratch, const ProcessInput& input = {}) {
+    const fs::path in_path = scratch / "stdin.txt";
     const fs::path out_path = scratch / "stdout.txt";
     const fs::path err_path = scratch / "stderr.txt";
+    int terminal = -1, terminal_child = -1;
+    if (input.terminal) {
+        if (openpty(&terminal, &terminal_child, nullptr, nullptr, nullptr) != 0) {
+            ADD_FAILURE() << "openpty failed";
+            return {};
+        }
+    } else {
+        std::ofstream(in_path, std::ios::binary) << input.text;
+    }
     const pid_t pid = fork();
     if (pid == 0) {
+        const int in_fd = input.terminal ? terminal_child : open(in_path.c_str(), O_RDONLY);
         const int out_fd = open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
         const int err_fd = open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        dup2(in_fd, STDIN_FILENO);
         dup2(out_fd, STDOUT_FILENO);
         dup2(err_fd, STDERR_FILENO);
+        if (input.terminal) close(terminal);
         std::vector<char*> argv;
         std::string name = program.string();
         argv.push_back(name.data());
@@ -64,8 +85,16 @@ ProcessResult run_process(const fs::path& program, const std::vector<std::string
         execv(name.c_str(), argv.data());
         _exit(127);
     }
+    if (input.terminal) {
+        // Typed ahead: the terminal hands the program one line per read. The terminal stays open
+        // until the program exits (closing it would hang up on the program).
+        close(terminal_child);
+        const ssize_t written = write(terminal, input.text.data(), input.text.size());
+        EXPECT_EQ(written, static_cast<ssize_t>(input.text.size()));
+    }
     int wait_status = 0;
     waitpid(pid, &wait_status, 0);
+    if (input.terminal) close(terminal);
     ProcessResult result;
     result.status = WIFEXITED(wait_status) ? WEXITSTATUS(wait_status) : -1;
     result.out = slurp(out_path);
@@ -105,13 +134,14 @@ class TinyModel : public ::testing::Test {
         return llama::InferenceContext(*model_, params);
     }
 
-    ProcessResult run_tool(const std::string& tool, const std::vector<std::string>& args) {
+    ProcessResult run_tool(const std::string& tool, const std::vector<std::string>& args,
+                           const ProcessInput& input = {}) {
         const fs::path program = kBinaryDir / "tools" / tool;
         if (!fs::exists(program)) {
             ADD_FAILURE() << program << " is not built (build the " << tool << " target)";
             return {};
         }
-        return run_process(program, args, dir_->path());
+        return run_process(program, args, dir_->path(), input);
     }
 
     static llama::test::TempDir* dir_;
@@ -419,8 +449,9 @@ TEST_F(TinyModel, RunContextLargerThanTheModelAllows) {
 TEST_F(TinyModel, RunHelp) {
     const auto r = run_tool("llama-run", {"--help"});
     EXPECT_EQ(r.status, 0);
-    for (const char* flag : {"-m", "-p", "-f", "-n", "-t", "-c", "--temp", "--top-k", "--top-p",
-                             "--repeat-penalty", "--seed", "--split-mode"}) {
+    for (const char* flag :
+         {"-m", "-p", "-f", "-n", "-t", "-c", "--temp", "--top-k", "--top-p", "--repeat-penalty",
+          "--seed", "--split-mode", "--precision f32|bf16", "--chat", "-sys, --system", "AMX"}) {
         EXPECT_TRUE(contains(r.out, flag)) << flag;
     }
 }
@@ -436,13 +467,113 @@ TEST_F(TinyModel, RunUsesTheShippedModelByDefault) {
     EXPECT_TRUE(contains(r.err, "generation: 8 tokens")) << r.err;
 }
 
+// ---- llama-run --chat ------------------------------------------------------------------------
+
+// Greedy, repetition penalty off, EOS never sampled: the tool's answers are reproducible in
+// process with the same settings.
+const std::vector<std::string> kChatFlags = {
+    "--chat", "-n",           "3",  "--temp", "0",           "--repeat-penalty",
+    "1",      "--ignore-eos", "-t", "2",      "--precision", "f32"};
+
+// The answers ChatSession gives for `messages` with kChatFlags' settings, each on its own line.
+std::string expected_chat_output(const llama::LlamaModel& model, const llama::Tokenizer& tokenizer,
+                                 const std::optional<std::string>& system,
+                                 const std::vector<std::string>& messages) {
+    llama::ContextParams context_params;
+    context_params.n_threads = 2;
+    context_params.n_ctx = model.config.max_context;
+    context_params.prompt_precision = llama::PromptPrecision::F32;
+    llama::InferenceContext context(model, context_params);
+    llama::ChatSession session(context, tokenizer, system, greedy(3));
+    std::string out;
+    for (const auto& message : messages) {
+        session.reply(message, [&](std::string_view piece) {
+            out += piece;
+            return true;
+        });
+        out += "\n";
+    }
+    return out;
+}
+
+TEST_F(TinyModel, ChatAnswersEachLineOfStdin) {
+    std::vector<std::string> args = {"-m", model_dir_.string()};
+    args.insert(args.end(), kChatFlags.begin(), kChatFlags.end());
+    // The blank line is skipped; surrounding whitespace is stripped.
+    const auto r = run_tool("llama-run", args, {"the king said\n\n  him  \n"});
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_EQ(r.out,
+              expected_chat_output(*model_, *tokenizer_, std::nullopt, {"the king said", "him"}));
+    EXPECT_TRUE(contains(r.err, "generation: 6 tokens")) << r.err;
+    EXPECT_FALSE(contains(r.err, "> ")) << "no prompt when stdin is not a terminal: " << r.err;
+}
+
+TEST_F(TinyModel, ChatWithAPromptIsOneTurnWithTheSystemPrompt) {
+    std::vector<std::string> args = {"-m", model_dir_.string(), "-p", "the king", "-sys", "god"};
+    args.insert(args.end(), kChatFlags.begin(), kChatFlags.end());
+    // stdin is not read with -p.
+    const auto r = run_tool("llama-run", args, {"him\n"});
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_EQ(r.out, expected_chat_output(*model_, *tokenizer_, "god", {"the king"}));
+    EXPECT_TRUE(contains(r.err, "generation: 3 tokens")) << r.err;
+}
+
+TEST_F(TinyModel, ChatEndsAtBye) {
+    std::vector<std::string> args = {"-m", model_dir_.string()};
+    args.insert(args.end(), kChatFlags.begin(), kChatFlags.end());
+    const auto r = run_tool("llama-run", args, {"the king\n /bye \nhim\n"});
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_EQ(r.out, expected_chat_output(*model_, *tokenizer_, std::nullopt, {"the king"}));
+    EXPECT_TRUE(contains(r.err, "generation: 3 tokens")) << r.err;
+}
+
+TEST_F(TinyModel, ChatOnATerminalPromptsForEachLine) {
+    std::vector<std::string> args = {"-m", model_dir_.string()};
+    args.insert(args.end(), kChatFlags.begin(), kChatFlags.end());
+    // Two messages, then end of input (Ctrl-D at the start of a line).
+    const auto r = run_tool("llama-run", args, {"the king\nhim\n\x04", /*terminal=*/true});
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_EQ(r.out, expected_chat_output(*model_, *tokenizer_, std::nullopt, {"the king", "him"}));
+    EXPECT_TRUE(r.err.starts_with("> > > \n")) << r.err;
+    EXPECT_TRUE(contains(r.err, "generation: 6 tokens")) << r.err;
+}
+
+TEST_F(TinyModel, ChatAnswerThatFillsTheContextIsAnError) {
+    const auto r = run_tool("llama-run", {"-m", model_dir_.string(), "--chat", "-p", "the king",
+                                          "-n", "-1", "--ignore-eos"});
+    EXPECT_EQ(r.status, 1) << r.err;
+    EXPECT_TRUE(contains(r.err, "error: the conversation filled the context (64 tokens)")) << r.err;
+    EXPECT_FALSE(r.out.empty()) << "the answer so far is shown";
+}
+
+TEST_F(TinyModel, ChatMessageThatDoesNotFitIsAnError) {
+    expect_failure(
+        run_tool("llama-run", {"-m", model_dir_.string(), "--chat", "-c", "8", "-p", "the king"}),
+        {"no room in the context", "holds 8 tokens", "-c"});
+    // The second message does not fit after the first exchange.
+    std::vector<std::string> args = {"-m", model_dir_.string(), "-c", "40"};
+    args.insert(args.end(), kChatFlags.begin(), kChatFlags.end());
+    const auto r = run_tool("llama-run", args,
+                            {"the king\nthe lord said unto him that the king went to the land\n"});
+    EXPECT_EQ(r.status, 1) << r.err;
+    EXPECT_TRUE(contains(r.err, "error: no room in the context")) << r.err;
+    EXPECT_EQ(r.out, expected_chat_output(*model_, *tokenizer_, std::nullopt, {"the king"}));
+}
+
+TEST_F(TinyModel, ChatFlagErrors) {
+    expect_failure(run_tool("llama-run", {"-m", model_dir_.string(), "--system", "be kind"}),
+                   {"--system", "--chat"});
+    expect_failure(run_tool("llama-run", {"-m", model_dir_.string(), "--chat", "--no-bos"}),
+                   {"--no-bos", "--chat"});
+}
+
 // ---- llama-perplexity ------------------------------------------------------------------------
 
 TEST_F(TinyModel, PerplexityToolPrintsRunningEstimatesAndFinalLine) {
     const fs::path text = dir_->path() / "text.txt";
     std::ofstream(text) << llama::test::make_corpus(60);
-    const auto r =
-        run_tool("llama-perplexity", {"-m", model_dir_.string(), "-f", text.string(), "-c", "32"});
+    const auto r = run_tool("llama-perplexity", {"-m", model_dir_.string(), "-f", text.string(),
+                                                 "-c", "32", "--precision", "f32"});
     ASSERT_EQ(r.status, 0) << r.err;
     std::vector<std::string> lines;
     std::istringstream out(r.out);
@@ -472,6 +603,13 @@ TEST_F(TinyModel, PerplexityToolErrors) {
                             {"-m", model_dir_.string(), "-f", short_text.string(), "-c", "32"}),
                    {"tokens", "64"});
     expect_failure(run_tool("llama-perplexity", {"-c", "x"}), {"'x'", "-c"});
+}
+
+TEST_F(TinyModel, PrecisionFlagRejectsUnknownValues) {
+    expect_failure(run_tool("llama-perplexity", {"--precision", "f16"}),
+                   {"'f16'", "--precision", "f32, bf16"});
+    expect_failure(run_tool("llama-run", {"--precision", "int8"}),
+                   {"'int8'", "--precision", "f32, bf16"});
 }
 
 }  // namespace
