@@ -358,4 +358,64 @@ void convert_to_gguf(const std::filesystem::path& input, const std::filesystem::
     writer.write(output, options.progress);
 }
 
+void write_model_gguf(const LlamaModel& model, const std::filesystem::path& output,
+                      const GgufConvertOptions& options, const std::string& name) {
+    file_type(options.type);
+    const LlamaConfig& c = model.config;
+    c.validate();
+    if (static_cast<int64_t>(model.layers.size()) != c.n_layers) {
+        throw Error("model has " + std::to_string(model.layers.size()) +
+                    " layers but its config says " + std::to_string(c.n_layers));
+    }
+    GgufWriter writer;
+    writer.set("general.name", name);
+    if (!model.description.empty()) writer.set("general.description", model.description);
+    set_llama_metadata(writer, c);
+    set_file_type(writer, options.type);
+
+    const bool rotate_half = c.rope_layout == RopeLayout::RotateHalf;
+    int requantized = 0;
+    auto matrix = [&](const std::string& gguf_name, const Matrix& m, int64_t permute_heads = 0) {
+        add_tensor(writer, {gguf_name, m.dtype, {m.rows, m.cols}, m.data, permute_heads},
+                   options.type, requantized);
+    };
+    auto vector = [&](const std::string& gguf_name, const std::vector<float>& values) {
+        if (static_cast<int64_t>(values.size()) != c.hidden_size) {
+            throw Error("model norm '" + gguf_name + "' has " + std::to_string(values.size()) +
+                        " values, hidden size is " + std::to_string(c.hidden_size));
+        }
+        add_tensor(writer,
+                   {gguf_name,
+                    DType::F32,
+                    {c.hidden_size},
+                    reinterpret_cast<const std::byte*>(values.data()),
+                    0},
+                   options.type, requantized);
+    };
+    matrix("token_embd.weight", model.token_embedding);
+    for (int64_t i = 0; i < c.n_layers; ++i) {
+        const DecoderLayer& layer = model.layers[static_cast<size_t>(i)];
+        const std::string p = "blk." + std::to_string(i) + ".";
+        const Matrix& qkv = layer.attention.qkv_weight();
+        const Matrix& gate_up = layer.mlp.gate_up_weight();
+        vector(p + "attn_norm.weight", layer.attn_norm);
+        matrix(p + "attn_q.weight", qkv.slice_rows(0, c.q_size()), rotate_half ? c.n_heads : 0);
+        matrix(p + "attn_k.weight", qkv.slice_rows(c.q_size(), c.kv_size()),
+               rotate_half ? c.n_kv_heads : 0);
+        matrix(p + "attn_v.weight", qkv.slice_rows(c.q_size() + c.kv_size(), c.kv_size()));
+        matrix(p + "attn_output.weight", layer.attention.o_weight());
+        vector(p + "ffn_norm.weight", layer.ffn_norm);
+        matrix(p + "ffn_gate.weight", gate_up.slice_rows(0, c.ffn_size));
+        matrix(p + "ffn_up.weight", gate_up.slice_rows(c.ffn_size, c.ffn_size));
+        matrix(p + "ffn_down.weight", layer.mlp.down_weight());
+    }
+    vector("output_norm.weight", model.final_norm);
+    // A tied lm_head is the embedding itself; the loader ties a file without output.weight.
+    if (model.lm_head.data != model.token_embedding.data) matrix("output.weight", model.lm_head);
+    if (requantized > 0) {
+        spdlog::warn("{} quantized tensors were requantized to another type", requantized);
+    }
+    writer.write(output, options.progress);
+}
+
 }  // namespace llama

@@ -7,6 +7,7 @@
 #include <functional>
 #include <string_view>
 
+#include "llama/model.h"
 #include "llama/tensor.h"
 
 namespace llama {
@@ -32,5 +33,15 @@ DType parse_gguf_output_type(std::string_view name);
 // Throws llama::Error naming the problem; a failed run leaves no output file.
 void convert_to_gguf(const std::filesystem::path& input, const std::filesystem::path& output,
                      const GgufConvertOptions& options);
+
+// Writes an in-memory model (such as make_random_model's synthetic one) as GGUF v3: llama.*
+// metadata from its config, general.name = `name`, general.description = model.description, and
+// no tokenizer (the loader only needs one for text). The fused q/k/v and gate/up weights are
+// written as llama.cpp's separate tensors, back to back. A model in the rotate-half RoPE layout
+// has its q/k rows permuted to GGUF's interleaved one (as from Hugging Face); an interleaved
+// model is written as it is. Either way the loaded file computes the model's logits. Tensors are
+// converted one at a time from the model's buffers, so memory grows by one tensor, not a model.
+void write_model_gguf(const LlamaModel& model, const std::filesystem::path& output,
+                      const GgufConvertOptions& options, const std::string& name);
 
 }  // namespace llama

@@ -1,33 +1,72 @@
-// llama-quantize: writes a GGUF file in F32, F16, BF16, Q8_0 or Q4_0 from a GGUF file or a
-// Hugging Face LLaMA directory.
+// llama-quantize: writes a GGUF file in F32, F16, BF16, Q8_0 or Q4_0 from a GGUF file, a
+// Hugging Face LLaMA directory, or a synthetic model with seeded random weights.
 //
 //   llama-quantize IN OUT TYPE
+//   llama-quantize --config NAME [--seed N] OUT TYPE
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <iostream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "common/cli.h"
 #include "llama/error.h"
+#include "llama/random_model.h"
 #include "model/gguf_convert.h"
 #include "model/load_progress.h"
 
 namespace {
 
+std::string preset_list() {
+    std::string list;
+    for (const std::string& name : llama::preset_names()) list += (list.empty() ? "" : ", ") + name;
+    return list;
+}
+
+// The synthetic model is built whole in memory (12.6 GiB of F16 for llama-7b) and written tensor
+// by tensor from there, so the peak is one model plus one converted tensor.
+void write_synthetic(const std::string& config_name, uint64_t seed,
+                     const std::filesystem::path& output,
+                     const llama::GgufConvertOptions& options) {
+    const auto config = llama::preset_config(config_name);
+    if (!config) {
+        throw llama::Error("unknown --config '" + config_name + "' (known: " + preset_list() + ")");
+    }
+    llama::RandomModelParams params;
+    params.config = *config;
+    params.dtype = options.type == llama::DType::F32 ? llama::DType::F32 : llama::DType::F16;
+    params.seed = seed;
+    params.n_threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    const llama::LlamaModel model = llama::make_random_model(params);
+    llama::write_model_gguf(model, output, options,
+                            config_name + "-random-seed" + std::to_string(seed));
+}
+
 int run(int argc, char** argv) {
     std::string log_level;
     std::vector<std::string> positional;
     llama::cli::ArgParser parser(
-        "llama-quantize IN OUT TYPE",
+        "llama-quantize IN OUT TYPE\n       llama-quantize --config NAME [--seed N] OUT TYPE",
         "Writes the GGUF file OUT from IN (a GGUF file or a Hugging Face LLaMA directory with "
         "config.json, *.safetensors and tokenizer.model) with its weight matrices in TYPE: F32, "
         "F16, BF16, Q8_0 or Q4_0. Norm weights stay F32; with Q4_0 the output matrix is kept at "
         "Q8_0. From Hugging Face input the q/k rows are permuted to GGUF's interleaved RoPE layout "
-        "and the tokenizer is stored as tokenizer.ggml.* metadata, as llama.cpp's converter does.");
+        "and the tokenizer is stored as tokenizer.ggml.* metadata, as llama.cpp's converter does. "
+        "With --config, the input is a synthetic model of that shape with seeded random weights "
+        "(as llama-bench --config builds it; F32 weights for TYPE F32, F16 otherwise), written "
+        "without tokenizer: for benchmarks.");
+    std::string config_name;
+    int64_t seed = 42;
+    parser.add_string({"--config"}, "NAME",
+                      "synthetic input instead of IN: " + preset_list() +
+                          " (seeded random weights, no tokenizer)",
+                      &config_name);
+    parser.add_int({"--seed"}, "N", "seed of the synthetic weights (default: 42)", &seed, 0);
     parser.add_string({"--log-level"}, "LEVEL", "trace, debug, info, warn, error (default: info)",
                       &log_level);
     // Positional arguments are taken out before the flag parser sees the rest.
@@ -49,14 +88,18 @@ int run(int argc, char** argv) {
         return 0;
     }
     llama::cli::init_logging(log_level, "info");
-    if (positional.size() != 3) {
-        throw llama::Error("expected IN OUT TYPE, got " + std::to_string(positional.size()) +
-                           " arguments (see llama-quantize --help)");
+    const bool synthetic = !config_name.empty();
+    const size_t expected = synthetic ? 2 : 3;
+    if (positional.size() != expected) {
+        throw llama::Error(
+            std::string(synthetic ? "with --config, expected OUT TYPE" : "expected IN OUT TYPE") +
+            ", got " + std::to_string(positional.size()) +
+            " arguments (see llama-quantize --help)");
     }
-    const std::filesystem::path input = positional[0];
-    const std::filesystem::path output = positional[1];
+    const std::filesystem::path output = positional[expected - 2];
+    const std::string type_name = positional[expected - 1];
     llama::GgufConvertOptions options;
-    options.type = llama::parse_gguf_output_type(positional[2]);
+    options.type = llama::parse_gguf_output_type(type_name);
 
     const auto start = std::chrono::steady_clock::now();
     std::unique_ptr<llama::LoadProgress> progress;
@@ -68,12 +111,16 @@ int run(int argc, char** argv) {
         progress->advance();
         (void)done;
     };
-    llama::convert_to_gguf(input, output, options);
+    if (synthetic) {
+        write_synthetic(config_name, static_cast<uint64_t>(seed), output, options);
+    } else {
+        llama::convert_to_gguf(positional[0], output, options);
+    }
     progress.reset();
     const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     spdlog::info("wrote {} ({} MiB, {}) in {:.1f} s", output.string(),
-                 std::filesystem::file_size(output) >> 20, positional[2], seconds);
+                 std::filesystem::file_size(output) >> 20, type_name, seconds);
     return 0;
 }
 
