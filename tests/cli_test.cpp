@@ -5,6 +5,7 @@
 
 #include <cstdlib>
 #include <fstream>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -31,6 +32,17 @@ ArgParser make_parser(Flags& flags) {
     parser.add_flag({"--ignore-eos"}, "ignore EOS", &flags.ignore_eos);
     parser.add_choice({"--split-mode"}, {"cached", "per-forward"}, "split mode", &flags.split);
     return parser;
+}
+
+// `text` with every run of whitespace as one space, so wrapped help reads as one line.
+std::string single_spaced(const std::string& text) {
+    std::string out;
+    for (char c : text) {
+        const bool space = c == ' ' || c == '\n';
+        if (space && (out.empty() || out.back() == ' ')) continue;
+        out += space ? ' ' : c;
+    }
+    return out;
 }
 
 // Parses `args`; returns the error message, or "" if parsing succeeded.
@@ -100,6 +112,29 @@ TEST(ArgParser, HelpStopsParsing) {
                                "--ignore-eos", "cached|per-forward", "--help"}) {
         EXPECT_NE(help.find(needle), std::string::npos) << needle << " missing from\n" << help;
     }
+}
+
+TEST(ArgParser, HelpWrapsLongTextsUnderTheirColumn) {
+    ArgParser parser("tool", "A test tool.");
+    std::string text;
+    for (int i = 0; i < 40; ++i) text += "word" + std::to_string(i) + " ";
+    text += "end";
+    parser.add_flag({"--long"}, text, nullptr);
+    const std::string help = parser.help();
+    std::istringstream lines(help);
+    size_t text_column = std::string::npos;  // where the flag's text starts on its first line
+    size_t n_continued = 0;
+    for (std::string line; std::getline(lines, line);) {
+        EXPECT_LE(line.size(), 100u) << line;
+        if (line.starts_with("  --long ")) text_column = line.find("word0");
+        if (line.starts_with("        ")) {
+            ++n_continued;
+            EXPECT_EQ(line.find_first_not_of(' '), text_column) << line;
+        }
+    }
+    EXPECT_GE(n_continued, 2u) << help;
+    // Nothing is lost: the words read as before, in order.
+    EXPECT_NE(single_spaced(help).find(text), std::string::npos) << help;
 }
 
 TEST(ArgParser, UnknownFlag) {
@@ -185,7 +220,7 @@ TEST(Precision, FlagSetsTheTargetAndExplainsItself) {
     EXPECT_EQ(precision, llama::PromptPrecision::BF16);
     EXPECT_THROW(parser.parse(std::vector<std::string>{"--precision", "int8"}), llama::Error);
     EXPECT_EQ(precision, llama::PromptPrecision::BF16);
-    const std::string help = parser.help();
+    const std::string help = single_spaced(parser.help());
     for (const char* needle : {"--precision f32|bf16", "AMX", "default: bf16"}) {
         EXPECT_NE(help.find(needle), std::string::npos) << needle << " missing from\n" << help;
     }

@@ -3,6 +3,7 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstdlib>
@@ -28,6 +29,29 @@ std::string join(const std::vector<std::string>& items, std::string_view sep) {
         out += items[i];
     }
     return out;
+}
+
+// Help lines wrap at this width, continuing under the column where the help texts start.
+constexpr size_t kHelpWidth = 100;
+
+// `text` split at spaces into lines of at most `width` characters (a longer word stays whole).
+std::vector<std::string> wrap_words(std::string_view text, size_t width) {
+    std::vector<std::string> lines;
+    std::string current;
+    size_t start = 0;
+    while (start <= text.size()) {
+        const size_t space = std::min(text.find(' ', start), text.size());
+        const std::string_view word = text.substr(start, space - start);
+        if (!current.empty() && current.size() + 1 + word.size() > width) {
+            lines.push_back(std::move(current));
+            current.clear();
+        }
+        if (!current.empty()) current += ' ';
+        current += word;
+        start = space + 1;
+    }
+    lines.push_back(std::move(current));
+    return lines;
 }
 
 }  // namespace
@@ -150,8 +174,14 @@ std::string ArgParser::help() const {
         width = std::max(width, head.size());
         heads.push_back(std::move(head));
     }
+    const size_t text_column = width + 2;
+    const size_t text_width = std::max<size_t>(kHelpWidth - std::min(text_column, kHelpWidth), 30);
     const auto line = [&](const std::string& head, const std::string& text) {
-        out << head << std::string(width + 2 - head.size(), ' ') << text << "\n";
+        const std::vector<std::string> parts = wrap_words(text, text_width);
+        out << head << std::string(text_column - head.size(), ' ') << parts[0] << "\n";
+        for (size_t i = 1; i < parts.size(); ++i) {
+            out << std::string(text_column, ' ') << parts[i] << "\n";
+        }
     };
     line("  -h, --help", "show this help and exit");
     for (size_t i = 0; i < options_.size(); ++i) line(heads[i], options_[i].help);
