@@ -9,7 +9,8 @@
 # Environment: BUILD (build directory, default ./build, Release), THREADS (default 2), SEED
 # (weights, default 42), CONFIG (shape, default llama-7b; the llama.cpp figures are for llama-7b
 # only, other shapes are for trying the script quickly), REPS (default 3), RSS_CTX (context of the RSS run, default 2048).
-# Files already in DIR are reused. The markdown report goes to stdout, progress to stderr;
+# Files already in DIR are reused (FILES_ONLY=1 makes them and stops, so the untimed conversions
+# can run while the machine is busy and the timings later, when it is quiet). The markdown report goes to stdout, progress to stderr;
 # llama-bench's JSON reports and /usr/bin/time logs stay in DIR.
 set -euo pipefail
 
@@ -64,6 +65,9 @@ for type in "${types[@]}"; do
     if [[ -f $out ]]; then
         log "$out exists, reused"
         made[$type]="reused"
+        if [[ -f $out.quantize-time.txt ]]; then
+            made[$type]="made earlier in $(elapsed "$out.quantize-time.txt"), peak RSS $(peak_rss_gib "$out.quantize-time.txt") GiB"
+        fi
         continue
     fi
     if [[ $type == F16 ]]; then
@@ -76,6 +80,11 @@ for type in "${types[@]}"; do
         "$quantize" "${input[@]}" "$out" "$type" --log-level warn
     made[$type]="made in $(elapsed "$out.quantize-time.txt"), peak RSS $(peak_rss_gib "$out.quantize-time.txt") GiB"
 done
+
+if [[ ${FILES_ONLY:-0} == 1 ]]; then
+    log "files ready in $dir (FILES_ONLY=1: no timings)"
+    exit 0
+fi
 
 # ---- timings ----------------------------------------------------------------------------------
 for type in "${types[@]}"; do
