@@ -97,6 +97,8 @@ TEST(BenchCli, EveryFlag) {
                                  "256",
                                  "--split-mode",
                                  "per-forward",
+                                 "--precision",
+                                 "f32",
                                  "--bootstrap",
                                  "5000",
                                  "--alpha",
@@ -124,6 +126,7 @@ TEST(BenchCli, EveryFlag) {
     EXPECT_EQ(o.threads, 2);
     EXPECT_EQ(o.ubatch, 256);
     EXPECT_EQ(o.split, SplitChoice::PerForward);
+    EXPECT_EQ(o.precision, PromptPrecision::F32);
     EXPECT_EQ(o.bootstrap_resamples, 5000);
     EXPECT_DOUBLE_EQ(o.alpha, 0.01);
     EXPECT_DOUBLE_EQ(o.max_memory_gib, 12.5);
@@ -161,6 +164,9 @@ TEST(BenchCli, BadFlagsGiveClearErrors) {
               "give exactly one model source: -m PATH or --config NAME");
     EXPECT_NE(error_of({"--config", "tiny", "--split-mode", "both"})
                   .find("--split-mode: 'both' is not one of cached, per-forward, ab"),
+              std::string::npos);
+    EXPECT_NE(error_of({"--config", "tiny", "--precision", "f16"})
+                  .find("--precision must be f32 or bf16, got 'f16'"),
               std::string::npos);
     EXPECT_NE(error_of({"--config", "tiny", "-o", "xml"}).find("--format: 'xml'"),
               std::string::npos);

@@ -138,7 +138,10 @@ TEST(RandomModel, ForwardGivesFiniteLogitsInBothSplitModes) {
 
 TEST(RandomModel, RealWorkloadUnderTheRunner) {
     const LlamaModel m = tiny_model(4, 2, DType::F16, 1);
-    bench::LlamaWorkloadSource source(m, 2, 64, 4, 0);
+    ContextParams base;
+    base.n_threads = 2;
+    base.n_batch = 64;
+    bench::LlamaWorkloadSource source(m, base, 4, 0);
     bench::RunPlan plan;
     plan.configs = {{bench::TestKind::PromptProcessing, 1, 16, 0},
                     {bench::TestKind::PromptProcessing, 2, 8, 0},
@@ -158,7 +161,7 @@ TEST(RandomModel, RealWorkloadUnderTheRunner) {
     EXPECT_LT(source.cost(plan.configs[0]),
               source.cost({bench::TestKind::PromptProcessing, 1, 32, 0}));
     // A context larger than the limit is refused, not attempted.
-    bench::LlamaWorkloadSource tight(m, 2, 64, 4, 1024);
+    bench::LlamaWorkloadSource tight(m, base, 4, 1024);
     EXPECT_THROW(tight.open(plan.configs[0]), Error);
     EXPECT_THROW(source.open({bench::TestKind::PromptProcessing, 1, 5000, 0}), Error);
 }

@@ -80,9 +80,9 @@ std::string gib(int64_t bytes) {
 
 }  // namespace
 
-LlamaWorkloadSource::LlamaWorkloadSource(const LlamaModel& model, int n_threads, int64_t ubatch,
+LlamaWorkloadSource::LlamaWorkloadSource(const LlamaModel& model, const ContextParams& base,
                                          uint64_t seed, int64_t max_bytes)
-    : model_(model), n_threads_(n_threads), ubatch_(ubatch), seed_(seed), max_bytes_(max_bytes) {}
+    : model_(model), base_(base), seed_(seed), max_bytes_(max_bytes) {}
 
 std::unique_ptr<Workload> LlamaWorkloadSource::open(const ConfigKey& key) {
     const int64_t n_ctx = key.seq + key.n_gen;
@@ -95,11 +95,9 @@ std::unique_ptr<Workload> LlamaWorkloadSource::open(const ConfigKey& key) {
         throw Error("needs about " + gib(bytes) + " for KV cache and buffers, limit " +
                     gib(max_bytes_) + " (--max-memory)");
     }
-    ContextParams params;
+    ContextParams params = base_;
     params.n_ctx = n_ctx;
     params.n_seqs = key.batch;
-    params.n_batch = ubatch_;
-    params.n_threads = n_threads_;
     params.split_mode = SplitMode::Cached;
     return std::make_unique<LlamaWorkload>(model_, params, key, seed_);
 }
@@ -108,11 +106,11 @@ int64_t LlamaWorkloadSource::context_bytes(const ConfigKey& key) const {
     const LlamaConfig& c = model_.config;
     const int64_t n_ctx = key.seq + key.n_gen;
     const int64_t kv = 2 * c.n_layers * key.batch * n_ctx * c.kv_size();
-    const int64_t chunk = std::max<int64_t>(1, ubatch_ / key.batch);
+    const int64_t chunk = std::max<int64_t>(1, base_.n_batch / key.batch);
     const int64_t n_tokens = key.batch * std::min(chunk, std::max<int64_t>(key.seq, 1));
     const int64_t activations =
         n_tokens * (2 * c.hidden_size + c.q_size() + 2 * c.kv_size() + c.q_size() + 3 * c.ffn_size);
-    const int64_t attention_scratch = n_threads_ * std::min(chunk, key.seq) * n_ctx;
+    const int64_t attention_scratch = base_.n_threads * std::min(chunk, key.seq) * n_ctx;
     const int64_t logits = key.batch * c.vocab_size;
     return 4 * (kv + activations + attention_scratch + logits);
 }
@@ -130,7 +128,7 @@ double LlamaWorkloadSource::cost(const ConfigKey& key) const {
 
     // Seconds on the nominal machine of one forward of n tokens per sequence after `past`.
     auto forward = [&](int64_t n, int64_t past) {
-        const int64_t chunk = std::max<int64_t>(1, ubatch_ / key.batch);
+        const int64_t chunk = std::max<int64_t>(1, base_.n_batch / key.batch);
         double seconds = 0;
         for (int64_t done = 0; done < n; done += chunk) {
             const double m = static_cast<double>(std::min(chunk, n - done));

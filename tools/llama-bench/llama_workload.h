@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <memory>
 
+#include "llama/context.h"
 #include "llama/model.h"
 #include "tools/llama-bench/runner.h"
 
@@ -13,8 +14,10 @@ namespace llama::bench {
 
 class LlamaWorkloadSource : public WorkloadSource {
   public:
-    // max_bytes: configurations whose context memory estimate exceeds it are refused (0 = none).
-    LlamaWorkloadSource(const LlamaModel& model, int n_threads, int64_t ubatch, uint64_t seed,
+    // base: threads, ubatch (n_batch) and arithmetic of every context; n_ctx, n_seqs and the
+    // split mode are set per configuration and arm. max_bytes: configurations whose context
+    // memory estimate exceeds it are refused (0 = none).
+    LlamaWorkloadSource(const LlamaModel& model, const ContextParams& base, uint64_t seed,
                         int64_t max_bytes);
 
     std::unique_ptr<Workload> open(const ConfigKey& key) override;
@@ -25,8 +28,7 @@ class LlamaWorkloadSource : public WorkloadSource {
 
   private:
     const LlamaModel& model_;
-    int n_threads_;
-    int64_t ubatch_;
+    ContextParams base_;
     uint64_t seed_;
     int64_t max_bytes_;
 };

@@ -173,7 +173,11 @@ int run(int argc, char** argv) {
     const int64_t max_bytes = o.max_memory_gib > 0
                                   ? static_cast<int64_t>(o.max_memory_gib * (1ll << 30))
                                   : available_memory_bytes() / 10 * 9;
-    LlamaWorkloadSource source(model, threads, o.ubatch, o.seed, max_bytes);
+    ContextParams base;
+    base.n_threads = threads;
+    base.n_batch = o.ubatch;
+    base.prompt_precision = o.precision;
+    LlamaWorkloadSource source(model, base, o.seed, max_bytes);
 
     install_interrupt_handler();
     const double seconds_per_cost = calibrate_plan(plan, source);
@@ -236,6 +240,7 @@ int run(int argc, char** argv) {
     m.reps = o.reps;
     m.warmup = o.warmup;
     m.ubatch = o.ubatch;
+    m.precision = o.precision == PromptPrecision::BF16 ? "bf16" : "f32";
     m.seed = o.seed;
     m.bootstrap_resamples = o.bootstrap_resamples;
     m.alpha = o.alpha;

@@ -142,6 +142,17 @@ const std::vector<FlagSpec>& flag_specs() {
         {{"--ubatch"},
          true,
          [](BenchOptions& o, std::string_view v) { o.ubatch = parse_positive(v, "--ubatch"); }},
+        {{"--precision"},
+         true,
+         [](BenchOptions& o, std::string_view v) {
+             if (v == "f32") {
+                 o.precision = PromptPrecision::F32;
+             } else if (v == "bf16") {
+                 o.precision = PromptPrecision::BF16;
+             } else {
+                 throw Error("--precision must be f32 or bf16, got '" + std::string(v) + "'");
+             }
+         }},
         {{"--split-mode"},
          true,
          [](BenchOptions& o, std::string_view v) {
@@ -351,6 +362,8 @@ Grid:
   --warmup N              unmeasured runs per arm before measuring (default 1)
   -t, --threads N         threads (default: all hardware threads)
   --ubatch N              most tokens per forward chunk over all sequences (default 512)
+  --precision f32|bf16    arithmetic of many-token projections: bf16 (default) uses AMX
+                          bfloat16 tiles where the CPU has them, fp32 BLAS elsewhere
   --split-mode MODE       cached | per-forward | ab (default ab). ab runs three arms per
                           configuration -- cached, per-forward and cached again (the A/A
                           control) -- in a seeded random order within every repetition.

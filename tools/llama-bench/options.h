@@ -10,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include "llama/context.h"
 #include "llama/tensor.h"
 #include "tools/llama-bench/config_key.h"
 
@@ -42,6 +43,7 @@ struct BenchOptions {
     int threads = 0;  // 0 = every hardware thread
     int64_t ubatch = 512;
     SplitChoice split = SplitChoice::Ab;
+    PromptPrecision precision = PromptPrecision::BF16;
 
     // Statistics.
     int bootstrap_resamples = 2000;

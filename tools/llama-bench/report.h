@@ -25,6 +25,7 @@ struct Metadata {
     std::string split_mode;  // cached | per-forward | ab
     int reps = 0, warmup = 0;
     int64_t ubatch = 0;
+    std::string precision = "f32";  // prompt GEMM arithmetic: f32 | bf16
     uint64_t seed = 0;
     int bootstrap_resamples = 0;
     double alpha = 0.05;

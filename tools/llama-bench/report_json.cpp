@@ -114,6 +114,7 @@ json metadata_json(const Metadata& m) {
             {"reps", m.reps},
             {"warmup", m.warmup},
             {"ubatch", m.ubatch},
+            {"precision", m.precision},
             {"seed", m.seed},
             {"bootstrap_resamples", m.bootstrap_resamples},
             {"alpha", m.alpha},
@@ -144,6 +145,7 @@ Metadata metadata_from(const json& j) {
     m.reps = j.at("reps").get<int>();
     m.warmup = j.at("warmup").get<int>();
     m.ubatch = j.at("ubatch").get<int64_t>();
+    m.precision = j.value("precision", std::string("f32"));  // reports before the AMX path
     m.seed = j.at("seed").get<uint64_t>();
     m.bootstrap_resamples = j.at("bootstrap_resamples").get<int>();
     m.alpha = j.at("alpha").get<double>();

@@ -37,6 +37,7 @@ std::string to_markdown(const Report& report) {
         << "| repetitions | " << m.reps << " per arm (after " << m.warmup
         << " warm-up), arms interleaved in seeded random order (seed " << m.seed << ") |\n"
         << "| ubatch | " << m.ubatch << " tokens per forward chunk |\n"
+        << "| precision | " << m.precision << " (many-token projections) |\n"
         << "| commit | " << m.commit << " |\n"
         << "| date | " << m.date << " |\n"
         << "| wall time | " << fmt("%.0f", m.wall_seconds) << " s"
