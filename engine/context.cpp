@@ -46,7 +46,8 @@ InferenceContext::InferenceContext(const LlamaModel& model, const ContextParams&
     : model_(model),
       params_(resolved(model, params)),
       pool_(params_.n_threads),
-      cache_(model.config.n_layers, params_.n_seqs, params_.n_ctx, model.config.kv_size()),
+      cache_(params_.cache_type, model.config.n_layers, params_.n_seqs, params_.n_ctx,
+             model.config.kv_size()),
       ws_(std::make_unique<Workspace>()) {
     // Our pool owns the cores; each BLAS call inside it runs on the calling thread only.
     openblas_set_num_threads(1);
@@ -163,11 +164,8 @@ void InferenceContext::forward_chunk(std::span<const int32_t> tokens, int64_t n_
                               sin, c.rope_layout);
                 kernels::rope(row.subspan(split.k_offset, split.kv_size), c.n_kv_heads, c.head_dim,
                               cos, sin, c.rope_layout);
-                const int64_t cache_row = (pos0 + i) * split.kv_size;
-                std::ranges::copy(row.subspan(split.k_offset, split.kv_size),
-                                  cache_.keys(layer_index, seq).begin() + cache_row);
-                std::ranges::copy(row.subspan(split.v_offset, split.kv_size),
-                                  cache_.values(layer_index, seq).begin() + cache_row);
+                cache_.store(layer_index, seq, pos0 + i, row.subspan(split.k_offset, split.kv_size),
+                             row.subspan(split.v_offset, split.kv_size));
             }
         });
 
@@ -176,18 +174,19 @@ void InferenceContext::forward_chunk(std::span<const int32_t> tokens, int64_t n_
         ws.attn_scratch.resize(pool_.size());
         pool_.parallel_for(n_seqs * c.n_heads, 1, [&](int64_t begin, int64_t end, int thread) {
             std::vector<float>& scratch = ws.attn_scratch[thread];
-            scratch.resize(kernels::attention_scratch_size(shape.n_q, shape.n_kv));
+            scratch.resize(kernels::attention_scratch_size(shape));
             for (int64_t item = begin; item < end;) {
                 const int64_t seq = item / c.n_heads;
                 const int64_t head_begin = item % c.n_heads;
                 const int64_t head_end = std::min(c.n_heads, head_begin + (end - item));
                 const int64_t row0 = seq * n_seq_tokens;
-                kernels::attention(
-                    shape, head_begin, head_end,
-                    std::span<const float>(ws.qkv).subspan(row0 * qkv_cols + split.q_offset),
-                    qkv_cols, cache_.keys(layer_index, seq), cache_.values(layer_index, seq),
-                    split.kv_size, std::span(ws.attn).subspan(row0 * c.q_size()), c.q_size(),
-                    scratch);
+                cache_.visit(layer_index, seq, [&](auto keys, auto values) {
+                    kernels::attention(
+                        shape, head_begin, head_end,
+                        std::span<const float>(ws.qkv).subspan(row0 * qkv_cols + split.q_offset),
+                        qkv_cols, keys, values, split.kv_size,
+                        std::span(ws.attn).subspan(row0 * c.q_size()), c.q_size(), scratch);
+                });
                 item += head_end - head_begin;
             }
         });

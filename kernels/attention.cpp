@@ -1,71 +1,240 @@
-// Causal grouped-query attention over one sequence's KV cache. Prompt processing (n_q > 1) runs
-// two GEMMs per head through BLAS; single-token decode uses direct dot products, where a BLAS
-// call per head would cost more in overhead than the arithmetic.
+// Causal grouped-query attention over one sequence's KV cache, whose rows are fp32 or IEEE half.
+// Prompt processing (n_q > 1) runs two GEMMs per head through BLAS, on half rows widened once per
+// kv head into scratch; single-token decode uses direct dot products, where a BLAS call per head
+// would cost more in overhead than the arithmetic, and widens half rows in registers as it reads
+// them. Decode is bound by the bytes of cache it streams, which a half cache halves.
 
 #include <cblas.h>
 
 #include <algorithm>
 #include <cassert>
 #include <cmath>
+#include <cstdint>
 #include <span>
+#include <type_traits>
 
+#include "kernels/fp16_scalar.h"
 #include "kernels/kernels.h"
+#include "kernels/simd.h"
 #include "kernels/vec_math.h"
 
 namespace llama::kernels {
 
 namespace {
 
-// Decode processes up to this many query heads of one kv group together, so each K/V cache row
-// is read from memory once per group rather than once per head. Scratch holds their scores.
-constexpr int64_t kDecodeHeadBatch = 8;
+// Rows of the cache are kv_stride elements apart and hold every kv head. Decode walks them in
+// order and computes all heads of [head_begin, head_end) from each row, so the cache streams
+// through memory sequentially, each kv head's part of a row is read once for all the query heads
+// of its group, and no TLB entry or DRAM page is revisited per head. The hardware prefetchers
+// follow this stream on their own (software prefetch 4 to 32 rows ahead measured no faster,
+// unlike the old head-by-head walk down a column of the cache). Rows go in blocks of
+// kRowBlock: independent FMA chains hide the FMA latency that a single dot product of
+// head_dim = 128 (8 dependent FMAs) would expose.
+constexpr int64_t kRowBlock = 4;
 
-// Cache rows of one kv head are kv_stride apart, usually a page or more, which stops the hardware
-// prefetcher from following them; fetch this many rows ahead by hand.
-constexpr int64_t kPrefetchRows = 6;
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__)
 
-void prefetch_row(const float* row, int64_t n) {
-    constexpr int64_t kFloatsPerLine = 16;
-    for (int64_t i = 0; i < n; i += kFloatsPerLine) __builtin_prefetch(row + i);
+// Sixteen cache elements widened to fp32; the masked forms read only the lanes in `mask`.
+inline __m512 load16(const float* p) { return _mm512_loadu_ps(p); }
+inline __m512 load16(const uint16_t* p) {
+    return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+}
+inline __m512 load16(const float* p, __mmask16 mask) { return _mm512_maskz_loadu_ps(mask, p); }
+inline __m512 load16(const uint16_t* p, __mmask16 mask) {
+    return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(mask, p));
 }
 
-// Query heads [0, n_heads) at q (head_dim apart), all reading the same kv head, each against cache
-// rows [0, n_valid): out_b = softmax(q_b K^T * scale) V. scores holds n_heads rows of n_valid.
-void attend_decode(const float* q, int64_t n_heads, const float* k, const float* v,
-                   int64_t kv_stride, int64_t head_dim, int64_t n_valid, float scale, float* scores,
-                   float* out) {
-    for (int64_t j = 0; j < n_valid; ++j) {
-        const float* k_row = k + j * kv_stride;
-        if (j + kPrefetchRows < n_valid) prefetch_row(k_row + kPrefetchRows * kv_stride, head_dim);
-        for (int64_t b = 0; b < n_heads; ++b) {
-            scores[b * n_valid + j] = detail::dot(q + b * head_dim, k_row, head_dim) * scale;
+// The horizontal sums of four vectors, in one: pairwise interleaved adds first, so the four
+// reductions share their shuffles.
+inline __m128 sum4(const __m512 v[4]) {
+    // Per 128-bit lane: [v0 v1 v0 v1] and [v2 v3 v2 v3] partial sums, then [v0 v1 v2 v3].
+    const __m512 s01 =
+        _mm512_add_ps(_mm512_unpacklo_ps(v[0], v[1]), _mm512_unpackhi_ps(v[0], v[1]));
+    const __m512 s23 =
+        _mm512_add_ps(_mm512_unpacklo_ps(v[2], v[3]), _mm512_unpackhi_ps(v[2], v[3]));
+    const __m512d lo = _mm512_unpacklo_pd(_mm512_castps_pd(s01), _mm512_castps_pd(s23));
+    const __m512d hi = _mm512_unpackhi_pd(_mm512_castps_pd(s01), _mm512_castps_pd(s23));
+    const __m512 s = _mm512_add_ps(_mm512_castpd_ps(lo), _mm512_castpd_ps(hi));
+    // Add the four 128-bit lanes.
+    const __m256 half =
+        _mm256_add_ps(_mm512_castps512_ps256(s),
+                      _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(s), 1)));
+    return _mm_add_ps(_mm256_castps256_ps128(half), _mm256_extractf128_ps(half, 1));
+}
+
+// scores[b * n_valid + j] = scale * q_b . k_j for rows j in [j0, j0 + R) and heads b < n_heads.
+template <int R, class T>
+void score_block(const float* q, int64_t n_heads, const T* k, int64_t kv_stride, int64_t head_dim,
+                 int64_t j0, int64_t n_valid, float scale, float* scores) {
+    const T* rows[R];
+    for (int r = 0; r < R; ++r) rows[r] = k + (j0 + r) * kv_stride;
+    for (int64_t b = 0; b < n_heads; ++b) {
+        const float* q_b = q + b * head_dim;
+        __m512 acc[R];
+        for (int r = 0; r < R; ++r) acc[r] = _mm512_setzero_ps();
+        int64_t d = 0;
+        for (; d + 16 <= head_dim; d += 16) {
+            const __m512 qv = _mm512_loadu_ps(q_b + d);
+            for (int r = 0; r < R; ++r) acc[r] = _mm512_fmadd_ps(load16(rows[r] + d), qv, acc[r]);
+        }
+        if (d < head_dim) {
+            const auto mask = static_cast<__mmask16>((1u << (head_dim - d)) - 1);
+            const __m512 qv = _mm512_maskz_loadu_ps(mask, q_b + d);
+            for (int r = 0; r < R; ++r) {
+                acc[r] = _mm512_fmadd_ps(load16(rows[r] + d, mask), qv, acc[r]);
+            }
+        }
+        if constexpr (R == 4) {
+            _mm_storeu_ps(scores + b * n_valid + j0, _mm_mul_ps(sum4(acc), _mm_set1_ps(scale)));
+        } else {
+            for (int r = 0; r < R; ++r) {
+                scores[b * n_valid + j0 + r] = _mm512_reduce_add_ps(acc[r]) * scale;
+            }
         }
     }
+}
+
+// out_b += sum_r scores[b * n_valid + j0 + r] * v_{j0 + r} for heads b < n_heads.
+template <int R, class T>
+void accumulate_block(const float* scores, int64_t n_heads, const T* v, int64_t kv_stride,
+                      int64_t head_dim, int64_t j0, int64_t n_valid, float* out) {
+    const T* rows[R];
+    for (int r = 0; r < R; ++r) rows[r] = v + (j0 + r) * kv_stride;
+    for (int64_t b = 0; b < n_heads; ++b) {
+        __m512 p[R];
+        for (int r = 0; r < R; ++r) p[r] = _mm512_set1_ps(scores[b * n_valid + j0 + r]);
+        float* out_b = out + b * head_dim;
+        int64_t d = 0;
+        for (; d + 16 <= head_dim; d += 16) {
+            __m512 acc = _mm512_loadu_ps(out_b + d);
+            for (int r = 0; r < R; ++r) acc = _mm512_fmadd_ps(p[r], load16(rows[r] + d), acc);
+            _mm512_storeu_ps(out_b + d, acc);
+        }
+        if (d < head_dim) {
+            const auto mask = static_cast<__mmask16>((1u << (head_dim - d)) - 1);
+            __m512 acc = _mm512_maskz_loadu_ps(mask, out_b + d);
+            for (int r = 0; r < R; ++r) acc = _mm512_fmadd_ps(p[r], load16(rows[r] + d, mask), acc);
+            _mm512_mask_storeu_ps(out_b + d, mask, acc);
+        }
+    }
+}
+
+#else  // portable: plain loops over independent lanes that the compiler vectorises
+
+inline float widen(float x) { return x; }
+inline float widen(uint16_t h) { return detail::f16_to_f32_scalar(h); }
+
+template <class T>
+float dot(const float* q, const T* k, int64_t n) {
+    float lanes[detail::kLanes] = {};
+    int64_t i = 0;
+    for (; i + detail::kLanes <= n; i += detail::kLanes) {
+        for (int64_t l = 0; l < detail::kLanes; ++l) lanes[l] += q[i + l] * widen(k[i + l]);
+    }
+    float total = 0.0f;
+    for (; i < n; ++i) total += q[i] * widen(k[i]);
+    for (int64_t l = 0; l < detail::kLanes; ++l) total += lanes[l];
+    return total;
+}
+
+template <int R, class T>
+void score_block(const float* q, int64_t n_heads, const T* k, int64_t kv_stride, int64_t head_dim,
+                 int64_t j0, int64_t n_valid, float scale, float* scores) {
+    for (int64_t b = 0; b < n_heads; ++b) {
+        for (int r = 0; r < R; ++r) {
+            scores[b * n_valid + j0 + r] =
+                dot(q + b * head_dim, k + (j0 + r) * kv_stride, head_dim) * scale;
+        }
+    }
+}
+
+template <int R, class T>
+void accumulate_block(const float* scores, int64_t n_heads, const T* v, int64_t kv_stride,
+                      int64_t head_dim, int64_t j0, int64_t n_valid, float* out) {
+    for (int64_t b = 0; b < n_heads; ++b) {
+        float* out_b = out + b * head_dim;
+        for (int r = 0; r < R; ++r) {
+            const float p = scores[b * n_valid + j0 + r];
+            const T* v_row = v + (j0 + r) * kv_stride;
+            for (int64_t d = 0; d < head_dim; ++d) out_b[d] += p * widen(v_row[d]);
+        }
+    }
+}
+
+#endif
+
+// Query heads [head_begin, head_end) of one token, head h reading kv head h / group. The heads'
+// scores are rows of n_valid in `scores`, their outputs head_dim apart in `out`.
+struct DecodeHeads {
+    int64_t head_begin, head_end, group, head_dim;
+
+    // Calls f(kv head g, first head, head count) for each run of heads sharing a kv head.
+    template <class F>
+    void for_each_kv_head(F&& f) const {
+        for (int64_t h = head_begin; h < head_end;) {
+            const int64_t g = h / group;
+            const int64_t h_stop = std::min(head_end, (g + 1) * group);
+            f(g, h - head_begin, h_stop - h);
+            h = h_stop;
+        }
+    }
+};
+
+template <int R, class T>
+void score_rows(const DecodeHeads& heads, const float* q, const T* k, int64_t kv_stride, int64_t j0,
+                int64_t n_valid, float scale, float* scores) {
+    const int64_t head_dim = heads.head_dim;
+    heads.for_each_kv_head([&](int64_t g, int64_t b, int64_t n) {
+        score_block<R>(q + b * head_dim, n, k + g * head_dim, kv_stride, head_dim, j0, n_valid,
+                       scale, scores + b * n_valid);
+    });
+}
+
+template <int R, class T>
+void accumulate_rows(const DecodeHeads& heads, const float* scores, const T* v, int64_t kv_stride,
+                     int64_t j0, int64_t n_valid, float* out) {
+    const int64_t head_dim = heads.head_dim;
+    heads.for_each_kv_head([&](int64_t g, int64_t b, int64_t n) {
+        accumulate_block<R>(scores + b * n_valid, n, v + g * head_dim, kv_stride, head_dim, j0,
+                            n_valid, out + b * head_dim);
+    });
+}
+
+// out_h = softmax(q_h K^T * scale) V over cache rows [0, n_valid) for every head of `heads`; q and
+// out point at the first head. scores holds one row of n_valid per head.
+template <class T>
+void attend_decode(const DecodeHeads& heads, const float* q, const T* k, const T* v,
+                   int64_t kv_stride, int64_t n_valid, float scale, float* scores, float* out) {
+    const int64_t n_heads = heads.head_end - heads.head_begin;
+    int64_t j = 0;
+    for (; j + kRowBlock <= n_valid; j += kRowBlock) {
+        score_rows<kRowBlock>(heads, q, k, kv_stride, j, n_valid, scale, scores);
+    }
+    for (; j < n_valid; ++j) score_rows<1>(heads, q, k, kv_stride, j, n_valid, scale, scores);
     for (int64_t b = 0; b < n_heads; ++b) {
         softmax({scores + b * n_valid, static_cast<size_t>(n_valid)}, n_valid);
     }
-    for (int64_t i = 0; i < n_heads * head_dim; ++i) out[i] = 0.0f;
-    for (int64_t j = 0; j < n_valid; ++j) {
-        const float* v_row = v + j * kv_stride;
-        if (j + kPrefetchRows < n_valid) prefetch_row(v_row + kPrefetchRows * kv_stride, head_dim);
-        for (int64_t b = 0; b < n_heads; ++b) {
-            const float p = scores[b * n_valid + j];
-            float* out_b = out + b * head_dim;
-            for (int64_t d = 0; d < head_dim; ++d) out_b[d] += p * v_row[d];
-        }
+    std::fill(out, out + n_heads * heads.head_dim, 0.0f);
+    j = 0;
+    for (; j + kRowBlock <= n_valid; j += kRowBlock) {
+        accumulate_rows<kRowBlock>(heads, scores, v, kv_stride, j, n_valid, out);
+    }
+    for (; j < n_valid; ++j) accumulate_rows<1>(heads, scores, v, kv_stride, j, n_valid, out);
+}
+
+// Rows [0, n_rows) of one kv head as contiguous fp32 [n_rows, head_dim], for BLAS.
+void widen_rows(const uint16_t* src, int64_t stride, int64_t n_rows, int64_t head_dim, float* dst) {
+    for (int64_t j = 0; j < n_rows; ++j) {
+        f16_to_f32({src + j * stride, static_cast<size_t>(head_dim)},
+                   {dst + j * head_dim, static_cast<size_t>(head_dim)});
     }
 }
 
-}  // namespace
-
-int64_t attention_scratch_size(int64_t n_q, int64_t n_kv) {
-    return std::max(n_q, kDecodeHeadBatch) * n_kv;
-}
-
-void attention(const AttentionShape& shape, int64_t head_begin, int64_t head_end,
-               std::span<const float> q, int64_t q_stride, std::span<const float> k,
-               std::span<const float> v, int64_t kv_stride, std::span<float> out,
-               int64_t out_stride, std::span<float> scratch) {
+template <class T>
+void attention_impl(const AttentionShape& shape, int64_t head_begin, int64_t head_end,
+                    std::span<const float> q, int64_t q_stride, std::span<const T> k,
+                    std::span<const T> v, int64_t kv_stride, std::span<float> out,
+                    int64_t out_stride, std::span<float> scratch) {
     const int64_t head_dim = shape.head_dim;
     const int64_t n_q = shape.n_q;
     const int64_t n_kv = shape.n_kv;
@@ -73,7 +242,7 @@ void attention(const AttentionShape& shape, int64_t head_begin, int64_t head_end
     assert(shape.n_heads % shape.n_kv_heads == 0);
     assert(n_kv == shape.q_pos0 + n_q);
     assert(0 <= head_begin && head_begin <= head_end && head_end <= shape.n_heads);
-    assert(static_cast<int64_t>(scratch.size()) >= attention_scratch_size(n_q, n_kv));
+    assert(static_cast<int64_t>(scratch.size()) >= attention_scratch_size(shape));
     assert(static_cast<int64_t>(q.size()) >= (n_q - 1) * q_stride + shape.n_heads * head_dim);
     assert(static_cast<int64_t>(k.size()) >= (n_kv - 1) * kv_stride + shape.n_kv_heads * head_dim);
     assert(static_cast<int64_t>(v.size()) >= (n_kv - 1) * kv_stride + shape.n_kv_heads * head_dim);
@@ -83,40 +252,76 @@ void attention(const AttentionShape& shape, int64_t head_begin, int64_t head_end
     float* scores = scratch.data();
 
     if (n_q == 1) {
-        const int64_t heads_per_batch =
-            std::max<int64_t>(1, static_cast<int64_t>(scratch.size()) / n_kv);
-        for (int64_t h = head_begin; h < head_end;) {
-            const int64_t g = h / group;
-            const int64_t h_stop = std::min({head_end, (g + 1) * group, h + heads_per_batch});
-            attend_decode(q.data() + h * head_dim, h_stop - h, k.data() + g * head_dim,
-                          v.data() + g * head_dim, kv_stride, head_dim, n_kv, scale, scores,
-                          out.data() + h * head_dim);
-            h = h_stop;
-        }
+        const DecodeHeads heads{head_begin, head_end, group, head_dim};
+        attend_decode(heads, q.data() + head_begin * head_dim, k.data(), v.data(), kv_stride, n_kv,
+                      scale, scores, out.data() + head_begin * head_dim);
         return;
     }
 
+    // fp32 K and V of the current kv head: the cache itself, or its rows widened into scratch
+    // once per kv head (not per query head).
+    float* k_wide = scores + std::max(n_q, shape.n_heads) * n_kv;
+    float* v_wide = k_wide + n_kv * head_dim;
+    const float* k_g = nullptr;
+    const float* v_g = nullptr;
+    int64_t g_ready = -1;
+    int64_t g_stride = kv_stride;
     for (int64_t h = head_begin; h < head_end; ++h) {
-        const int64_t kv_offset = (h / group) * head_dim;
+        const int64_t g = h / group;
+        if (g != g_ready) {
+            if constexpr (std::is_same_v<T, float>) {
+                k_g = k.data() + g * head_dim;
+                v_g = v.data() + g * head_dim;
+            } else {
+                widen_rows(k.data() + g * head_dim, kv_stride, n_kv, head_dim, k_wide);
+                widen_rows(v.data() + g * head_dim, kv_stride, n_kv, head_dim, v_wide);
+                k_g = k_wide;
+                v_g = v_wide;
+                g_stride = head_dim;
+            }
+            g_ready = g;
+        }
         const float* q_h = q.data() + h * head_dim;
-        const float* k_g = k.data() + kv_offset;
-        const float* v_g = v.data() + kv_offset;
         float* out_h = out.data() + h * head_dim;
 
         // scores[i, j] = scale * q_h[i] . k_g[j]; rows past a query's own position are computed
         // and then masked by the softmax.
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(n_q),
                     static_cast<int>(n_kv), static_cast<int>(head_dim), scale, q_h,
-                    static_cast<int>(q_stride), k_g, static_cast<int>(kv_stride), 0.0f, scores,
+                    static_cast<int>(q_stride), k_g, static_cast<int>(g_stride), 0.0f, scores,
                     static_cast<int>(n_kv));
         for (int64_t i = 0; i < n_q; ++i) {
             softmax({scores + i * n_kv, static_cast<size_t>(n_kv)}, shape.q_pos0 + i + 1);
         }
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(n_q),
                     static_cast<int>(head_dim), static_cast<int>(n_kv), 1.0f, scores,
-                    static_cast<int>(n_kv), v_g, static_cast<int>(kv_stride), 0.0f, out_h,
+                    static_cast<int>(n_kv), v_g, static_cast<int>(g_stride), 0.0f, out_h,
                     static_cast<int>(out_stride));
     }
+}
+
+}  // namespace
+
+int64_t attention_scratch_size(const AttentionShape& shape) {
+    // Scores (n_q rows of one head when prompt processing, one row per head in decode), then
+    // (prompt processing over a half cache) one kv head's K and V widened to fp32.
+    return std::max(shape.n_q, shape.n_heads) * shape.n_kv + 2 * shape.n_kv * shape.head_dim;
+}
+
+void attention(const AttentionShape& shape, int64_t head_begin, int64_t head_end,
+               std::span<const float> q, int64_t q_stride, std::span<const float> k,
+               std::span<const float> v, int64_t kv_stride, std::span<float> out,
+               int64_t out_stride, std::span<float> scratch) {
+    attention_impl(shape, head_begin, head_end, q, q_stride, k, v, kv_stride, out, out_stride,
+                   scratch);
+}
+
+void attention(const AttentionShape& shape, int64_t head_begin, int64_t head_end,
+               std::span<const float> q, int64_t q_stride, std::span<const uint16_t> k,
+               std::span<const uint16_t> v, int64_t kv_stride, std::span<float> out,
+               int64_t out_stride, std::span<float> scratch) {
+    attention_impl(shape, head_begin, head_end, q, q_stride, k, v, kv_stride, out, out_stride,
+                   scratch);
 }
 
 }  // namespace llama::kernels

@@ -46,12 +46,13 @@ void rope(std::span<float> x, int64_t n_heads, int64_t head_dim, std::span<const
 // ---- Attention over a KV cache ---------------------------------------------------------------
 // Causal grouped-query attention for heads [head_begin, head_end) of n_q query tokens.
 //   q:   [n_q, q_stride] floats, head h at columns [h*head_dim, (h+1)*head_dim)
-//   k,v: [n_kv, kv_stride] floats (the cache rows of one sequence), kv head g at columns
-//        [g*head_dim, ...); query head h reads kv head h / (n_heads / n_kv_heads)
+//   k,v: [n_kv, kv_stride] cache rows of one sequence, fp32 or IEEE half (uint16_t bits); kv head
+//        g at columns [g*head_dim, ...); query head h reads kv head h / (n_heads / n_kv_heads)
 //   query i sits at absolute position q_pos0 + i and attends to cache rows [0, q_pos0 + i].
 //   out: [n_q, out_stride], head h written at columns [h*head_dim, ...)
-//   scratch: at least attention_scratch_size(n_q, n_kv) floats
-// Scores use BLAS when n_q > 1; scaling is 1/sqrt(head_dim).
+//   scratch: at least attention_scratch_size(shape) floats
+// Scores use BLAS when n_q > 1 (half rows widened to fp32 in scratch, once per kv head); decode
+// (n_q == 1) widens half rows as it reads them. Scaling is 1/sqrt(head_dim).
 struct AttentionShape {
     int64_t n_heads;
     int64_t n_kv_heads;
@@ -60,10 +61,14 @@ struct AttentionShape {
     int64_t q_pos0;
     int64_t n_kv;  // cache rows valid for the last query: q_pos0 + n_q
 };
-int64_t attention_scratch_size(int64_t n_q, int64_t n_kv);
+int64_t attention_scratch_size(const AttentionShape& shape);
 void attention(const AttentionShape& shape, int64_t head_begin, int64_t head_end,
                std::span<const float> q, int64_t q_stride, std::span<const float> k,
                std::span<const float> v, int64_t kv_stride, std::span<float> out,
+               int64_t out_stride, std::span<float> scratch);
+void attention(const AttentionShape& shape, int64_t head_begin, int64_t head_end,
+               std::span<const float> q, int64_t q_stride, std::span<const uint16_t> k,
+               std::span<const uint16_t> v, int64_t kv_stride, std::span<float> out,
                int64_t out_stride, std::span<float> scratch);
 
 // ---- Weights -----------------------------------------------------------------------------------

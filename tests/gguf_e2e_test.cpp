@@ -42,6 +42,7 @@ std::vector<float> all_logits(const LlamaModel& model, bool one_at_a_time = fals
     params.n_ctx = model.config.max_context;
     params.n_threads = 2;
     params.prompt_precision = PromptPrecision::F32;
+    params.cache_type = CacheType::F32;
     InferenceContext context(model, params);
     if (!one_at_a_time) {
         const auto logits =

@@ -382,23 +382,41 @@ struct AttentionCase {
     int64_t head_begin, head_end;
 };
 
-void check_attention(const AttentionCase& c) {
+// Element type of the K/V cache rows the kernel reads.
+enum class CacheElement { F32, F16 };
+
+void check_attention(const AttentionCase& c, CacheElement element) {
     SCOPED_TRACE(testing::Message()
-                 << "heads " << c.n_heads << "/" << c.n_kv_heads << " n_q " << c.n_q << " q_pos0 "
-                 << c.q_pos0 << " range [" << c.head_begin << "," << c.head_end << ")");
+                 << (element == CacheElement::F16 ? "f16" : "f32") << " cache, heads " << c.n_heads
+                 << "/" << c.n_kv_heads << " n_q " << c.n_q << " q_pos0 " << c.q_pos0 << " range ["
+                 << c.head_begin << "," << c.head_end << ")");
     const AttentionShape shape{c.n_heads, c.n_kv_heads, c.head_dim,
                                c.n_q,     c.q_pos0,     c.q_pos0 + c.n_q};
     const int64_t q_stride = c.n_heads * c.head_dim + c.q_pad;
     const int64_t kv_stride = c.n_kv_heads * c.head_dim + c.kv_pad;
     const int64_t out_stride = c.n_heads * c.head_dim + c.out_pad;
     const auto q = random_floats(c.n_q * q_stride, 21, -2.0f, 2.0f);
-    const auto k = random_floats(shape.n_kv * kv_stride, 22, -2.0f, 2.0f);
-    const auto v = random_floats(shape.n_kv * kv_stride, 23);
+    auto k = random_floats(shape.n_kv * kv_stride, 22, -2.0f, 2.0f);
+    auto v = random_floats(shape.n_kv * kv_stride, 23);
     const float sentinel = 12345.0f;
     std::vector<float> out(c.n_q * out_stride, sentinel);
-    std::vector<float> scratch(attention_scratch_size(c.n_q, shape.n_kv));
-    attention(shape, c.head_begin, c.head_end, q, q_stride, k, v, kv_stride, out, out_stride,
-              scratch);
+    std::vector<float> scratch(attention_scratch_size(shape));
+    if (element == CacheElement::F16) {
+        // The kernel reads the half bits; the reference below uses the same values widened, so
+        // only the kernel's own arithmetic separates the two.
+        std::vector<uint16_t> k_half(k.size()), v_half(v.size());
+        for (size_t i = 0; i < k.size(); ++i) {
+            k_half[i] = f32_to_f16(k[i]);
+            v_half[i] = f32_to_f16(v[i]);
+            k[i] = f16_to_f32(k_half[i]);
+            v[i] = f16_to_f32(v_half[i]);
+        }
+        attention(shape, c.head_begin, c.head_end, q, q_stride, std::span<const uint16_t>(k_half),
+                  std::span<const uint16_t>(v_half), kv_stride, out, out_stride, scratch);
+    } else {
+        attention(shape, c.head_begin, c.head_end, q, q_stride, k, v, kv_stride, out, out_stride,
+                  scratch);
+    }
 
     const int64_t group = c.n_heads / c.n_kv_heads;
     const double scale = 1.0 / std::sqrt(static_cast<double>(c.head_dim));
@@ -439,6 +457,11 @@ void check_attention(const AttentionCase& c) {
     }
 }
 
+void check_attention(const AttentionCase& c) {
+    check_attention(c, CacheElement::F32);
+    check_attention(c, CacheElement::F16);
+}
+
 TEST(Attention, MultiHeadSingleQuery) { check_attention({4, 4, 64, 1, 9, 0, 0, 0, 0, 4}); }
 TEST(Attention, MultiHeadFirstToken) { check_attention({4, 4, 64, 1, 0, 0, 0, 0, 0, 4}); }
 TEST(Attention, MultiHeadPromptFromEmptyCache) { check_attention({4, 4, 64, 7, 0, 0, 0, 0, 0, 4}); }
@@ -459,7 +482,15 @@ TEST(Attention, LargeGroupSplitsIntoBatches) {
     check_attention({16, 1, 32, 1, 10, 0, 0, 0, 0, 16});
     check_attention({16, 1, 32, 1, 10, 0, 0, 0, 5, 14});
 }
-TEST(Attention, OddHeadDim) { check_attention({6, 3, 24, 5, 6, 1, 3, 2, 0, 6}); }
+TEST(Attention, OddHeadDim) {
+    check_attention({6, 3, 24, 5, 6, 1, 3, 2, 0, 6});
+    check_attention({6, 3, 24, 1, 6, 1, 3, 2, 0, 6});
+}
+// LLaMA's head size over a longer cache: full 16-lane chunks, whole row blocks plus a tail row.
+TEST(Attention, LongCacheOfLlamaHeads) {
+    check_attention({4, 2, 128, 1, 300, 0, 0, 0, 0, 4});
+    check_attention({4, 4, 128, 9, 291, 0, 0, 0, 1, 3});
+}
 
 // ---- Weights ---------------------------------------------------------------------------------
 

@@ -78,6 +78,7 @@ TEST_F(ShippedGguf, LogitsMatchTheReference) {
     ContextParams params;
     params.n_threads = 2;
     params.prompt_precision = PromptPrecision::F32;
+    params.cache_type = CacheType::F32;
     InferenceContext context(model, params);
     const auto logits =
         context.forward(tokens, static_cast<int64_t>(tokens.size()), LogitsMode::All);

@@ -131,6 +131,7 @@ class TinyModel : public ::testing::Test {
         params.n_ctx = n_ctx;
         params.n_threads = 2;
         params.prompt_precision = llama::PromptPrecision::F32;
+        params.cache_type = llama::CacheType::F32;
         return llama::InferenceContext(*model_, params);
     }
 

@@ -3,9 +3,12 @@
 
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <random>
+#include <span>
+#include <type_traits>
 #include <vector>
 
 #include "kernels/kernels.h"
@@ -157,23 +160,58 @@ void BM_SiluMul(benchmark::State& state) {
 }
 BENCHMARK(BM_SiluMul)->Arg(11008);
 
-// Single-token decode attention for one layer's heads (32 query heads, 8 kv heads).
+// Single-token decode attention over one layer's cache of n_kv rows: n_heads query heads and
+// n_kv_heads kv heads of 128, cache elements T (float or uint16_t half bits). As in a real decode
+// step, where every other layer's weights and cache pass through the caches in between, the rows
+// come from DRAM: iterations cycle through copies of the cache (one per "layer") that together
+// exceed the last-level cache. Reports cache bytes read per second.
+constexpr size_t kCacheStreamBytes = size_t{1} << 30;
+
+template <class T>
 void BM_AttentionDecode(benchmark::State& state) {
     const int64_t n_kv = state.range(0);
-    const AttentionShape shape{32, 8, 128, 1, n_kv - 1, n_kv};
+    const AttentionShape shape{state.range(1), state.range(2), 128, 1, n_kv - 1, n_kv};
     const int64_t kv_stride = shape.n_kv_heads * shape.head_dim;
+    const size_t layer_elements = static_cast<size_t>(n_kv * kv_stride);
+    const size_t layer_bytes = 2 * layer_elements * sizeof(T);
+    const size_t copies = (kCacheStreamBytes + layer_bytes - 1) / layer_bytes;
+    // K and V of copy c at [2c, 2c+1] * layer_elements.
+    std::vector<T> cache(2 * copies * layer_elements);
+    const auto values = random_floats(2 * layer_elements, 10);
+    for (size_t c = 0; c < copies; ++c) {
+        const std::span<T> dst(cache.data() + 2 * c * layer_elements, 2 * layer_elements);
+        if constexpr (std::is_same_v<T, float>) {
+            std::ranges::copy(values, dst.begin());
+        } else {
+            f32_to_f16(values, dst);
+        }
+    }
     const auto q = random_floats(static_cast<size_t>(shape.n_heads * shape.head_dim), 9);
-    const auto k = random_floats(static_cast<size_t>(n_kv * kv_stride), 10);
-    const auto v = random_floats(static_cast<size_t>(n_kv * kv_stride), 11);
     std::vector<float> out(q.size());
-    std::vector<float> scratch(static_cast<size_t>(attention_scratch_size(1, n_kv)));
+    std::vector<float> scratch(static_cast<size_t>(attention_scratch_size(shape)));
+    size_t next = 0;
     for (auto _ : state) {
-        attention(shape, 0, shape.n_heads, q, shape.n_heads * shape.head_dim, k, v, kv_stride, out,
+        const T* k = cache.data() + 2 * next * layer_elements;
+        attention(shape, 0, shape.n_heads, q, shape.n_heads * shape.head_dim,
+                  std::span<const T>(k, layer_elements),
+                  std::span<const T>(k + layer_elements, layer_elements), kv_stride, out,
                   shape.n_heads * shape.head_dim, scratch);
         benchmark::DoNotOptimize(out.data());
+        next = next + 1 == copies ? 0 : next + 1;
     }
+    state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(layer_bytes));
 }
-BENCHMARK(BM_AttentionDecode)->Arg(512)->Arg(2048)->Unit(benchmark::kMicrosecond);
+
+void attention_decode_args(benchmark::internal::Benchmark* b) {
+    b->Args({2048, 32, 32});  // LLaMA 7B
+    b->Args({512, 32, 8});    // grouped-query heads (LLaMA 3 8B)
+    b->Args({2048, 32, 8});
+    b->ArgNames({"n_kv", "heads", "kv_heads"});
+    b->Unit(benchmark::kMicrosecond);
+    b->UseRealTime();
+}
+BENCHMARK_TEMPLATE(BM_AttentionDecode, float)->Apply(attention_decode_args);
+BENCHMARK_TEMPLATE(BM_AttentionDecode, uint16_t)->Apply(attention_decode_args);
 
 }  // namespace
 }  // namespace llama::kernels

@@ -25,6 +25,7 @@ struct ContextParams {
     int n_threads = 1;
     SplitMode split_mode = SplitMode::Cached;
     PromptPrecision prompt_precision = PromptPrecision::BF16;
+    CacheType cache_type = CacheType::F16;  // element type of the KV cache (see kv_cache.h)
 };
 
 enum class LogitsMode { Last, All };

@@ -1,31 +1,64 @@
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <span>
 
 namespace llama {
 
-// Keys and values of every layer for n_seqs sequences of up to n_ctx tokens each, fp32.
-// Layout per layer and sequence: [n_ctx, kv_size] rows, so one head's keys are a strided column
-// block that BLAS reads directly. All sequences advance together (same n_past).
-class KVCache {
-public:
-    KVCache(int64_t n_layers, int64_t n_seqs, int64_t n_ctx, int64_t kv_size);
+// Element type of the KV cache. F16 (IEEE half, as llama.cpp stores it by default) halves the
+// cache's memory and the bytes decode attention reads, at a relative rounding error of at most
+// 2^-11 per cached value; F32 keeps the projections exactly.
+enum class CacheType { F32, F16 };
 
-    std::span<float> keys(int64_t layer, int64_t seq);
-    std::span<float> values(int64_t layer, int64_t seq);
+// Keys and values of every layer for n_seqs sequences of up to n_ctx tokens each.
+// Layout per layer and sequence: [n_ctx, kv_size] rows of the cache type, so one head's keys are a
+// strided column block that BLAS reads directly (after widening, for F16). All sequences advance
+// together (same n_past).
+class KVCache {
+  public:
+    KVCache(CacheType type, int64_t n_layers, int64_t n_seqs, int64_t n_ctx, int64_t kv_size);
+
+    // Stores one position's key and value rows (kv_size floats each), rounding them to the cache
+    // type.
+    void store(int64_t layer, int64_t seq, int64_t position, std::span<const float> key,
+               std::span<const float> value);
+
+    // Calls f(keys, values) with the [n_ctx, kv_size] rows of one layer and sequence as
+    // std::span<const float> (F32) or std::span<const uint16_t> (F16 bits).
+    template <class F>
+    decltype(auto) visit(int64_t layer, int64_t seq, F&& f) const {
+        if (type_ == CacheType::F16) {
+            return f(rows<uint16_t>(keys_.get(), layer, seq),
+                     rows<uint16_t>(values_.get(), layer, seq));
+        }
+        return f(rows<float>(keys_.get(), layer, seq), rows<float>(values_.get(), layer, seq));
+    }
+
+    CacheType type() const { return type_; }
     int64_t n_past() const { return n_past_; }
     void advance(int64_t n_tokens) { n_past_ += n_tokens; }
     void clear() { n_past_ = 0; }
     int64_t n_ctx() const { return n_ctx_; }
     int64_t kv_size() const { return kv_size_; }
 
-private:
+  private:
+    size_t element_bytes() const { return type_ == CacheType::F16 ? 2 : 4; }
+    size_t offset(int64_t layer, int64_t seq, int64_t position) const {
+        return static_cast<size_t>(((layer * n_seqs_ + seq) * n_ctx_ + position) * kv_size_);
+    }
+    template <class T>
+    std::span<const T> rows(const std::byte* base, int64_t layer, int64_t seq) const {
+        return {reinterpret_cast<const T*>(base) + offset(layer, seq, 0),
+                static_cast<size_t>(n_ctx_ * kv_size_)};
+    }
+
+    CacheType type_;
     int64_t n_layers_, n_seqs_, n_ctx_, kv_size_;
     int64_t n_past_ = 0;
-    std::unique_ptr<float[]> keys_;
-    std::unique_ptr<float[]> values_;
+    std::unique_ptr<std::byte[]> keys_;
+    std::unique_ptr<std::byte[]> values_;
 };
 
 }  // namespace llama
