@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 #include "kernels/quant_impl.h"
 #include "kernels/simd.h"
@@ -60,59 +61,74 @@ LLAMA_AVX512 inline __m256i bias_vector(int32_t bias) {
     return _mm256_castsi128_si256(_mm_cvtsi32_si128(bias));
 }
 
-LLAMA_AVX512 float dot_q8_0(const BlockQ8_0* w, const QuantizedActivations& x) {
-    const int64_t n_blocks = x.n / 32;
-    const int8_t* xq = x.qs.data();
-    const int32_t* bias = x.bias.data();
-    const float* dx = x.scales.data();
-    const __m256i flip = _mm256_set1_epi8(static_cast<char>(0x80));
-    __m256 acc0 = _mm256_setzero_ps();
-    __m256 acc1 = _mm256_setzero_ps();
-    auto block = [&](int64_t i) LLAMA_AVX512 {
-        const __m256i w0 = _mm256_xor_si256(load256(w[i].qs), flip);
-        const __m256i d0 = _mm256_dpbusd_epi32(bias_vector(bias[i]), w0, load256(xq + 32 * i));
-        const __m256 scale = _mm256_mul_ps(
-            _mm256_cvtph_ps(_mm_set1_epi16(static_cast<short>(w[i].d))), _mm256_set1_ps(dx[i]));
-        return _mm256_mul_ps(_mm256_cvtepi32_ps(d0), scale);
-    };
-    int64_t b = 0;
-    for (; b + 2 <= n_blocks; b += 2) {
-        _mm_prefetch(reinterpret_cast<const char*>(w + b) + 2048, _MM_HINT_T0);
-        acc0 = _mm256_add_ps(acc0, block(b));
-        acc1 = _mm256_add_ps(acc1, block(b + 1));
+// Q8_0 and Q4_0: kRows rows at a time, sharing each block's activation load, bias and scale
+// (measured in cache: +10% for 4 rows over 1). Rows lie back to back in memory, so the rows of a
+// group are read as kRows streams kRows * row_stride apart and the prefetch of a row that runs
+// past its end jumps to the same offset of the next group's row rather than into the following
+// row, which is already being read: without that jump 2-4 rows stream 25% slower than one,
+// with it 4 rows stream 8% (Q4_0) to 19% (Q8_0) faster than one with 2 threads.
+constexpr int64_t kRows = 4;
+constexpr int64_t kPrefetchBytes = 2048;
+
+template <class Block>
+LLAMA_AVX512 inline __m256i block_codes(const Block& block, __m256i constant) {
+    if constexpr (std::is_same_v<Block, BlockQ4_0>) {
+        return _mm256_and_si256(_mm256_broadcastsi128_si256(
+                                    _mm_loadu_si128(reinterpret_cast<const __m128i*>(block.qs))),
+                                constant);
+    } else {
+        return _mm256_xor_si256(load256(block.qs), constant);
     }
-    if (b < n_blocks) acc0 = _mm256_add_ps(acc0, block(b));
-    return hsum(_mm256_add_ps(acc0, acc1));
 }
 
-LLAMA_AVX512 float dot_q4_0(const BlockQ4_0* w, const QuantizedActivations& x) {
+// out[r] = dot(rows[r], x) for r < R.
+template <class Block, int R>
+LLAMA_AVX512 void dot_rows_32(const Block* const* rows, int64_t row_stride,
+                              const QuantizedActivations& x, float* out) {
+    constexpr bool kQ4 = std::is_same_v<Block, BlockQ4_0>;
     const int64_t n_blocks = x.n / 32;
     const int8_t* xq = x.qs.data();
     const int32_t* bias = x.bias.data();
     const float* dx = x.scales.data();
-    const __m256i nibble_mask =
-        _mm256_set_m128i(_mm_set1_epi8(static_cast<char>(0xF0)), _mm_set1_epi8(0x0F));
-    __m256 acc0 = _mm256_setzero_ps();
-    __m256 acc1 = _mm256_setzero_ps();
-    auto block = [&](int64_t i) LLAMA_AVX512 {
-        const __m256i q = _mm256_and_si256(
-            _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w[i].qs))),
-            nibble_mask);
-        const __m256i dot = _mm256_dpbusd_epi32(bias_vector(bias[i]), q, load256(xq + 32 * i));
-        const __m256 scale = _mm256_mul_ps(
-            _mm256_cvtph_ps(_mm_set1_epi16(static_cast<short>(w[i].d))), _mm256_set1_ps(dx[i]));
-        return _mm256_mul_ps(_mm256_cvtepi32_ps(dot), scale);
+    // Q4_0: low nibbles in the low 128 bits, 16 * high nibbles in the high 128 bits. Q8_0: the
+    // flip to w + 128.
+    const __m256i constant =
+        kQ4 ? _mm256_set_m128i(_mm_set1_epi8(static_cast<char>(0xF0)), _mm_set1_epi8(0x0F))
+            : _mm256_set1_epi8(static_cast<char>(0x80));
+    __m256 acc0[R];
+    __m256 acc1[R];
+    for (int r = 0; r < R; ++r) acc0[r] = acc1[r] = _mm256_setzero_ps();
+    auto block = [&](int64_t i, __m256* acc) LLAMA_AVX512 {
+        const __m256i xv = load256(xq + 32 * i);
+        const __m256i bv = bias_vector(bias[i]);
+        const __m256 dxv = _mm256_set1_ps(dx[i]);
+        for (int r = 0; r < R; ++r) {
+            const __m256i dot = _mm256_dpbusd_epi32(bv, block_codes(rows[r][i], constant), xv);
+            const __m256 scale = _mm256_mul_ps(
+                _mm256_cvtph_ps(_mm_set1_epi16(static_cast<short>(rows[r][i].d))), dxv);
+            acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), scale, acc[r]);
+        }
     };
     int64_t b = 0;
     for (; b + 2 <= n_blocks; b += 2) {
-        _mm_prefetch(reinterpret_cast<const char*>(w + b) + 2048, _MM_HINT_T0);
-        acc0 = _mm256_add_ps(acc0, block(b));
-        acc1 = _mm256_add_ps(acc1, block(b + 1));
+        const int64_t ahead = b * static_cast<int64_t>(sizeof(Block)) + kPrefetchBytes;
+        const int64_t jump = ahead >= row_stride ? (R - 1) * row_stride : 0;
+        for (int r = 0; r < R; ++r) {
+            _mm_prefetch(reinterpret_cast<const char*>(rows[r]) + ahead + jump, _MM_HINT_T0);
+        }
+        block(b, acc0);
+        block(b + 1, acc1);
     }
-    if (b < n_blocks) acc0 = _mm256_add_ps(acc0, block(b));
-    const __m256 acc = _mm256_add_ps(acc0, acc1);
-    return hsum128(_mm256_castps256_ps128(acc)) +
-           hsum128(_mm256_extractf128_ps(acc, 1)) * (1.0f / 16.0f);
+    if (b < n_blocks) block(b, acc0);
+    for (int r = 0; r < R; ++r) {
+        const __m256 acc = _mm256_add_ps(acc0[r], acc1[r]);
+        if constexpr (kQ4) {
+            out[r] = hsum128(_mm256_castps256_ps128(acc)) +
+                     hsum128(_mm256_extractf128_ps(acc, 1)) * (1.0f / 16.0f);
+        } else {
+            out[r] = hsum(acc);
+        }
+    }
 }
 
 // The 8 scales and 8 mins of a Q4_K/Q5_K block as bytes [sc0..sc7, m0..m7] (ggml's kmask trick,
@@ -257,6 +273,31 @@ LLAMA_AVX512 float dot_q6_k(const BlockQ6_K* w, const QuantizedActivations& x) {
     return hsum(acc);
 }
 
+// Q8_0/Q4_0: groups of kRows rows, each group read once (and kept in L1) for all the tokens.
+template <class Block>
+void rows_loop_32(const QuantMatvecArgs& args) {
+    const auto* weights = reinterpret_cast<const std::byte*>(args.weights);
+    const Block* rows[kRows];
+    float out[kRows];
+    int64_t r = 0;
+    for (; r + kRows <= args.rows; r += kRows) {
+        for (int i = 0; i < kRows; ++i) {
+            rows[i] = reinterpret_cast<const Block*>(weights + (r + i) * args.row_stride);
+        }
+        for (int64_t t = 0; t < args.n_tokens; ++t) {
+            dot_rows_32<Block, kRows>(rows, args.row_stride, args.x[t], out);
+            for (int i = 0; i < kRows; ++i) args.y[t * args.ldy + r + i] = out[i];
+        }
+    }
+    for (; r < args.rows; ++r) {
+        rows[0] = reinterpret_cast<const Block*>(weights + r * args.row_stride);
+        for (int64_t t = 0; t < args.n_tokens; ++t) {
+            dot_rows_32<Block, 1>(rows, args.row_stride, args.x[t], out);
+            args.y[t * args.ldy + r] = out[0];
+        }
+    }
+}
+
 // Row-major over the weights: each row is read once (and stays in L1) for all the tokens.
 template <class Block, float (*Dot)(const Block*, const QuantizedActivations&)>
 void rows_loop(const QuantMatvecArgs& args) {
@@ -273,10 +314,10 @@ void rows_loop(const QuantMatvecArgs& args) {
 void quant_matvec_avx512(const QuantMatvecArgs& args) {
     switch (args.dtype) {
         case DType::Q8_0:
-            rows_loop<BlockQ8_0, dot_q8_0>(args);
+            rows_loop_32<BlockQ8_0>(args);
             break;
         case DType::Q4_0:
-            rows_loop<BlockQ4_0, dot_q4_0>(args);
+            rows_loop_32<BlockQ4_0>(args);
             break;
         case DType::Q4_K:
             rows_loop<BlockQ4_K, dot_q45_k<false, BlockQ4_K>>(args);

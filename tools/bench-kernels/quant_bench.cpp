@@ -7,9 +7,11 @@
 #include <cstdint>
 #include <cstring>
 #include <random>
+#include <span>
 #include <vector>
 
 #include "kernels/quant.h"
+#include "kernels/simd.h"
 
 namespace llama::kernels {
 namespace {
@@ -42,6 +44,110 @@ std::vector<std::byte> quantized_bytes(DType dtype, int64_t rows, int64_t cols) 
     return bytes;
 }
 
+// The AVX-512 Q8_0/Q4_0 kernels as they were before rows were processed in groups (one row at a
+// time, each block's scale widened in the loop, 2 KB prefetch), kept as the baseline that any
+// change to quant_avx512.cpp is measured against in the same run.
+namespace baseline_kernel {
+#if defined(__x86_64__)
+#define BASELINE_AVX512 \
+    __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq,avx512vnni")))
+
+BASELINE_AVX512 inline float hsum(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+BASELINE_AVX512 inline float hsum128(__m128 s) {
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+BASELINE_AVX512 inline __m256i load256(const void* p) {
+    return _mm256_loadu_si256(static_cast<const __m256i*>(p));
+}
+
+BASELINE_AVX512 inline __m256i bias_vector(int32_t bias) {
+    return _mm256_castsi128_si256(_mm_cvtsi32_si128(bias));
+}
+
+BASELINE_AVX512 float dot_q8_0(const BlockQ8_0* w, const QuantizedActivations& x) {
+    const int64_t n_blocks = x.n / 32;
+    const int8_t* xq = x.qs.data();
+    const int32_t* bias = x.bias.data();
+    const float* dx = x.scales.data();
+    const __m256i flip = _mm256_set1_epi8(static_cast<char>(0x80));
+    __m256 acc0 = _mm256_setzero_ps();
+    __m256 acc1 = _mm256_setzero_ps();
+    auto block = [&](int64_t i) BASELINE_AVX512 {
+        const __m256i w0 = _mm256_xor_si256(load256(w[i].qs), flip);
+        const __m256i d0 = _mm256_dpbusd_epi32(bias_vector(bias[i]), w0, load256(xq + 32 * i));
+        const __m256 scale = _mm256_mul_ps(
+            _mm256_cvtph_ps(_mm_set1_epi16(static_cast<short>(w[i].d))), _mm256_set1_ps(dx[i]));
+        return _mm256_mul_ps(_mm256_cvtepi32_ps(d0), scale);
+    };
+    int64_t b = 0;
+    for (; b + 2 <= n_blocks; b += 2) {
+        _mm_prefetch(reinterpret_cast<const char*>(w + b) + 2048, _MM_HINT_T0);
+        acc0 = _mm256_add_ps(acc0, block(b));
+        acc1 = _mm256_add_ps(acc1, block(b + 1));
+    }
+    if (b < n_blocks) acc0 = _mm256_add_ps(acc0, block(b));
+    return hsum(_mm256_add_ps(acc0, acc1));
+}
+
+BASELINE_AVX512 float dot_q4_0(const BlockQ4_0* w, const QuantizedActivations& x) {
+    const int64_t n_blocks = x.n / 32;
+    const int8_t* xq = x.qs.data();
+    const int32_t* bias = x.bias.data();
+    const float* dx = x.scales.data();
+    const __m256i nibble_mask =
+        _mm256_set_m128i(_mm_set1_epi8(static_cast<char>(0xF0)), _mm_set1_epi8(0x0F));
+    __m256 acc0 = _mm256_setzero_ps();
+    __m256 acc1 = _mm256_setzero_ps();
+    auto block = [&](int64_t i) BASELINE_AVX512 {
+        const __m256i q = _mm256_and_si256(
+            _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w[i].qs))),
+            nibble_mask);
+        const __m256i dot = _mm256_dpbusd_epi32(bias_vector(bias[i]), q, load256(xq + 32 * i));
+        const __m256 scale = _mm256_mul_ps(
+            _mm256_cvtph_ps(_mm_set1_epi16(static_cast<short>(w[i].d))), _mm256_set1_ps(dx[i]));
+        return _mm256_mul_ps(_mm256_cvtepi32_ps(dot), scale);
+    };
+    int64_t b = 0;
+    for (; b + 2 <= n_blocks; b += 2) {
+        _mm_prefetch(reinterpret_cast<const char*>(w + b) + 2048, _MM_HINT_T0);
+        acc0 = _mm256_add_ps(acc0, block(b));
+        acc1 = _mm256_add_ps(acc1, block(b + 1));
+    }
+    if (b < n_blocks) acc0 = _mm256_add_ps(acc0, block(b));
+    const __m256 acc = _mm256_add_ps(acc0, acc1);
+    return hsum128(_mm256_castps256_ps128(acc)) +
+           hsum128(_mm256_extractf128_ps(acc, 1)) * (1.0f / 16.0f);
+}
+
+void matvec(const Matrix& w, const QuantizedActivations& x, std::span<float> y) {
+    for (int64_t r = 0; r < w.rows; ++r) {
+        if (w.dtype == DType::Q4_0) {
+            y[r] = dot_q4_0(reinterpret_cast<const BlockQ4_0*>(w.row(r)), x);
+        } else {
+            y[r] = dot_q8_0(reinterpret_cast<const BlockQ8_0*>(w.row(r)), x);
+        }
+    }
+}
+#undef BASELINE_AVX512
+#else
+void matvec(const Matrix& w, const QuantizedActivations& x, std::span<float> y) {
+    matvec_quant(QuantPath::Scalar, w, x, y);
+}
+#endif
+}  // namespace baseline_kernel
+
+// Path argument kBaselinePath runs the baseline above instead of a QuantPath.
+constexpr int kBaselinePath = -1;
+
 // Arguments: rows, cols, path, streamed. Streamed runs copy the weights until they fill
 // kStreamBytes and use the next copy each iteration, so every product reads DRAM as at decode
 // time (the last-level cache of this machine can hold a whole 7B layer); the others reuse one
@@ -51,13 +157,15 @@ constexpr size_t kStreamBytes = size_t{1} << 30;
 void BM_MatvecQuant(benchmark::State& state, DType dtype) {
     const int64_t rows = state.range(0);
     const int64_t cols = state.range(1);
-    const auto path = static_cast<QuantPath>(state.range(2));
+    const bool baseline = state.range(2) == kBaselinePath;
+    const auto path = baseline ? QuantPath::Avx512Vnni : static_cast<QuantPath>(state.range(2));
     const bool streamed = state.range(3) != 0;
     if (!quant_path_supported(path)) {
         state.SkipWithError("path not supported by this CPU");
         return;
     }
-    state.SetLabel(std::string(quant_path_name(path)) + (streamed ? " dram" : " cached"));
+    state.SetLabel(std::string(baseline ? "baseline" : quant_path_name(path)) +
+                   (streamed ? " dram" : " cached"));
     const auto matrix = quantized_bytes(dtype, rows, cols);
     const size_t copies = streamed ? (kStreamBytes + matrix.size() - 1) / matrix.size() : 1;
     std::vector<std::byte> bytes(copies * matrix.size());
@@ -71,7 +179,11 @@ void BM_MatvecQuant(benchmark::State& state, DType dtype) {
     size_t next = 0;
     for (auto _ : state) {
         const Matrix w{dtype, rows, cols, bytes.data() + next * matrix.size()};
-        matvec_quant(path, w, xq, y);
+        if (baseline) {
+            baseline_kernel::matvec(w, xq, y);
+        } else {
+            matvec_quant(path, w, xq, y);
+        }
         benchmark::DoNotOptimize(y.data());
         benchmark::ClobberMemory();
         next = next + 1 == copies ? 0 : next + 1;
@@ -88,8 +200,25 @@ void matvec_args(benchmark::internal::Benchmark* b) {
     }
 }
 
-BENCHMARK_CAPTURE(BM_MatvecQuant, q8_0, DType::Q8_0)->Apply(matvec_args)->UseRealTime();
-BENCHMARK_CAPTURE(BM_MatvecQuant, q4_0, DType::Q4_0)->Apply(matvec_args)->UseRealTime();
+// Q8_0/Q4_0 also run the baseline kernel, right before the current one.
+void matvec_args_with_baseline(benchmark::internal::Benchmark* b) {
+    for (const int streamed : {1, 0}) {
+        for (const int64_t rows : {4096, 11008}) {
+            b->Args({rows, 4096, kBaselinePath, streamed});
+            b->Args({rows, 4096, static_cast<int>(QuantPath::Avx512Vnni), streamed});
+        }
+        for (const QuantPath path : {QuantPath::Avx2, QuantPath::Scalar}) {
+            b->Args({4096, 4096, static_cast<int>(path), streamed});
+        }
+    }
+}
+
+BENCHMARK_CAPTURE(BM_MatvecQuant, q8_0, DType::Q8_0)
+    ->Apply(matvec_args_with_baseline)
+    ->UseRealTime();
+BENCHMARK_CAPTURE(BM_MatvecQuant, q4_0, DType::Q4_0)
+    ->Apply(matvec_args_with_baseline)
+    ->UseRealTime();
 BENCHMARK_CAPTURE(BM_MatvecQuant, q4_k, DType::Q4_K)->Apply(matvec_args)->UseRealTime();
 BENCHMARK_CAPTURE(BM_MatvecQuant, q5_k, DType::Q5_K)->Apply(matvec_args)->UseRealTime();
 BENCHMARK_CAPTURE(BM_MatvecQuant, q6_k, DType::Q6_K)->Apply(matvec_args)->UseRealTime();
