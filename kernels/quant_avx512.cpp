@@ -25,18 +25,33 @@
 namespace llama::kernels::detail {
 namespace {
 
+// Every type runs kRows rows at a time, sharing each block's activation loads. Rows lie back to
+// back in memory, so a group is read as kRows streams one row apart, and a row's prefetch that
+// runs past its end jumps to the same offset of the next group's row rather than into the
+// following row, which is being read now: without that jump 2-4 rows stream 25% slower than
+// one; with it 4 rows stream faster than one (2 threads: Q8_0 +19%, Q4_0 +8%, Q4_K +6%,
+// Q5_K +12%, Q6_K +17%; in cache Q8_0/Q4_0 +10%, Q6_K -7%).
+constexpr int64_t kRows = 4;
+
 // Software prefetch distance in super-blocks (2.3-3.4 KB; Q8_0/Q4_0 prefetch 2 KB ahead): the
 // hardware prefetcher alone leaves the loops waiting on DRAM (measured: 20-30% slower when
 // streaming; 1 KB ahead was ~10% slower than 2-4 KB).
 constexpr int64_t kPrefetchBlocks = 16;
+constexpr int64_t kPrefetchBytes = 2048;
 
-// Prefetches every cache line of one block (a pointer past the row's end is harmless: prefetches
-// never fault).
-template <class Block>
-inline void prefetch_block(const Block* block) {
-    const char* p = reinterpret_cast<const char*>(block);
-    for (size_t offset = 0; offset < sizeof(Block); offset += 64) {
-        _mm_prefetch(p + offset, _MM_HINT_T0);
+// Prefetches every cache line of super-block i + kPrefetchBlocks of each of R rows. Rows lie back
+// to back, so past a row's end the prefetch goes to the same offset of the next group's row, not
+// into the following row, which is being read now (a pointer past the matrix is harmless:
+// prefetches never fault).
+template <class Block, int R>
+inline void prefetch_rows(const Block* const* rows, int64_t row_stride, int64_t i) {
+    const int64_t ahead = (i + kPrefetchBlocks) * static_cast<int64_t>(sizeof(Block));
+    const int64_t jump = ahead >= row_stride ? (R - 1) * row_stride : 0;
+    for (int r = 0; r < R; ++r) {
+        const char* p = reinterpret_cast<const char*>(rows[r]) + ahead + jump;
+        for (size_t offset = 0; offset < sizeof(Block); offset += 64) {
+            _mm_prefetch(p + offset, _MM_HINT_T0);
+        }
     }
 }
 
@@ -61,15 +76,6 @@ LLAMA_AVX512 inline __m256i bias_vector(int32_t bias) {
     return _mm256_castsi128_si256(_mm_cvtsi32_si128(bias));
 }
 
-// Q8_0 and Q4_0: kRows rows at a time, sharing each block's activation load, bias and scale
-// (measured in cache: +10% for 4 rows over 1). Rows lie back to back in memory, so the rows of a
-// group are read as kRows streams kRows * row_stride apart and the prefetch of a row that runs
-// past its end jumps to the same offset of the next group's row rather than into the following
-// row, which is already being read: without that jump 2-4 rows stream 25% slower than one,
-// with it 4 rows stream 8% (Q4_0) to 19% (Q8_0) faster than one with 2 threads.
-constexpr int64_t kRows = 4;
-constexpr int64_t kPrefetchBytes = 2048;
-
 template <class Block>
 LLAMA_AVX512 inline __m256i block_codes(const Block& block, __m256i constant) {
     if constexpr (std::is_same_v<Block, BlockQ4_0>) {
@@ -81,7 +87,7 @@ LLAMA_AVX512 inline __m256i block_codes(const Block& block, __m256i constant) {
     }
 }
 
-// out[r] = dot(rows[r], x) for r < R.
+// Q8_0 and Q4_0: out[r] = dot(rows[r], x) for r < R.
 template <class Block, int R>
 LLAMA_AVX512 void dot_rows_32(const Block* const* rows, int64_t row_stride,
                               const QuantizedActivations& x, float* out) {
@@ -161,10 +167,15 @@ LLAMA_AVX512 inline __m512i pair_index(int a, int b) {
                               _mm256_set1_epi16(static_cast<int16_t>(b)), 1);
 }
 
-template <bool kFiveBit, class Block>
-LLAMA_AVX512 float dot_q45_k(const Block* w, const QuantizedActivations& x) {
-    __m512 acc = _mm512_setzero_ps();
-    __m128 acc_mins = _mm_setzero_ps();
+template <bool kFiveBit, class Block, int R>
+LLAMA_AVX512 void dot_q45_k(const Block* const* rows, int64_t row_stride,
+                            const QuantizedActivations& x, float* out) {
+    __m512 acc[R];
+    __m128 acc_mins[R];
+    for (int r = 0; r < R; ++r) {
+        acc[r] = _mm512_setzero_ps();
+        acc_mins[r] = _mm_setzero_ps();
+    }
     const __m512i low_mask = _mm512_set1_epi8(0x0F);
     const __m512i bit4 = _mm512_set1_epi8(0x10);
     const __m512i index[4] = {pair_index(0, 2), pair_index(1, 3), pair_index(4, 6),
@@ -175,136 +186,134 @@ LLAMA_AVX512 float dot_q45_k(const Block* w, const QuantizedActivations& x) {
     const __m512i shift_right[2] = {pair_index(0, 2), pair_index(1, 3)};
 
     for (int64_t i = 0; i < x.n / 256; ++i) {
-        const Block& block = w[i];
-        prefetch_block(w + i + kPrefetchBlocks);
+        prefetch_rows<Block, R>(rows, row_stride, i);
         const int8_t* xq = x.qs.data() + i * 256;
-        const __m128i scales_mins = unpack_scales_mins(block.scales);
-        uint32_t d_dmin;
-        std::memcpy(&d_dmin, &block.d, 4);  // d and dmin are adjacent halves
-        const __m128 d = _mm_mul_ps(_mm_cvtph_ps(_mm_cvtsi32_si128(static_cast<int>(d_dmin))),
-                                    _mm_set1_ps(x.scales[i]));
-
         // Mins: sum_j m_j * (sum of x over sub-block j), from the 16-value partial sums.
         const __m256i bsums = load256(x.bsums.data() + i * 16);
         const __m128i pair_sums =
             _mm_hadd_epi16(_mm256_castsi256_si128(bsums), _mm256_extracti128_si256(bsums, 1));
-        const __m128i mins_dot =
-            _mm_madd_epi16(_mm_cvtepu8_epi16(_mm_srli_si128(scales_mins, 8)), pair_sums);
-        acc_mins = _mm_fmadd_ps(_mm_shuffle_ps(d, d, 0x55), _mm_cvtepi32_ps(mins_dot), acc_mins);
+        for (int r = 0; r < R; ++r) {
+            const Block& block = rows[r][i];
+            const __m128i scales_mins = unpack_scales_mins(block.scales);
+            uint32_t d_dmin;
+            std::memcpy(&d_dmin, &block.d, 4);  // d and dmin are adjacent halves
+            const __m128 d = _mm_mul_ps(_mm_cvtph_ps(_mm_cvtsi32_si128(static_cast<int>(d_dmin))),
+                                        _mm_set1_ps(x.scales[i]));
+            const __m128i mins_dot =
+                _mm_madd_epi16(_mm_cvtepu8_epi16(_mm_srli_si128(scales_mins, 8)), pair_sums);
+            acc_mins[r] =
+                _mm_fmadd_ps(_mm_shuffle_ps(d, d, 0x55), _mm_cvtepi32_ps(mins_dot), acc_mins[r]);
 
-        const __m512i scales = _mm512_castsi256_si512(_mm256_cvtepu8_epi16(scales_mins));
-        __m512i hbits;
-        if constexpr (kFiveBit) {
-            hbits = _mm512_broadcast_i64x4(load256(block.qh));
-        }
-        __m512i sumi0 = _mm512_setzero_si512();
-        __m512i sumi1 = _mm512_setzero_si512();
-        for (int half = 0; half < 2; ++half) {
-            const __m512i q = _mm512_loadu_si512(block.qs + 64 * half);
-            __m512i q_low = _mm512_and_si512(q, low_mask);
-            __m512i q_high = _mm512_and_si512(_mm512_srli_epi16(q, 4), low_mask);
+            const __m512i scales = _mm512_castsi256_si512(_mm256_cvtepu8_epi16(scales_mins));
+            __m512i hbits;
             if constexpr (kFiveBit) {
-                // q | (moved & bit4) as one ternary-logic op.
-                const __m512i moved_low = half == 0 ? _mm512_sllv_epi16(hbits, shift_left[0])
-                                                    : _mm512_srlv_epi16(hbits, shift_right[0]);
-                const __m512i moved_high = half == 0 ? _mm512_sllv_epi16(hbits, shift_left[1])
-                                                     : _mm512_srlv_epi16(hbits, shift_right[1]);
-                q_low = _mm512_ternarylogic_epi32(q_low, moved_low, bit4, 0xF8);
-                q_high = _mm512_ternarylogic_epi32(q_high, moved_high, bit4, 0xF8);
+                hbits = _mm512_broadcast_i64x4(load256(block.qh));
             }
-            const int8_t* xh = xq + 128 * half;
-            const __m512i p_low = _mm512_maddubs_epi16(q_low, load_pair(xh, xh + 64));
-            const __m512i p_high = _mm512_maddubs_epi16(q_high, load_pair(xh + 32, xh + 96));
-            sumi0 = _mm512_dpwssd_epi32(sumi0, p_low,
-                                        _mm512_permutexvar_epi16(index[2 * half], scales));
-            sumi1 = _mm512_dpwssd_epi32(sumi1, p_high,
-                                        _mm512_permutexvar_epi16(index[2 * half + 1], scales));
+            __m512i sumi0 = _mm512_setzero_si512();
+            __m512i sumi1 = _mm512_setzero_si512();
+            for (int half = 0; half < 2; ++half) {
+                const __m512i q = _mm512_loadu_si512(block.qs + 64 * half);
+                __m512i q_low = _mm512_and_si512(q, low_mask);
+                __m512i q_high = _mm512_and_si512(_mm512_srli_epi16(q, 4), low_mask);
+                if constexpr (kFiveBit) {
+                    // q | (moved & bit4) as one ternary-logic op.
+                    const __m512i moved_low = half == 0 ? _mm512_sllv_epi16(hbits, shift_left[0])
+                                                        : _mm512_srlv_epi16(hbits, shift_right[0]);
+                    const __m512i moved_high = half == 0 ? _mm512_sllv_epi16(hbits, shift_left[1])
+                                                         : _mm512_srlv_epi16(hbits, shift_right[1]);
+                    q_low = _mm512_ternarylogic_epi32(q_low, moved_low, bit4, 0xF8);
+                    q_high = _mm512_ternarylogic_epi32(q_high, moved_high, bit4, 0xF8);
+                }
+                const int8_t* xh = xq + 128 * half;
+                const __m512i p_low = _mm512_maddubs_epi16(q_low, load_pair(xh, xh + 64));
+                const __m512i p_high = _mm512_maddubs_epi16(q_high, load_pair(xh + 32, xh + 96));
+                sumi0 = _mm512_dpwssd_epi32(sumi0, p_low,
+                                            _mm512_permutexvar_epi16(index[2 * half], scales));
+                sumi1 = _mm512_dpwssd_epi32(sumi1, p_high,
+                                            _mm512_permutexvar_epi16(index[2 * half + 1], scales));
+            }
+            acc[r] = _mm512_fmadd_ps(_mm512_broadcastss_ps(d),
+                                     _mm512_cvtepi32_ps(_mm512_add_epi32(sumi0, sumi1)), acc[r]);
         }
-        acc = _mm512_fmadd_ps(_mm512_broadcastss_ps(d),
-                              _mm512_cvtepi32_ps(_mm512_add_epi32(sumi0, sumi1)), acc);
     }
-    return _mm512_reduce_add_ps(acc) - hsum128(acc_mins);
+    for (int r = 0; r < R; ++r) out[r] = _mm512_reduce_add_ps(acc[r]) - hsum128(acc_mins[r]);
 }
 
-LLAMA_AVX512 float dot_q6_k(const BlockQ6_K* w, const QuantizedActivations& x) {
-    __m256 acc = _mm256_setzero_ps();
+template <class Block, int R>
+LLAMA_AVX512 void dot_q6_k(const Block* const* rows, int64_t row_stride,
+                           const QuantizedActivations& x, float* out) {
+    __m256 acc[R];
+    for (int r = 0; r < R; ++r) acc[r] = _mm256_setzero_ps();
     const __m256i low_mask = _mm256_set1_epi8(0x0F);
     const __m256i high_mask = _mm256_set1_epi8(0x30);
     for (int64_t i = 0; i < x.n / 256; ++i) {
-        const BlockQ6_K& block = w[i];
-        prefetch_block(w + i + kPrefetchBlocks);
+        prefetch_rows<Block, R>(rows, row_stride, i);
         const int8_t* xq = x.qs.data() + i * 256;
-        const __m128i scales8 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(block.scales));
-        const __m256i offset =
-            _mm256_madd_epi16(_mm256_cvtepi8_epi16(scales8), load256(x.bsums.data() + i * 16));
-        __m256i sumi0 = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(offset, 5));
-        __m256i sumi1 = _mm256_setzero_si256();
+        for (int r = 0; r < R; ++r) {
+            const BlockQ6_K& block = rows[r][i];
+            const __m128i scales8 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(block.scales));
+            const __m256i offset =
+                _mm256_madd_epi16(_mm256_cvtepi8_epi16(scales8), load256(x.bsums.data() + i * 16));
+            __m256i sumi0 = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(offset, 5));
+            __m256i sumi1 = _mm256_setzero_si256();
 
-        for (int half = 0; half < 2; ++half) {
-            const __m256i ql0 = load256(block.ql + 64 * half);
-            const __m256i ql1 = load256(block.ql + 64 * half + 32);
-            const __m256i qh = load256(block.qh + 32 * half);
-            const __m256i q[4] = {
-                _mm256_or_si256(_mm256_and_si256(ql0, low_mask),
-                                _mm256_and_si256(_mm256_slli_epi16(qh, 4), high_mask)),
-                _mm256_or_si256(_mm256_and_si256(ql1, low_mask),
-                                _mm256_and_si256(_mm256_slli_epi16(qh, 2), high_mask)),
-                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), low_mask),
-                                _mm256_and_si256(qh, high_mask)),
-                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), low_mask),
-                                _mm256_and_si256(_mm256_srli_epi16(qh, 2), high_mask)),
-            };
-            for (int k = 0; k < 4; ++k) {
-                const int g = 8 * half + 2 * k;
-                const __m128i pattern =
-                    _mm_set_epi64x(0x0101010101010101LL * (g + 1), 0x0101010101010101LL * g);
-                const __m256i scale = _mm256_cvtepi8_epi16(_mm_shuffle_epi8(scales8, pattern));
-                const __m256i p = _mm256_maddubs_epi16(q[k], load256(xq + 128 * half + 32 * k));
-                if (k % 2 == 0) {
-                    sumi0 = _mm256_dpwssd_epi32(sumi0, p, scale);
-                } else {
-                    sumi1 = _mm256_dpwssd_epi32(sumi1, p, scale);
+            for (int half = 0; half < 2; ++half) {
+                const __m256i ql0 = load256(block.ql + 64 * half);
+                const __m256i ql1 = load256(block.ql + 64 * half + 32);
+                const __m256i qh = load256(block.qh + 32 * half);
+                const __m256i q[4] = {
+                    _mm256_or_si256(_mm256_and_si256(ql0, low_mask),
+                                    _mm256_and_si256(_mm256_slli_epi16(qh, 4), high_mask)),
+                    _mm256_or_si256(_mm256_and_si256(ql1, low_mask),
+                                    _mm256_and_si256(_mm256_slli_epi16(qh, 2), high_mask)),
+                    _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), low_mask),
+                                    _mm256_and_si256(qh, high_mask)),
+                    _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), low_mask),
+                                    _mm256_and_si256(_mm256_srli_epi16(qh, 2), high_mask)),
+                };
+                for (int k = 0; k < 4; ++k) {
+                    const int g = 8 * half + 2 * k;
+                    const __m128i pattern =
+                        _mm_set_epi64x(0x0101010101010101LL * (g + 1), 0x0101010101010101LL * g);
+                    const __m256i scale = _mm256_cvtepi8_epi16(_mm_shuffle_epi8(scales8, pattern));
+                    const __m256i p = _mm256_maddubs_epi16(q[k], load256(xq + 128 * half + 32 * k));
+                    if (k % 2 == 0) {
+                        sumi0 = _mm256_dpwssd_epi32(sumi0, p, scale);
+                    } else {
+                        sumi1 = _mm256_dpwssd_epi32(sumi1, p, scale);
+                    }
                 }
             }
+            acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(block.d) * x.scales[i]),
+                                     _mm256_cvtepi32_ps(_mm256_add_epi32(sumi0, sumi1)), acc[r]);
         }
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(block.d) * x.scales[i]),
-                              _mm256_cvtepi32_ps(_mm256_add_epi32(sumi0, sumi1)), acc);
     }
-    return hsum(acc);
+    for (int r = 0; r < R; ++r) out[r] = hsum(acc[r]);
 }
 
-// Q8_0/Q4_0: groups of kRows rows, each group read once (and kept in L1) for all the tokens.
-template <class Block>
-void rows_loop_32(const QuantMatvecArgs& args) {
-    const auto* weights = reinterpret_cast<const std::byte*>(args.weights);
+// Groups of kRows rows (then single rows), each group read once (and kept in L1) for all the
+// tokens. Dot<R> computes out[r] = dot(rows[r], x) for r < R.
+template <class Block,
+          void (*Dot)(const Block* const*, int64_t, const QuantizedActivations&, float*),
+          void (*DotOne)(const Block* const*, int64_t, const QuantizedActivations&, float*)>
+void rows_loop(const QuantMatvecArgs& args) {
     const Block* rows[kRows];
     float out[kRows];
     int64_t r = 0;
     for (; r + kRows <= args.rows; r += kRows) {
         for (int i = 0; i < kRows; ++i) {
-            rows[i] = reinterpret_cast<const Block*>(weights + (r + i) * args.row_stride);
+            rows[i] = reinterpret_cast<const Block*>(args.weights + (r + i) * args.row_stride);
         }
         for (int64_t t = 0; t < args.n_tokens; ++t) {
-            dot_rows_32<Block, kRows>(rows, args.row_stride, args.x[t], out);
+            Dot(rows, args.row_stride, args.x[t], out);
             for (int i = 0; i < kRows; ++i) args.y[t * args.ldy + r + i] = out[i];
         }
     }
     for (; r < args.rows; ++r) {
-        rows[0] = reinterpret_cast<const Block*>(weights + r * args.row_stride);
+        rows[0] = reinterpret_cast<const Block*>(args.weights + r * args.row_stride);
         for (int64_t t = 0; t < args.n_tokens; ++t) {
-            dot_rows_32<Block, 1>(rows, args.row_stride, args.x[t], out);
+            DotOne(rows, args.row_stride, args.x[t], out);
             args.y[t * args.ldy + r] = out[0];
-        }
-    }
-}
-
-// Row-major over the weights: each row is read once (and stays in L1) for all the tokens.
-template <class Block, float (*Dot)(const Block*, const QuantizedActivations&)>
-void rows_loop(const QuantMatvecArgs& args) {
-    for (int64_t r = 0; r < args.rows; ++r) {
-        const auto* row = reinterpret_cast<const Block*>(args.weights + r * args.row_stride);
-        for (int64_t t = 0; t < args.n_tokens; ++t) {
-            args.y[t * args.ldy + r] = Dot(row, args.x[t]);
         }
     }
 }
@@ -314,19 +323,21 @@ void rows_loop(const QuantMatvecArgs& args) {
 void quant_matvec_avx512(const QuantMatvecArgs& args) {
     switch (args.dtype) {
         case DType::Q8_0:
-            rows_loop_32<BlockQ8_0>(args);
+            rows_loop<BlockQ8_0, dot_rows_32<BlockQ8_0, kRows>, dot_rows_32<BlockQ8_0, 1>>(args);
             break;
         case DType::Q4_0:
-            rows_loop_32<BlockQ4_0>(args);
+            rows_loop<BlockQ4_0, dot_rows_32<BlockQ4_0, kRows>, dot_rows_32<BlockQ4_0, 1>>(args);
             break;
         case DType::Q4_K:
-            rows_loop<BlockQ4_K, dot_q45_k<false, BlockQ4_K>>(args);
+            rows_loop<BlockQ4_K, dot_q45_k<false, BlockQ4_K, kRows>,
+                      dot_q45_k<false, BlockQ4_K, 1>>(args);
             break;
         case DType::Q5_K:
-            rows_loop<BlockQ5_K, dot_q45_k<true, BlockQ5_K>>(args);
+            rows_loop<BlockQ5_K, dot_q45_k<true, BlockQ5_K, kRows>, dot_q45_k<true, BlockQ5_K, 1>>(
+                args);
             break;
         case DType::Q6_K:
-            rows_loop<BlockQ6_K, dot_q6_k>(args);
+            rows_loop<BlockQ6_K, dot_q6_k<BlockQ6_K, kRows>, dot_q6_k<BlockQ6_K, 1>>(args);
             break;
         default:
             break;
