@@ -13,6 +13,7 @@
 #include <string>
 
 #include "common/cli.h"
+#include "common/run_flags.h"
 #include "llama/chat.h"
 #include "llama/context.h"
 #include "llama/error.h"
@@ -22,25 +23,20 @@
 
 namespace {
 
-struct RunOptions {
-    std::string model;
+struct GenerateOptions {
+    llama::cli::RunOptions run;
     std::string prompt;
     bool prompt_given = false;
     std::string prompt_file;
     int64_t n_predict = 128;
     bool n_predict_given = false;
-    int64_t threads = 0;
     int64_t ctx_size = 0;
-    int64_t batch_size = 512;
     float temperature = 0.8f;
     int64_t top_k = 40;
     float top_p = 0.95f;
     float repeat_penalty = 1.1f;
     int64_t repeat_last_n = 64;
     int64_t seed = -1;
-    std::string split_mode = "cached";
-    std::string log_level;
-    llama::PromptPrecision precision = llama::PromptPrecision::BF16;
     bool no_bos = false;
     bool ignore_eos = false;
     bool chat = false;
@@ -54,7 +50,7 @@ bool print_piece(std::string_view piece) {
     return true;
 }
 
-void check_flags(const RunOptions& opt) {
+void check_flags(const GenerateOptions& opt) {
     if (opt.prompt_given && !opt.prompt_file.empty()) {
         throw llama::Error("give the prompt with -p or -f, not both");
     }
@@ -126,16 +122,12 @@ llama::GenerationStats run_chat(llama::InferenceContext& context, const llama::T
 }
 
 int run(int argc, char** argv) {
-    RunOptions opt;
-    opt.model = llama::cli::default_model_path().string();
-    opt.threads = llama::cli::default_threads();
+    GenerateOptions opt;
 
     llama::cli::ArgParser parser("llama-run",
                                  "Generates text from a prompt with a LLaMA model and streams it "
                                  "to stdout; timings go to stderr.");
-    parser.add_string({"-m", "--model"}, "PATH",
-                      "model directory (Hugging Face layout) or file (default: " + opt.model + ")",
-                      &opt.model);
+    llama::cli::add_run_flags(parser, &opt.run);
     parser.add_option({"-p", "--prompt"}, "TEXT",
                       std::string("prompt (default: \"") + kDefaultPrompt + "\")",
                       [&](std::string_view, std::string_view value) {
@@ -150,13 +142,8 @@ int run(int argc, char** argv) {
                           opt.n_predict = llama::cli::parse_int(flag, value, -1);
                           opt.n_predict_given = true;
                       });
-    parser.add_int({"-t", "--threads"}, "N",
-                   "threads (default: " + std::to_string(opt.threads) + ", the hardware threads)",
-                   &opt.threads, 1, 4096);
     parser.add_int({"-c", "--ctx-size"}, "N", "context size in tokens, 0 = the model's maximum",
                    &opt.ctx_size, 0);
-    parser.add_int({"-b", "--batch-size"}, "N",
-                   "most prompt tokens per forward chunk (default: 512)", &opt.batch_size, 1);
     parser.add_float({"--temp"}, "T", "temperature, 0 = greedy (default: 0.8)", &opt.temperature,
                      0.0);
     parser.add_int({"--top-k"}, "N", "top-k sampling, 0 = off (default: 40)", &opt.top_k, 0,
@@ -171,10 +158,6 @@ int run(int argc, char** argv) {
                    &opt.repeat_last_n, 0, INT32_MAX);
     parser.add_int({"-s", "--seed"}, "N", "random seed, -1 = random (default: -1; printed)",
                    &opt.seed, -1);
-    parser.add_choice({"--split-mode"}, {"cached", "per-forward"},
-                      "how attention splits the fused QKV output (default: cached)",
-                      &opt.split_mode);
-    llama::cli::add_precision_flag(parser, &opt.precision);
     parser.add_flag({"--chat"},
                     "LLaMA-2-chat conversation: \"[INST] ... [/INST]\" turns, the KV cache kept "
                     "from turn to turn; the message is -p/-f (one turn), else each line of stdin "
@@ -186,14 +169,11 @@ int run(int argc, char** argv) {
                       [&](std::string_view, std::string_view value) { opt.system = value; });
     parser.add_flag({"--no-bos"}, "do not put BOS before the prompt", &opt.no_bos);
     parser.add_flag({"--ignore-eos"}, "keep generating past end-of-sequence", &opt.ignore_eos);
-    parser.add_string({"--log-level"}, "LEVEL",
-                      "trace|debug|info|warn|error|off (default: $LLAMA_LOG_LEVEL or warn)",
-                      &opt.log_level);
     if (!parser.parse(argc, argv)) {
         std::cout << parser.help();
         return 0;
     }
-    llama::cli::init_logging(opt.log_level);
+    llama::cli::init_logging(opt.run.log_level);
     check_flags(opt);
 
     uint64_t seed = static_cast<uint64_t>(opt.seed);
@@ -205,20 +185,12 @@ int run(int argc, char** argv) {
 
     using Clock = std::chrono::steady_clock;
     const auto load_start = Clock::now();
-    const llama::LlamaModel model = llama::load_model(opt.model);
-    const llama::Tokenizer tokenizer = llama::Tokenizer::load(opt.model);
-    llama::ContextParams context_params;
-    context_params.n_ctx = llama::cli::resolve_context_size(opt.ctx_size, model.config.max_context);
-    context_params.n_batch = opt.batch_size;
-    context_params.n_threads = static_cast<int>(opt.threads);
-    context_params.split_mode =
-        opt.split_mode == "per-forward" ? llama::SplitMode::PerForward : llama::SplitMode::Cached;
-    context_params.prompt_precision = opt.precision;
-    llama::InferenceContext context(model, context_params);
+    const llama::LlamaModel model = llama::load_model(opt.run.model);
+    const llama::Tokenizer tokenizer = llama::Tokenizer::load(opt.run.model);
+    const int64_t n_ctx = llama::cli::resolve_context_size(opt.ctx_size, model.config.max_context);
+    llama::InferenceContext context(model, llama::cli::context_params(opt.run, n_ctx));
     const double load_seconds = std::chrono::duration<double>(Clock::now() - load_start).count();
-    spdlog::info("context: {} tokens, batch {}, {} threads, split mode {}, precision {}",
-                 context.n_ctx(), opt.batch_size, opt.threads, opt.split_mode,
-                 llama::cli::precision_name(opt.precision));
+    spdlog::info("{}", llama::cli::describe(opt.run, n_ctx));
 
     llama::GenerationParams params;
     params.n_predict = opt.n_predict;
