@@ -26,11 +26,12 @@ namespace {
 // order and computes all heads of [head_begin, head_end) from each row, so the cache streams
 // through memory sequentially, each kv head's part of a row is read once for all the query heads
 // of its group, and no TLB entry or DRAM page is revisited per head. The hardware prefetchers
-// follow this stream on their own (software prefetch 4 to 32 rows ahead measured no faster,
-// unlike the old head-by-head walk down a column of the cache). Rows go in blocks of
-// kRowBlock: independent FMA chains hide the FMA latency that a single dot product of
-// head_dim = 128 (8 dependent FMAs) would expose.
-constexpr int64_t kRowBlock = 4;
+// follow this stream on their own (software prefetch 4 to 32 rows ahead measured up to 25%
+// slower, unlike in the old head-by-head walk down a column of the cache). Rows go in blocks of
+// kRowBlock, one FMA chain each: they hide the FMA latency of a dot product, and per kv head the
+// loads of a whole block are in flight together. Measured on 32 heads x 128 at 2048 rows, 4, 8,
+// 12 and 16 rows took 1.6, 1.35, 1.25 and 1.2 ms (f16, 8 kv heads); 7B shapes gain ~5%.
+constexpr int64_t kRowBlock = 16;
 
 #if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__)
 
@@ -84,8 +85,11 @@ void score_block(const float* q, int64_t n_heads, const T* k, int64_t kv_stride,
                 acc[r] = _mm512_fmadd_ps(load16(rows[r] + d, mask), qv, acc[r]);
             }
         }
-        if constexpr (R == 4) {
-            _mm_storeu_ps(scores + b * n_valid + j0, _mm_mul_ps(sum4(acc), _mm_set1_ps(scale)));
+        if constexpr (R % 4 == 0) {
+            for (int r = 0; r < R; r += 4) {
+                _mm_storeu_ps(scores + b * n_valid + j0 + r,
+                              _mm_mul_ps(sum4(acc + r), _mm_set1_ps(scale)));
+            }
         } else {
             for (int r = 0; r < R; ++r) {
                 scores[b * n_valid + j0 + r] = _mm512_reduce_add_ps(acc[r]) * scale;

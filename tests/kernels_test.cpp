@@ -486,10 +486,15 @@ TEST(Attention, OddHeadDim) {
     check_attention({6, 3, 24, 5, 6, 1, 3, 2, 0, 6});
     check_attention({6, 3, 24, 1, 6, 1, 3, 2, 0, 6});
 }
-// LLaMA's head size over a longer cache: full 16-lane chunks, whole row blocks plus a tail row.
+// Longer caches: decode takes rows in blocks, then the rest one by one.
 TEST(Attention, LongCacheOfLlamaHeads) {
     check_attention({4, 2, 128, 1, 300, 0, 0, 0, 0, 4});
+    check_attention({4, 4, 128, 1, 300, 0, 8, 0, 1, 3});
     check_attention({4, 4, 128, 9, 291, 0, 0, 0, 1, 3});
+}
+TEST(Attention, LongCacheOddHeadDim) {
+    check_attention({6, 3, 24, 1, 40, 1, 3, 2, 1, 5});
+    check_attention({6, 6, 20, 1, 40, 0, 0, 0, 0, 6});
 }
 
 // ---- Weights ---------------------------------------------------------------------------------
