@@ -213,6 +213,40 @@ void attention_decode_args(benchmark::internal::Benchmark* b) {
 BENCHMARK_TEMPLATE(BM_AttentionDecode, float)->Apply(attention_decode_args);
 BENCHMARK_TEMPLATE(BM_AttentionDecode, uint16_t)->Apply(attention_decode_args);
 
+// Prompt attention of n_q tokens over an empty cache (n_kv = n_q), all heads, cache elements T: a
+// half cache adds the widening of each kv head's rows to the two GEMMs per head.
+template <class T>
+void BM_AttentionPrompt(benchmark::State& state) {
+    const int64_t n_q = state.range(0);
+    const AttentionShape shape{state.range(1), state.range(2), 128, n_q, 0, n_q};
+    const int64_t q_stride = shape.n_heads * shape.head_dim;
+    const int64_t kv_stride = shape.n_kv_heads * shape.head_dim;
+    const auto values = random_floats(static_cast<size_t>(2 * n_q * kv_stride), 12);
+    std::vector<T> cache(values.size());
+    if constexpr (std::is_same_v<T, float>) {
+        std::ranges::copy(values, cache.begin());
+    } else {
+        f32_to_f16(values, cache);
+    }
+    const std::span<const T> k(cache.data(), static_cast<size_t>(n_q * kv_stride));
+    const std::span<const T> v(cache.data() + n_q * kv_stride, k.size());
+    const auto q = random_floats(static_cast<size_t>(n_q * q_stride), 13);
+    std::vector<float> out(q.size());
+    std::vector<float> scratch(static_cast<size_t>(attention_scratch_size(shape)));
+    for (auto _ : state) {
+        attention(shape, 0, shape.n_heads, q, q_stride, k, v, kv_stride, out, q_stride, scratch);
+        benchmark::DoNotOptimize(out.data());
+    }
+}
+BENCHMARK_TEMPLATE(BM_AttentionPrompt, float)
+    ->Args({512, 32, 32})
+    ->ArgNames({"n_q", "heads", "kv_heads"})
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK_TEMPLATE(BM_AttentionPrompt, uint16_t)
+    ->Args({512, 32, 32})
+    ->ArgNames({"n_q", "heads", "kv_heads"})
+    ->Unit(benchmark::kMillisecond);
+
 }  // namespace
 }  // namespace llama::kernels
 
