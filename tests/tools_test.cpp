@@ -473,8 +473,8 @@ TEST_F(TinyModel, RunUsesTheShippedModelByDefault) {
 // Greedy, repetition penalty off, EOS never sampled: the tool's answers are reproducible in
 // process with the same settings.
 const std::vector<std::string> kChatFlags = {
-    "--chat", "-n",           "3",  "--temp", "0",           "--repeat-penalty",
-    "1",      "--ignore-eos", "-t", "2",      "--precision", "f32"};
+    "--chat",       "-n", "3", "--temp",      "0",   "--repeat-penalty", "1",
+    "--ignore-eos", "-t", "2", "--precision", "f32", "--cache-type",     "f32"};
 
 // The answers ChatSession gives for `messages` with kChatFlags' settings, each on its own line.
 std::string expected_chat_output(const llama::LlamaModel& model, const llama::Tokenizer& tokenizer,
@@ -484,6 +484,7 @@ std::string expected_chat_output(const llama::LlamaModel& model, const llama::To
     context_params.n_threads = 2;
     context_params.n_ctx = model.config.max_context;
     context_params.prompt_precision = llama::PromptPrecision::F32;
+    context_params.cache_type = llama::CacheType::F32;
     llama::InferenceContext context(model, context_params);
     llama::ChatSession session(context, tokenizer, system, greedy(3));
     std::string out;
@@ -573,8 +574,9 @@ TEST_F(TinyModel, ChatFlagErrors) {
 TEST_F(TinyModel, PerplexityToolPrintsRunningEstimatesAndFinalLine) {
     const fs::path text = dir_->path() / "text.txt";
     std::ofstream(text) << llama::test::make_corpus(60);
-    const auto r = run_tool("llama-perplexity", {"-m", model_dir_.string(), "-f", text.string(),
-                                                 "-c", "32", "--precision", "f32"});
+    const auto r =
+        run_tool("llama-perplexity", {"-m", model_dir_.string(), "-f", text.string(), "-c", "32",
+                                      "--precision", "f32", "--cache-type", "f32"});
     ASSERT_EQ(r.status, 0) << r.err;
     std::vector<std::string> lines;
     std::istringstream out(r.out);
