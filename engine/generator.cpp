@@ -3,24 +3,14 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <chrono>
 #include <limits>
 #include <string>
 #include <vector>
 
+#include "engine/stopwatch.h"
 #include "llama/error.h"
 
 namespace llama {
-
-namespace {
-
-using Clock = std::chrono::steady_clock;
-
-double seconds_since(Clock::time_point start) {
-    return std::chrono::duration<double>(Clock::now() - start).count();
-}
-
-}  // namespace
 
 double GenerationStats::prompt_tokens_per_second() const {
     return prompt_seconds > 0.0 ? static_cast<double>(prompt_tokens) / prompt_seconds : 0.0;
@@ -60,12 +50,12 @@ void prefill_and_sample(InferenceContext& context, const Tokenizer& tokenizer,
         return text.empty() || !on_text || on_text(text);
     };
 
-    const auto prompt_start = Clock::now();
+    const Stopwatch prompt_start;
     std::span<const float> logits = context.forward(tokens, n_tokens, LogitsMode::Last);
-    stats.prompt_seconds = seconds_since(prompt_start);
+    stats.prompt_seconds = prompt_start.seconds();
     spdlog::debug("prefill: {} tokens in {:.3f} s", n_tokens, stats.prompt_seconds);
 
-    const auto generation_start = Clock::now();
+    const Stopwatch generation_start;
     const int32_t eos = tokenizer.eos_id();
     std::vector<float> row;
     while (true) {
@@ -98,7 +88,7 @@ void prefill_and_sample(InferenceContext& context, const Tokenizer& tokenizer,
         logits = context.forward(std::span<const int32_t>(&token, 1), 1, LogitsMode::Last);
     }
     if (stats.stop_reason != StopReason::Callback) emit(decoder.flush());
-    stats.generation_seconds = seconds_since(generation_start);
+    stats.generation_seconds = generation_start.seconds();
 }
 
 }  // namespace

@@ -3,24 +3,14 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <string>
 #include <vector>
 
+#include "engine/stopwatch.h"
 #include "llama/error.h"
 
 namespace llama {
-
-namespace {
-
-using Clock = std::chrono::steady_clock;
-
-double seconds_since(Clock::time_point start) {
-    return std::chrono::duration<double>(Clock::now() - start).count();
-}
-
-}  // namespace
 
 double negative_log_likelihood(std::span<const float> logits, int32_t target) {
     if (target < 0 || static_cast<size_t>(target) >= logits.size()) {
@@ -60,11 +50,11 @@ PerplexityResult compute_perplexity(InferenceContext& context, std::span<const i
     PerplexityResult result;
     result.n_tokens = n_tokens;
     result.n_chunks = n_chunks;
-    const auto start = Clock::now();
+    const Stopwatch start;
     double nll_sum = 0.0;
     std::vector<int32_t> chunk(n_ctx);
     for (int64_t c = 0; c < n_chunks; ++c) {
-        const auto chunk_start = Clock::now();
+        const Stopwatch chunk_start;
         const auto begin = tokens.begin() + c * n_ctx;
         std::copy(begin, begin + n_ctx, chunk.begin());
         if (bos_id >= 0) chunk[0] = bos_id;
@@ -79,14 +69,14 @@ PerplexityResult compute_perplexity(InferenceContext& context, std::span<const i
         }
         if (on_chunk) {
             on_chunk({c, n_chunks, std::exp(nll_sum / static_cast<double>(result.n_scored)),
-                      seconds_since(chunk_start)});
+                      chunk_start.seconds()});
         }
         spdlog::debug("perplexity chunk {}/{}: running nll {:.6f}", c + 1, n_chunks,
                       nll_sum / static_cast<double>(result.n_scored));
     }
     result.mean_nll = nll_sum / static_cast<double>(result.n_scored);
     result.ppl = std::exp(result.mean_nll);
-    result.seconds = seconds_since(start);
+    result.seconds = start.seconds();
     return result;
 }
 

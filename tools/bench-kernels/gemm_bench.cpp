@@ -20,6 +20,7 @@
 #include "kernels/quant.h"
 #include "llama/tensor.h"
 #include "llama/thread_pool.h"
+#include "tools/bench-kernels/bench_data.h"
 
 namespace llama {
 namespace {
@@ -30,13 +31,7 @@ using kernels::pack_weights_bf16;
 using kernels::packed_activations_size;
 using kernels::packed_weights_size;
 
-std::vector<float> random_floats(size_t n, uint32_t seed) {
-    std::mt19937 rng(seed);
-    std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
-    std::vector<float> values(n);
-    for (float& v : values) v = dist(rng);
-    return values;
-}
+using kernels::bench::random_floats;
 
 // Random weights; quantized types get random bytes, masked so that block scales stay small.
 std::vector<std::byte> weight_bytes(DType dtype, int64_t rows, int64_t cols) {

@@ -13,17 +13,12 @@
 
 #include "kernels/kernels.h"
 #include "kernels/matvec_impl.h"
+#include "tools/bench-kernels/bench_data.h"
 
 namespace llama::kernels {
 namespace {
 
-std::vector<float> random_floats(size_t n, uint32_t seed) {
-    std::mt19937 rng(seed);
-    std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
-    std::vector<float> values(n);
-    for (float& v : values) v = dist(rng);
-    return values;
-}
+using bench::random_floats;
 
 std::vector<std::byte> weight_bytes(DType dtype, int64_t rows, int64_t cols) {
     const auto values = random_floats(static_cast<size_t>(rows * cols), 1);

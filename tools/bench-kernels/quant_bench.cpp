@@ -12,17 +12,12 @@
 
 #include "kernels/quant.h"
 #include "kernels/simd.h"
+#include "tools/bench-kernels/bench_data.h"
 
 namespace llama::kernels {
 namespace {
 
-std::vector<float> random_floats(size_t n, uint32_t seed) {
-    std::mt19937 rng(seed);
-    std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
-    std::vector<float> values(n);
-    for (float& v : values) v = dist(rng);
-    return values;
-}
+using bench::random_floats;
 
 // Random bytes with every block's f16 scale(s) set to a small normal value.
 std::vector<std::byte> quantized_bytes(DType dtype, int64_t rows, int64_t cols) {
