@@ -114,11 +114,12 @@ cat <<EOF
 
 | | |
 |---|---|
-| machine | $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) hardware threads, $(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo) RAM |
+| machine | $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) hardware threads ($(grep -o -w -E 'avx512f|avx512_vnni|avx512_bf16|amx_bf16|amx_int8' /proc/cpuinfo | sort -u | paste -sd' ')), $(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo) RAM |
 | commit | $commit |
 | date (UTC) | $start_date to $end_date |
 | load average (1/5/15 min) | start $start_load, end $end_load |
 | threads | $threads |
+| engine settings | $(jq -r '"prompt precision \(.metadata.precision // "default"), KV cache \(.metadata.cache_type // "engine default"), ubatch \(.metadata.ubatch)"' "$dir/bench-F16.json") |
 | weights | \`llama-quantize --config $config --seed $seed\` (F16), Q8_0 and Q4_0 quantized from that F16 file (Q4_0 keeps output.weight at Q8_0) |
 | timings | \`llama-bench -m FILE --split-mode cached -k pp,tg -s 128,512 -n $n_gen -r $reps --warmup 1 -t $threads\`: pp = one forward over the prompt; tg = $n_gen decode steps timed after an untimed prefill of 128 (or 512) tokens; tokens/s = timed tokens / mean latency |
 | peak RSS | \`/usr/bin/time -v\` of \`llama-bench -m FILE -k pp -s $rss_ctx -r 1 --warmup 0\` (context $rss_ctx, weights memory-mapped, so resident file pages count) |
