@@ -8,7 +8,7 @@ namespace llama {
 // Every failure the library reports to its caller (bad files, bad arguments, a prompt that
 // does not fit) is a llama::Error whose message names the problem; tools print it and exit 1.
 class Error : public std::runtime_error {
-public:
+  public:
     explicit Error(const std::string& message) : std::runtime_error(message) {}
 };
 

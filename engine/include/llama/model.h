@@ -13,7 +13,8 @@ namespace llama {
 
 // How attention splits its fused QKV projection into q, k and v. Cached uses the split sizes
 // computed once at construction; PerForward rebuilds them as a fresh heap-allocated list on every
-// forward, as the original Python code did. Both give bit-identical results; llama-bench times them.
+// forward, as the original Python code did. Both give bit-identical results; llama-bench times
+// them.
 enum class SplitMode { Cached, PerForward };
 
 // Column ranges of q, k and v inside one row of the fused QKV output.
@@ -24,7 +25,7 @@ struct QkvSplit {
 };
 
 class LlamaAttention {
-public:
+  public:
     // qkv: fused [q_size + 2*kv_size, hidden] weight (q rows, then k rows, then v rows).
     // o: [hidden, q_size].
     LlamaAttention(const LlamaConfig& config, Matrix qkv, Matrix o);
@@ -35,22 +36,23 @@ public:
     // Where q, k and v live in a row of the QKV output, computed the way `mode` says.
     QkvSplit split(SplitMode mode) const;
 
-private:
+  private:
     Matrix qkv_;
     Matrix o_;
     std::array<int64_t, 3> split_sizes_;  // [q_size, kv_size, kv_size], cached at construction
 };
 
 class LlamaMLP {
-public:
-    // gate_up: fused [2*ffn_size, hidden] weight (gate rows, then up rows). down: [hidden, ffn_size].
+  public:
+    // gate_up: fused [2*ffn_size, hidden] weight (gate rows, then up rows). down: [hidden,
+    // ffn_size].
     LlamaMLP(const LlamaConfig& config, Matrix gate_up, Matrix down);
 
     const Matrix& gate_up_weight() const { return gate_up_; }
     const Matrix& down_weight() const { return down_; }
     int64_t ffn_size() const { return ffn_size_; }
 
-private:
+  private:
     Matrix gate_up_;
     Matrix down_;
     int64_t ffn_size_;

@@ -14,7 +14,7 @@ namespace llama {
 // of N threads starts N - 1 workers. BLAS is set to one thread per caller (see Engine), so every
 // core is used by exactly one thread: ours.
 class ThreadPool {
-public:
+  public:
     explicit ThreadPool(int n_threads);
     ~ThreadPool();
     ThreadPool(const ThreadPool&) = delete;
@@ -27,7 +27,7 @@ public:
     using RangeFn = std::function<void(int64_t begin, int64_t end, int thread)>;
     void parallel_for(int64_t n, int64_t grain, const RangeFn& fn);
 
-private:
+  private:
     void worker_loop(int index);
     void run_chunk(int thread);
 
