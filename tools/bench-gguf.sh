@@ -87,15 +87,68 @@ if [[ ${FILES_ONLY:-0} == 1 ]]; then
 fi
 
 # ---- timings ----------------------------------------------------------------------------------
+# On a shared machine other processes steal cycles from a 2-thread benchmark. Each timing run
+# starts after the machine has been idle for a while, measures the CPU time other processes used
+# meanwhile (all busy CPU time in /proc/stat minus our own), and is repeated (up to TRIES times)
+# when the others averaged more than MAX_OTHERS of a core. The report shows what was left.
+tries=${TRIES:-3}
+max_others=${MAX_OTHERS:-0.10}
+quiet_wait=${QUIET_WAIT:-1800}
+busy_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat; }
+# Waits (at most quiet_wait seconds) for 30 s in a row with under 5% of the CPUs busy.
+wait_quiet() {
+    local waited=0 quiet=0 before after ticks_per_s
+    ticks_per_s=$(getconf CLK_TCK)
+    while ((quiet < 3 && waited < quiet_wait)); do
+        before=$(busy_ticks)
+        sleep 10
+        after=$(busy_ticks)
+        waited=$((waited + 10))
+        if (((after - before) * 100 < 5 * 10 * ticks_per_s * $(nproc))); then
+            quiet=$((quiet + 1))
+        else
+            quiet=0
+        fi
+    done
+    ((quiet >= 3)) || log "machine still busy after ${quiet_wait} s, timing anyway"
+}
+# timed LABEL CMD...: runs CMD under /usr/bin/time -v (log in $dir/LABEL-time.txt) and writes the
+# average number of cores other processes kept busy meanwhile to $dir/LABEL-others.txt.
+timed() {
+    local label=$1 before after
+    shift
+    before=$(busy_ticks)
+    /usr/bin/time -v -o "$dir/$label-time.txt" "$@"
+    after=$(busy_ticks)
+    awk -F': ' -v ticks=$((after - before)) -v hz="$(getconf CLK_TCK)" '
+        /User time/ { own += $2 } /System time/ { own += $2 }
+        /Elapsed \(wall clock\)/ { n = split($2, t, ":"); wall = 0; for (i = 1; i <= n; ++i) wall = wall * 60 + t[i] }
+        END { others = (ticks / hz - own) / wall; printf "%.2f\n", others < 0 ? 0 : others }' \
+        "$dir/$label-time.txt" >"$dir/$label-others.txt"
+}
+others_of() { cat "$dir/$1-others.txt"; }
+# measure LABEL CMD...: timed, retried while other processes interfered.
+measure() {
+    local label=$1 try
+    for ((try = 1; try <= tries; ++try)); do
+        wait_quiet
+        timed "$@"
+        if awk -v o="$(others_of "$label")" -v m="$max_others" 'BEGIN { exit !(o <= m) }'; then
+            return
+        fi
+        log "$label: other processes used $(others_of "$label") cores meanwhile (try $try of $tries)"
+    done
+}
+
 for type in "${types[@]}"; do
     file=$(file_of "$type")
     log "$type: llama-bench pp/tg at 128 and 512 tokens"
-    "$bench" -m "$file" --split-mode cached -k pp,tg -s 128,512 -n "$n_gen" -r "$reps" --warmup 1 \
-        -t "$threads" --seed "$seed" --no-progress -o json --output "$dir/bench-$type.json"
+    measure "bench-$type" "$bench" -m "$file" --split-mode cached -k pp,tg -s 128,512 \
+        -n "$n_gen" -r "$reps" --warmup 1 -t "$threads" --seed "$seed" --no-progress -o json \
+        --output "$dir/bench-$type.json"
     log "$type: peak RSS of a pp run at context $rss_ctx"
-    /usr/bin/time -v -o "$dir/rss-$type-time.txt" \
-        "$bench" -m "$file" --split-mode cached -k pp -s "$rss_ctx" -r 1 --warmup 0 \
-        -t "$threads" --seed "$seed" --no-progress -o json --output "$dir/rss-$type.json"
+    measure "rss-$type" "$bench" -m "$file" --split-mode cached -k pp -s "$rss_ctx" -r 1 \
+        --warmup 0 -t "$threads" --seed "$seed" --no-progress -o json --output "$dir/rss-$type.json"
 done
 end_load=$(loadavg)
 end_date=$(date -u +%Y-%m-%dT%H:%M:%SZ)
@@ -125,8 +178,8 @@ cat <<EOF
 | peak RSS | \`/usr/bin/time -v\` of \`llama-bench -m FILE -k pp -s $rss_ctx -r 1 --warmup 0\` (context $rss_ctx, weights memory-mapped, so resident file pages count) |
 | llama.cpp | CPU build on this machine, same shapes, 2 threads (issue 4): prompt 512 / generation |
 
-| type | file GiB | pp128 t/s | pp512 t/s | tg t/s (after 128) | tg t/s (after 512) | llama.cpp pp512 | llama.cpp tg | ratio pp512 | ratio tg | peak RSS GiB (ctx $rss_ctx) | RSS - file GiB | pp$rss_ctx t/s |
-|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|
+| type | file GiB | pp128 t/s | pp512 t/s | tg t/s (after 128) | tg t/s (after 512) | llama.cpp pp512 | llama.cpp tg | ratio pp512 | ratio tg | peak RSS GiB (ctx $rss_ctx) | RSS - file GiB | pp$rss_ctx t/s | other load |
+|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|
 EOF
 for type in "${types[@]}"; do
     file=$(file_of "$type")
@@ -142,10 +195,12 @@ for type in "${types[@]}"; do
     echo "| $type | $(gib "$size") | $(fmt "$pp128") | $(fmt "$pp512") | $(fmt "$tg128") |" \
         "$(fmt "$tg512") | ${ref_pp512[$type]} | ${ref_tg[$type]} |" \
         "$(ratio "$pp512" "${ref_pp512[$type]}") | $(ratio "$tg128" "${ref_tg[$type]}") |" \
-        "$rss | $over | $(fmt "$pp_rss") |"
+        "$rss | $over | $(fmt "$pp_rss") | $(others_of "bench-$type") / $(others_of "rss-$type") |"
 done
 echo
 echo "Ratios are ours / llama.cpp (above 1 = faster); ratio tg uses the generation after 128 tokens."
+echo "Other load: cores other processes kept busy on average during the timing run / the RSS run"
+echo "(runs above $max_others are repeated, up to $tries times; the last try is shown)."
 echo
 echo "Files (in $dir):"
 echo
