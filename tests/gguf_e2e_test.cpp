@@ -58,21 +58,7 @@ std::vector<float> all_logits(const LlamaModel& model, bool one_at_a_time = fals
     return logits;
 }
 
-// max |a - b| over a position, relative to the largest |b| of that position; the worst position.
-double worst_relative_error(const std::vector<float>& a, const std::vector<float>& b,
-                            int64_t vocab) {
-    double worst = 0.0;
-    for (size_t p = 0; p < a.size() / vocab; ++p) {
-        double diff = 0.0, scale = 1e-6;
-        for (int64_t i = 0; i < vocab; ++i) {
-            const double d = std::fabs(double(a[p * vocab + i]) - double(b[p * vocab + i]));
-            diff = std::max(diff, std::isnan(d) ? INFINITY : d);
-            scale = std::max(scale, std::fabs(double(b[p * vocab + i])));
-        }
-        worst = std::max(worst, diff / scale);
-    }
-    return worst;
-}
+using test::worst_relative_error;
 
 struct Case {
     const char* model;

@@ -7,7 +7,9 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
@@ -86,6 +88,24 @@ inline void expect_error(const std::function<void()>& call, const std::string& e
         EXPECT_NE(std::string(e.what()).find(expected), std::string::npos)
             << "message: " << e.what() << "\nexpected to contain: " << expected;
     }
+}
+
+// Logits [positions, vocab]: max |a - b| over a position relative to the largest |b| of that
+// position (NaN counts as infinitely far); the worst position.
+inline double worst_relative_error(const std::vector<float>& a, const std::vector<float>& b,
+                                   int64_t vocab) {
+    EXPECT_EQ(a.size(), b.size());
+    double worst = 0.0;
+    for (size_t p = 0; p < b.size() / vocab; ++p) {
+        double diff = 0.0, scale = 1e-6;
+        for (int64_t i = 0; i < vocab; ++i) {
+            const double d = std::fabs(double(a[p * vocab + i]) - double(b[p * vocab + i]));
+            diff = std::max(diff, std::isnan(d) ? INFINITY : d);
+            scale = std::max(scale, std::fabs(double(b[p * vocab + i])));
+        }
+        worst = std::max(worst, diff / scale);
+    }
+    return worst;
 }
 
 }  // namespace llama::test
