@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "kernels/cpu_features.h"
 #include "kernels/kernels.h"
 
 namespace llama {
@@ -77,8 +78,10 @@ void linear_gemm(ThreadPool& pool, const Matrix& w, std::span<const float> x, in
     });
 }
 
-void linear_amx(ThreadPool& pool, const Matrix& w, std::span<const float> x, int64_t n_tokens,
-                std::span<float> y, LinearScratch& scratch) {
+// Many tokens in bfloat16 with fp32 accumulation, on AMX tiles or with AVX512-BF16 dot products
+// (the same packed operands for both).
+void linear_bf16(ThreadPool& pool, const Matrix& w, std::span<const float> x, int64_t n_tokens,
+                 std::span<float> y, LinearScratch& scratch, bool amx) {
     const int64_t cols = w.cols;
     constexpr int64_t kTokenBlock = kernels::kAmxTokenBlock;
     scratch.packed_x.resize(kernels::packed_activations_size(n_tokens, cols));
@@ -106,8 +109,13 @@ void linear_amx(ThreadPool& pool, const Matrix& w, std::span<const float> x, int
             const int64_t row0 = tile * tile_rows;
             const int64_t rows = std::min(tile_rows, w.rows - row0);
             kernels::pack_weights_bf16(w.dtype, w.row(row0), rows, cols, packed, widened);
-            kernels::gemm_bf16_amx(scratch.packed_x, n_tokens, cols, packed, rows, y.subspan(row0),
-                                   w.rows);
+            if (amx) {
+                kernels::gemm_bf16_amx(scratch.packed_x, n_tokens, cols, packed, rows,
+                                       y.subspan(row0), w.rows);
+            } else {
+                kernels::gemm_bf16_avx512(scratch.packed_x, n_tokens, cols, packed, rows,
+                                          y.subspan(row0), w.rows);
+            }
         }
     });
 }
@@ -116,13 +124,14 @@ void linear_amx(ThreadPool& pool, const Matrix& w, std::span<const float> x, int
 
 void linear(ThreadPool& pool, const Matrix& w, std::span<const float> x, int64_t n_tokens,
             std::span<float> y, LinearScratch& scratch) {
-    const bool amx = scratch.bf16_gemm && kernels::amx_bf16_available();
+    const bool amx = scratch.bf16_gemm && kernels::isa_enabled(IsaLevel::Amx);
+    const bool bf16 = scratch.bf16_gemm && kernels::isa_enabled(IsaLevel::Avx512Bf16);
     const bool quantized = dtype_traits(w.dtype).block_elements > 1;
     const int64_t small_batch = amx && quantized ? kAmxSmallBatchQuantized : kSmallBatch;
     if (n_tokens <= small_batch) {
         linear_small_batch(pool, w, x, n_tokens, y, scratch);
-    } else if (amx) {
-        linear_amx(pool, w, x, n_tokens, y, scratch);
+    } else if (bf16) {
+        linear_bf16(pool, w, x, n_tokens, y, scratch, amx);
     } else {
         linear_gemm(pool, w, x, n_tokens, y, scratch);
     }

@@ -12,8 +12,8 @@ namespace llama {
 
 // Buffers reused across calls, and how many-token products may be computed.
 struct LinearScratch {
-    // Many-token products in bfloat16 on AMX tiles (fp32 accumulation) where the CPU has them;
-    // false keeps them in fp32 BLAS.
+    // Many-token products in bfloat16 (fp32 accumulation) on AMX tiles or with AVX512-BF16 dot
+    // products where the active ISA level has them; false keeps them in fp32 BLAS.
     bool bf16_gemm = true;
     std::vector<std::vector<float>> tiles;  // weight rows widened to fp32, one buffer per thread
     std::vector<kernels::QuantizedActivations> activations;  // one per token of a small batch

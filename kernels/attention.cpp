@@ -13,6 +13,7 @@
 #include <span>
 #include <type_traits>
 
+#include "kernels/cpu_features.h"
 #include "kernels/fp16_scalar.h"
 #include "kernels/kernels.h"
 #include "kernels/simd.h"
@@ -30,103 +31,19 @@ namespace {
 // slower, unlike in the old head-by-head walk down a column of the cache). Rows go in blocks of
 // kRowBlock, one FMA chain each: they hide the FMA latency of a dot product, and per kv head the
 // loads of a whole block are in flight together. Measured on 32 heads x 128 at 2048 rows, 4, 8,
-// 12 and 16 rows took 1.6, 1.35, 1.25 and 1.2 ms (f16, 8 kv heads); 7B shapes gain ~5%.
-constexpr int64_t kRowBlock = 16;
-
-#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__)
-
-// Sixteen cache elements widened to fp32; the masked forms read only the lanes in `mask`.
-inline __m512 load16(const float* p) { return _mm512_loadu_ps(p); }
-inline __m512 load16(const uint16_t* p) {
-    return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
-}
-inline __m512 load16(const float* p, __mmask16 mask) { return _mm512_maskz_loadu_ps(mask, p); }
-inline __m512 load16(const uint16_t* p, __mmask16 mask) {
-    return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(mask, p));
-}
-
-// The horizontal sums of four vectors, in one: pairwise interleaved adds first, so the four
-// reductions share their shuffles.
-inline __m128 sum4(const __m512 v[4]) {
-    // Per 128-bit lane: [v0 v1 v0 v1] and [v2 v3 v2 v3] partial sums, then [v0 v1 v2 v3].
-    const __m512 s01 =
-        _mm512_add_ps(_mm512_unpacklo_ps(v[0], v[1]), _mm512_unpackhi_ps(v[0], v[1]));
-    const __m512 s23 =
-        _mm512_add_ps(_mm512_unpacklo_ps(v[2], v[3]), _mm512_unpackhi_ps(v[2], v[3]));
-    const __m512d lo = _mm512_unpacklo_pd(_mm512_castps_pd(s01), _mm512_castps_pd(s23));
-    const __m512d hi = _mm512_unpackhi_pd(_mm512_castps_pd(s01), _mm512_castps_pd(s23));
-    const __m512 s = _mm512_add_ps(_mm512_castpd_ps(lo), _mm512_castpd_ps(hi));
-    // Add the four 128-bit lanes.
-    const __m256 half =
-        _mm256_add_ps(_mm512_castps512_ps256(s),
-                      _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(s), 1)));
-    return _mm_add_ps(_mm256_castps256_ps128(half), _mm256_extractf128_ps(half, 1));
-}
-
-// scores[b * n_valid + j] = scale * q_b . k_j for rows j in [j0, j0 + R) and heads b < n_heads.
-template <int R, class T>
-void score_block(const float* q, int64_t n_heads, const T* k, int64_t kv_stride, int64_t head_dim,
-                 int64_t j0, int64_t n_valid, float scale, float* scores) {
-    const T* rows[R];
-    for (int r = 0; r < R; ++r) rows[r] = k + (j0 + r) * kv_stride;
-    for (int64_t b = 0; b < n_heads; ++b) {
-        const float* q_b = q + b * head_dim;
-        __m512 acc[R];
-        for (int r = 0; r < R; ++r) acc[r] = _mm512_setzero_ps();
-        int64_t d = 0;
-        for (; d + 16 <= head_dim; d += 16) {
-            const __m512 qv = _mm512_loadu_ps(q_b + d);
-            for (int r = 0; r < R; ++r) acc[r] = _mm512_fmadd_ps(load16(rows[r] + d), qv, acc[r]);
-        }
-        if (d < head_dim) {
-            const auto mask = static_cast<__mmask16>((1u << (head_dim - d)) - 1);
-            const __m512 qv = _mm512_maskz_loadu_ps(mask, q_b + d);
-            for (int r = 0; r < R; ++r) {
-                acc[r] = _mm512_fmadd_ps(load16(rows[r] + d, mask), qv, acc[r]);
-            }
-        }
-        if constexpr (R % 4 == 0) {
-            for (int r = 0; r < R; r += 4) {
-                _mm_storeu_ps(scores + b * n_valid + j0 + r,
-                              _mm_mul_ps(sum4(acc + r), _mm_set1_ps(scale)));
-            }
-        } else {
-            for (int r = 0; r < R; ++r) {
-                scores[b * n_valid + j0 + r] = _mm512_reduce_add_ps(acc[r]) * scale;
-            }
-        }
-    }
-}
-
-// out_b += sum_r scores[b * n_valid + j0 + r] * v_{j0 + r} for heads b < n_heads.
-template <int R, class T>
-void accumulate_block(const float* scores, int64_t n_heads, const T* v, int64_t kv_stride,
-                      int64_t head_dim, int64_t j0, int64_t n_valid, float* out) {
-    const T* rows[R];
-    for (int r = 0; r < R; ++r) rows[r] = v + (j0 + r) * kv_stride;
-    for (int64_t b = 0; b < n_heads; ++b) {
-        __m512 p[R];
-        for (int r = 0; r < R; ++r) p[r] = _mm512_set1_ps(scores[b * n_valid + j0 + r]);
-        float* out_b = out + b * head_dim;
-        int64_t d = 0;
-        for (; d + 16 <= head_dim; d += 16) {
-            __m512 acc = _mm512_loadu_ps(out_b + d);
-            for (int r = 0; r < R; ++r) acc = _mm512_fmadd_ps(p[r], load16(rows[r] + d), acc);
-            _mm512_storeu_ps(out_b + d, acc);
-        }
-        if (d < head_dim) {
-            const auto mask = static_cast<__mmask16>((1u << (head_dim - d)) - 1);
-            __m512 acc = _mm512_maskz_loadu_ps(mask, out_b + d);
-            for (int r = 0; r < R; ++r) acc = _mm512_fmadd_ps(p[r], load16(rows[r] + d, mask), acc);
-            _mm512_mask_storeu_ps(out_b + d, mask, acc);
-        }
-    }
-}
-
-#else  // portable: plain loops over independent lanes that the compiler vectorises
+// 12 and 16 rows took 1.6, 1.35, 1.25 and 1.2 ms (f16, 8 kv heads); 7B shapes gain ~5%. AVX2
+// has 16 vector registers, so its blocks are 8 rows: 16 accumulators and a query would spill.
+template <IsaLevel kIsa>
+constexpr int64_t kRowBlock = kIsa == IsaLevel::Avx2 ? 8 : 16;
 
 inline float widen(float x) { return x; }
 inline float widen(uint16_t h) { return detail::f16_to_f32_scalar(h); }
+
+// The block kernels, once per ISA level: scores[b * n_valid + j0 + r] = scale * q_b . k_{j0+r}
+// and out_b += sum_r scores[b * n_valid + j0 + r] * v_{j0 + r} for rows [j0, j0 + R) and heads
+// b < n_heads.
+namespace portable {
+// Plain loops over independent lanes that the compiler vectorises for the build's target.
 
 template <class T>
 float dot(const float* q, const T* k, int64_t n) {
@@ -165,7 +82,198 @@ void accumulate_block(const float* scores, int64_t n_heads, const T* v, int64_t 
     }
 }
 
+}  // namespace portable
+
+#if defined(LLAMA_HAVE_X86_TARGETS)
+namespace avx2 {
+
+// Eight cache elements widened to fp32.
+LLAMA_TARGET_AVX2 inline __m256 load8(const float* p) { return _mm256_loadu_ps(p); }
+LLAMA_TARGET_AVX2 inline __m256 load8(const uint16_t* p) {
+    return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+}
+
+LLAMA_TARGET_AVX2 inline float reduce_add(__m256 v) {
+    const __m128 sum4 = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    const __m128 sum2 = _mm_add_ps(sum4, _mm_movehl_ps(sum4, sum4));
+    return _mm_cvtss_f32(_mm_add_ss(sum2, _mm_movehdup_ps(sum2)));
+}
+
+// As avx512::score_block, eight lanes at a time; a head_dim tail that is not a multiple of 8 is
+// finished in scalar code.
+template <int R, class T>
+LLAMA_TARGET_AVX2 void score_block(const float* q, int64_t n_heads, const T* k, int64_t kv_stride,
+                                   int64_t head_dim, int64_t j0, int64_t n_valid, float scale,
+                                   float* scores) {
+    const T* rows[R];
+    for (int r = 0; r < R; ++r) rows[r] = k + (j0 + r) * kv_stride;
+    const int64_t vector_end = head_dim / 8 * 8;
+    for (int64_t b = 0; b < n_heads; ++b) {
+        const float* q_b = q + b * head_dim;
+        __m256 acc[R];
+        for (int r = 0; r < R; ++r) acc[r] = _mm256_setzero_ps();
+        for (int64_t d = 0; d < vector_end; d += 8) {
+            const __m256 qv = _mm256_loadu_ps(q_b + d);
+            for (int r = 0; r < R; ++r) acc[r] = _mm256_fmadd_ps(load8(rows[r] + d), qv, acc[r]);
+        }
+        for (int r = 0; r < R; ++r) {
+            float total = reduce_add(acc[r]);
+            for (int64_t d = vector_end; d < head_dim; ++d) total += q_b[d] * widen(rows[r][d]);
+            scores[b * n_valid + j0 + r] = total * scale;
+        }
+    }
+}
+
+template <int R, class T>
+LLAMA_TARGET_AVX2 void accumulate_block(const float* scores, int64_t n_heads, const T* v,
+                                        int64_t kv_stride, int64_t head_dim, int64_t j0,
+                                        int64_t n_valid, float* out) {
+    const T* rows[R];
+    for (int r = 0; r < R; ++r) rows[r] = v + (j0 + r) * kv_stride;
+    const int64_t vector_end = head_dim / 8 * 8;
+    for (int64_t b = 0; b < n_heads; ++b) {
+        __m256 p[R];
+        for (int r = 0; r < R; ++r) p[r] = _mm256_set1_ps(scores[b * n_valid + j0 + r]);
+        float* out_b = out + b * head_dim;
+        for (int64_t d = 0; d < vector_end; d += 8) {
+            __m256 acc = _mm256_loadu_ps(out_b + d);
+            for (int r = 0; r < R; ++r) acc = _mm256_fmadd_ps(p[r], load8(rows[r] + d), acc);
+            _mm256_storeu_ps(out_b + d, acc);
+        }
+        for (int64_t d = vector_end; d < head_dim; ++d) {
+            for (int r = 0; r < R; ++r)
+                out_b[d] += scores[b * n_valid + j0 + r] * widen(rows[r][d]);
+        }
+    }
+}
+}  // namespace avx2
+
+namespace avx512 {
+
+// Sixteen cache elements widened to fp32; the masked forms read only the lanes in `mask`.
+LLAMA_TARGET_AVX512 inline __m512 load16(const float* p) { return _mm512_loadu_ps(p); }
+LLAMA_TARGET_AVX512 inline __m512 load16(const uint16_t* p) {
+    return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+}
+LLAMA_TARGET_AVX512 inline __m512 load16(const float* p, __mmask16 mask) {
+    return _mm512_maskz_loadu_ps(mask, p);
+}
+LLAMA_TARGET_AVX512 inline __m512 load16(const uint16_t* p, __mmask16 mask) {
+    return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(mask, p));
+}
+
+// The horizontal sums of four vectors, in one: pairwise interleaved adds first, so the four
+// reductions share their shuffles.
+LLAMA_TARGET_AVX512 inline __m128 sum4(const __m512 v[4]) {
+    // Per 128-bit lane: [v0 v1 v0 v1] and [v2 v3 v2 v3] partial sums, then [v0 v1 v2 v3].
+    const __m512 s01 =
+        _mm512_add_ps(_mm512_unpacklo_ps(v[0], v[1]), _mm512_unpackhi_ps(v[0], v[1]));
+    const __m512 s23 =
+        _mm512_add_ps(_mm512_unpacklo_ps(v[2], v[3]), _mm512_unpackhi_ps(v[2], v[3]));
+    const __m512d lo = _mm512_unpacklo_pd(_mm512_castps_pd(s01), _mm512_castps_pd(s23));
+    const __m512d hi = _mm512_unpackhi_pd(_mm512_castps_pd(s01), _mm512_castps_pd(s23));
+    const __m512 s = _mm512_add_ps(_mm512_castpd_ps(lo), _mm512_castpd_ps(hi));
+    // Add the four 128-bit lanes.
+    const __m256 half =
+        _mm256_add_ps(_mm512_castps512_ps256(s),
+                      _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(s), 1)));
+    return _mm_add_ps(_mm256_castps256_ps128(half), _mm256_extractf128_ps(half, 1));
+}
+
+// scores[b * n_valid + j] = scale * q_b . k_j for rows j in [j0, j0 + R) and heads b < n_heads.
+template <int R, class T>
+LLAMA_TARGET_AVX512 void score_block(const float* q, int64_t n_heads, const T* k, int64_t kv_stride,
+                                     int64_t head_dim, int64_t j0, int64_t n_valid, float scale,
+                                     float* scores) {
+    const T* rows[R];
+    for (int r = 0; r < R; ++r) rows[r] = k + (j0 + r) * kv_stride;
+    for (int64_t b = 0; b < n_heads; ++b) {
+        const float* q_b = q + b * head_dim;
+        __m512 acc[R];
+        for (int r = 0; r < R; ++r) acc[r] = _mm512_setzero_ps();
+        int64_t d = 0;
+        for (; d + 16 <= head_dim; d += 16) {
+            const __m512 qv = _mm512_loadu_ps(q_b + d);
+            for (int r = 0; r < R; ++r) acc[r] = _mm512_fmadd_ps(load16(rows[r] + d), qv, acc[r]);
+        }
+        if (d < head_dim) {
+            const auto mask = static_cast<__mmask16>((1u << (head_dim - d)) - 1);
+            const __m512 qv = _mm512_maskz_loadu_ps(mask, q_b + d);
+            for (int r = 0; r < R; ++r) {
+                acc[r] = _mm512_fmadd_ps(load16(rows[r] + d, mask), qv, acc[r]);
+            }
+        }
+        if constexpr (R % 4 == 0) {
+            for (int r = 0; r < R; r += 4) {
+                _mm_storeu_ps(scores + b * n_valid + j0 + r,
+                              _mm_mul_ps(sum4(acc + r), _mm_set1_ps(scale)));
+            }
+        } else {
+            for (int r = 0; r < R; ++r) {
+                scores[b * n_valid + j0 + r] = _mm512_reduce_add_ps(acc[r]) * scale;
+            }
+        }
+    }
+}
+
+// out_b += sum_r scores[b * n_valid + j0 + r] * v_{j0 + r} for heads b < n_heads.
+template <int R, class T>
+LLAMA_TARGET_AVX512 void accumulate_block(const float* scores, int64_t n_heads, const T* v,
+                                          int64_t kv_stride, int64_t head_dim, int64_t j0,
+                                          int64_t n_valid, float* out) {
+    const T* rows[R];
+    for (int r = 0; r < R; ++r) rows[r] = v + (j0 + r) * kv_stride;
+    for (int64_t b = 0; b < n_heads; ++b) {
+        __m512 p[R];
+        for (int r = 0; r < R; ++r) p[r] = _mm512_set1_ps(scores[b * n_valid + j0 + r]);
+        float* out_b = out + b * head_dim;
+        int64_t d = 0;
+        for (; d + 16 <= head_dim; d += 16) {
+            __m512 acc = _mm512_loadu_ps(out_b + d);
+            for (int r = 0; r < R; ++r) acc = _mm512_fmadd_ps(p[r], load16(rows[r] + d), acc);
+            _mm512_storeu_ps(out_b + d, acc);
+        }
+        if (d < head_dim) {
+            const auto mask = static_cast<__mmask16>((1u << (head_dim - d)) - 1);
+            __m512 acc = _mm512_maskz_loadu_ps(mask, out_b + d);
+            for (int r = 0; r < R; ++r) acc = _mm512_fmadd_ps(p[r], load16(rows[r] + d, mask), acc);
+            _mm512_mask_storeu_ps(out_b + d, mask, acc);
+        }
+    }
+}
+
+}  // namespace avx512
 #endif
+
+// The block kernels of ISA level kIsa (Scalar, Avx2 or Avx512), so the drivers below are written
+// once and instantiated per level.
+template <IsaLevel kIsa, int R, class T>
+void score_block(const float* q, int64_t n_heads, const T* k, int64_t kv_stride, int64_t head_dim,
+                 int64_t j0, int64_t n_valid, float scale, float* scores) {
+#if defined(LLAMA_HAVE_X86_TARGETS)
+    if constexpr (kIsa == IsaLevel::Avx512) {
+        return avx512::score_block<R>(q, n_heads, k, kv_stride, head_dim, j0, n_valid, scale,
+                                      scores);
+    } else if constexpr (kIsa == IsaLevel::Avx2) {
+        return avx2::score_block<R>(q, n_heads, k, kv_stride, head_dim, j0, n_valid, scale, scores);
+    }
+#endif
+    portable::score_block<R>(q, n_heads, k, kv_stride, head_dim, j0, n_valid, scale, scores);
+}
+
+template <IsaLevel kIsa, int R, class T>
+void accumulate_block(const float* scores, int64_t n_heads, const T* v, int64_t kv_stride,
+                      int64_t head_dim, int64_t j0, int64_t n_valid, float* out) {
+#if defined(LLAMA_HAVE_X86_TARGETS)
+    if constexpr (kIsa == IsaLevel::Avx512) {
+        return avx512::accumulate_block<R>(scores, n_heads, v, kv_stride, head_dim, j0, n_valid,
+                                           out);
+    } else if constexpr (kIsa == IsaLevel::Avx2) {
+        return avx2::accumulate_block<R>(scores, n_heads, v, kv_stride, head_dim, j0, n_valid, out);
+    }
+#endif
+    portable::accumulate_block<R>(scores, n_heads, v, kv_stride, head_dim, j0, n_valid, out);
+}
 
 // Query heads [head_begin, head_end) of one token, head h reading kv head h / group. The heads'
 // scores are rows of n_valid in `scores`, their outputs head_dim apart in `out`.
@@ -184,46 +292,46 @@ struct DecodeHeads {
     }
 };
 
-template <int R, class T>
+template <IsaLevel kIsa, int R, class T>
 void score_rows(const DecodeHeads& heads, const float* q, const T* k, int64_t kv_stride, int64_t j0,
                 int64_t n_valid, float scale, float* scores) {
     const int64_t head_dim = heads.head_dim;
     heads.for_each_kv_head([&](int64_t g, int64_t b, int64_t n) {
-        score_block<R>(q + b * head_dim, n, k + g * head_dim, kv_stride, head_dim, j0, n_valid,
-                       scale, scores + b * n_valid);
+        score_block<kIsa, R>(q + b * head_dim, n, k + g * head_dim, kv_stride, head_dim, j0,
+                             n_valid, scale, scores + b * n_valid);
     });
 }
 
-template <int R, class T>
+template <IsaLevel kIsa, int R, class T>
 void accumulate_rows(const DecodeHeads& heads, const float* scores, const T* v, int64_t kv_stride,
                      int64_t j0, int64_t n_valid, float* out) {
     const int64_t head_dim = heads.head_dim;
     heads.for_each_kv_head([&](int64_t g, int64_t b, int64_t n) {
-        accumulate_block<R>(scores + b * n_valid, n, v + g * head_dim, kv_stride, head_dim, j0,
-                            n_valid, out + b * head_dim);
+        accumulate_block<kIsa, R>(scores + b * n_valid, n, v + g * head_dim, kv_stride, head_dim,
+                                  j0, n_valid, out + b * head_dim);
     });
 }
 
 // out_h = softmax(q_h K^T * scale) V over cache rows [0, n_valid) for every head of `heads`; q and
 // out point at the first head. scores holds one row of n_valid per head.
-template <class T>
+template <IsaLevel kIsa, class T>
 void attend_decode(const DecodeHeads& heads, const float* q, const T* k, const T* v,
                    int64_t kv_stride, int64_t n_valid, float scale, float* scores, float* out) {
     const int64_t n_heads = heads.head_end - heads.head_begin;
     int64_t j = 0;
-    for (; j + kRowBlock <= n_valid; j += kRowBlock) {
-        score_rows<kRowBlock>(heads, q, k, kv_stride, j, n_valid, scale, scores);
+    for (; j + kRowBlock<kIsa> <= n_valid; j += kRowBlock<kIsa>) {
+        score_rows<kIsa, kRowBlock<kIsa>>(heads, q, k, kv_stride, j, n_valid, scale, scores);
     }
-    for (; j < n_valid; ++j) score_rows<1>(heads, q, k, kv_stride, j, n_valid, scale, scores);
+    for (; j < n_valid; ++j) score_rows<kIsa, 1>(heads, q, k, kv_stride, j, n_valid, scale, scores);
     for (int64_t b = 0; b < n_heads; ++b) {
         softmax({scores + b * n_valid, static_cast<size_t>(n_valid)}, n_valid);
     }
     std::fill(out, out + n_heads * heads.head_dim, 0.0f);
     j = 0;
-    for (; j + kRowBlock <= n_valid; j += kRowBlock) {
-        accumulate_rows<kRowBlock>(heads, scores, v, kv_stride, j, n_valid, out);
+    for (; j + kRowBlock<kIsa> <= n_valid; j += kRowBlock<kIsa>) {
+        accumulate_rows<kIsa, kRowBlock<kIsa>>(heads, scores, v, kv_stride, j, n_valid, out);
     }
-    for (; j < n_valid; ++j) accumulate_rows<1>(heads, scores, v, kv_stride, j, n_valid, out);
+    for (; j < n_valid; ++j) accumulate_rows<kIsa, 1>(heads, scores, v, kv_stride, j, n_valid, out);
 }
 
 // Rows [0, n_rows) of one kv head as contiguous fp32 [n_rows, head_dim], for BLAS.
@@ -257,8 +365,18 @@ void attention_impl(const AttentionShape& shape, int64_t head_begin, int64_t hea
 
     if (n_q == 1) {
         const DecodeHeads heads{head_begin, head_end, group, head_dim};
-        attend_decode(heads, q.data() + head_begin * head_dim, k.data(), v.data(), kv_stride, n_kv,
-                      scale, scores, out.data() + head_begin * head_dim);
+        const float* q_heads = q.data() + head_begin * head_dim;
+        float* out_heads = out.data() + head_begin * head_dim;
+        if (isa_enabled(IsaLevel::Avx512)) {
+            attend_decode<IsaLevel::Avx512>(heads, q_heads, k.data(), v.data(), kv_stride, n_kv,
+                                            scale, scores, out_heads);
+        } else if (isa_enabled(IsaLevel::Avx2)) {
+            attend_decode<IsaLevel::Avx2>(heads, q_heads, k.data(), v.data(), kv_stride, n_kv,
+                                          scale, scores, out_heads);
+        } else {
+            attend_decode<IsaLevel::Scalar>(heads, q_heads, k.data(), v.data(), kv_stride, n_kv,
+                                            scale, scores, out_heads);
+        }
         return;
     }
 

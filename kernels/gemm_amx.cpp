@@ -12,13 +12,11 @@
 #include <span>
 #include <string>
 
+#include "kernels/cpu_features.h"
 #include "kernels/simd.h"
 #include "llama/error.h"
 
 #if defined(__x86_64__) && defined(__linux__)
-#include <cpuid.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 #define LLAMA_HAVE_AMX_CODE 1
 #endif
 
@@ -34,24 +32,6 @@ namespace {
 constexpr int64_t kColumnChunkSteps = 128;
 
 #if defined(LLAMA_HAVE_AMX_CODE)
-
-constexpr long kArchReqXcompPerm = 0x1023;
-constexpr long kXfeatureXtiledata = 18;
-
-bool detect_amx_bf16() {
-    unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
-    if (!__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) return false;
-    const bool amx_bf16 = (edx >> 22) & 1;
-    const bool amx_tile = (edx >> 24) & 1;
-    if (!amx_bf16 || !amx_tile) return false;
-    // The OS must manage the tile state (XCR0 bits 17 and 18) ...
-    if (!__get_cpuid(1, &eax, &ebx, &ecx, &edx) || !((ecx >> 27) & 1)) return false;  // OSXSAVE
-    uint32_t xcr0_lo = 0, xcr0_hi = 0;
-    __asm__ volatile("xgetbv" : "=a"(xcr0_lo), "=d"(xcr0_hi) : "c"(0));
-    if ((xcr0_lo & (3u << 17)) != (3u << 17)) return false;
-    // ... and Linux hands the (large) tile data state only to processes that ask for it.
-    return syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureXtiledata) == 0;
-}
 
 #define LLAMA_AMX_TARGET __attribute__((target("amx-tile,amx-bf16,avx512f")))
 
@@ -240,14 +220,7 @@ void check_alignment(const uint16_t* packed_x, const uint16_t* packed_w) {
 
 }  // namespace
 
-bool amx_bf16_available() {
-#if defined(LLAMA_HAVE_AMX_CODE)
-    static const bool available = detect_amx_bf16();
-    return available;
-#else
-    return false;
-#endif
-}
+bool amx_bf16_available() { return cpu_supports(IsaLevel::Amx); }
 
 void gemm_bf16_amx(std::span<const uint16_t> packed_x, int64_t n_tokens, int64_t cols,
                    std::span<const uint16_t> packed_w, int64_t rows, std::span<float> y,

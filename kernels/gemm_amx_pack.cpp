@@ -8,6 +8,7 @@
 #include <span>
 #include <string>
 
+#include "kernels/cpu_features.h"
 #include "kernels/fp16_scalar.h"
 #include "kernels/gemm_amx.h"
 #include "kernels/kernels.h"
@@ -229,16 +230,7 @@ int64_t pack_weights_scratch_size(int64_t cols) { return kAmxRowBlock * cols; }
 
 namespace detail {
 
-bool pack_avx512_available() {
-#if defined(__x86_64__)
-    static const bool available = __builtin_cpu_supports("avx512f") &&
-                                  __builtin_cpu_supports("avx512bw") &&
-                                  __builtin_cpu_supports("avx512vl");
-    return available;
-#else
-    return false;
-#endif
-}
+bool pack_avx512_available() { return cpu_supports(IsaLevel::Avx512); }
 
 void pack_activations_bf16_scalar(std::span<const float> x, int64_t n_tokens, int64_t cols,
                                   std::span<uint16_t> packed) {
@@ -269,7 +261,7 @@ void pack_weights_bf16_scalar(DType type, const std::byte* w, int64_t rows, int6
 void pack_activations_bf16(std::span<const float> x, int64_t n_tokens, int64_t cols,
                            std::span<uint16_t> packed) {
 #if defined(__x86_64__)
-    if (detail::pack_avx512_available()) {
+    if (isa_enabled(IsaLevel::Avx512)) {
         check_size("pack_activations_bf16: x", x.size(), n_tokens * cols);
         check_size("pack_activations_bf16: packed", packed.size(),
                    packed_activations_size(n_tokens, cols));
@@ -283,7 +275,7 @@ void pack_activations_bf16(std::span<const float> x, int64_t n_tokens, int64_t c
 void pack_weights_bf16(DType type, const std::byte* w, int64_t rows, int64_t cols,
                        std::span<uint16_t> packed, std::span<float> scratch) {
 #if defined(__x86_64__)
-    if (detail::pack_avx512_available()) {
+    if (isa_enabled(IsaLevel::Avx512)) {
         pack_weights_with(pack_weight_group_avx512, type, w, rows, cols, packed, scratch);
         return;
     }

@@ -12,6 +12,7 @@
 #include <span>
 #include <string>
 
+#include "kernels/cpu_features.h"
 #include "kernels/gemm_amx.h"
 #include "kernels/simd.h"
 #include "llama/error.h"
@@ -120,16 +121,7 @@ void check_alignment(const uint16_t* packed_x, const uint16_t* packed_w) {
 
 }  // namespace
 
-bool avx512_bf16_available() {
-#if defined(__x86_64__)
-    static const bool available =
-        __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-        __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bf16");
-    return available;
-#else
-    return false;
-#endif
-}
+bool avx512_bf16_available() { return cpu_supports(IsaLevel::Avx512Bf16); }
 
 void gemm_bf16_avx512(std::span<const uint16_t> packed_x, int64_t n_tokens, int64_t cols,
                       std::span<const uint16_t> packed_w, int64_t rows, std::span<float> y,

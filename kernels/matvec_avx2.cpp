@@ -3,6 +3,7 @@
 
 #include <cstdint>
 
+#include "kernels/cpu_features.h"
 #include "kernels/fp16_scalar.h"
 #include "kernels/matvec_impl.h"
 #include "kernels/simd.h"
@@ -10,7 +11,7 @@
 
 namespace llama::kernels::detail {
 
-#if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
+#if defined(LLAMA_HAVE_X86_TARGETS)
 
 namespace {
 
@@ -18,26 +19,26 @@ constexpr int64_t kRowsPerBlock = 4;
 
 struct F32Load {
     using Element = float;
-    static __m256 load(const float* p) { return _mm256_loadu_ps(p); }
+    LLAMA_TARGET_AVX2 static __m256 load(const float* p) { return _mm256_loadu_ps(p); }
     static float widen(float v) { return v; }
 };
 struct F16Load {
     using Element = uint16_t;
-    static __m256 load(const uint16_t* p) {
+    LLAMA_TARGET_AVX2 static __m256 load(const uint16_t* p) {
         return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
     }
     static float widen(uint16_t v) { return f16_to_f32_scalar(v); }
 };
 struct BF16Load {
     using Element = uint16_t;
-    static __m256 load(const uint16_t* p) {
+    LLAMA_TARGET_AVX2 static __m256 load(const uint16_t* p) {
         const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
         return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
     }
     static float widen(uint16_t v) { return bf16_to_f32_scalar(v); }
 };
 
-float reduce_add(__m256 v) {
+LLAMA_TARGET_AVX2 float reduce_add(__m256 v) {
     const __m128 sum4 = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
     const __m128 sum2 = _mm_add_ps(sum4, _mm_movehl_ps(sum4, sum4));
     const __m128 sum1 = _mm_add_ss(sum2, _mm_movehdup_ps(sum2));
@@ -45,8 +46,8 @@ float reduce_add(__m256 v) {
 }
 
 template <class Load, int R>
-void rows_block(const std::byte* weights, int64_t row_stride, int64_t cols, const float* x,
-                float* y) {
+LLAMA_TARGET_AVX2 void rows_block(const std::byte* weights, int64_t row_stride, int64_t cols,
+                                  const float* x, float* y) {
     using Element = typename Load::Element;
     const Element* rows[R];
     __m256 acc0[R];
@@ -78,7 +79,7 @@ void rows_block(const std::byte* weights, int64_t row_stride, int64_t cols, cons
 }
 
 template <class Load>
-void matvec_rows(const MatvecArgs& args) {
+LLAMA_TARGET_AVX2 void matvec_rows(const MatvecArgs& args) {
     int64_t r = 0;
     for (; r + kRowsPerBlock <= args.rows; r += kRowsPerBlock) {
         rows_block<Load, kRowsPerBlock>(args.weights + r * args.row_stride, args.row_stride,
@@ -92,7 +93,7 @@ void matvec_rows(const MatvecArgs& args) {
 
 }  // namespace
 
-void matvec_avx2(const MatvecArgs& args) {
+LLAMA_TARGET_AVX2 void matvec_avx2(const MatvecArgs& args) {
     switch (args.dtype) {
         case DType::F32:
             return matvec_rows<F32Load>(args);
@@ -108,7 +109,7 @@ void matvec_avx2(const MatvecArgs& args) {
 #else
 
 void matvec_avx2(const MatvecArgs&) {
-    throw Error("matvec_avx2: this build was compiled without AVX2/FMA/F16C");
+    throw Error("matvec_avx2: no x86 target support in this compiler");
 }
 
 #endif

@@ -6,13 +6,14 @@
 
 #include <cstdint>
 
+#include "kernels/cpu_features.h"
 #include "kernels/matvec_impl.h"
 #include "kernels/simd.h"
 #include "llama/error.h"
 
 namespace llama::kernels::detail {
 
-#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__)
+#if defined(LLAMA_HAVE_X86_TARGETS)
 
 namespace {
 
@@ -23,36 +24,36 @@ constexpr int64_t kPrefetchBytes = 2048;
 
 struct F32Load {
     using Element = float;
-    static __m512 load(const float* p) { return _mm512_loadu_ps(p); }
-    static __m512 load_masked(const float* p, __mmask16 mask) {
+    LLAMA_TARGET_AVX512 static __m512 load(const float* p) { return _mm512_loadu_ps(p); }
+    LLAMA_TARGET_AVX512 static __m512 load_masked(const float* p, __mmask16 mask) {
         return _mm512_maskz_loadu_ps(mask, p);
     }
 };
 struct F16Load {
     using Element = uint16_t;
-    static __m512 load(const uint16_t* p) {
+    LLAMA_TARGET_AVX512 static __m512 load(const uint16_t* p) {
         return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
     }
-    static __m512 load_masked(const uint16_t* p, __mmask16 mask) {
+    LLAMA_TARGET_AVX512 static __m512 load_masked(const uint16_t* p, __mmask16 mask) {
         return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(mask, p));
     }
 };
 struct BF16Load {
-    static __m512 widen(__m256i h) {
+    LLAMA_TARGET_AVX512 static __m512 widen(__m256i h) {
         return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
     }
     using Element = uint16_t;
-    static __m512 load(const uint16_t* p) {
+    LLAMA_TARGET_AVX512 static __m512 load(const uint16_t* p) {
         return widen(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
     }
-    static __m512 load_masked(const uint16_t* p, __mmask16 mask) {
+    LLAMA_TARGET_AVX512 static __m512 load_masked(const uint16_t* p, __mmask16 mask) {
         return widen(_mm256_maskz_loadu_epi16(mask, p));
     }
 };
 
 template <class Load, int R>
-void rows_block(const std::byte* weights, int64_t row_stride, int64_t cols, const float* x,
-                float* y) {
+LLAMA_TARGET_AVX512 void rows_block(const std::byte* weights, int64_t row_stride, int64_t cols,
+                                    const float* x, float* y) {
     using Element = typename Load::Element;
     const Element* rows[R];
     __m512 acc0[R];
@@ -97,7 +98,7 @@ void rows_block(const std::byte* weights, int64_t row_stride, int64_t cols, cons
 }
 
 template <class Load>
-void matvec_rows(const MatvecArgs& args) {
+LLAMA_TARGET_AVX512 void matvec_rows(const MatvecArgs& args) {
     int64_t r = 0;
     for (; r + kRowsPerBlock <= args.rows; r += kRowsPerBlock) {
         rows_block<Load, kRowsPerBlock>(args.weights + r * args.row_stride, args.row_stride,
@@ -111,7 +112,7 @@ void matvec_rows(const MatvecArgs& args) {
 
 }  // namespace
 
-void matvec_avx512(const MatvecArgs& args) {
+LLAMA_TARGET_AVX512 void matvec_avx512(const MatvecArgs& args) {
     switch (args.dtype) {
         case DType::F32:
             return matvec_rows<F32Load>(args);
@@ -127,7 +128,7 @@ void matvec_avx512(const MatvecArgs& args) {
 #else
 
 void matvec_avx512(const MatvecArgs&) {
-    throw Error("matvec_avx512: this build was compiled without AVX-512 (F, BW, VL)");
+    throw Error("matvec_avx512: no x86 target support in this compiler");
 }
 
 #endif

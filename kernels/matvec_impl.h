@@ -1,8 +1,8 @@
 #pragma once
 
 // Internal: the per-ISA matrix-vector products for the plain float weight types (F32, F16,
-// BF16). matvec() in weights.cpp picks the widest path compiled in; tests and benchmarks call
-// each path directly so all of them stay correct.
+// BF16). matvec() in weights.cpp picks the widest path the active ISA level allows; tests and
+// benchmarks call each path directly so all of them stay correct.
 
 #include <cstddef>
 #include <cstdint>
@@ -25,8 +25,9 @@ struct MatvecArgs {
     float* y;
 };
 
-// Whether the build compiled the path in (the ISA flags come from -march).
+// Whether the CPU can run the path (every path is compiled in, with target attributes).
 bool matvec_path_available(MatvecPath path);
+// The widest path the active ISA level (llama/isa.h) allows.
 MatvecPath best_matvec_path();
 const char* matvec_path_name(MatvecPath path);
 

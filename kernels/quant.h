@@ -123,10 +123,10 @@ void matvec_quant(const Matrix& w, const QuantizedActivations& x, std::span<floa
 void matmul_quant(const Matrix& w, std::span<const QuantizedActivations> x, std::span<float> y,
                   int64_t ldy);
 
-// Instruction-set paths of matvec_quant; the best one the CPU supports is used. Tests and
-// benchmarks run each supported path explicitly.
+// Instruction-set paths of matvec_quant; the widest one the active ISA level (llama/isa.h) allows
+// is used. Tests and benchmarks run each path the CPU supports explicitly.
 enum class QuantPath { Scalar, Avx2, Avx512Vnni };
-bool quant_path_supported(QuantPath path);
+bool quant_path_supported(QuantPath path);  // the CPU can run it, whatever the cap
 QuantPath best_quant_path();
 const char* quant_path_name(QuantPath path);
 void matvec_quant(QuantPath path, const Matrix& w, const QuantizedActivations& x,

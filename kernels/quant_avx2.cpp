@@ -255,7 +255,7 @@ void quant_matvec_avx2(const QuantMatvecArgs& args) {
 
 }  // namespace llama::kernels::detail
 
-#else  // not x86: never selected (cpu_has_avx2() is false)
+#else  // not x86: never selected (quant_path_supported is false)
 
 namespace llama::kernels::detail {
 void quant_matvec_avx2(const QuantMatvecArgs& args) { quant_matvec_scalar(args); }

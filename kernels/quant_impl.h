@@ -47,8 +47,4 @@ inline float activation_inverse(float amax) {
 void dequantize_row_avx512(DType type, const std::byte* row, int64_t n, float* out);
 float quantize_block_avx512(const float* x, int64_t count, int8_t* q);
 
-// The CPU features each path needs (checked with __builtin_cpu_supports).
-bool cpu_has_avx2();
-bool cpu_has_avx512_vnni();
-
 }  // namespace llama::kernels::detail

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <string>
 
+#include "kernels/cpu_features.h"
 #include "kernels/quant.h"
 #include "kernels/quant_impl.h"
 #include "llama/error.h"
@@ -83,48 +84,28 @@ void quantize_activations(QuantPath path, DType weight_type, std::span<const flo
     }
 }
 
-namespace detail {
+namespace {
 
-bool cpu_has_avx2() {
-#if defined(__x86_64__) || defined(__i386__)
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-           __builtin_cpu_supports("f16c");
-#else
-    return false;
-#endif
-}
-
-bool cpu_has_avx512_vnni() {
-#if defined(__x86_64__) || defined(__i386__)
-    return cpu_has_avx2() && __builtin_cpu_supports("avx512f") &&
-           __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
-           __builtin_cpu_supports("avx512vnni");
-#else
-    return false;
-#endif
-}
-
-}  // namespace detail
-
-bool quant_path_supported(QuantPath path) {
+IsaLevel quant_path_level(QuantPath path) {
     switch (path) {
         case QuantPath::Scalar:
-            return true;
+            return IsaLevel::Scalar;
         case QuantPath::Avx2:
-            return detail::cpu_has_avx2();
+            return IsaLevel::Avx2;
         case QuantPath::Avx512Vnni:
-            return detail::cpu_has_avx512_vnni();
+            return IsaLevel::Avx512Vnni;
     }
-    return false;
+    return IsaLevel::Scalar;
 }
 
+}  // namespace
+
+bool quant_path_supported(QuantPath path) { return cpu_supports(quant_path_level(path)); }
+
 QuantPath best_quant_path() {
-    // The CPU does not change under a running process: ask once.
-    static const QuantPath best = quant_path_supported(QuantPath::Avx512Vnni)
-                                      ? QuantPath::Avx512Vnni
-                                  : quant_path_supported(QuantPath::Avx2) ? QuantPath::Avx2
-                                                                          : QuantPath::Scalar;
-    return best;
+    if (isa_enabled(IsaLevel::Avx512Vnni)) return QuantPath::Avx512Vnni;
+    if (isa_enabled(IsaLevel::Avx2)) return QuantPath::Avx2;
+    return QuantPath::Scalar;
 }
 
 const char* quant_path_name(QuantPath path) {

@@ -6,6 +6,7 @@
 #include <span>
 #include <string>
 
+#include "kernels/cpu_features.h"
 #include "kernels/kernels.h"
 #include "kernels/matvec_impl.h"
 #include "kernels/quant.h"
@@ -15,29 +16,23 @@ namespace llama::kernels {
 
 namespace detail {
 
-bool matvec_path_available(MatvecPath path) {
+IsaLevel matvec_path_level(MatvecPath path) {
     switch (path) {
         case MatvecPath::Scalar:
-            return true;
+            return IsaLevel::Scalar;
         case MatvecPath::Avx2:
-#if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
-            return true;
-#else
-            return false;
-#endif
+            return IsaLevel::Avx2;
         case MatvecPath::Avx512:
-#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__)
-            return true;
-#else
-            return false;
-#endif
+            return IsaLevel::Avx512;
     }
-    return false;
+    return IsaLevel::Scalar;
 }
 
+bool matvec_path_available(MatvecPath path) { return cpu_supports(matvec_path_level(path)); }
+
 MatvecPath best_matvec_path() {
-    if (matvec_path_available(MatvecPath::Avx512)) return MatvecPath::Avx512;
-    if (matvec_path_available(MatvecPath::Avx2)) return MatvecPath::Avx2;
+    if (isa_enabled(IsaLevel::Avx512)) return MatvecPath::Avx512;
+    if (isa_enabled(IsaLevel::Avx2)) return MatvecPath::Avx2;
     return MatvecPath::Scalar;
 }
 
@@ -63,8 +58,8 @@ void matvec_float(MatvecPath path, const Matrix& w, std::span<const float> x, st
                     " for " + std::to_string(w.rows) + " rows");
     }
     if (!matvec_path_available(path)) {
-        throw Error(std::string("matvec: path ") + matvec_path_name(path) +
-                    " is not compiled into this build");
+        throw Error(std::string("matvec: this CPU cannot run the ") + matvec_path_name(path) +
+                    " path");
     }
     const MatvecArgs args{w.dtype, w.data, w.rows, w.cols, w.row_stride(), x.data(), y.data()};
     switch (path) {

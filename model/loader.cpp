@@ -1,7 +1,10 @@
+#include <spdlog/spdlog.h>
+
 #include <array>
 #include <fstream>
 
 #include "llama/error.h"
+#include "llama/isa.h"
 #include "llama/model.h"
 #include "model/gguf_loader.h"
 #include "model/hf_loader.h"
@@ -9,6 +12,9 @@
 namespace llama {
 
 LlamaModel load_model(const std::filesystem::path& path) {
+    apply_isa_environment();
+    spdlog::info("kernels: ISA level {} (this CPU supports up to {})", isa_name(active_isa()),
+                 isa_name(detected_isa()));
     if (!std::filesystem::exists(path)) throw Error(path.string() + ": no such file or directory");
     if (std::filesystem::is_directory(path)) return load_hf_model(path);
 

@@ -46,6 +46,7 @@ int run(int argc, char** argv) {
         return 0;
     }
     llama::cli::init_logging(opt.run.log_level);
+    llama::cli::apply_isa_flag(opt.run.isa);
     if (opt.text_file.empty()) {
         throw llama::Error("no text to score: give a file with -f (see llama-perplexity --help)");
     }

@@ -66,6 +66,8 @@ int run(int argc, char** argv) {
                       "synthetic input instead of IN: " + preset_list() +
                           " (seeded random weights, no tokenizer)",
                       &config_name);
+    std::string isa;
+    llama::cli::add_isa_flag(parser, &isa);
     parser.add_int({"--seed"}, "N", "seed of the synthetic weights (default: 42)", &seed, 0);
     parser.add_string({"--log-level"}, "LEVEL", "trace, debug, info, warn, error (default: info)",
                       &log_level);
@@ -88,6 +90,7 @@ int run(int argc, char** argv) {
         return 0;
     }
     llama::cli::init_logging(log_level, "info");
+    llama::cli::apply_isa_flag(isa);
     const bool synthetic = !config_name.empty();
     const size_t expected = synthetic ? 2 : 3;
     if (positional.size() != expected) {

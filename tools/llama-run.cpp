@@ -174,6 +174,7 @@ int run(int argc, char** argv) {
         return 0;
     }
     llama::cli::init_logging(opt.run.log_level);
+    llama::cli::apply_isa_flag(opt.run.isa);
     check_flags(opt);
 
     uint64_t seed = static_cast<uint64_t>(opt.seed);

@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "llama/error.h"
+#include "llama/isa.h"
 
 namespace llama::cli {
 
@@ -239,12 +240,36 @@ std::string_view precision_name(PromptPrecision precision) {
     return precision == PromptPrecision::F32 ? "f32" : "bf16";
 }
 
+void add_isa_flag(ArgParser& parser, std::string* target) {
+    parser.add_option({"--isa"}, std::string(isa_names()),
+                      "cap the kernels' instruction set at this level, for comparisons and tests "
+                      "(default: $LLAMA_ISA, else everything the CPU has: " +
+                          std::string(isa_name(detected_isa())) + " here)",
+                      [target](std::string_view flag, std::string_view value) {
+                          if (!parse_isa(value)) {
+                              throw Error("invalid value '" + std::string(value) + "' for " +
+                                          std::string(flag) + ": expected one of " +
+                                          std::string(isa_names()));
+                          }
+                          *target = std::string(value);
+                      });
+}
+
+void apply_isa_flag(const std::string& isa) {
+    if (isa.empty()) {
+        apply_isa_environment();
+    } else {
+        set_isa_cap(isa, "--isa");
+    }
+}
+
 void add_precision_flag(ArgParser& parser, PromptPrecision* target) {
     parser.add_option({"--precision"}, "f32|bf16",
                       "arithmetic of prompt processing (many tokens per forward): bf16 multiplies "
-                      "in bfloat16 on AMX tiles, about 6x faster than f32 with logits within "
-                      "about 1e-2 relative, and only where the CPU has AMX-BF16 (elsewhere it "
-                      "runs f32); f32 is exact fp32 everywhere. One-token generation is always "
+                      "in bfloat16 on AMX tiles or with AVX512-BF16 dot products, several times "
+                      "faster than f32 with logits within about 1e-2 relative, where the ISA "
+                      "level has them (elsewhere it runs f32); f32 is exact fp32 everywhere. "
+                      "One-token generation is always "
                       "fp32 (default: " +
                           std::string(precision_name(*target)) + ")",
                       [target](std::string_view flag, std::string_view value) {

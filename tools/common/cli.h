@@ -75,6 +75,13 @@ std::string_view precision_name(PromptPrecision precision);
 // Adds "--precision f32|bf16" with its help text to `parser`, storing into `target`.
 void add_precision_flag(ArgParser& parser, PromptPrecision* target);
 
+// --isa LEVEL: caps the kernels' instruction set (llama/isa.h). The flag stores the level's name
+// into `target` (an unknown name is an error naming the flag); apply_isa_flag() applies it after
+// parsing: the flag's level if given, else $LLAMA_ISA if set. Either throws llama::Error for a
+// level the CPU lacks.
+void add_isa_flag(ArgParser& parser, std::string* target);
+void apply_isa_flag(const std::string& isa);
+
 // The model the project ships (model/kjv-tiny in the source tree).
 std::filesystem::path default_model_path();
 // Hardware threads (at least 1).

@@ -1,6 +1,7 @@
 #include "common/run_flags.h"
 
 #include "llama/error.h"
+#include "llama/isa.h"
 
 namespace llama::cli {
 
@@ -42,6 +43,7 @@ void add_run_flags(ArgParser& parser, RunOptions* options) {
                           }
                       });
     add_precision_flag(parser, &options->precision);
+    add_isa_flag(parser, &options->isa);
     parser.add_option({"--cache-type"}, "f16|f32",
                       "element type of the KV cache: f16 halves its memory (default: f16)",
                       [options](std::string_view flag, std::string_view value) {
@@ -75,7 +77,8 @@ std::string describe(const RunOptions& options, int64_t n_ctx) {
            std::to_string(options.batch_size) + ", " + std::to_string(options.threads) +
            " threads, split mode " + std::string(split_mode_name(options.split_mode)) +
            ", precision " + std::string(precision_name(options.precision)) + ", cache " +
-           std::string(cache_type_name(options.cache_type));
+           std::string(cache_type_name(options.cache_type)) + ", isa " +
+           std::string(isa_name(active_isa()));
 }
 
 }  // namespace llama::cli

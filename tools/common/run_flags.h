@@ -18,6 +18,7 @@ struct RunOptions {
     SplitMode split_mode = SplitMode::Cached;
     PromptPrecision precision = PromptPrecision::BF16;
     CacheType cache_type = CacheType::F16;
+    std::string isa;  // --isa; empty: $LLAMA_ISA or no cap
     std::string log_level;
 };
 

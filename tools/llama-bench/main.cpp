@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "llama/error.h"
+#include "llama/isa.h"
 #include "llama/random_model.h"
 #include "tools/llama-bench/heatmap.h"
 #include "tools/llama-bench/llama_workload.h"
@@ -33,6 +34,11 @@ std::string command_line(int argc, char** argv) {
 }
 
 LlamaModel build_model(const BenchOptions& o, int threads, std::string& model_name) {
+    if (o.isa.empty()) {
+        apply_isa_environment();
+    } else {
+        set_isa_cap(o.isa, "--isa");
+    }
     if (!o.model_path.empty()) {
         LlamaModel model = load_model(o.model_path);
         if (o.layers > 0 && o.layers < model.config.n_layers) {
@@ -241,6 +247,7 @@ int run(int argc, char** argv) {
     m.warmup = o.warmup;
     m.ubatch = o.ubatch;
     m.precision = o.precision == PromptPrecision::BF16 ? "bf16" : "f32";
+    m.isa = std::string(isa_name(active_isa()));
     m.seed = o.seed;
     m.bootstrap_resamples = o.bootstrap_resamples;
     m.alpha = o.alpha;

@@ -153,6 +153,10 @@ const std::vector<FlagSpec>& flag_specs() {
                  throw Error("--precision must be f32 or bf16, got '" + std::string(v) + "'");
              }
          }},
+        {{"--isa"},
+         true,
+         // Checked when applied (main.cpp): bench_core does not link the engine.
+         [](BenchOptions& o, std::string_view v) { o.isa = std::string(v); }},
         {{"--split-mode"},
          true,
          [](BenchOptions& o, std::string_view v) {
@@ -363,7 +367,9 @@ Grid:
   -t, --threads N         threads (default: all hardware threads)
   --ubatch N              most tokens per forward chunk over all sequences (default 512)
   --precision f32|bf16    arithmetic of many-token projections: bf16 (default) uses AMX
-                          bfloat16 tiles where the CPU has them, fp32 BLAS elsewhere
+                          tiles or AVX512-BF16 where the ISA level has them, fp32 elsewhere
+  --isa LEVEL             cap the instruction set: scalar|avx2|avx512|avx512-vnni|
+                          avx512-bf16|amx (default: $LLAMA_ISA, else all the CPU has)
   --split-mode MODE       cached | per-forward | ab (default ab). ab runs three arms per
                           configuration -- cached, per-forward and cached again (the A/A
                           control) -- in a seeded random order within every repetition.

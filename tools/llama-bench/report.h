@@ -26,6 +26,7 @@ struct Metadata {
     int reps = 0, warmup = 0;
     int64_t ubatch = 0;
     std::string precision = "f32";  // prompt GEMM arithmetic: f32 | bf16
+    std::string isa = "unknown";    // kernels' instruction-set level (llama/isa.h)
     uint64_t seed = 0;
     int bootstrap_resamples = 0;
     double alpha = 0.05;

@@ -141,7 +141,7 @@ std::string to_csv(const Report& report) {
         << m.threads << "\n"
         << "# model: " << m.model << ", " << m.layers << " layers, " << m.dtype << "\n"
         << "# split mode " << m.split_mode << ", reps " << m.reps << ", warmup " << m.warmup
-        << ", seed " << m.seed << ", precision " << m.precision << "\n"
+        << ", seed " << m.seed << ", precision " << m.precision << ", isa " << m.isa << "\n"
         << "# improvement: positive = cached faster; control (aa_) = cached-control vs cached\n";
     if (report.summary) out << "# summary: " << report.summary->conclusion << "\n";
 

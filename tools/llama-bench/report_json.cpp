@@ -115,6 +115,7 @@ json metadata_json(const Metadata& m) {
             {"warmup", m.warmup},
             {"ubatch", m.ubatch},
             {"precision", m.precision},
+            {"isa", m.isa},
             {"seed", m.seed},
             {"bootstrap_resamples", m.bootstrap_resamples},
             {"alpha", m.alpha},
@@ -146,6 +147,7 @@ Metadata metadata_from(const json& j) {
     m.warmup = j.at("warmup").get<int>();
     m.ubatch = j.at("ubatch").get<int64_t>();
     m.precision = j.value("precision", std::string("f32"));  // reports before the AMX path
+    m.isa = j.value("isa", std::string("unknown"));          // reports before the ISA cap
     m.seed = j.at("seed").get<uint64_t>();
     m.bootstrap_resamples = j.at("bootstrap_resamples").get<int>();
     m.alpha = j.at("alpha").get<double>();

@@ -38,6 +38,7 @@ std::string to_markdown(const Report& report) {
         << " warm-up), arms interleaved in seeded random order (seed " << m.seed << ") |\n"
         << "| ubatch | " << m.ubatch << " tokens per forward chunk |\n"
         << "| precision | " << m.precision << " (many-token projections) |\n"
+        << "| ISA level | " << m.isa << " |\n"
         << "| commit | " << m.commit << " |\n"
         << "| date | " << m.date << " |\n"
         << "| wall time | " << fmt("%.0f", m.wall_seconds) << " s"

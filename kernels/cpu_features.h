@@ -1,0 +1,30 @@
+#pragma once
+
+// Internal side of llama/isa.h: what the CPU has, feature by feature (tests and benchmarks ask
+// whether a path can run at all), and the attribute macros that compile a function for one level
+// whatever the build's -march, so a portable build keeps every path.
+
+#include "llama/isa.h"
+
+namespace llama::kernels {
+
+// Whether the CPU (and OS) support `level`, ignoring any cap. Tests and benchmarks run every
+// kernel path for which this is true.
+bool cpu_supports(IsaLevel level);
+
+// Whether kernels may use `level` now: supported and not above the cap (active_isa()).
+inline bool isa_enabled(IsaLevel level) { return level <= active_isa(); }
+
+}  // namespace llama::kernels
+
+#if defined(__x86_64__) || defined(__i386__)
+#define LLAMA_TARGET_AVX2 __attribute__((target("avx2,fma,f16c")))
+#define LLAMA_TARGET_AVX512 \
+    __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq")))
+#define LLAMA_TARGET_AVX512_VNNI \
+    __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq,avx512vnni")))
+#define LLAMA_TARGET_AVX512_BF16 \
+    __attribute__((              \
+        target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx512bf16")))
+#define LLAMA_HAVE_X86_TARGETS 1
+#endif
