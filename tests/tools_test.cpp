@@ -20,6 +20,7 @@
 #include "llama/context.h"
 #include "llama/error.h"
 #include "llama/generator.h"
+#include "llama/isa.h"
 #include "llama/model.h"
 #include "llama/perplexity.h"
 #include "llama/tokenizer.h"
@@ -606,6 +607,49 @@ TEST_F(TinyModel, PerplexityToolErrors) {
                             {"-m", model_dir_.string(), "-f", short_text.string(), "-c", "32"}),
                    {"tokens", "64"});
     expect_failure(run_tool("llama-perplexity", {"-c", "x"}), {"'x'", "-c"});
+}
+
+// ---- the ISA cap -------------------------------------------------------------------------------
+
+TEST_F(TinyModel, RunGivesTheSameGreedyTextAtEveryIsaLevel) {
+    std::string first_text;
+    for (int i = 0; i <= static_cast<int>(llama::detected_isa()); ++i) {
+        const std::string level(llama::isa_name(static_cast<llama::IsaLevel>(i)));
+        const auto r =
+            run_tool("llama-run", {"-m", model_dir_.string(), "-p", "the king", "-n", "16",
+                                   "--temp", "0", "--ignore-eos", "--precision", "f32",
+                                   "--cache-type", "f32", "--isa", level, "--log-level", "info"});
+        ASSERT_EQ(r.status, 0) << level << ": " << r.err;
+        EXPECT_TRUE(contains(r.err, "ISA level " + level)) << r.err;
+        if (i == 0) first_text = r.out;
+        EXPECT_EQ(r.out, first_text) << "at " << level;
+    }
+}
+
+TEST_F(TinyModel, IsaEnvironmentVariableCapsTheLevel) {
+    setenv("LLAMA_ISA", "scalar", 1);
+    const auto r = run_tool(
+        "llama-run", {"-m", model_dir_.string(), "-p", "the", "-n", "2", "--log-level", "info"});
+    unsetenv("LLAMA_ISA");
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_TRUE(contains(r.err, "ISA level scalar")) << r.err;
+}
+
+TEST_F(TinyModel, IsaErrors) {
+    expect_failure(run_tool("llama-run", {"--isa", "avx3"}), {"'avx3'", "--isa", "avx512-vnni"});
+    expect_failure(run_tool("llama-perplexity", {"--isa", "AVX2"}), {"'AVX2'", "--isa"});
+    setenv("LLAMA_ISA", "sse2", 1);
+    const auto bad_environment = run_tool("llama-run", {"-m", model_dir_.string(), "-n", "1"});
+    unsetenv("LLAMA_ISA");
+    expect_failure(bad_environment, {"'sse2'", "LLAMA_ISA"});
+    if (llama::detected_isa() != llama::IsaLevel::Amx) {
+        const auto above =
+            static_cast<llama::IsaLevel>(static_cast<int>(llama::detected_isa()) + 1);
+        expect_failure(run_tool("llama-run", {"-m", model_dir_.string(), "-n", "1", "--isa",
+                                              std::string(llama::isa_name(above))}),
+                       {std::string(llama::isa_name(above)),
+                        std::string(llama::isa_name(llama::detected_isa()))});
+    }
 }
 
 TEST_F(TinyModel, PrecisionFlagRejectsUnknownValues) {
