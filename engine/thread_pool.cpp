@@ -1,17 +1,53 @@
 #include "llama/thread_pool.h"
 
 #include <algorithm>
+#include <chrono>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#endif
 
 namespace llama {
 
-ThreadPool::ThreadPool(int n_threads) : n_threads_(std::max(1, n_threads)) {
+namespace {
+
+// How long a waiting thread spins before it sleeps: longer than the gaps between the parallel
+// sections of a forward pass (microseconds) and than sampling between two decode steps, short
+// enough that an idle pool gives its cores back almost at once.
+constexpr auto kSpin = std::chrono::microseconds(500);
+
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+    _mm_pause();
+#endif
+}
+
+// Spins until done() or kSpin has passed; returns done().
+template <class Done>
+bool spin_until(Done&& done) {
+    const auto deadline = std::chrono::steady_clock::now() + kSpin;
+    for (;;) {
+        for (int i = 0; i < 64; ++i) {
+            if (done()) return true;
+            cpu_relax();
+        }
+        if (std::chrono::steady_clock::now() >= deadline) return done();
+    }
+}
+
+}  // namespace
+
+ThreadPool::ThreadPool(int n_threads)
+    : n_threads_(std::max(1, n_threads)),
+      spin_(static_cast<unsigned>(n_threads_) <=
+            std::max(1u, std::thread::hardware_concurrency())) {
     for (int i = 1; i < n_threads_; ++i) workers_.emplace_back([this, i] { worker_loop(i); });
 }
 
 ThreadPool::~ThreadPool() {
     {
         std::lock_guard lock(mutex_);
-        stop_ = true;
+        stop_.store(true);
     }
     wake_.notify_all();
     for (auto& worker : workers_) worker.join();
@@ -33,34 +69,43 @@ void ThreadPool::parallel_for(int64_t n, int64_t grain, const RangeFn& fn) {
         fn(0, n, 0);
         return;
     }
+    job_ = &fn;
+    job_n_ = n;
+    job_grain_ = grain;
+    pending_.store(n_threads_ - 1, std::memory_order_relaxed);
     {
+        // Under the mutex, so a worker that found no new job and is about to sleep either sees
+        // this generation or is already waiting for the notification.
         std::lock_guard lock(mutex_);
-        job_ = &fn;
-        job_n_ = n;
-        job_grain_ = grain;
-        pending_ = n_threads_ - 1;
-        ++generation_;
+        generation_.fetch_add(1, std::memory_order_release);
     }
     wake_.notify_all();
     run_chunk(0);
+    const auto all_done = [this] { return pending_.load(std::memory_order_acquire) == 0; };
+    if (spin_ && spin_until(all_done)) return;
     std::unique_lock lock(mutex_);
-    done_.wait(lock, [this] { return pending_ == 0; });
-    job_ = nullptr;
+    done_.wait(lock, all_done);
 }
 
 void ThreadPool::worker_loop(int index) {
     uint64_t seen = 0;
+    const auto new_job = [&] {
+        return stop_.load(std::memory_order_acquire) ||
+               generation_.load(std::memory_order_acquire) != seen;
+    };
     for (;;) {
-        {
+        if (!(spin_ && spin_until(new_job))) {
             std::unique_lock lock(mutex_);
-            wake_.wait(lock, [&] { return stop_ || generation_ != seen; });
-            if (stop_) return;
-            seen = generation_;
+            wake_.wait(lock, new_job);
         }
+        if (stop_.load(std::memory_order_acquire)) return;
+        seen = generation_.load(std::memory_order_acquire);
         run_chunk(index);
-        {
+        if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+            // The caller may be asleep: notify under the mutex so the wake-up cannot slip in
+            // between its check and its wait.
             std::lock_guard lock(mutex_);
-            if (--pending_ == 0) done_.notify_one();
+            done_.notify_one();
         }
     }
 }

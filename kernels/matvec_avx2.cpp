@@ -1,5 +1,6 @@
 // AVX2 + FMA + F16C matrix-vector product: four rows share each x load, two accumulators per row
-// keep eight FMAs in flight. Compiled in when the target ISA has those extensions.
+// keep eight FMAs in flight, each row prefetched 2 KB ahead. Compiled with target attributes
+// whatever the build flags, and chosen at run time (weights.cpp).
 
 #include <cstdint>
 
@@ -16,6 +17,9 @@ namespace llama::kernels::detail {
 namespace {
 
 constexpr int64_t kRowsPerBlock = 4;
+// Software prefetch distance per row, as in matvec_avx512.cpp: four interleaved row streams
+// outrun the hardware prefetcher.
+constexpr int64_t kPrefetchBytes = 2048;
 
 struct F32Load {
     using Element = float;
@@ -59,6 +63,16 @@ LLAMA_TARGET_AVX2 void rows_block(const std::byte* weights, int64_t row_stride, 
     }
     int64_t c = 0;
     for (; c + 16 <= cols; c += 16) {
+        // Each row's line kPrefetchBytes ahead, once per 64 bytes; past a row's end, the same
+        // offset of the next group's row (the following row is being read now).
+        const int64_t offset = c * static_cast<int64_t>(sizeof(Element));
+        if (offset % 64 == 0) {
+            const int64_t ahead = offset + kPrefetchBytes;
+            const int64_t jump = ahead >= row_stride ? (R - 1) * row_stride : 0;
+            for (int r = 0; r < R; ++r) {
+                _mm_prefetch(reinterpret_cast<const char*>(rows[r]) + ahead + jump, _MM_HINT_T0);
+            }
+        }
         const __m256 x0 = _mm256_loadu_ps(x + c);
         const __m256 x1 = _mm256_loadu_ps(x + c + 8);
         for (int r = 0; r < R; ++r) {

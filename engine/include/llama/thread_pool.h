@@ -13,6 +13,12 @@ namespace llama {
 // A fixed set of worker threads that split index ranges. The calling thread takes part, so a pool
 // of N threads starts N - 1 workers. BLAS is set to one thread per caller (see Engine), so every
 // core is used by exactly one thread: ours.
+//
+// A decode step runs hundreds of short parallel_for calls (a few per layer), microseconds apart.
+// Waking a sleeping thread through the kernel costs about as much as one of them, so between
+// calls the threads spin on atomics for a while (kSpin below) before they sleep on a condition
+// variable; when the pool has more threads than the machine has cores, spinning would take a
+// core from a thread with work, so such pools sleep at once.
 class ThreadPool {
   public:
     explicit ThreadPool(int n_threads);
@@ -32,16 +38,18 @@ class ThreadPool {
     void run_chunk(int thread);
 
     int n_threads_;
+    bool spin_;  // whether waiting threads spin before sleeping (n_threads_ <= cores)
     std::vector<std::thread> workers_;
     std::mutex mutex_;
     std::condition_variable wake_;
     std::condition_variable done_;
+    // The current job; written before generation_ is bumped (release), read after (acquire).
     const RangeFn* job_ = nullptr;
     int64_t job_n_ = 0;
     int64_t job_grain_ = 1;
-    uint64_t generation_ = 0;
-    int pending_ = 0;
-    bool stop_ = false;
+    std::atomic<uint64_t> generation_{0};
+    std::atomic<int> pending_{0};  // workers still running the current job
+    std::atomic<bool> stop_{false};
 };
 
 }  // namespace llama
