@@ -265,9 +265,7 @@ LLAMA_AVX2 float dot_q6_k(const BlockQ6_K* w, const QuantizedActivations& x) {
 
 // Groups of kRows rows (then single rows), each group read once (and kept in L1) for all the
 // tokens; rows lie back to back, so a group streams as kRows interleaved reads.
-constexpr int kRows = 4;
-
-template <class Block,
+template <class Block, int kRows,
           void (*Dot)(const Block* const*, int64_t, const QuantizedActivations&, float*),
           void (*DotOne)(const Block* const*, int64_t, const QuantizedActivations&, float*)>
 void grouped_rows_loop(const QuantMatvecArgs& args) {
@@ -311,7 +309,7 @@ void quant_matvec_avx2(const QuantMatvecArgs& args) {
             rows_loop<BlockQ8_0, dot_q8_0>(args);
             break;
         case DType::Q4_0:
-            grouped_rows_loop<BlockQ4_0, dot_q4_0_rows<kRows>, dot_q4_0_rows<1>>(args);
+            grouped_rows_loop<BlockQ4_0, 4, dot_q4_0_rows<4>, dot_q4_0_rows<1>>(args);
             break;
         case DType::Q4_K:
             rows_loop<BlockQ4_K, dot_q45_k<false, BlockQ4_K>>(args);
