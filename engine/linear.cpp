@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "kernels/kernels.h"
+#include "kernels/quant_gemm.h"
 
 namespace llama {
 
@@ -77,6 +78,22 @@ void linear_gemm(ThreadPool& pool, const Matrix& w, std::span<const float> x, in
     });
 }
 
+// Quantized weights: the integer GEMM over 16-row panels, the activations quantized once for all
+// threads; each thread takes a contiguous range of panels.
+void linear_quant_gemm(ThreadPool& pool, const Matrix& w, std::span<const float> x,
+                       int64_t n_tokens, std::span<float> y, LinearScratch& scratch) {
+    kernels::quantize_batch(w.dtype, x.first(n_tokens * w.cols), n_tokens, scratch.batch);
+    scratch.panels.resize(pool.size());
+    constexpr int64_t kPanel = 16;
+    const int64_t n_panels = (w.rows + kPanel - 1) / kPanel;
+    pool.parallel_for(n_panels, 1, [&](int64_t begin, int64_t end, int thread) {
+        const int64_t row0 = begin * kPanel;
+        const int64_t rows = std::min(end * kPanel, w.rows) - row0;
+        kernels::gemm_quant(w.slice_rows(row0, rows), scratch.batch, y.subspan(row0), w.rows,
+                            scratch.panels[thread]);
+    });
+}
+
 void linear_amx(ThreadPool& pool, const Matrix& w, std::span<const float> x, int64_t n_tokens,
                 std::span<float> y, LinearScratch& scratch) {
     const int64_t cols = w.cols;
@@ -123,6 +140,8 @@ void linear(ThreadPool& pool, const Matrix& w, std::span<const float> x, int64_t
         linear_small_batch(pool, w, x, n_tokens, y, scratch);
     } else if (amx) {
         linear_amx(pool, w, x, n_tokens, y, scratch);
+    } else if (quantized && scratch.int_gemm) {
+        linear_quant_gemm(pool, w, x, n_tokens, y, scratch);
     } else {
         linear_gemm(pool, w, x, n_tokens, y, scratch);
     }

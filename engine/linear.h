@@ -5,6 +5,7 @@
 
 #include "kernels/gemm_amx.h"
 #include "kernels/quant.h"
+#include "kernels/quant_gemm.h"
 #include "llama/tensor.h"
 #include "llama/thread_pool.h"
 
@@ -15,8 +16,13 @@ struct LinearScratch {
     // Many-token products in bfloat16 on AMX tiles (fp32 accumulation) where the CPU has them;
     // false keeps them in fp32 BLAS.
     bool bf16_gemm = true;
+    // Many-token products of quantized weights (without AMX) as integer GEMM (gemm_quant); false
+    // widens them to fp32 tiles for BLAS sgemm instead.
+    bool int_gemm = true;
     std::vector<std::vector<float>> tiles;  // weight rows widened to fp32, one buffer per thread
     std::vector<kernels::QuantizedActivations> activations;  // one per token of a small batch
+    kernels::QuantizedBatch batch;                   // activations quantized for gemm_quant
+    std::vector<kernels::QuantPanelBuffer> panels;  // one gemm_quant weight panel per thread
     kernels::PackedBuffer packed_x;               // activations as bf16 tiles, shared by threads
     std::vector<kernels::PackedBuffer> packed_w;  // one packed bf16 weight tile per thread
 };
