@@ -13,18 +13,23 @@ namespace llama::kernels {
 
 namespace {
 
-// The one place that maps a path to its kernel (to be re-pointed at a central CPU-features
+struct PanelFunctions {
+    detail::Transpose16x8 transpose;
+    void (*kernel)(const detail::PanelGemmArgs&);
+};
+
+// The one place that maps a path to its functions (to be re-pointed at a central CPU-features
 // module).
-void (*panel_kernel(QuantPath path))(const detail::PanelGemmArgs&) {
+PanelFunctions panel_functions(QuantPath path) {
     switch (path) {
         case QuantPath::Avx512Vnni:
-            return detail::panel_gemm_avx512;
+            return {detail::transpose_16x8_avx512, detail::panel_gemm_avx512};
         case QuantPath::Avx2:
-            return detail::panel_gemm_avx2;
+            return {detail::transpose_16x8_avx2, detail::panel_gemm_avx2};
         case QuantPath::Scalar:
             break;
     }
-    return detail::panel_gemm_scalar;
+    return {detail::transpose_16x8_portable, detail::panel_gemm_scalar};
 }
 
 }  // namespace
@@ -98,14 +103,15 @@ void gemm_quant(QuantPath path, const Matrix& w, const QuantizedBatch& x, std::s
                     " path");
     }
     if (x.n_tokens == 0 || w.rows == 0) return;
-    const auto kernel = panel_kernel(path);
+    const PanelFunctions functions = panel_functions(path);
     const int64_t n_blocks = w.cols / x.block;
     panel.resize(static_cast<size_t>(n_blocks * detail::panel_block_bytes(w.dtype)));
     const int64_t stride = w.row_stride();
     for (int64_t r0 = 0; r0 < w.rows; r0 += detail::kPanelRows) {
         const int n_rows = static_cast<int>(std::min<int64_t>(detail::kPanelRows, w.rows - r0));
-        detail::pack_panel(w.dtype, w.row(r0), stride, n_rows, n_blocks, panel.data());
-        kernel({w.dtype, panel.data(), n_blocks, n_rows, &x, y.data() + r0, ldy});
+        detail::pack_panel(w.dtype, w.row(r0), stride, n_rows, n_blocks, functions.transpose,
+                           panel.data());
+        functions.kernel({w.dtype, panel.data(), n_blocks, n_rows, &x, y.data() + r0, ldy});
     }
 }
 

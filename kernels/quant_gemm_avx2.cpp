@@ -182,6 +182,37 @@ struct TileK {
 
 }  // namespace
 
+// Two 8x8 word transposes (rows 0-7, then 8-15): 32-bit and 64-bit interleaves within 128-bit
+// lanes, then the lanes of rows 0-3 and 4-7 paired.
+LLAMA_AVX2 void transpose_16x8_avx2(const uint32_t* rows, int64_t row_stride, std::byte* out) {
+    for (int half = 0; half < 2; ++half) {
+        __m256i r[8];
+        for (int i = 0; i < 8; ++i) {
+            r[i] = _mm256_loadu_si256(
+                reinterpret_cast<const __m256i*>(rows + (8 * half + i) * row_stride));
+        }
+        __m256i t[8];
+        for (int i = 0; i < 4; ++i) {
+            t[2 * i] = _mm256_unpacklo_epi32(r[2 * i], r[2 * i + 1]);
+            t[2 * i + 1] = _mm256_unpackhi_epi32(r[2 * i], r[2 * i + 1]);
+        }
+        __m256i u[8];
+        for (int h = 0; h < 2; ++h) {
+            __m256i* tt = t + 4 * h;
+            u[4 * h + 0] = _mm256_unpacklo_epi64(tt[0], tt[2]);
+            u[4 * h + 1] = _mm256_unpackhi_epi64(tt[0], tt[2]);
+            u[4 * h + 2] = _mm256_unpacklo_epi64(tt[1], tt[3]);
+            u[4 * h + 3] = _mm256_unpackhi_epi64(tt[1], tt[3]);
+        }
+        for (int j = 0; j < 4; ++j) {
+            _mm256_store_si256(reinterpret_cast<__m256i*>(out + 64 * j + 32 * half),
+                               _mm256_permute2x128_si256(u[j], u[j + 4], 0x20));
+            _mm256_store_si256(reinterpret_cast<__m256i*>(out + 64 * (j + 4) + 32 * half),
+                               _mm256_permute2x128_si256(u[j], u[j + 4], 0x31));
+        }
+    }
+}
+
 void panel_gemm_avx2(const PanelGemmArgs& args) {
     switch (args.dtype) {
         case DType::Q8_0:
@@ -210,6 +241,9 @@ void panel_gemm_avx2(const PanelGemmArgs& args) {
 
 namespace llama::kernels::detail {
 void panel_gemm_avx2(const PanelGemmArgs& args) { panel_gemm_scalar(args); }
+void transpose_16x8_avx2(const uint32_t* rows, int64_t row_stride, std::byte* out) {
+    transpose_16x8_portable(rows, row_stride, out);
+}
 }  // namespace llama::kernels::detail
 
 #endif

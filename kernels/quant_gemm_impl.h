@@ -45,10 +45,18 @@ inline int64_t panel_block_bytes(DType type) {
                : kQ32PanelBlock;
 }
 
+// Writes 8 panel groups (8 * 64 bytes at out, 64-byte aligned) from a tile of kPanelRows rows of
+// 8 words, row r at rows + r * row_stride (in words): group k holds word k of every row. One per
+// instruction set.
+using Transpose16x8 = void (*)(const uint32_t* rows, int64_t row_stride, std::byte* out);
+void transpose_16x8_portable(const uint32_t* rows, int64_t row_stride, std::byte* out);
+void transpose_16x8_avx2(const uint32_t* rows, int64_t row_stride, std::byte* out);
+void transpose_16x8_avx512(const uint32_t* rows, int64_t row_stride, std::byte* out);
+
 // Widens rows [0, n_rows) (n_rows <= kPanelRows) of n_blocks blocks each, rows row_stride bytes
 // apart, into a panel of n_blocks * panel_block_bytes(type) bytes.
 void pack_panel(DType type, const std::byte* rows, int64_t row_stride, int n_rows, int64_t n_blocks,
-                std::byte* panel);
+                Transpose16x8 transpose, std::byte* panel);
 
 // out[t * ldy + i] = dot(panel row i, token t) for i < n_rows, t < x.n_tokens.
 struct PanelGemmArgs {
