@@ -13,8 +13,19 @@ namespace llama::kernels {
 
 namespace {
 
+void pack_avx2(DType type, const std::byte* rows, int64_t row_stride, int n_rows, int64_t n_blocks,
+               std::byte* panel) {
+    detail::pack_panel(type, rows, row_stride, n_rows, n_blocks, detail::transpose_16x8_avx2,
+                       panel);
+}
+void pack_portable(DType type, const std::byte* rows, int64_t row_stride, int n_rows,
+                   int64_t n_blocks, std::byte* panel) {
+    detail::pack_panel(type, rows, row_stride, n_rows, n_blocks, detail::transpose_16x8_portable,
+                       panel);
+}
+
 struct PanelFunctions {
-    detail::Transpose16x8 transpose;
+    void (*pack)(DType, const std::byte*, int64_t, int, int64_t, std::byte*);
     void (*kernel)(const detail::PanelGemmArgs&);
 };
 
@@ -23,13 +34,13 @@ struct PanelFunctions {
 PanelFunctions panel_functions(QuantPath path) {
     switch (path) {
         case QuantPath::Avx512Vnni:
-            return {detail::transpose_16x8_avx512, detail::panel_gemm_avx512};
+            return {detail::pack_panel_avx512, detail::panel_gemm_avx512};
         case QuantPath::Avx2:
-            return {detail::transpose_16x8_avx2, detail::panel_gemm_avx2};
+            return {pack_avx2, detail::panel_gemm_avx2};
         case QuantPath::Scalar:
             break;
     }
-    return {detail::transpose_16x8_portable, detail::panel_gemm_scalar};
+    return {pack_portable, detail::panel_gemm_scalar};
 }
 
 }  // namespace
@@ -109,8 +120,7 @@ void gemm_quant(QuantPath path, const Matrix& w, const QuantizedBatch& x, std::s
     const int64_t stride = w.row_stride();
     for (int64_t r0 = 0; r0 < w.rows; r0 += detail::kPanelRows) {
         const int n_rows = static_cast<int>(std::min<int64_t>(detail::kPanelRows, w.rows - r0));
-        detail::pack_panel(w.dtype, w.row(r0), stride, n_rows, n_blocks, functions.transpose,
-                           panel.data());
+        functions.pack(w.dtype, w.row(r0), stride, n_rows, n_blocks, panel.data());
         functions.kernel({w.dtype, panel.data(), n_blocks, n_rows, &x, y.data() + r0, ldy});
     }
 }

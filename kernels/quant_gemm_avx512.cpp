@@ -158,38 +158,6 @@ struct TileK {
 
 }  // namespace
 
-// Rows r and r + 8 share a register (one per 256-bit half), then an 8x8 word transpose runs in
-// both halves at once: 32-bit and 64-bit interleaves within 128-bit lanes, and a two-register
-// qword permute that pairs the lanes of rows 0-3 and 4-7.
-LLAMA_AVX512 void transpose_16x8_avx512(const uint32_t* rows, int64_t row_stride, std::byte* out) {
-    __m512i r[8];
-    for (int i = 0; i < 8; ++i) {
-        r[i] = _mm512_inserti64x4(
-            _mm512_castsi256_si512(
-                _mm256_loadu_si256(reinterpret_cast<const __m256i*>(rows + i * row_stride))),
-            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(rows + (i + 8) * row_stride)), 1);
-    }
-    __m512i t[8];
-    for (int i = 0; i < 4; ++i) {
-        t[2 * i] = _mm512_unpacklo_epi32(r[2 * i], r[2 * i + 1]);
-        t[2 * i + 1] = _mm512_unpackhi_epi32(r[2 * i], r[2 * i + 1]);
-    }
-    __m512i u[8];  // u[j] (rows 0-3), u[j + 4] (rows 4-7): words j (low lanes) and j + 4 (high)
-    for (int h = 0; h < 2; ++h) {
-        __m512i* tt = t + 4 * h;
-        u[4 * h + 0] = _mm512_unpacklo_epi64(tt[0], tt[2]);
-        u[4 * h + 1] = _mm512_unpackhi_epi64(tt[0], tt[2]);
-        u[4 * h + 2] = _mm512_unpacklo_epi64(tt[1], tt[3]);
-        u[4 * h + 3] = _mm512_unpackhi_epi64(tt[1], tt[3]);
-    }
-    const __m512i low = _mm512_set_epi64(13, 12, 5, 4, 9, 8, 1, 0);
-    const __m512i high = _mm512_set_epi64(15, 14, 7, 6, 11, 10, 3, 2);
-    for (int j = 0; j < 4; ++j) {
-        _mm512_store_si512(out + 64 * j, _mm512_permutex2var_epi64(u[j], low, u[j + 4]));
-        _mm512_store_si512(out + 64 * (j + 4), _mm512_permutex2var_epi64(u[j], high, u[j + 4]));
-    }
-}
-
 void panel_gemm_avx512(const PanelGemmArgs& args) {
     switch (args.dtype) {
         case DType::Q8_0:
@@ -216,9 +184,6 @@ void panel_gemm_avx512(const PanelGemmArgs& args) {
 
 namespace llama::kernels::detail {
 void panel_gemm_avx512(const PanelGemmArgs& args) { panel_gemm_scalar(args); }
-void transpose_16x8_avx512(const uint32_t* rows, int64_t row_stride, std::byte* out) {
-    transpose_16x8_portable(rows, row_stride, out);
-}
 }  // namespace llama::kernels::detail
 
 #endif

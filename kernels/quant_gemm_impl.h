@@ -57,6 +57,9 @@ void transpose_16x8_avx512(const uint32_t* rows, int64_t row_stride, std::byte* 
 // apart, into a panel of n_blocks * panel_block_bytes(type) bytes.
 void pack_panel(DType type, const std::byte* rows, int64_t row_stride, int n_rows, int64_t n_blocks,
                 Transpose16x8 transpose, std::byte* panel);
+// The same with AVX-512 from the weight rows directly (the portable packer for partial panels).
+void pack_panel_avx512(DType type, const std::byte* rows, int64_t row_stride, int n_rows,
+                       int64_t n_blocks, std::byte* panel);
 
 // out[t * ldy + i] = dot(panel row i, token t) for i < n_rows, t < x.n_tokens.
 struct PanelGemmArgs {

@@ -41,15 +41,42 @@ std::vector<std::byte> quantized_bytes(DType dtype, int64_t rows, int64_t cols) 
     return bytes;
 }
 
-enum Mode { kIntGemm, kSgemm };
+enum Mode { kIntGemm, kSgemm, kMatvec };
+
+// linear()'s small-batch path: each token quantized for the matrix-vector kernels, each weight
+// row read once for all tokens (matmul_quant), rows split over the threads in 32-row steps.
+void small_batch(ThreadPool& pool, const Matrix& w, std::span<const float> x, int64_t n_tokens,
+                 std::span<float> y, std::vector<QuantizedActivations>& xq) {
+    xq.resize(n_tokens);
+    for (int64_t t = 0; t < n_tokens; ++t) {
+        quantize_activations(w.dtype, x.subspan(t * w.cols, w.cols), xq[t]);
+    }
+    pool.parallel_for(w.rows, 32, [&](int64_t begin, int64_t end, int) {
+        matmul_quant(w.slice_rows(begin, end - begin), xq, y.subspan(begin), w.rows);
+    });
+}
+
+// linear()'s integer GEMM path on a given instruction set: the batch quantized once, then
+// gemm_quant over 16-row panels split across the threads.
+void int_gemm(ThreadPool& pool, QuantPath path, const Matrix& w, std::span<const float> x,
+              int64_t n_tokens, std::span<float> y, QuantizedBatch& batch,
+              std::vector<QuantPanelBuffer>& panels) {
+    quantize_batch(path, w.dtype, x, n_tokens, batch);
+    panels.resize(pool.size());
+    pool.parallel_for((w.rows + 15) / 16, 1, [&](int64_t begin, int64_t end, int thread) {
+        const int64_t row0 = begin * 16;
+        const int64_t count = std::min(end * 16, w.rows) - row0;
+        gemm_quant(path, w.slice_rows(row0, count), batch, y.subspan(row0), w.rows, panels[thread]);
+    });
+}
 
 // Arguments: rows, cols, tokens, threads, mode.
 void BM_Linear(benchmark::State& state, DType dtype) {
     const int64_t rows = state.range(0), cols = state.range(1), n_tokens = state.range(2);
     const int threads = static_cast<int>(state.range(3));
     const auto mode = static_cast<Mode>(state.range(4));
-    state.SetLabel(std::string(mode == kIntGemm ? "int-gemm " : "dequant+sgemm ") +
-                   quant_path_name(best_quant_path()));
+    const char* names[] = {"int-gemm ", "dequant+sgemm ", "matvec "};
+    state.SetLabel(std::string(names[mode]) + quant_path_name(best_quant_path()));
     const auto bytes = quantized_bytes(dtype, rows, cols);
     const Matrix w{dtype, rows, cols, bytes.data()};
     const auto x = bench::random_floats(static_cast<size_t>(n_tokens * cols), 2);
@@ -57,8 +84,17 @@ void BM_Linear(benchmark::State& state, DType dtype) {
     ThreadPool pool(threads);
     LinearScratch scratch;
     scratch.int_gemm = mode == kIntGemm;
+    std::vector<QuantizedActivations> xq;
+    QuantizedBatch batch;
+    std::vector<QuantPanelBuffer> panels;
     for (auto _ : state) {
-        linear(pool, w, x, n_tokens, y, scratch);
+        if (mode == kMatvec) {
+            small_batch(pool, w, x, n_tokens, y, xq);
+        } else if (mode == kIntGemm) {  // as linear() runs it, also below its small-batch limit
+            int_gemm(pool, best_quant_path(), w, x, n_tokens, y, batch, panels);
+        } else {
+            linear(pool, w, x, n_tokens, y, scratch);
+        }
         benchmark::DoNotOptimize(y.data());
     }
     state.SetItemsProcessed(state.iterations() * n_tokens);
@@ -84,16 +120,9 @@ void BM_GemmPath(benchmark::State& state, DType dtype) {
     std::vector<float> y(static_cast<size_t>(n_tokens * rows));
     ThreadPool pool(threads);
     QuantizedBatch batch;
-    std::vector<QuantPanelBuffer> panels(threads);
-    const int64_t n_panels = (rows + 15) / 16;
+    std::vector<QuantPanelBuffer> panels;
     for (auto _ : state) {
-        quantize_batch(path, dtype, x, n_tokens, batch);
-        pool.parallel_for(n_panels, 1, [&](int64_t begin, int64_t end, int thread) {
-            const int64_t row0 = begin * 16;
-            const int64_t count = std::min(end * 16, rows) - row0;
-            gemm_quant(path, w.slice_rows(row0, count), batch, std::span(y).subspan(row0), rows,
-                       panels[thread]);
-        });
+        int_gemm(pool, path, w, x, n_tokens, y, batch, panels);
         benchmark::DoNotOptimize(y.data());
     }
     state.SetItemsProcessed(state.iterations() * n_tokens);
@@ -103,9 +132,11 @@ void BM_GemmPath(benchmark::State& state, DType dtype) {
 }
 
 void path_shapes(benchmark::internal::Benchmark* b) {
-    for (const auto& [rows, cols] : {std::pair{4096, 4096}, {11008, 4096}, {4096, 11008}}) {
-        for (const QuantPath path : {QuantPath::Avx512Vnni, QuantPath::Avx2}) {
-            b->Args({rows, cols, 128, 2, static_cast<int>(path)});
+    for (const int threads : {1, 2}) {
+        for (const auto& [rows, cols] : {std::pair{4096, 4096}, {11008, 4096}, {4096, 11008}}) {
+            for (const QuantPath path : {QuantPath::Avx512Vnni, QuantPath::Avx2}) {
+                b->Args({rows, cols, 128, threads, static_cast<int>(path)});
+            }
         }
     }
 }
@@ -118,10 +149,11 @@ void shapes(benchmark::internal::Benchmark* b) {
     }
 }
 
-// Batches around the small-batch threshold (2 threads, one 4096 x 4096 projection).
+// Batches around the small-batch threshold (one thread, one 4096 x 4096 projection from DRAM
+// would favour the matrix-vector path less; here the matrix stays in the last-level cache).
 void batches(benchmark::internal::Benchmark* b) {
-    for (const int tokens : {5, 8, 16, 32}) {
-        for (const int mode : {kIntGemm, kSgemm}) b->Args({4096, 4096, tokens, 2, mode});
+    for (const int tokens : {1, 2, 3, 4, 5, 6, 8, 12, 16, 32}) {
+        for (const int mode : {kIntGemm, kMatvec, kSgemm}) b->Args({4096, 4096, tokens, 1, mode});
     }
 }
 
@@ -136,6 +168,8 @@ BENCHMARK_CAPTURE(BM_GemmPath, q4_k, DType::Q4_K)->Apply(path_shapes)->UseRealTi
 BENCHMARK_CAPTURE(BM_GemmPath, q5_k, DType::Q5_K)->Apply(path_shapes)->UseRealTime();
 BENCHMARK_CAPTURE(BM_GemmPath, q6_k, DType::Q6_K)->Apply(path_shapes)->UseRealTime();
 BENCHMARK_CAPTURE(BM_Linear, q4_0_batches, DType::Q4_0)->Apply(batches)->UseRealTime();
+BENCHMARK_CAPTURE(BM_Linear, q8_0_batches, DType::Q8_0)->Apply(batches)->UseRealTime();
+BENCHMARK_CAPTURE(BM_Linear, q4_k_batches, DType::Q4_K)->Apply(batches)->UseRealTime();
 
 }  // namespace
 }  // namespace llama::kernels
