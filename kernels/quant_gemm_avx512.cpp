@@ -27,7 +27,7 @@ namespace {
 // Tokens per tile: T accumulators plus the 8 weight registers of a 32-value group fit the 32
 // zmm registers (the K-quants also hold T integer super-block sums).
 constexpr int kTokens32 = 16;
-constexpr int kTokensK = 8;
+constexpr int kTokensK = 12;
 
 LLAMA_AVX512 inline __m512i broadcast4(const int8_t* p) {
     int32_t v;
