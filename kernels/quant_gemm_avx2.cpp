@@ -24,9 +24,10 @@
 namespace llama::kernels::detail {
 namespace {
 
-// Tokens per tile: T float accumulators and the loop's temporaries fit the 16 ymm registers.
-constexpr int kTokens32 = 8;
-constexpr int kTokensK = 8;
+// Tokens per tile: T block sums, T float accumulators and the loop's temporaries fit the 16 ymm
+// registers.
+constexpr int kTokens32 = 5;
+constexpr int kTokensK = 5;
 
 LLAMA_AVX2 inline __m256i broadcast4(const void* p) {
     int32_t v;
@@ -48,7 +49,9 @@ LLAMA_AVX2 inline void store_rows(float* y, int n_rows, __m256 v) {
     }
 }
 
-// Q8_0 / Q4_0: tokens [t0, t0 + T), rows 8 * half .. 8 * half + 7 of the panel.
+// Q8_0 / Q4_0: tokens [t0, t0 + T), rows 8 * half .. 8 * half + 7 of the panel. Each weight
+// register is loaded once per block and multiplied by all T tokens (weights outer, tokens inner),
+// so the T int16/int32 block sums and T float accumulators stay in the 16 ymm registers.
 template <bool kQ8, int T>
 LLAMA_AVX2 void tile_32(const PanelGemmArgs& args, int64_t t0, int half) {
     const QuantizedBatch& x = *args.x;
@@ -58,31 +61,37 @@ LLAMA_AVX2 void tile_32(const PanelGemmArgs& args, int64_t t0, int half) {
     for (int t = 0; t < T; ++t) acc[t] = _mm256_setzero_ps();
     for (int64_t b = 0; b < args.n_blocks; ++b) {
         const std::byte* block = args.panel + b * kQ32PanelBlock + 32 * half;
-        const __m256 d = _mm256_load_ps(reinterpret_cast<const float*>(block + 512));
         const int64_t at = b * nt + t0;
         const int8_t* xq = x.qs.data() + at * 32;
-        const float* dx = x.scales.data() + at;
-        for (int t = 0; t < T; ++t) {
-            const int8_t* xt = xq + 32 * t;
-            __m256i sum;
+        __m256i sum[T];  // Q4_0: int16 pair sums; Q8_0: int32
+        for (int t = 0; t < T; ++t) sum[t] = _mm256_setzero_si256();
+            // Unrolled, GCC hoists the broadcasts of every k and spills the weights and sums.
+#pragma GCC unroll 1
+        for (int k = 0; k < 8; ++k) {
+            const __m256i w = load(block + 64 * k);
             if constexpr (kQ8) {
-                sum = _mm256_setzero_si256();
-                for (int k = 0; k < 8; ++k) {
-                    const __m256i w = load(block + 64 * k);
+                const __m256i magnitude = _mm256_abs_epi8(w);
+                for (int t = 0; t < T; ++t) {
                     const __m256i p = _mm256_maddubs_epi16(
-                        _mm256_abs_epi8(w), _mm256_sign_epi8(broadcast4(xt + 4 * k), w));
-                    sum = _mm256_add_epi32(sum, _mm256_madd_epi16(p, ones));
+                        magnitude, _mm256_sign_epi8(broadcast4(xq + 32 * t + 4 * k), w));
+                    sum[t] = _mm256_add_epi32(sum[t], _mm256_madd_epi16(p, ones));
                 }
             } else {
-                __m256i p = _mm256_maddubs_epi16(load(block), broadcast4(xt));
-                for (int k = 1; k < 8; ++k) {
-                    p = _mm256_add_epi16(
-                        p, _mm256_maddubs_epi16(load(block + 64 * k), broadcast4(xt + 4 * k)));
+                for (int t = 0; t < T; ++t) {
+                    sum[t] = _mm256_add_epi16(
+                        sum[t], _mm256_maddubs_epi16(w, broadcast4(xq + 32 * t + 4 * k)));
                 }
-                sum =
-                    _mm256_add_epi32(_mm256_madd_epi16(p, ones), _mm256_set1_epi32(x.bias[at + t]));
             }
-            acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum),
+        }
+        const __m256 d = _mm256_load_ps(reinterpret_cast<const float*>(block + 512));
+        const float* dx = x.scales.data() + at;
+        for (int t = 0; t < T; ++t) {
+            __m256i dot = sum[t];
+            if constexpr (!kQ8) {
+                dot = _mm256_add_epi32(_mm256_madd_epi16(dot, ones),
+                                       _mm256_set1_epi32(x.bias[at + t]));
+            }
+            acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot),
                                      _mm256_mul_ps(d, _mm256_set1_ps(dx[t])), acc[t]);
         }
     }
@@ -91,7 +100,8 @@ LLAMA_AVX2 void tile_32(const PanelGemmArgs& args, int64_t t0, int half) {
     }
 }
 
-// K-quants with kSubs sub-blocks, kRun VPMADDUBSW results summed in int16: tokens [t0, t0 + T).
+// K-quants with kSubs sub-blocks, kRun VPMADDUBSW results summed in int16: tokens [t0, t0 + T),
+// weights outer and tokens inner as above.
 template <int kSubs, int kRun, int T>
 LLAMA_AVX2 void tile_k(const PanelGemmArgs& args, int64_t t0, int half) {
     constexpr int kGroups = 64 / kSubs;  // 4-value groups per sub-block
@@ -110,17 +120,18 @@ LLAMA_AVX2 void tile_k(const PanelGemmArgs& args, int64_t t0, int half) {
             // The int32 scale as an int16 pair, for VPMADDWD.
             const __m256i scale32 = load(block + kKPanelScales + 64 * s);
             const __m256i scale = _mm256_blend_epi16(scale32, _mm256_slli_epi32(scale32, 16), 0xAA);
-            for (int t = 0; t < T; ++t) {
-                const int8_t* xs = xq + 256 * t + 4 * kGroups * s;
-                for (int g0 = 0; g0 < kGroups; g0 += kRun) {
-                    const std::byte* w = block + 64 * (s * kGroups + g0);
-                    __m256i p = _mm256_maddubs_epi16(load(w), broadcast4(xs + 4 * g0));
-                    for (int g = 1; g < kRun; ++g) {
-                        p = _mm256_add_epi16(
-                            p,
-                            _mm256_maddubs_epi16(load(w + 64 * g), broadcast4(xs + 4 * (g0 + g))));
+            for (int g0 = 0; g0 < kGroups; g0 += kRun) {
+                __m256i p[T];
+                for (int g = g0; g < g0 + kRun; ++g) {
+                    const __m256i w = load(block + 64 * (s * kGroups + g));
+                    const int8_t* xg = xq + 4 * (s * kGroups + g);
+                    for (int t = 0; t < T; ++t) {
+                        const __m256i product = _mm256_maddubs_epi16(w, broadcast4(xg + 256 * t));
+                        p[t] = g == g0 ? product : _mm256_add_epi16(p[t], product);
                     }
-                    total[t] = _mm256_add_epi32(total[t], _mm256_madd_epi16(p, scale));
+                }
+                for (int t = 0; t < T; ++t) {
+                    total[t] = _mm256_add_epi32(total[t], _mm256_madd_epi16(p[t], scale));
                 }
             }
         }
