@@ -88,7 +88,12 @@ void linear_gemm(ThreadPool& pool, const Matrix& w, std::span<const float> x, in
 // threads; each thread takes a contiguous range of panels.
 void linear_quant_gemm(ThreadPool& pool, const Matrix& w, std::span<const float> x,
                        int64_t n_tokens, std::span<float> y, LinearScratch& scratch) {
-    kernels::quantize_batch(w.dtype, x.first(n_tokens * w.cols), n_tokens, scratch.batch);
+    // Quantizing is a few percent of the product: split over the threads too.
+    kernels::prepare_batch(w.dtype, w.cols, n_tokens, scratch.batch);
+    const auto path = kernels::best_quant_path();
+    pool.parallel_for(n_tokens, 1, [&](int64_t begin, int64_t end, int) {
+        kernels::quantize_batch_tokens(path, x.first(n_tokens * w.cols), begin, end, scratch.batch);
+    });
     scratch.panels.resize(pool.size());
     constexpr int64_t kPanel = 16;
     const int64_t n_panels = (w.rows + kPanel - 1) / kPanel;

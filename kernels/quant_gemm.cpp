@@ -45,19 +45,19 @@ PanelFunctions panel_functions(QuantPath path) {
 
 }  // namespace
 
-void quantize_batch(QuantPath path, DType weight_type, std::span<const float> x, int64_t n_tokens,
-                    QuantizedBatch& out) {
-    if (n_tokens <= 0 || x.size() % static_cast<size_t>(n_tokens) != 0) {
-        throw Error("quantize_batch: " + std::to_string(x.size()) + " values are not " +
-                    std::to_string(n_tokens) + " tokens");
+void prepare_batch(DType weight_type, int64_t n, int64_t n_tokens, QuantizedBatch& out) {
+    if (weight_type != DType::Q8_0 && weight_type != DType::Q4_0 &&
+        !detail::is_k_quant_type(weight_type)) {
+        throw Error("quantize_batch: " + std::string(dtype_name(weight_type)) +
+                    " is not a quantized type");
     }
-    const auto n = static_cast<int64_t>(x.size()) / n_tokens;
     const bool k_quant = detail::is_k_quant_type(weight_type);
     const int64_t block = k_quant ? kSuperBlockSize : kQ8_0BlockSize;
-    // One token at a time through the matvec quantizer (the same bytes by construction), then
-    // scattered to the block-major layout.
-    QuantizedActivations token;
-    quantize_activations(path, weight_type, x.first(static_cast<size_t>(n)), token);
+    if (n_tokens < 0 || n % block != 0) {
+        throw Error("quantize_batch: " + std::to_string(n_tokens) + " tokens of " +
+                    std::to_string(n) + " values are not whole " + std::to_string(block) +
+                    "-value blocks");
+    }
     const int64_t n_blocks = n / block;
     out.weight_type = weight_type;
     out.n = n;
@@ -67,11 +67,24 @@ void quantize_batch(QuantPath path, DType weight_type, std::span<const float> x,
     out.scales.resize(static_cast<size_t>(n_blocks * n_tokens));
     out.bias.resize(k_quant ? 0 : static_cast<size_t>(n_blocks * n_tokens));
     out.bsums.resize(k_quant ? static_cast<size_t>(n_blocks * n_tokens * 16) : 0);
-    for (int64_t t = 0; t < n_tokens; ++t) {
-        if (t > 0) {
-            quantize_activations(path, weight_type, x.subspan(static_cast<size_t>(t * n), n),
-                                 token);
-        }
+}
+
+void quantize_batch_tokens(QuantPath path, std::span<const float> x, int64_t t_begin, int64_t t_end,
+                           QuantizedBatch& out) {
+    const int64_t n = out.n, block = out.block, n_tokens = out.n_tokens;
+    if (static_cast<int64_t>(x.size()) != n * n_tokens || t_begin < 0 || t_end > n_tokens) {
+        throw Error("quantize_batch: " + std::to_string(x.size()) + " values for tokens [" +
+                    std::to_string(t_begin) + ", " + std::to_string(t_end) + ") of a batch of " +
+                    std::to_string(n_tokens) + " x " + std::to_string(n));
+    }
+    const bool k_quant = detail::is_k_quant_type(out.weight_type);
+    const int64_t n_blocks = n / block;
+    // One token at a time through the matvec quantizer (the same bytes by construction), then
+    // scattered to the block-major layout.
+    QuantizedActivations token;
+    for (int64_t t = t_begin; t < t_end; ++t) {
+        quantize_activations(path, out.weight_type, x.subspan(static_cast<size_t>(t * n), n),
+                             token);
         for (int64_t b = 0; b < n_blocks; ++b) {
             const int64_t at = b * n_tokens + t;
             std::memcpy(out.qs.data() + at * block, token.qs.data() + b * block,
@@ -85,6 +98,16 @@ void quantize_batch(QuantPath path, DType weight_type, std::span<const float> x,
             }
         }
     }
+}
+
+void quantize_batch(QuantPath path, DType weight_type, std::span<const float> x, int64_t n_tokens,
+                    QuantizedBatch& out) {
+    if (n_tokens <= 0 || x.size() % static_cast<size_t>(n_tokens) != 0) {
+        throw Error("quantize_batch: " + std::to_string(x.size()) + " values are not " +
+                    std::to_string(n_tokens) + " tokens");
+    }
+    prepare_batch(weight_type, static_cast<int64_t>(x.size()) / n_tokens, n_tokens, out);
+    quantize_batch_tokens(path, x, 0, n_tokens, out);
 }
 
 void quantize_batch(DType weight_type, std::span<const float> x, int64_t n_tokens,

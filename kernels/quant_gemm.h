@@ -41,6 +41,11 @@ void quantize_batch(QuantPath path, DType weight_type, std::span<const float> x,
                     QuantizedBatch& out);
 void quantize_batch(DType weight_type, std::span<const float> x, int64_t n_tokens,
                     QuantizedBatch& out);
+// The same in two steps, so that threads can quantize disjoint token ranges: size out, then
+// quantize tokens [t_begin, t_end) of x (all n_tokens of them, as prepared) into it.
+void prepare_batch(DType weight_type, int64_t n, int64_t n_tokens, QuantizedBatch& out);
+void quantize_batch_tokens(QuantPath path, std::span<const float> x, int64_t t_begin, int64_t t_end,
+                           QuantizedBatch& out);
 
 // Per-thread buffer for the widened weight panel.
 using QuantPanelBuffer = std::vector<std::byte, CacheAlignedAllocator<std::byte>>;

@@ -183,6 +183,26 @@ TEST(QuantizeBatch, MatchesPerTokenQuantization) {
     }
 }
 
+// Token ranges quantized separately (as threads do) give the same batch as one call.
+TEST(QuantizeBatch, TokenRangesMatchOneCall) {
+    std::mt19937 rng(9);
+    const int64_t n = 256, n_tokens = 7;
+    const auto x = random_activations(n * n_tokens, rng);
+    for (const DType type : {DType::Q8_0, DType::Q4_K}) {
+        QuantizedBatch whole;
+        quantize_batch(QuantPath::Scalar, type, x, n_tokens, whole);
+        QuantizedBatch parts;
+        prepare_batch(type, n, n_tokens, parts);
+        for (const auto& [begin, end] : {std::pair{4, 7}, {0, 1}, {1, 4}}) {
+            quantize_batch_tokens(QuantPath::Scalar, x, begin, end, parts);
+        }
+        EXPECT_EQ(parts.qs, whole.qs);
+        EXPECT_EQ(parts.scales, whole.scales);
+        EXPECT_EQ(parts.bias, whole.bias);
+        EXPECT_EQ(parts.bsums, whole.bsums);
+    }
+}
+
 TEST(GemmQuant, RejectsMismatchedActivationsAndTypes) {
     std::mt19937 rng(3);
     const auto bytes = random_weights(DType::Q4_0, 4, 64, rng);
@@ -199,6 +219,9 @@ TEST(GemmQuant, RejectsMismatchedActivationsAndTypes) {
     const Matrix f32{DType::F32, 4, 64, bytes.data()};
     EXPECT_THROW(gemm_quant(f32, batch, y, 4, panel), Error);
     EXPECT_THROW(quantize_batch(DType::Q4_0, std::span(x).first(100), 2, batch), Error);
+    EXPECT_THROW(quantize_batch(DType::F16, x, 2, batch), Error);
+    prepare_batch(DType::Q4_0, 64, 2, batch);
+    EXPECT_THROW(quantize_batch_tokens(QuantPath::Scalar, x, 1, 3, batch), Error);  // past the end
 }
 
 }  // namespace

@@ -61,7 +61,10 @@ void small_batch(ThreadPool& pool, const Matrix& w, std::span<const float> x, in
 void int_gemm(ThreadPool& pool, QuantPath path, const Matrix& w, std::span<const float> x,
               int64_t n_tokens, std::span<float> y, QuantizedBatch& batch,
               std::vector<QuantPanelBuffer>& panels) {
-    quantize_batch(path, w.dtype, x, n_tokens, batch);
+    prepare_batch(w.dtype, w.cols, n_tokens, batch);
+    pool.parallel_for(n_tokens, 1, [&](int64_t begin, int64_t end, int) {
+        quantize_batch_tokens(path, x, begin, end, batch);
+    });
     panels.resize(pool.size());
     pool.parallel_for((w.rows + 15) / 16, 1, [&](int64_t begin, int64_t end, int thread) {
         const int64_t row0 = begin * 16;
