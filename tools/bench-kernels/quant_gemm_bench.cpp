@@ -165,6 +165,14 @@ BENCHMARK_CAPTURE(BM_Linear, q8_0, DType::Q8_0)->Apply(shapes)->UseRealTime();
 BENCHMARK_CAPTURE(BM_Linear, q4_k, DType::Q4_K)->Apply(shapes)->UseRealTime();
 BENCHMARK_CAPTURE(BM_Linear, q5_k, DType::Q5_K)->Apply(shapes)->UseRealTime();
 BENCHMARK_CAPTURE(BM_Linear, q6_k, DType::Q6_K)->Apply(shapes)->UseRealTime();
+// A full 512-token micro-batch (the engine's ubatch): the activations no longer fit in L2.
+void long_prompt(benchmark::internal::Benchmark* b) {
+    for (const int tokens : {128, 512}) {
+        b->Args({4096, 11008, tokens, 1, static_cast<int>(QuantPath::Avx512Vnni)});
+    }
+}
+
+BENCHMARK_CAPTURE(BM_GemmPath, q4_0_long, DType::Q4_0)->Apply(long_prompt)->UseRealTime();
 BENCHMARK_CAPTURE(BM_GemmPath, q4_0, DType::Q4_0)->Apply(path_shapes)->UseRealTime();
 BENCHMARK_CAPTURE(BM_GemmPath, q8_0, DType::Q8_0)->Apply(path_shapes)->UseRealTime();
 BENCHMARK_CAPTURE(BM_GemmPath, q4_k, DType::Q4_K)->Apply(path_shapes)->UseRealTime();
