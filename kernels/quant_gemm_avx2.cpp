@@ -65,8 +65,9 @@ LLAMA_AVX2 void tile_32(const PanelGemmArgs& args, int64_t t0, int half) {
         const int8_t* xq = x.qs.data() + at * 32;
         __m256i sum[T];  // Q4_0: int16 pair sums; Q8_0: int32
         for (int t = 0; t < T; ++t) sum[t] = _mm256_setzero_si256();
-            // Unrolled, GCC hoists the broadcasts of every k and spills the weights and sums.
-#pragma GCC unroll 1
+            // Unrolled further, GCC hoists the broadcasts of every k and spills the weights and
+            // sums.
+#pragma GCC unroll 2
         for (int k = 0; k < 8; ++k) {
             const __m256i w = load(block + 64 * k);
             if constexpr (kQ8) {
