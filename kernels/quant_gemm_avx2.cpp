@@ -26,7 +26,7 @@ namespace {
 
 // Tokens per tile: T block sums, T float accumulators and the loop's temporaries fit the 16 ymm
 // registers.
-constexpr int kTokens32 = 5;
+constexpr int kTokens32 = 3;
 constexpr int kTokensK = 5;
 
 LLAMA_AVX2 inline __m256i broadcast4(const void* p) {
@@ -49,55 +49,67 @@ LLAMA_AVX2 inline void store_rows(float* y, int n_rows, __m256 v) {
     }
 }
 
-// Q8_0 / Q4_0: tokens [t0, t0 + T), rows 8 * half .. 8 * half + 7 of the panel. Each weight
+// Q8_0 / Q4_0: tokens [t0, t0 + T), rows 0-7 (kHalves 1) or 0-15 (2) of the panel. Each weight
 // register is loaded once per block and multiplied by all T tokens (weights outer, tokens inner),
-// so the T int16/int32 block sums and T float accumulators stay in the 16 ymm registers.
-template <bool kQ8, int T>
-LLAMA_AVX2 void tile_32(const PanelGemmArgs& args, int64_t t0, int half) {
+// and each token broadcast serves both 8-row halves, so the panel is read once per token tile.
+template <bool kQ8, int kHalves, int T>
+LLAMA_AVX2 void tile_32(const PanelGemmArgs& args, int64_t t0) {
     const QuantizedBatch& x = *args.x;
     const int64_t nt = x.n_tokens;
     const __m256i ones = _mm256_set1_epi16(1);
-    __m256 acc[T];
-    for (int t = 0; t < T; ++t) acc[t] = _mm256_setzero_ps();
+    __m256 acc[kHalves][T];
+    for (int h = 0; h < kHalves; ++h) {
+        for (int t = 0; t < T; ++t) acc[h][t] = _mm256_setzero_ps();
+    }
     for (int64_t b = 0; b < args.n_blocks; ++b) {
-        const std::byte* block = args.panel + b * kQ32PanelBlock + 32 * half;
+        const std::byte* block = args.panel + b * kQ32PanelBlock;
         const int64_t at = b * nt + t0;
         const int8_t* xq = x.qs.data() + at * 32;
-        __m256i sum[T];  // Q4_0: int16 pair sums; Q8_0: int32
-        for (int t = 0; t < T; ++t) sum[t] = _mm256_setzero_si256();
-            // Unrolled further, GCC hoists the broadcasts of every k and spills the weights and
-            // sums.
+        __m256i sum[kHalves][T];  // Q4_0: int16 pair sums; Q8_0: int32
+        for (int h = 0; h < kHalves; ++h) {
+            for (int t = 0; t < T; ++t) sum[h][t] = _mm256_setzero_si256();
+        }
+        // Unrolled further, GCC hoists the broadcasts of every k and spills the weights and
+        // sums.
 #pragma GCC unroll 2
         for (int k = 0; k < 8; ++k) {
-            const __m256i w = load(block + 64 * k);
-            if constexpr (kQ8) {
-                const __m256i magnitude = _mm256_abs_epi8(w);
-                for (int t = 0; t < T; ++t) {
-                    const __m256i p = _mm256_maddubs_epi16(
-                        magnitude, _mm256_sign_epi8(broadcast4(xq + 32 * t + 4 * k), w));
-                    sum[t] = _mm256_add_epi32(sum[t], _mm256_madd_epi16(p, ones));
-                }
-            } else {
-                for (int t = 0; t < T; ++t) {
-                    sum[t] = _mm256_add_epi16(
-                        sum[t], _mm256_maddubs_epi16(w, broadcast4(xq + 32 * t + 4 * k)));
+            __m256i w[kHalves];
+            __m256i magnitude[kHalves];
+            for (int h = 0; h < kHalves; ++h) {
+                w[h] = load(block + 64 * k + 32 * h);
+                if constexpr (kQ8) magnitude[h] = _mm256_abs_epi8(w[h]);
+            }
+            for (int t = 0; t < T; ++t) {
+                const __m256i xt = broadcast4(xq + 32 * t + 4 * k);
+                for (int h = 0; h < kHalves; ++h) {
+                    if constexpr (kQ8) {
+                        const __m256i p =
+                            _mm256_maddubs_epi16(magnitude[h], _mm256_sign_epi8(xt, w[h]));
+                        sum[h][t] = _mm256_add_epi32(sum[h][t], _mm256_madd_epi16(p, ones));
+                    } else {
+                        sum[h][t] = _mm256_add_epi16(sum[h][t], _mm256_maddubs_epi16(w[h], xt));
+                    }
                 }
             }
         }
-        const __m256 d = _mm256_load_ps(reinterpret_cast<const float*>(block + 512));
         const float* dx = x.scales.data() + at;
-        for (int t = 0; t < T; ++t) {
-            __m256i dot = sum[t];
-            if constexpr (!kQ8) {
-                dot = _mm256_add_epi32(_mm256_madd_epi16(dot, ones),
-                                       _mm256_set1_epi32(x.bias[at + t]));
+        for (int h = 0; h < kHalves; ++h) {
+            const __m256 d = _mm256_load_ps(reinterpret_cast<const float*>(block + 512 + 32 * h));
+            for (int t = 0; t < T; ++t) {
+                __m256i dot = sum[h][t];
+                if constexpr (!kQ8) {
+                    dot = _mm256_add_epi32(_mm256_madd_epi16(dot, ones),
+                                           _mm256_set1_epi32(x.bias[at + t]));
+                }
+                acc[h][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot),
+                                            _mm256_mul_ps(d, _mm256_set1_ps(dx[t])), acc[h][t]);
             }
-            acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot),
-                                     _mm256_mul_ps(d, _mm256_set1_ps(dx[t])), acc[t]);
         }
     }
-    for (int t = 0; t < T; ++t) {
-        store_rows(args.y + (t0 + t) * args.ldy + 8 * half, args.n_rows - 8 * half, acc[t]);
+    for (int h = 0; h < kHalves; ++h) {
+        for (int t = 0; t < T; ++t) {
+            store_rows(args.y + (t0 + t) * args.ldy + 8 * h, args.n_rows - 8 * h, acc[h][t]);
+        }
     }
 }
 
@@ -177,13 +189,26 @@ void run_tokens(const PanelGemmArgs& args) {
     }
 }
 
+using Tile32Fn = void (*)(const PanelGemmArgs&, int64_t);
+
+// Q8_0 / Q4_0: full tiles of kTokens32 tokens, then one of the rest; panels of more than 8 rows
+// run both halves in one pass.
 template <bool kQ8>
-struct Tile32 {
-    template <int T>
-    struct Of {
-        static constexpr TileFn fn = tile_32<kQ8, T>;
-    };
-};
+void run_tokens_32(const PanelGemmArgs& args) {
+    static constexpr auto tiles = []<size_t... I>(std::index_sequence<I...>) {
+        return std::array<std::array<Tile32Fn, kTokens32>, 2>{
+            {{tile_32<kQ8, 1, static_cast<int>(I) + 1>...},
+             {tile_32<kQ8, 2, static_cast<int>(I) + 1>...}}};
+    }
+    (std::make_index_sequence<kTokens32>{});
+    const int64_t nt = args.x->n_tokens;
+    const auto& by_count = tiles[args.n_rows > 8 ? 1 : 0];
+    for (int64_t t0 = 0; t0 < nt; t0 += kTokens32) {
+        const int64_t count = nt - t0 < kTokens32 ? nt - t0 : kTokens32;
+        by_count[count - 1](args, t0);
+    }
+}
+
 template <int kSubs, int kRun>
 struct TileK {
     template <int T>
@@ -228,10 +253,10 @@ LLAMA_AVX2 void transpose_16x8_avx2(const uint32_t* rows, int64_t row_stride, st
 void panel_gemm_avx2(const PanelGemmArgs& args) {
     switch (args.dtype) {
         case DType::Q8_0:
-            run_tokens<kTokens32, Tile32<true>::Of>(args);
+            run_tokens_32<true>(args);
             break;
         case DType::Q4_0:
-            run_tokens<kTokens32, Tile32<false>::Of>(args);
+            run_tokens_32<false>(args);
             break;
         case DType::Q4_K:
             run_tokens<kTokensK, TileK<8, 8>::Of>(args);

@@ -1,7 +1,7 @@
 #pragma once
 
-// Internal: the weight panel that gemm_quant's micro-kernels read, and the per-instruction-set
-// kernels over it.
+// Internal: the weight panel that gemm_quant's micro-kernels read, its packers, and the
+// per-instruction-set kernels over it.
 //
 // A panel holds kPanelRows rows (rows past the matrix are zeros), block after block of the
 // weight type. Values are bytes transposed in 4-byte groups: group k of a block is 64 bytes,
@@ -11,7 +11,7 @@
 // Q8_0 / Q4_0 block (32 values, 576 bytes):
 //   q[8][16][4]   Q8_0: the signed values; Q4_0: the nibbles 0..15 (value = d * (q - 8))
 //   d[16]         fp32 block scales
-// K-quant super-block (256 values, kQuantPanelSuper + 64 * sub-blocks bytes):
+// K-quant super-block (256 values, 4736 + 64 * S bytes):
 //   q[64][16][4]  unsigned codes: Q4_K 0..15, Q5_K 0..31, Q6_K 0..63
 //   scale[S][16]  int32 sub-block scales (S = 8 sub-blocks of 32, Q6_K 16 of 16)
 //   mins[8][16]   int32 lanes holding the int16 pair (m[2i], m[2i+1]): the min of each 16 values

@@ -1,6 +1,8 @@
-// Widening of quantized weight rows into gemm_quant's panel (layout in quant_gemm_impl.h). Plain
-// C++ on 32-bit words (four values at a time): a panel is packed once and then read by every
-// token of the batch, so this costs a few percent of the GEMM.
+// Portable widening of quantized weight rows into gemm_quant's panel (layout in
+// quant_gemm_impl.h), used by the scalar and AVX2 paths and for partial panels: plain C++ on
+// 32-bit words (four values at a time) into a row-major staging tile, which the instruction set's
+// transposer turns into the panel's groups. A panel is packed once and read by every token of
+// the batch (measured 3-4% of an AVX2 4096 x 4096 x 128-token product).
 
 #include <algorithm>
 #include <cstring>
