@@ -16,9 +16,9 @@ namespace {
 constexpr int64_t kSmallBatch = 4;
 // Quantized weights on the integer GEMM (no AMX): from 3 tokens on, packing 16-row panels once
 // and running every token over them beats reading the weights once per row group with the
-// matrix-vector kernels (measured on Zen 4, one 4096 x 4096 projection, one thread: Q4_0/Q4_K
-// 1.1-1.3x faster at 3-4 tokens, 1.5-2x at 6-8; Q8_0 breaks even at 3-4, 1.5-2x at 6-8; at 1-2
-// tokens the panel packing costs more than it saves).
+// matrix-vector kernels (measured on Zen 4, AVX-512 path, one 4096 x 4096 projection, one
+// thread: Q4_0/Q8_0/Q4_K 1.0-1.5x faster at 3 tokens, 1.3-1.8x at 4, 1.5-2x at 6-8; at 1 token
+// the matrix-vector path is 1.6-4x faster, at 2 tokens it depends on the type).
 constexpr int64_t kSmallBatchIntGemm = 2;
 // Rows of a block that stays in cache while every token of a small batch reads it.
 constexpr int64_t kMatvecRows = 32;
