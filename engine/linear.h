@@ -5,6 +5,7 @@
 
 #include "kernels/gemm_amx.h"
 #include "kernels/quant.h"
+#include "kernels/quant_gemm.h"
 #include "llama/tensor.h"
 #include "llama/thread_pool.h"
 
@@ -15,18 +16,25 @@ struct LinearScratch {
     // Many-token products in bfloat16 (fp32 accumulation) on AMX tiles or with AVX512-BF16 dot
     // products where the active ISA level has them; false keeps them in fp32 BLAS.
     bool bf16_gemm = true;
+    // Many-token products of quantized weights (without AMX) as integer GEMM (gemm_quant); false
+    // widens them to fp32 tiles for BLAS sgemm instead.
+    bool int_gemm = true;
     std::vector<std::vector<float>> tiles;  // weight rows widened to fp32, one buffer per thread
     std::vector<kernels::QuantizedActivations> activations;  // one per token of a small batch
-    kernels::PackedBuffer packed_x;               // activations as bf16 tiles, shared by threads
-    std::vector<kernels::PackedBuffer> packed_w;  // one packed bf16 weight tile per thread
+    kernels::QuantizedBatch batch;                           // activations quantized for gemm_quant
+    std::vector<kernels::QuantPanelBuffer> panels;  // one gemm_quant weight panel per thread
+    kernels::PackedBuffer packed_x;                 // activations as bf16 tiles, shared by threads
+    std::vector<kernels::PackedBuffer> packed_w;    // one packed bf16 weight tile per thread
 };
 
 // y[t, :] = W x[t, :] for t < n_tokens: x is [n_tokens, w.cols], y is [n_tokens, w.rows].
 // A few tokens (decode, batched decode) read each weight row once for all of them with the
 // matrix-vector kernels: that is memory-bound. More tokens multiply tiles of weight rows unpacked
 // in cache, so 16-bit and quantized weights stay compact in memory: as bf16 on AMX (when allowed
-// and available), else widened to fp32 for BLAS sgemm. Output rows are split across the pool's
-// threads; each BLAS call runs on one thread.
+// and available); else quantized weights run the integer GEMM (kernels/quant_gemm.h) on 8-bit
+// activations, float weights bf16 dot products on AVX512-BF16, and anything else is widened to
+// fp32 for BLAS sgemm. Output rows are split across
+// the pool's threads; each BLAS call runs on one thread.
 void linear(ThreadPool& pool, const Matrix& w, std::span<const float> x, int64_t n_tokens,
             std::span<float> y, LinearScratch& scratch);
 

@@ -118,8 +118,8 @@ void matvec_quant(const Matrix& w, std::span<const float> x, std::span<float> y)
 void matvec_quant(const Matrix& w, const QuantizedActivations& x, std::span<float> y);
 
 // The same for several tokens at once (a small batch: batched decode, short prompts): each weight
-// row is read once for all of them. y[t * ldy + r] = dot(row r of w, x[t]), ldy >= w.rows. For
-// more than a handful of tokens, dequantizing tiles for a GEMM is faster.
+// row is read once for all of them. y[t * ldy + r] = dot(row r of w, x[t]), ldy >= w.rows. From
+// 3 tokens on, the integer GEMM of kernels/quant_gemm.h is faster.
 void matmul_quant(const Matrix& w, std::span<const QuantizedActivations> x, std::span<float> y,
                   int64_t ldy);
 

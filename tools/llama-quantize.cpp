@@ -30,7 +30,7 @@ std::string preset_list() {
 
 // The synthetic model is built whole in memory (12.6 GiB of F16 for llama-7b) and written tensor
 // by tensor from there, so the peak is one model plus one converted tensor.
-void write_synthetic(const std::string& config_name, uint64_t seed,
+void write_synthetic(const std::string& config_name, uint64_t seed, int64_t layers,
                      const std::filesystem::path& output,
                      const llama::GgufConvertOptions& options) {
     const auto config = llama::preset_config(config_name);
@@ -39,6 +39,7 @@ void write_synthetic(const std::string& config_name, uint64_t seed,
     }
     llama::RandomModelParams params;
     params.config = *config;
+    if (layers > 0) params.config.n_layers = layers;
     params.dtype = options.type == llama::DType::F32 ? llama::DType::F32 : llama::DType::F16;
     params.seed = seed;
     params.n_threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
@@ -51,7 +52,9 @@ int run(int argc, char** argv) {
     std::string log_level;
     std::vector<std::string> positional;
     llama::cli::ArgParser parser(
-        "llama-quantize IN OUT TYPE\n       llama-quantize --config NAME [--seed N] OUT TYPE",
+        "llama-quantize IN OUT TYPE\n       llama-quantize --config NAME [--seed N] [--layers N] "
+        "OUT "
+        "TYPE",
         "Writes the GGUF file OUT from IN (a GGUF file or a Hugging Face LLaMA directory with "
         "config.json, *.safetensors and tokenizer.model) with its weight matrices in TYPE: F32, "
         "F16, BF16, Q8_0 or Q4_0. Norm weights stay F32; with Q4_0 the output matrix is kept at "
@@ -69,6 +72,11 @@ int run(int argc, char** argv) {
     std::string isa;
     llama::cli::add_isa_flag(parser, &isa);
     parser.add_int({"--seed"}, "N", "seed of the synthetic weights (default: 42)", &seed, 0);
+    int64_t layers = 0;
+    parser.add_int({"--layers"}, "N",
+                   "with --config: N decoder layers instead of the preset's (a smaller file of the "
+                   "same widths for benchmarks)",
+                   &layers, 0);
     parser.add_string({"--log-level"}, "LEVEL", "trace, debug, info, warn, error (default: info)",
                       &log_level);
     // Positional arguments are taken out before the flag parser sees the rest.
@@ -115,7 +123,7 @@ int run(int argc, char** argv) {
         (void)done;
     };
     if (synthetic) {
-        write_synthetic(config_name, static_cast<uint64_t>(seed), output, options);
+        write_synthetic(config_name, static_cast<uint64_t>(seed), layers, output, options);
     } else {
         llama::convert_to_gguf(positional[0], output, options);
     }

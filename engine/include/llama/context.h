@@ -11,11 +11,13 @@
 
 namespace llama {
 
-// Arithmetic of the projections of many tokens at once (prompt processing, batches). BF16 rounds
-// activations and weights to bfloat16 and multiplies them on AMX tiles with fp32 accumulation:
-// about six times fp32 BLAS, logits within about 1e-2 relative of exact. It applies only where
-// the CPU has AMX-BF16; elsewhere, and with F32, those projections run fp32 sgemm. One-token
-// decode is always fp32.
+// Arithmetic of the projections of many tokens at once (prompt processing, batches). BF16, the
+// fast default, uses reduced-precision dot products where the ISA level (llama/isa.h) has them:
+// float weights are rounded to bfloat16 with the activations and multiplied on AMX tiles or with
+// AVX512-BF16 (fp32 accumulation; logits within about 1e-2 relative of exact), and quantized
+// weights without AMX multiply 8-bit activations with integer dot products, as decode and
+// llama.cpp do. F32 runs every such projection as fp32 sgemm on widened weights: the exact
+// reference. One-token decode is always fp32 over the stored weights.
 enum class PromptPrecision { F32, BF16 };
 
 struct ContextParams {

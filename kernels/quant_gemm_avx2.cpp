@@ -1,0 +1,286 @@
+// AVX2 gemm_quant micro-kernels over a 16-row panel (quant_gemm_impl.h), run as two halves of 8
+// rows (a ymm register holds 4 values of each of 8 rows). Compiled with target attributes
+// whatever the build flags; only called when the CPU has AVX2, FMA and F16C.
+//
+// VPMADDUBSW multiplies the unsigned codes by 4 broadcast values of one token and adds pairs into
+// saturating int16, so the int16 sums must stay below 32767: a lane sums 2 values per
+// instruction, at most |q| * 127 each. Q4_0 and Q4_K (q <= 15) add 8 instructions' results in
+// int16 (16 values, 30480), Q5_K 4 and Q6_K 2, before VPMADDWD widens them to int32 (times the
+// sub-block scale for the K-quants). Q8_0 is signed: |w| times x with w's sign, one product pair
+// per int16 lane (ggml's trick), widened each time.
+
+#include <array>
+#include <cstdint>
+#include <cstring>
+#include <utility>
+
+#include "kernels/quant_gemm_impl.h"
+#include "kernels/simd.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+
+#define LLAMA_AVX2 __attribute__((target("avx2,fma,f16c")))
+
+namespace llama::kernels::detail {
+namespace {
+
+// Tokens per tile: T block sums, T float accumulators and the loop's temporaries fit the 16 ymm
+// registers.
+constexpr int kTokens32 = 3;
+constexpr int kTokensK = 5;
+
+LLAMA_AVX2 inline __m256i broadcast4(const void* p) {
+    int32_t v;
+    std::memcpy(&v, p, 4);
+    return _mm256_set1_epi32(v);
+}
+
+LLAMA_AVX2 inline __m256i load(const std::byte* p) {
+    return _mm256_load_si256(reinterpret_cast<const __m256i*>(p));
+}
+
+LLAMA_AVX2 inline void store_rows(float* y, int n_rows, __m256 v) {
+    if (n_rows >= 8) {
+        _mm256_storeu_ps(y, v);
+    } else {
+        alignas(32) float tmp[8];
+        _mm256_store_ps(tmp, v);
+        std::memcpy(y, tmp, static_cast<size_t>(n_rows) * sizeof(float));
+    }
+}
+
+// Q8_0 / Q4_0: tokens [t0, t0 + T), rows 0-7 (kHalves 1) or 0-15 (2) of the panel. Each weight
+// register is loaded once per block and multiplied by all T tokens (weights outer, tokens inner),
+// and each token broadcast serves both 8-row halves, so the panel is read once per token tile.
+template <bool kQ8, int kHalves, int T>
+LLAMA_AVX2 void tile_32(const PanelGemmArgs& args, int64_t t0) {
+    const QuantizedBatch& x = *args.x;
+    const int64_t nt = x.n_tokens;
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256 acc[kHalves][T];
+    for (int h = 0; h < kHalves; ++h) {
+        for (int t = 0; t < T; ++t) acc[h][t] = _mm256_setzero_ps();
+    }
+    for (int64_t b = 0; b < args.n_blocks; ++b) {
+        const std::byte* block = args.panel + b * kQ32PanelBlock;
+        const int64_t at = b * nt + t0;
+        const int8_t* xq = x.qs.data() + at * 32;
+        __m256i sum[kHalves][T];  // Q4_0: int16 pair sums; Q8_0: int32
+        for (int h = 0; h < kHalves; ++h) {
+            for (int t = 0; t < T; ++t) sum[h][t] = _mm256_setzero_si256();
+        }
+        // Unrolled further, GCC hoists the broadcasts of every k and spills the weights and
+        // sums.
+#pragma GCC unroll 2
+        for (int k = 0; k < 8; ++k) {
+            __m256i w[kHalves];
+            __m256i magnitude[kHalves];
+            for (int h = 0; h < kHalves; ++h) {
+                w[h] = load(block + 64 * k + 32 * h);
+                if constexpr (kQ8) magnitude[h] = _mm256_abs_epi8(w[h]);
+            }
+            for (int t = 0; t < T; ++t) {
+                const __m256i xt = broadcast4(xq + 32 * t + 4 * k);
+                for (int h = 0; h < kHalves; ++h) {
+                    if constexpr (kQ8) {
+                        const __m256i p =
+                            _mm256_maddubs_epi16(magnitude[h], _mm256_sign_epi8(xt, w[h]));
+                        sum[h][t] = _mm256_add_epi32(sum[h][t], _mm256_madd_epi16(p, ones));
+                    } else {
+                        sum[h][t] = _mm256_add_epi16(sum[h][t], _mm256_maddubs_epi16(w[h], xt));
+                    }
+                }
+            }
+        }
+        const float* dx = x.scales.data() + at;
+        for (int h = 0; h < kHalves; ++h) {
+            const __m256 d = _mm256_load_ps(reinterpret_cast<const float*>(block + 512 + 32 * h));
+            for (int t = 0; t < T; ++t) {
+                __m256i dot = sum[h][t];
+                if constexpr (!kQ8) {
+                    dot = _mm256_add_epi32(_mm256_madd_epi16(dot, ones),
+                                           _mm256_set1_epi32(x.bias[at + t]));
+                }
+                acc[h][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot),
+                                            _mm256_mul_ps(d, _mm256_set1_ps(dx[t])), acc[h][t]);
+            }
+        }
+    }
+    for (int h = 0; h < kHalves; ++h) {
+        for (int t = 0; t < T; ++t) {
+            store_rows(args.y + (t0 + t) * args.ldy + 8 * h, args.n_rows - 8 * h, acc[h][t]);
+        }
+    }
+}
+
+// K-quants with kSubs sub-blocks, kRun VPMADDUBSW results summed in int16: tokens [t0, t0 + T),
+// weights outer and tokens inner as above.
+template <int kSubs, int kRun, int T>
+LLAMA_AVX2 void tile_k(const PanelGemmArgs& args, int64_t t0, int half) {
+    constexpr int kGroups = 64 / kSubs;  // 4-value groups per sub-block
+    constexpr int64_t kBlockBytes = kKPanelScales + 64 * kSubs + kKPanelMinsFromEnd;
+    const QuantizedBatch& x = *args.x;
+    const int64_t nt = x.n_tokens;
+    __m256 acc[T];
+    for (int t = 0; t < T; ++t) acc[t] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < args.n_blocks; ++b) {
+        const std::byte* block = args.panel + b * kBlockBytes + 32 * half;
+        const int64_t at = b * nt + t0;
+        const int8_t* xq = x.qs.data() + at * 256;
+        __m256i total[T];
+        for (int t = 0; t < T; ++t) total[t] = _mm256_setzero_si256();
+        for (int s = 0; s < kSubs; ++s) {
+            // The int32 scale as an int16 pair, for VPMADDWD.
+            const __m256i scale32 = load(block + kKPanelScales + 64 * s);
+            const __m256i scale = _mm256_blend_epi16(scale32, _mm256_slli_epi32(scale32, 16), 0xAA);
+            for (int g0 = 0; g0 < kGroups; g0 += kRun) {
+                __m256i p[T];
+                for (int g = g0; g < g0 + kRun; ++g) {
+                    const __m256i w = load(block + 64 * (s * kGroups + g));
+                    const int8_t* xg = xq + 4 * (s * kGroups + g);
+                    for (int t = 0; t < T; ++t) {
+                        const __m256i product = _mm256_maddubs_epi16(w, broadcast4(xg + 256 * t));
+                        p[t] = g == g0 ? product : _mm256_add_epi16(p[t], product);
+                    }
+                }
+                for (int t = 0; t < T; ++t) {
+                    total[t] = _mm256_add_epi32(total[t], _mm256_madd_epi16(p[t], scale));
+                }
+            }
+        }
+        const std::byte* mins = block + kKPanelScales + 64 * kSubs;
+        const __m256 d = _mm256_load_ps(reinterpret_cast<const float*>(mins + 512));
+        const __m256 dmin = _mm256_load_ps(reinterpret_cast<const float*>(mins + 576));
+        const int16_t* bsums = x.bsums.data() + at * 16;
+        const float* dx = x.scales.data() + at;
+        for (int t = 0; t < T; ++t) {
+            const int16_t* pairs = bsums + 16 * t;
+            __m256i min_sum = _mm256_madd_epi16(load(mins), broadcast4(pairs));
+            for (int p = 1; p < 8; ++p) {
+                min_sum = _mm256_add_epi32(
+                    min_sum, _mm256_madd_epi16(load(mins + 64 * p), broadcast4(pairs + 2 * p)));
+            }
+            const __m256 dxt = _mm256_set1_ps(dx[t]);
+            acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(total[t]), _mm256_mul_ps(d, dxt), acc[t]);
+            acc[t] =
+                _mm256_fnmadd_ps(_mm256_cvtepi32_ps(min_sum), _mm256_mul_ps(dmin, dxt), acc[t]);
+        }
+    }
+    for (int t = 0; t < T; ++t) {
+        store_rows(args.y + (t0 + t) * args.ldy + 8 * half, args.n_rows - 8 * half, acc[t]);
+    }
+}
+
+using TileFn = void (*)(const PanelGemmArgs&, int64_t, int);
+
+// tiles[T - 1] is Tile<T>: full tiles of kMax tokens, then one tile of the rest; each tile runs
+// over the panel's two 8-row halves (the second only if it holds rows).
+template <int kMax, template <int> class Tile>
+void run_tokens(const PanelGemmArgs& args) {
+    static constexpr auto tiles = []<size_t... I>(std::index_sequence<I...>) {
+        return std::array<TileFn, kMax>{Tile<static_cast<int>(I) + 1>::fn...};
+    }
+    (std::make_index_sequence<kMax>{});
+    const int64_t nt = args.x->n_tokens;
+    const int halves = args.n_rows > 8 ? 2 : 1;
+    for (int64_t t0 = 0; t0 < nt; t0 += kMax) {
+        const int64_t count = nt - t0 < kMax ? nt - t0 : kMax;
+        for (int half = 0; half < halves; ++half) tiles[count - 1](args, t0, half);
+    }
+}
+
+using Tile32Fn = void (*)(const PanelGemmArgs&, int64_t);
+
+// Q8_0 / Q4_0: full tiles of kTokens32 tokens, then one of the rest; panels of more than 8 rows
+// run both halves in one pass.
+template <bool kQ8>
+void run_tokens_32(const PanelGemmArgs& args) {
+    static constexpr auto tiles = []<size_t... I>(std::index_sequence<I...>) {
+        return std::array<std::array<Tile32Fn, kTokens32>, 2>{
+            {{tile_32<kQ8, 1, static_cast<int>(I) + 1>...},
+             {tile_32<kQ8, 2, static_cast<int>(I) + 1>...}}};
+    }
+    (std::make_index_sequence<kTokens32>{});
+    const int64_t nt = args.x->n_tokens;
+    const auto& by_count = tiles[args.n_rows > 8 ? 1 : 0];
+    for (int64_t t0 = 0; t0 < nt; t0 += kTokens32) {
+        const int64_t count = nt - t0 < kTokens32 ? nt - t0 : kTokens32;
+        by_count[count - 1](args, t0);
+    }
+}
+
+template <int kSubs, int kRun>
+struct TileK {
+    template <int T>
+    struct Of {
+        static constexpr TileFn fn = tile_k<kSubs, kRun, T>;
+    };
+};
+
+}  // namespace
+
+// Two 8x8 word transposes (rows 0-7, then 8-15): 32-bit and 64-bit interleaves within 128-bit
+// lanes, then the lanes of rows 0-3 and 4-7 paired.
+LLAMA_AVX2 void transpose_16x8_avx2(const uint32_t* rows, int64_t row_stride, std::byte* out) {
+    for (int half = 0; half < 2; ++half) {
+        __m256i r[8];
+        for (int i = 0; i < 8; ++i) {
+            r[i] = _mm256_loadu_si256(
+                reinterpret_cast<const __m256i*>(rows + (8 * half + i) * row_stride));
+        }
+        __m256i t[8];
+        for (int i = 0; i < 4; ++i) {
+            t[2 * i] = _mm256_unpacklo_epi32(r[2 * i], r[2 * i + 1]);
+            t[2 * i + 1] = _mm256_unpackhi_epi32(r[2 * i], r[2 * i + 1]);
+        }
+        __m256i u[8];
+        for (int h = 0; h < 2; ++h) {
+            __m256i* tt = t + 4 * h;
+            u[4 * h + 0] = _mm256_unpacklo_epi64(tt[0], tt[2]);
+            u[4 * h + 1] = _mm256_unpackhi_epi64(tt[0], tt[2]);
+            u[4 * h + 2] = _mm256_unpacklo_epi64(tt[1], tt[3]);
+            u[4 * h + 3] = _mm256_unpackhi_epi64(tt[1], tt[3]);
+        }
+        for (int j = 0; j < 4; ++j) {
+            _mm256_store_si256(reinterpret_cast<__m256i*>(out + 64 * j + 32 * half),
+                               _mm256_permute2x128_si256(u[j], u[j + 4], 0x20));
+            _mm256_store_si256(reinterpret_cast<__m256i*>(out + 64 * (j + 4) + 32 * half),
+                               _mm256_permute2x128_si256(u[j], u[j + 4], 0x31));
+        }
+    }
+}
+
+void panel_gemm_avx2(const PanelGemmArgs& args) {
+    switch (args.dtype) {
+        case DType::Q8_0:
+            run_tokens_32<true>(args);
+            break;
+        case DType::Q4_0:
+            run_tokens_32<false>(args);
+            break;
+        case DType::Q4_K:
+            run_tokens<kTokensK, TileK<8, 8>::Of>(args);
+            break;
+        case DType::Q5_K:
+            run_tokens<kTokensK, TileK<8, 4>::Of>(args);
+            break;
+        case DType::Q6_K:
+            run_tokens<kTokensK, TileK<16, 2>::Of>(args);
+            break;
+        default:
+            break;
+    }
+}
+
+}  // namespace llama::kernels::detail
+
+#else
+
+namespace llama::kernels::detail {
+void panel_gemm_avx2(const PanelGemmArgs& args) { panel_gemm_scalar(args); }
+void transpose_16x8_avx2(const uint32_t* rows, int64_t row_stride, std::byte* out) {
+    transpose_16x8_portable(rows, row_stride, out);
+}
+}  // namespace llama::kernels::detail
+
+#endif

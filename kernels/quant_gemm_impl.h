@@ -1,0 +1,79 @@
+#pragma once
+
+// Internal: the weight panel that gemm_quant's micro-kernels read, its packers, and the
+// per-instruction-set kernels over it.
+//
+// A panel holds kPanelRows rows (rows past the matrix are zeros), block after block of the
+// weight type. Values are bytes transposed in 4-byte groups: group k of a block is 64 bytes,
+// bytes 4i..4i+3 holding values 4k..4k+3 of row i, so one 512-bit load is 16 rows' next four
+// values (lane i = row i, the layout VPDPBUSD multiplies against four broadcast token values).
+//
+// Q8_0 / Q4_0 block (32 values, 576 bytes):
+//   q[8][16][4]   Q8_0: the signed values; Q4_0: the nibbles 0..15 (value = d * (q - 8))
+//   d[16]         fp32 block scales
+// K-quant super-block (256 values, 4736 + 64 * S bytes):
+//   q[64][16][4]  unsigned codes: Q4_K 0..15, Q5_K 0..31, Q6_K 0..63
+//   scale[S][16]  int32 sub-block scales (S = 8 sub-blocks of 32, Q6_K 16 of 16)
+//   mins[8][16]   int32 lanes holding the int16 pair (m[2i], m[2i+1]): the min of each 16 values
+//                 (Q4_K/Q5_K: the sub-block's min; Q6_K: 32 * scale, its -32 offset)
+//   d[16], dmin[16] fp32 (Q6_K: dmin = d)
+// so that row i of a super-block is d * sum_s scale_s * dot(q_s, x_s) - dmin * sum_g m_g * bsum_g,
+// all in integers but the two scales.
+
+#include <cstddef>
+#include <cstdint>
+
+#include "kernels/quant_gemm.h"
+
+namespace llama::kernels::detail {
+
+inline constexpr int kPanelRows = 16;
+inline constexpr int64_t kQ32PanelBlock = 8 * 64 + 64;  // 576
+// Offsets inside a K-quant panel super-block.
+inline constexpr int64_t kKPanelScales = 64 * 64;  // 4096
+inline constexpr int64_t kKPanelMinsFromEnd = 8 * 64 + 2 * 64;
+
+inline bool is_k_quant_type(DType type) {
+    return type == DType::Q4_K || type == DType::Q5_K || type == DType::Q6_K;
+}
+// Sub-blocks with their own integer scale in a super-block.
+inline int k_quant_sub_blocks(DType type) { return type == DType::Q6_K ? 16 : 8; }
+// Bytes of one panel block (32 values for Q8_0/Q4_0, 256 for the K-quants).
+inline int64_t panel_block_bytes(DType type) {
+    return is_k_quant_type(type)
+               ? kKPanelScales + 64 * k_quant_sub_blocks(type) + kKPanelMinsFromEnd
+               : kQ32PanelBlock;
+}
+
+// Writes 8 panel groups (8 * 64 bytes at out, 64-byte aligned) from a tile of kPanelRows rows of
+// 8 words, row r at rows + r * row_stride (in words): group k holds word k of every row. One per
+// instruction set.
+using Transpose16x8 = void (*)(const uint32_t* rows, int64_t row_stride, std::byte* out);
+void transpose_16x8_portable(const uint32_t* rows, int64_t row_stride, std::byte* out);
+void transpose_16x8_avx2(const uint32_t* rows, int64_t row_stride, std::byte* out);
+void transpose_16x8_avx512(const uint32_t* rows, int64_t row_stride, std::byte* out);
+
+// Widens rows [0, n_rows) (n_rows <= kPanelRows) of n_blocks blocks each, rows row_stride bytes
+// apart, into a panel of n_blocks * panel_block_bytes(type) bytes.
+void pack_panel(DType type, const std::byte* rows, int64_t row_stride, int n_rows, int64_t n_blocks,
+                Transpose16x8 transpose, std::byte* panel);
+// The same with AVX-512 from the weight rows directly (the portable packer for partial panels).
+void pack_panel_avx512(DType type, const std::byte* rows, int64_t row_stride, int n_rows,
+                       int64_t n_blocks, std::byte* panel);
+
+// out[t * ldy + i] = dot(panel row i, token t) for i < n_rows, t < x.n_tokens.
+struct PanelGemmArgs {
+    DType dtype;
+    const std::byte* panel;  // 64-byte aligned
+    int64_t n_blocks;
+    int n_rows;
+    const QuantizedBatch* x;
+    float* y;
+    int64_t ldy;
+};
+
+void panel_gemm_scalar(const PanelGemmArgs& args);
+void panel_gemm_avx2(const PanelGemmArgs& args);
+void panel_gemm_avx512(const PanelGemmArgs& args);
+
+}  // namespace llama::kernels::detail
