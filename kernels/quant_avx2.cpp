@@ -263,33 +263,6 @@ LLAMA_AVX2 float dot_q6_k(const BlockQ6_K* w, const QuantizedActivations& x) {
     return hsum(acc);
 }
 
-// Groups of kRows rows (then single rows), each group read once (and kept in L1) for all the
-// tokens; rows lie back to back, so a group streams as kRows interleaved reads.
-template <class Block, int kRows,
-          void (*Dot)(const Block* const*, int64_t, const QuantizedActivations&, float*),
-          void (*DotOne)(const Block* const*, int64_t, const QuantizedActivations&, float*)>
-void grouped_rows_loop(const QuantMatvecArgs& args) {
-    const Block* rows[kRows];
-    float out[kRows];
-    int64_t r = 0;
-    for (; r + kRows <= args.rows; r += kRows) {
-        for (int i = 0; i < kRows; ++i) {
-            rows[i] = reinterpret_cast<const Block*>(args.weights + (r + i) * args.row_stride);
-        }
-        for (int64_t t = 0; t < args.n_tokens; ++t) {
-            Dot(rows, args.row_stride, args.x[t], out);
-            for (int i = 0; i < kRows; ++i) args.y[t * args.ldy + r + i] = out[i];
-        }
-    }
-    for (; r < args.rows; ++r) {
-        rows[0] = reinterpret_cast<const Block*>(args.weights + r * args.row_stride);
-        for (int64_t t = 0; t < args.n_tokens; ++t) {
-            DotOne(rows, args.row_stride, args.x[t], out);
-            args.y[t * args.ldy + r] = out[0];
-        }
-    }
-}
-
 // Row-major over the weights: each row is read once (and stays in L1) for all the tokens.
 template <class Block, float (*Dot)(const Block*, const QuantizedActivations&)>
 void rows_loop(const QuantMatvecArgs& args) {
@@ -309,7 +282,7 @@ void quant_matvec_avx2(const QuantMatvecArgs& args) {
             rows_loop<BlockQ8_0, dot_q8_0>(args);
             break;
         case DType::Q4_0:
-            grouped_rows_loop<BlockQ4_0, 4, dot_q4_0_rows<4>, dot_q4_0_rows<1>>(args);
+            grouped_rows_loop<BlockQ4_0, 4, dot_q4_0_rows<4>, dot_q4_0_rows<1>>(args, args.rows);
             break;
         case DType::Q4_K:
             rows_loop<BlockQ4_K, dot_q45_k<false, BlockQ4_K>>(args);

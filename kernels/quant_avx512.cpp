@@ -295,32 +295,13 @@ LLAMA_AVX512 void dot_q6_k(const Block* const* rows, int64_t row_stride,
     for (int r = 0; r < R; ++r) out[r] = hsum(acc[r]);
 }
 
-// Groups of kRows rows (then single rows), each group read once (and kept in L1) for all the
-// tokens. Dot<R> computes out[r] = dot(rows[r], x) for r < R.
+// Rows of at least kGroupMinRowBytes in groups of kRows (see above).
 template <class Block,
           void (*Dot)(const Block* const*, int64_t, const QuantizedActivations&, float*),
           void (*DotOne)(const Block* const*, int64_t, const QuantizedActivations&, float*)>
 void rows_loop(const QuantMatvecArgs& args) {
-    const Block* rows[kRows];
-    float out[kRows];
-    int64_t r = 0;
-    const int64_t grouped = args.row_stride >= kGroupMinRowBytes ? args.rows : 0;
-    for (; r + kRows <= grouped; r += kRows) {
-        for (int i = 0; i < kRows; ++i) {
-            rows[i] = reinterpret_cast<const Block*>(args.weights + (r + i) * args.row_stride);
-        }
-        for (int64_t t = 0; t < args.n_tokens; ++t) {
-            Dot(rows, args.row_stride, args.x[t], out);
-            for (int i = 0; i < kRows; ++i) args.y[t * args.ldy + r + i] = out[i];
-        }
-    }
-    for (; r < args.rows; ++r) {
-        rows[0] = reinterpret_cast<const Block*>(args.weights + r * args.row_stride);
-        for (int64_t t = 0; t < args.n_tokens; ++t) {
-            DotOne(rows, args.row_stride, args.x[t], out);
-            args.y[t * args.ldy + r] = out[0];
-        }
-    }
+    grouped_rows_loop<Block, kRows, Dot, DotOne>(
+        args, args.row_stride >= kGroupMinRowBytes ? args.rows : 0);
 }
 
 }  // namespace

@@ -30,6 +30,35 @@ struct QuantMatvecArgs {
     int64_t ldy;
 };
 
+// Rows in groups of R (the first `grouped_rows` rows; then one at a time), each group read once,
+// and kept in L1, for all the tokens: Dot computes out[i] = dot(rows[i], x) for i < R, DotOne the
+// same for one row. Rows lie back to back, so a group streams as R interleaved reads; the kernels
+// prefetch along them (row_stride tells how far a row goes).
+template <class Block, int R,
+          void (*Dot)(const Block* const*, int64_t, const QuantizedActivations&, float*),
+          void (*DotOne)(const Block* const*, int64_t, const QuantizedActivations&, float*)>
+void grouped_rows_loop(const QuantMatvecArgs& args, int64_t grouped_rows) {
+    const Block* rows[R];
+    float out[R];
+    int64_t r = 0;
+    for (; r + R <= grouped_rows; r += R) {
+        for (int i = 0; i < R; ++i) {
+            rows[i] = reinterpret_cast<const Block*>(args.weights + (r + i) * args.row_stride);
+        }
+        for (int64_t t = 0; t < args.n_tokens; ++t) {
+            Dot(rows, args.row_stride, args.x[t], out);
+            for (int i = 0; i < R; ++i) args.y[t * args.ldy + r + i] = out[i];
+        }
+    }
+    for (; r < args.rows; ++r) {
+        rows[0] = reinterpret_cast<const Block*>(args.weights + r * args.row_stride);
+        for (int64_t t = 0; t < args.n_tokens; ++t) {
+            DotOne(rows, args.row_stride, args.x[t], out);
+            args.y[t * args.ldy + r] = out[0];
+        }
+    }
+}
+
 void quant_matvec_scalar(const QuantMatvecArgs& args);
 void quant_matvec_avx2(const QuantMatvecArgs& args);
 void quant_matvec_avx512(const QuantMatvecArgs& args);

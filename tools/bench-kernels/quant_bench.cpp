@@ -17,27 +17,9 @@
 namespace llama::kernels {
 namespace {
 
-using bench::random_floats;
+using bench::quantized_bytes;
 
-// Random bytes with every block's f16 scale(s) set to a small normal value.
-std::vector<std::byte> quantized_bytes(DType dtype, int64_t rows, int64_t cols) {
-    std::mt19937 rng(1);
-    std::vector<std::byte> bytes(static_cast<size_t>(row_bytes(dtype, cols) * rows));
-    for (auto& b : bytes) b = static_cast<std::byte>(rng());
-    const DTypeTraits& traits = dtype_traits(dtype);
-    const uint16_t scale = 0x2000;  // 2^-7 as an IEEE half
-    for (size_t offset = 0; offset < bytes.size(); offset += traits.block_bytes) {
-        if (dtype == DType::Q6_K) {
-            std::memcpy(bytes.data() + offset + 208, &scale, 2);
-        } else {
-            std::memcpy(bytes.data() + offset, &scale, 2);
-            if (dtype == DType::Q4_K || dtype == DType::Q5_K) {
-                std::memcpy(bytes.data() + offset + 2, &scale, 2);
-            }
-        }
-    }
-    return bytes;
-}
+using bench::random_floats;
 
 // The AVX-512 Q8_0/Q4_0 kernels as they were before rows were processed in groups (one row at a
 // time, each block's scale widened in the loop, 2 KB prefetch), kept as the baseline that any
