@@ -252,11 +252,25 @@ void from_gguf(const GgufFile& in, GgufWriter& writer, DType type, int& requanti
 // ---- Hugging Face input -------------------------------------------------------------------------
 
 std::string read_file(const std::filesystem::path& path) {
+    if (!std::filesystem::is_regular_file(path)) {
+        throw Error(path.string() +
+                    (std::filesystem::exists(path) ? ": not a regular file" : ": no such file"));
+    }
     std::ifstream in(path, std::ios::binary);
     if (!in) throw Error("cannot read " + path.string());
     std::ostringstream bytes;
     bytes << in.rdbuf();
     return bytes.str();
+}
+
+// tokenizer.ggml.* from a tokenizer.model, for either input; errors name the file.
+void add_tokenizer_file(GgufWriter& writer, const std::filesystem::path& path, int64_t vocab_size) {
+    const std::string bytes = read_file(path);
+    try {
+        add_gguf_tokenizer_metadata(writer, bytes, vocab_size);
+    } catch (const Error& e) {
+        throw Error(path.string() + ": " + e.what());
+    }
 }
 
 void from_hf(const std::filesystem::path& dir, const SafetensorsCheckpoint& checkpoint,
@@ -271,7 +285,7 @@ void from_hf(const std::filesystem::path& dir, const SafetensorsCheckpoint& chec
 
     const std::filesystem::path tokenizer = dir / "tokenizer.model";
     if (std::filesystem::exists(tokenizer)) {
-        add_gguf_tokenizer_metadata(writer, read_file(tokenizer), c.vocab_size);
+        add_tokenizer_file(writer, tokenizer, c.vocab_size);
         writer.set("tokenizer.ggml.bos_token_id", static_cast<uint32_t>(c.bos_token_id));
         writer.set("tokenizer.ggml.eos_token_id", static_cast<uint32_t>(c.eos_token_id));
     } else {
@@ -314,6 +328,15 @@ void from_hf(const std::filesystem::path& dir, const SafetensorsCheckpoint& chec
 }
 
 }  // namespace
+
+int64_t tokenizer_model_pieces(const std::filesystem::path& path) {
+    const std::string bytes = read_file(path);
+    try {
+        return sentencepiece_piece_count(bytes);
+    } catch (const Error& e) {
+        throw Error(path.string() + ": " + e.what());
+    }
+}
 
 DType parse_gguf_output_type(std::string_view name) {
     std::string upper(name);
@@ -372,6 +395,7 @@ void write_model_gguf(const LlamaModel& model, const std::filesystem::path& outp
     if (!model.description.empty()) writer.set("general.description", model.description);
     set_llama_metadata(writer, c);
     set_file_type(writer, options.type);
+    if (!options.tokenizer.empty()) add_tokenizer_file(writer, options.tokenizer, c.vocab_size);
 
     const bool rotate_half = c.rope_layout == RopeLayout::RotateHalf;
     int requantized = 0;

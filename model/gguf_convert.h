@@ -19,7 +19,14 @@ struct GgufConvertOptions {
     DType type = DType::F16;
     // Called after each tensor written, with (done, total).
     std::function<void(size_t, size_t)> progress;
+    // write_model_gguf only: a sentencepiece tokenizer.model to store as tokenizer.ggml.*
+    // metadata, as for Hugging Face input (which takes its directory's own). Empty: none.
+    std::filesystem::path tokenizer;
 };
+
+// The number of pieces of the sentencepiece tokenizer.model at `path`. Throws llama::Error naming
+// the file if it cannot be read or is not a sentencepiece model.
+int64_t tokenizer_model_pieces(const std::filesystem::path& path);
 
 // Parses "F32", "F16", "BF16", "Q8_0", "Q4_0" (case-insensitive); throws llama::Error otherwise.
 DType parse_gguf_output_type(std::string_view name);
@@ -36,7 +43,9 @@ void convert_to_gguf(const std::filesystem::path& input, const std::filesystem::
 
 // Writes an in-memory model (such as make_random_model's synthetic one) as GGUF v3: llama.*
 // metadata from its config, general.name = `name`, general.description = model.description, and
-// no tokenizer (the loader only needs one for text). The fused q/k/v and gate/up weights are
+// tokenizer.ggml.* from options.tokenizer if given (the loader only needs one for text; llama.cpp
+// always does). The tokenizer may have fewer pieces than the model's vocabulary (the rest are
+// padding), not more. The fused q/k/v and gate/up weights are
 // written as llama.cpp's separate tensors, back to back. A model in the rotate-half RoPE layout
 // has its q/k rows permuted to GGUF's interleaved one (as from Hugging Face); an interleaved
 // model is written as it is. Either way the loaded file computes the model's logits. Tensors are

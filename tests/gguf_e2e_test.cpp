@@ -74,7 +74,7 @@ TEST_P(GgufEndToEnd, ConvertedModelGivesTheSameLogits) {
     const Case c = GetParam();
     TempDir dir;
     const fs::path gguf = dir / "model.gguf";
-    convert_to_gguf(model_dir(c.model), gguf, {c.type, {}});
+    convert_to_gguf(model_dir(c.model), gguf, {c.type, {}, {}});
 
     const LlamaModel hf = load_model(model_dir(c.model));
     const LlamaModel converted = load_model(gguf);
@@ -120,8 +120,8 @@ INSTANTIATE_TEST_SUITE_P(TinyModels, GgufEndToEnd,
 TEST(GgufQuantizedEndToEnd, MatchesItsDequantizedWeights) {
     for (DType type : {DType::Q8_0, DType::Q4_0}) {
         TempDir dir;
-        convert_to_gguf(model_dir("tiny-gqa-f32"), dir / "q.gguf", {type, {}});
-        convert_to_gguf(dir / "q.gguf", dir / "dequantized.gguf", {DType::F32, {}});
+        convert_to_gguf(model_dir("tiny-gqa-f32"), dir / "q.gguf", {type, {}, {}});
+        convert_to_gguf(dir / "q.gguf", dir / "dequantized.gguf", {DType::F32, {}, {}});
         const LlamaModel quantized = load_model(dir / "q.gguf");
         const LlamaModel dequantized = load_model(dir / "dequantized.gguf");
         ASSERT_EQ(dequantized.layers[0].attention.qkv_weight().dtype, DType::F32);
@@ -142,9 +142,9 @@ TEST(GgufQuantizedEndToEnd, MatchesItsDequantizedWeights) {
 
 TEST(GgufConvert, GgufToGgufKeepsMetadataAndExactTypes) {
     TempDir dir;
-    convert_to_gguf(model_dir("tiny-gqa-f32"), dir / "q8.gguf", {DType::Q8_0, {}});
+    convert_to_gguf(model_dir("tiny-gqa-f32"), dir / "q8.gguf", {DType::Q8_0, {}, {}});
     // Converting to the type the weights already have copies them bit for bit.
-    convert_to_gguf(dir / "q8.gguf", dir / "q8-again.gguf", {DType::Q8_0, {}});
+    convert_to_gguf(dir / "q8.gguf", dir / "q8-again.gguf", {DType::Q8_0, {}, {}});
     const GgufFile first = GgufFile::open(dir / "q8.gguf");
     const GgufFile second = GgufFile::open(dir / "q8-again.gguf");
     ASSERT_EQ(first.tensors().size(), second.tensors().size());
@@ -163,7 +163,7 @@ TEST(GgufConvert, GgufToGgufKeepsMetadataAndExactTypes) {
     EXPECT_EQ(first.get_string("general.name"), "tiny-gqa-f32");
 
     // Down to F16: norms stay F32, matrices become F16, general.file_type follows.
-    convert_to_gguf(dir / "q8.gguf", dir / "f16.gguf", {DType::F16, {}});
+    convert_to_gguf(dir / "q8.gguf", dir / "f16.gguf", {DType::F16, {}, {}});
     const GgufFile f16 = GgufFile::open(dir / "f16.gguf");
     EXPECT_EQ(f16.find_tensor("blk.0.attn_q.weight")->type, GgmlType::F16);
     EXPECT_EQ(f16.find_tensor("blk.0.attn_norm.weight")->type, GgmlType::F32);
@@ -171,7 +171,7 @@ TEST(GgufConvert, GgufToGgufKeepsMetadataAndExactTypes) {
     EXPECT_EQ(f16.find("general.quantization_version"), nullptr);
 
     // Q4_0 keeps the output matrix at 8 bits.
-    convert_to_gguf(model_dir("tiny-gqa-f32"), dir / "q4.gguf", {DType::Q4_0, {}});
+    convert_to_gguf(model_dir("tiny-gqa-f32"), dir / "q4.gguf", {DType::Q4_0, {}, {}});
     const GgufFile q4 = GgufFile::open(dir / "q4.gguf");
     EXPECT_EQ(q4.find_tensor("output.weight")->type, GgmlType::Q8_0);
     EXPECT_EQ(q4.find_tensor("blk.1.ffn_down.weight")->type, GgmlType::Q4_0);
@@ -183,7 +183,7 @@ TEST(GgufConvert, RejectsBadInput) {
                        "no such file or directory");
     test::expect_error(
         [&] {
-            convert_to_gguf(model_dir("tiny-gqa-f32"), dir / "out.gguf", {DType::Q4_K, {}});
+            convert_to_gguf(model_dir("tiny-gqa-f32"), dir / "out.gguf", {DType::Q4_K, {}, {}});
         },
         "cannot write GGUF files of type Q4_K");
     test::expect_error([&] { parse_gguf_output_type("Q5_1"); }, "unknown output type 'Q5_1'");

@@ -82,7 +82,7 @@ struct Errors {
 
 Errors compare_with_file(const LlamaModel& original, DType type, const TempDir& dir) {
     const auto path = dir / (std::string(dtype_name(type)) + ".gguf");
-    write_model_gguf(original, path, {type, {}}, "tiny-random");
+    write_model_gguf(original, path, {type, {}, {}}, "tiny-random");
     const LlamaModel loaded = load_model(path);
     EXPECT_EQ(loaded.config.rope_layout, RopeLayout::Interleaved);
     EXPECT_EQ(loaded.config.hidden_size, original.config.hidden_size);
@@ -146,7 +146,7 @@ TEST(QuantizeRandom, WeightsAreCopiedExactlyWithQkRowsPermutedOnlyForRotateHalf)
         TempDir dir;
         const LlamaModel model = tiny_random_model(DType::F16, layout);
         const LlamaConfig& c = model.config;
-        write_model_gguf(model, dir / "f16.gguf", {DType::F16, {}}, "tiny-random");
+        write_model_gguf(model, dir / "f16.gguf", {DType::F16, {}, {}}, "tiny-random");
         const GgufFile file = GgufFile::open(dir / "f16.gguf");
         EXPECT_EQ(file.get_string("general.architecture"), "llama");
         EXPECT_EQ(file.get_string("general.name"), "tiny-random");

@@ -283,6 +283,15 @@ bool gguf_adds_eos(const GgufFile& file) {
 
 // ---- ModelProto -> GGUF --------------------------------------------------------------------
 
+int64_t sentencepiece_piece_count(std::string_view serialized_model_proto) {
+    int64_t count = 0;
+    ProtoReader model(serialized_model_proto);
+    ProtoField field;
+    while (model.next(field)) count += field.number == 1 && field.type == kLengthDelimited;
+    if (count == 0) throw Error("not a sentencepiece model (no pieces)");
+    return count;
+}
+
 void add_gguf_tokenizer_metadata(GgufWriter& writer, std::string_view serialized_model_proto,
                                  int64_t vocab_size) {
     std::vector<Piece> pieces;

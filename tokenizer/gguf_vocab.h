@@ -33,6 +33,10 @@ bool gguf_adds_eos(const GgufFile& file);
 void add_gguf_tokenizer_metadata(GgufWriter& writer, std::string_view serialized_model_proto,
                                  int64_t vocab_size);
 
+// The number of pieces of a serialized sentencepiece ModelProto. Throws llama::Error if the bytes
+// are not a sentencepiece model.
+int64_t sentencepiece_piece_count(std::string_view serialized_model_proto);
+
 // The GGUF token types (equal to sentencepiece's piece types).
 enum class GgufTokenType : int32_t {
     Normal = 1,

@@ -39,7 +39,10 @@ for tool in /usr/bin/time jq lscpu; do
 done
 mkdir -p "$dir"
 
-log() { echo "bench-gguf: $*" >&2; }
+# Idle waits, other-load measurement and retries of the timing runs (log, measure, others_of).
+bench_dir=$dir
+BENCH_NAME="bench-gguf"
+source "$root/tools/bench-lib.sh"
 loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
 gib() { awk -v b="$1" 'BEGIN { printf "%.2f", b / 1073741824 }'; }
 # "Maximum resident set size (kbytes)" of a /usr/bin/time -v log, in GiB.
@@ -87,59 +90,8 @@ if [[ ${FILES_ONLY:-0} == 1 ]]; then
 fi
 
 # ---- timings ----------------------------------------------------------------------------------
-# On a shared machine other processes steal cycles from a 2-thread benchmark. Each timing run
-# starts after the machine has been idle for a while, measures the CPU time other processes used
-# meanwhile (all busy CPU time in /proc/stat minus our own), and is repeated (up to TRIES times)
-# when the others averaged more than MAX_OTHERS of a core. The report shows what was left.
-tries=${TRIES:-3}
-max_others=${MAX_OTHERS:-0.10}
-quiet_wait=${QUIET_WAIT:-1800}
-busy_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat; }
-# Waits (at most quiet_wait seconds) for 30 s in a row with under 5% of the CPUs busy.
-wait_quiet() {
-    local waited=0 quiet=0 before after ticks_per_s
-    ticks_per_s=$(getconf CLK_TCK)
-    while ((quiet < 3 && waited < quiet_wait)); do
-        before=$(busy_ticks)
-        sleep 10
-        after=$(busy_ticks)
-        waited=$((waited + 10))
-        if (((after - before) * 100 < 5 * 10 * ticks_per_s * $(nproc))); then
-            quiet=$((quiet + 1))
-        else
-            quiet=0
-        fi
-    done
-    ((quiet >= 3)) || log "machine still busy after ${quiet_wait} s, timing anyway"
-}
-# timed LABEL CMD...: runs CMD under /usr/bin/time -v (log in $dir/LABEL-time.txt) and writes the
-# average number of cores other processes kept busy meanwhile to $dir/LABEL-others.txt.
-timed() {
-    local label=$1 before after
-    shift
-    before=$(busy_ticks)
-    /usr/bin/time -v -o "$dir/$label-time.txt" "$@"
-    after=$(busy_ticks)
-    awk -F': ' -v ticks=$((after - before)) -v hz="$(getconf CLK_TCK)" '
-        /User time/ { own += $2 } /System time/ { own += $2 }
-        /Elapsed \(wall clock\)/ { n = split($2, t, ":"); wall = 0; for (i = 1; i <= n; ++i) wall = wall * 60 + t[i] }
-        END { others = (ticks / hz - own) / wall; printf "%.2f\n", others < 0 ? 0 : others }' \
-        "$dir/$label-time.txt" >"$dir/$label-others.txt"
-}
-others_of() { cat "$dir/$1-others.txt"; }
-# measure LABEL CMD...: timed, retried while other processes interfered.
-measure() {
-    local label=$1 try
-    for ((try = 1; try <= tries; ++try)); do
-        wait_quiet
-        timed "$@"
-        if awk -v o="$(others_of "$label")" -v m="$max_others" 'BEGIN { exit !(o <= m) }'; then
-            return
-        fi
-        log "$label: other processes used $(others_of "$label") cores meanwhile (try $try of $tries)"
-    done
-}
-
+# Each run waits for an idle machine and is retried while others interfered (tools/bench-lib.sh);
+# the report shows the other load that was left.
 for type in "${types[@]}"; do
     file=$(file_of "$type")
     log "$type: llama-bench pp/tg at 128 and 512 tokens"

@@ -2,7 +2,7 @@
 // Hugging Face LLaMA directory, or a synthetic model with seeded random weights.
 //
 //   llama-quantize IN OUT TYPE
-//   llama-quantize --config NAME [--seed N] OUT TYPE
+//   llama-quantize --config NAME [--seed N] [--layers N] [--tokenizer PATH] OUT TYPE
 
 #include <spdlog/spdlog.h>
 
@@ -33,9 +33,20 @@ std::string preset_list() {
 void write_synthetic(const std::string& config_name, uint64_t seed, int64_t layers,
                      const std::filesystem::path& output,
                      const llama::GgufConvertOptions& options) {
-    const auto config = llama::preset_config(config_name);
+    auto config = llama::preset_config(config_name);
     if (!config) {
         throw llama::Error("unknown --config '" + config_name + "' (known: " + preset_list() + ")");
+    }
+    if (!options.tokenizer.empty()) {
+        // Checked before the minutes of building a large model. A tokenizer larger than the
+        // preset's vocabulary grows it (every id must have an embedding row); a smaller one is
+        // padded, keeping the preset's shape.
+        const int64_t pieces = llama::tokenizer_model_pieces(options.tokenizer);
+        if (pieces > config->vocab_size) {
+            spdlog::info("vocabulary {} -> {} to fit the tokenizer's pieces", config->vocab_size,
+                         pieces);
+            config->vocab_size = pieces;
+        }
     }
     llama::RandomModelParams params;
     params.config = *config;
@@ -53,22 +64,22 @@ int run(int argc, char** argv) {
     std::vector<std::string> positional;
     llama::cli::ArgParser parser(
         "llama-quantize IN OUT TYPE\n       llama-quantize --config NAME [--seed N] [--layers N] "
-        "OUT "
-        "TYPE",
+        "[--tokenizer PATH] OUT TYPE",
         "Writes the GGUF file OUT from IN (a GGUF file or a Hugging Face LLaMA directory with "
         "config.json, *.safetensors and tokenizer.model) with its weight matrices in TYPE: F32, "
         "F16, BF16, Q8_0 or Q4_0. Norm weights stay F32; with Q4_0 the output matrix is kept at "
         "Q8_0. From Hugging Face input the q/k rows are permuted to GGUF's interleaved RoPE layout "
         "and the tokenizer is stored as tokenizer.ggml.* metadata, as llama.cpp's converter does. "
         "With --config, the input is a synthetic model of that shape with seeded random weights "
-        "(as llama-bench --config builds it; F32 weights for TYPE F32, F16 otherwise), written "
-        "without tokenizer: for benchmarks.");
+        "(as llama-bench --config builds it; F32 weights for TYPE F32, F16 otherwise): for "
+        "benchmarks. Its tokenizer, if any, comes from --tokenizer (llama.cpp needs one to load "
+        "the file; our engine only for text prompts).");
     std::string config_name;
     int64_t seed = 42;
-    parser.add_string({"--config"}, "NAME",
-                      "synthetic input instead of IN: " + preset_list() +
-                          " (seeded random weights, no tokenizer)",
-                      &config_name);
+    parser.add_string(
+        {"--config"}, "NAME",
+        "synthetic input instead of IN: " + preset_list() + " (seeded random weights)",
+        &config_name);
     std::string isa;
     llama::cli::add_isa_flag(parser, &isa);
     parser.add_int({"--seed"}, "N", "seed of the synthetic weights (default: 42)", &seed, 0);
@@ -77,6 +88,11 @@ int run(int argc, char** argv) {
                    "with --config: N decoder layers instead of the preset's (a smaller file of the "
                    "same widths for benchmarks)",
                    &layers, 0);
+    std::string tokenizer;
+    parser.add_string({"--tokenizer"}, "PATH",
+                      "with --config: a sentencepiece tokenizer.model stored as tokenizer.ggml.* "
+                      "metadata (the vocabulary grows to its size if larger; default: none)",
+                      &tokenizer);
     parser.add_string({"--log-level"}, "LEVEL", "trace, debug, info, warn, error (default: info)",
                       &log_level);
     // Positional arguments are taken out before the flag parser sees the rest.
@@ -100,6 +116,11 @@ int run(int argc, char** argv) {
     llama::cli::init_logging(log_level, "info");
     llama::cli::apply_isa_flag(isa);
     const bool synthetic = !config_name.empty();
+    if (!tokenizer.empty() && !synthetic) {
+        throw llama::Error(
+            "--tokenizer is for --config input (a Hugging Face directory brings its own "
+            "tokenizer.model, a GGUF file keeps its tokenizer)");
+    }
     const size_t expected = synthetic ? 2 : 3;
     if (positional.size() != expected) {
         throw llama::Error(
@@ -111,6 +132,7 @@ int run(int argc, char** argv) {
     const std::string type_name = positional[expected - 1];
     llama::GgufConvertOptions options;
     options.type = llama::parse_gguf_output_type(type_name);
+    options.tokenizer = tokenizer;
 
     const auto start = std::chrono::steady_clock::now();
     std::unique_ptr<llama::LoadProgress> progress;

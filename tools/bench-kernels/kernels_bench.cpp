@@ -245,27 +245,6 @@ BENCHMARK_TEMPLATE(BM_AttentionPrompt, uint16_t)
 }  // namespace
 }  // namespace llama::kernels
 
-// The ceiling for decode: how fast plain 64-byte loads stream memory that is not in cache, per
-// thread and for several threads at once (each thread reads its own half of 2 GiB). Decode reads
-// every weight once per token, so tokens/s <= this / weight bytes. Google Benchmark shows
-// bytes_per_second per thread: the machine's total is threads x that (same wall time).
-void BM_MemoryRead(benchmark::State& state) {
-    static std::vector<int64_t> buffer(size_t{2} << 30 >> 3, 1);  // 2 GiB, shared by the threads
-    const size_t per_thread = buffer.size() / static_cast<size_t>(state.threads());
-    const int64_t* data = buffer.data() + per_thread * static_cast<size_t>(state.thread_index());
-    for (auto _ : state) {
-        int64_t sum0 = 0, sum1 = 0, sum2 = 0, sum3 = 0;
-        for (size_t i = 0; i < per_thread; i += 32) {  // one load per 64-byte line, 4 streams
-            sum0 += data[i];
-            sum1 += data[i + 8];
-            sum2 += data[i + 16];
-            sum3 += data[i + 24];
-        }
-        benchmark::DoNotOptimize(sum0 + sum1 + sum2 + sum3);
-    }
-    state.SetBytesProcessed(state.iterations() *
-                            static_cast<int64_t>(per_thread * sizeof(int64_t)));
-}
-BENCHMARK(BM_MemoryRead)->Threads(1)->Threads(2)->UseRealTime()->Unit(benchmark::kMillisecond);
+// MemoryRead, the bandwidth ceiling, is in memory_read_bench.cpp.
 
 BENCHMARK_MAIN();
