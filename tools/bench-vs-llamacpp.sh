@@ -34,7 +34,8 @@ options:
                    none), and run llama.cpp from the LEVEL=DIR build if one is given
   --llama-src DIR  llama.cpp source tree, for its commit (default: \$LLAMA_CPP_SRC, else the
                    build_commit llama-bench reports)
-  --tests LIST     comma-separated from pp128, pp512, tg128 (default: all three)
+  --tests LIST     comma-separated ppN (prompt of N tokens) and tgN (N generated tokens)
+                   (default: pp128,pp512,tg128)
   --logs DIR       where the runs' JSON and logs go (default: a new /tmp/bench-vs-llamacpp.*)
   -h, --help       this text
 
@@ -84,7 +85,7 @@ positive -r "$reps"
 IFS=, read -ra test_list <<<"$tests"
 ((${#test_list[@]} > 0)) || bad "--tests is empty"
 for t in "${test_list[@]}"; do
-    [[ $t =~ ^(pp128|pp512|tg128)$ ]] || bad "--tests: unknown test '$t' (pp128, pp512, tg128)"
+    [[ $t =~ ^(pp|tg)[1-9][0-9]*$ ]] || bad "--tests: unknown test '$t' (ppN or tgN, e.g. pp512, tg128)"
 done
 [[ -z $llama_src ]] || git -C "$llama_src" rev-parse HEAD >/dev/null 2>&1 ||
     bad "--llama-src: $llama_src is not a git checkout"
@@ -160,10 +161,10 @@ cpu_level() {
 # steps after a 1-token prefill, which touches every weight once as llama.cpp's 1-token warm-up
 # does, from an empty cache like llama.cpp's tg128.
 test_args() {
+    local n=${1:2}
     case $1 in
-        pp128) llama_test=(-p 128 -n 0) ours_test=(-k pp -s 128 --warmup 1) ;;
-        pp512) llama_test=(-p 512 -n 0) ours_test=(-k pp -s 512 --warmup 1) ;;
-        tg128) llama_test=(-p 0 -n 128) ours_test=(-k tg -s 1 -n 128 --warmup 0) ;;
+        pp*) llama_test=(-p "$n" -n 0) ours_test=(-k pp -s "$n" --warmup 1) ;;
+        tg*) llama_test=(-p 0 -n "$n") ours_test=(-k tg -s 1 -n "$n" --warmup 0) ;;
     esac
 }
 
@@ -264,8 +265,8 @@ cat <<EOF
 | date (UTC) | $start_date to $end_date |
 | threads | $threads |
 | method | per file and test: llama.cpp then ours, 1 warm-up round discarded, then $reps rounds; each run its own process, started on an idle machine; t/s = mean ± sd over the rounds |
-| llama.cpp runs | \`llama-bench -m FILE -t $threads -r 1 -p N -n 0\` (pp) / \`-p 0 -n 128\` (tg128), its default warm-up |
-| our runs | \`llama-bench -m FILE --split-mode cached -b 1 -r 1 -t $threads\` with \`-k pp -s N --warmup 1\` (pp) / \`-k tg -s 1 -n 128 --warmup 0\` (tg128: 128 decode steps after a 1-token prefill) |
+| llama.cpp runs | \`llama-bench -m FILE -t $threads -r 1 -p N -n 0\` (ppN) / \`-p 0 -n N\` (tgN), its default warm-up |
+| our runs | \`llama-bench -m FILE --split-mode cached -b 1 -r 1 -t $threads\` with \`-k pp -s N --warmup 1\` (ppN) / \`-k tg -s 1 -n N --warmup 0\` (tgN: N decode steps after a 1-token prefill) |
 | logs | $logs |
 
 | file | type | test | llama.cpp t/s | ours t/s | ratio | others (max cores) |
