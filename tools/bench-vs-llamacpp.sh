@@ -241,7 +241,7 @@ max_of() { awk '{ for (i = 1; i <= NF; ++i) if ($i > m) m = $i; printf "%.2f", m
 if [[ -n $ours_reported_isa ]]; then
     ours_level="$ours_reported_isa (reported by our llama-bench)"
 elif [[ -n $isa ]]; then
-    ours_level="$isa (requested with ${ours_isa[*]:-${ours_env[*]}}; our llama-bench does not report it)"
+    ours_level="$isa requested with ${ours_isa[*]:-${ours_env[*]}} (not confirmed: our llama-bench does not report its level)"
 else
     ours_level="native: $(cpu_level) is the best this CPU has (our llama-bench does not report its level)"
 fi
