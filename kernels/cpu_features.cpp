@@ -80,8 +80,7 @@ IsaLevel parse_checked(std::string_view name, std::string_view source) {
     }
     if (*level > detected_isa()) {
         throw Error(std::string(source) + " asks for " + std::string(name) +
-                    ", but this CPU only " + "supports up to " +
-                    std::string(isa_name(detected_isa())));
+                    ", but this CPU only supports up to " + std::string(isa_name(detected_isa())));
     }
     return *level;
 }
@@ -114,7 +113,17 @@ std::optional<IsaLevel> parse_isa(std::string_view name) {
     return std::nullopt;
 }
 
-std::string_view isa_names() { return "scalar|avx2|avx512|avx512-vnni|avx512-bf16|amx"; }
+std::string_view isa_names() {
+    static const std::string names = [] {
+        std::string joined;
+        for (const std::string_view name : kNames) {
+            if (!joined.empty()) joined += '|';
+            joined += name;
+        }
+        return joined;
+    }();
+    return names;
+}
 
 IsaLevel detected_isa() {
     static const IsaLevel level = detect();

@@ -8,17 +8,16 @@
 #include <cstdint>
 #include <cstring>
 
+#include "kernels/cpu_features.h"
 #include "kernels/quant_impl.h"
 #include "kernels/simd.h"
 
 #if defined(__x86_64__) || defined(__i386__)
 
-#define LLAMA_AVX2 __attribute__((target("avx2,fma,f16c")))
-
 namespace llama::kernels::detail {
 namespace {
 
-LLAMA_AVX2 inline float hsum(__m256 v) {
+LLAMA_TARGET_AVX2 inline float hsum(__m256 v) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
     s = _mm_add_ps(s, _mm_movehl_ps(s, s));
     s = _mm_add_ss(s, _mm_movehdup_ps(s));
@@ -36,24 +35,24 @@ inline void prefetch_block(const Block* block) {
     }
 }
 
-LLAMA_AVX2 inline float f16(uint16_t h) { return _cvtsh_ss(h); }
+LLAMA_TARGET_AVX2 inline float f16(uint16_t h) { return _cvtsh_ss(h); }
 
-LLAMA_AVX2 inline __m256i load256(const void* p) {
+LLAMA_TARGET_AVX2 inline __m256i load256(const void* p) {
     return _mm256_loadu_si256(static_cast<const __m256i*>(p));
 }
 
 // Sum of pairs of int16 into int32.
-LLAMA_AVX2 inline __m256i pairs_to_i32(__m256i v) {
+LLAMA_TARGET_AVX2 inline __m256i pairs_to_i32(__m256i v) {
     return _mm256_madd_epi16(v, _mm256_set1_epi16(1));
 }
 
-LLAMA_AVX2 float dot_q8_0(const BlockQ8_0* w, const QuantizedActivations& x) {
+LLAMA_TARGET_AVX2 float dot_q8_0(const BlockQ8_0* w, const QuantizedActivations& x) {
     __m256 acc0 = _mm256_setzero_ps();
     __m256 acc1 = _mm256_setzero_ps();
     const int64_t n_blocks = x.n / 32;
     const int8_t* xq = x.qs.data();
     int64_t b = 0;
-    auto block = [&](int64_t i, __m256& acc) LLAMA_AVX2 {
+    auto block = [&](int64_t i, __m256& acc) LLAMA_TARGET_AVX2 {
         const __m256i wv = load256(w[i].qs);
         const __m256i xv = load256(xq + i * 32);
         const __m256i p = _mm256_maddubs_epi16(_mm256_sign_epi8(wv, wv), _mm256_sign_epi8(xv, wv));
@@ -78,8 +77,8 @@ LLAMA_AVX2 float dot_q8_0(const BlockQ8_0* w, const QuantizedActivations& x) {
 // took 15, which matters where 2 AVX2 cores cannot unpack 4-bit weights as fast as DRAM
 // delivers them.
 template <int R>
-LLAMA_AVX2 void dot_q4_0_rows(const BlockQ4_0* const* rows, int64_t row_stride,
-                              const QuantizedActivations& x, float* out) {
+LLAMA_TARGET_AVX2 void dot_q4_0_rows(const BlockQ4_0* const* rows, int64_t row_stride,
+                                     const QuantizedActivations& x, float* out) {
     const int64_t n_blocks = x.n / 32;
     const int8_t* xq = x.qs.data();
     const __m256i low_mask = _mm256_set1_epi8(0x0F);
@@ -157,14 +156,14 @@ inline void unpack_scales_mins(const uint8_t* packed, uint8_t out[16]) {
 }
 
 // int16 vector holding scale j in all 16 lanes, from the 8 scales widened to int16 in `scales`.
-LLAMA_AVX2 inline __m256i broadcast_scale(__m128i scales16, int j) {
+LLAMA_TARGET_AVX2 inline __m256i broadcast_scale(__m128i scales16, int j) {
     const __m128i pattern = _mm_set1_epi16(static_cast<int16_t>(0x0100 + 0x0202 * j));
     const __m128i s = _mm_shuffle_epi8(scales16, pattern);
     return _mm256_set_m128i(s, s);
 }
 
 template <bool kFiveBit, class Block>
-LLAMA_AVX2 float dot_q45_k(const Block* w, const QuantizedActivations& x) {
+LLAMA_TARGET_AVX2 float dot_q45_k(const Block* w, const QuantizedActivations& x) {
     __m256 acc = _mm256_setzero_ps();
     float acc_mins = 0.0f;
     const __m256i low_mask = _mm256_set1_epi8(0x0F);
@@ -216,7 +215,7 @@ LLAMA_AVX2 float dot_q45_k(const Block* w, const QuantizedActivations& x) {
     return hsum(acc) - acc_mins;
 }
 
-LLAMA_AVX2 float dot_q6_k(const BlockQ6_K* w, const QuantizedActivations& x) {
+LLAMA_TARGET_AVX2 float dot_q6_k(const BlockQ6_K* w, const QuantizedActivations& x) {
     __m256 acc = _mm256_setzero_ps();
     const __m256i low_mask = _mm256_set1_epi8(0x0F);
     const __m256i two_bits = _mm256_set1_epi8(3);

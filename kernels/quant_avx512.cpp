@@ -14,13 +14,11 @@
 #include <cstring>
 #include <type_traits>
 
+#include "kernels/cpu_features.h"
 #include "kernels/quant_impl.h"
 #include "kernels/simd.h"
 
 #if defined(__x86_64__) || defined(__i386__)
-
-#define LLAMA_AVX512 \
-    __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq,avx512vnni")))
 
 namespace llama::kernels::detail {
 namespace {
@@ -59,29 +57,29 @@ inline void prefetch_rows(const Block* const* rows, int64_t row_stride, int64_t 
     }
 }
 
-LLAMA_AVX512 inline float hsum(__m256 v) {
+LLAMA_TARGET_AVX512_VNNI inline float hsum(__m256 v) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
     s = _mm_add_ps(s, _mm_movehl_ps(s, s));
     s = _mm_add_ss(s, _mm_movehdup_ps(s));
     return _mm_cvtss_f32(s);
 }
 
-LLAMA_AVX512 inline float hsum128(__m128 s) {
+LLAMA_TARGET_AVX512_VNNI inline float hsum128(__m128 s) {
     s = _mm_add_ps(s, _mm_movehl_ps(s, s));
     s = _mm_add_ss(s, _mm_movehdup_ps(s));
     return _mm_cvtss_f32(s);
 }
 
-LLAMA_AVX512 inline __m256i load256(const void* p) {
+LLAMA_TARGET_AVX512_VNNI inline __m256i load256(const void* p) {
     return _mm256_loadu_si256(static_cast<const __m256i*>(p));
 }
 
-LLAMA_AVX512 inline __m256i bias_vector(int32_t bias) {
+LLAMA_TARGET_AVX512_VNNI inline __m256i bias_vector(int32_t bias) {
     return _mm256_castsi128_si256(_mm_cvtsi32_si128(bias));
 }
 
 template <class Block>
-LLAMA_AVX512 inline __m256i block_codes(const Block& block, __m256i constant) {
+LLAMA_TARGET_AVX512_VNNI inline __m256i block_codes(const Block& block, __m256i constant) {
     if constexpr (std::is_same_v<Block, BlockQ4_0>) {
         return _mm256_and_si256(_mm256_broadcastsi128_si256(
                                     _mm_loadu_si128(reinterpret_cast<const __m128i*>(block.qs))),
@@ -93,8 +91,8 @@ LLAMA_AVX512 inline __m256i block_codes(const Block& block, __m256i constant) {
 
 // Q8_0 and Q4_0: out[r] = dot(rows[r], x) for r < R.
 template <class Block, int R>
-LLAMA_AVX512 void dot_rows_32(const Block* const* rows, int64_t row_stride,
-                              const QuantizedActivations& x, float* out) {
+LLAMA_TARGET_AVX512_VNNI void dot_rows_32(const Block* const* rows, int64_t row_stride,
+                                          const QuantizedActivations& x, float* out) {
     constexpr bool kQ4 = std::is_same_v<Block, BlockQ4_0>;
     const int64_t n_blocks = x.n / 32;
     const int8_t* xq = x.qs.data();
@@ -108,7 +106,7 @@ LLAMA_AVX512 void dot_rows_32(const Block* const* rows, int64_t row_stride,
     __m256 acc0[R];
     __m256 acc1[R];
     for (int r = 0; r < R; ++r) acc0[r] = acc1[r] = _mm256_setzero_ps();
-    auto block = [&](int64_t i, __m256* acc) LLAMA_AVX512 {
+    auto block = [&](int64_t i, __m256* acc) LLAMA_TARGET_AVX512_VNNI {
         const __m256i xv = load256(xq + 32 * i);
         const __m256i bv = bias_vector(bias[i]);
         const __m256 dxv = _mm256_set1_ps(dx[i]);
@@ -143,7 +141,7 @@ LLAMA_AVX512 void dot_rows_32(const Block* const* rows, int64_t row_stride,
 
 // The 8 scales and 8 mins of a Q4_K/Q5_K block as bytes [sc0..sc7, m0..m7] (ggml's kmask trick,
 // equivalent to unpack_q4k_scale_min for j = 0..7).
-LLAMA_AVX512 inline __m128i unpack_scales_mins(const uint8_t* packed) {
+LLAMA_TARGET_AVX512_VNNI inline __m128i unpack_scales_mins(const uint8_t* packed) {
     constexpr uint32_t kmask1 = 0x3f3f3f3f;
     constexpr uint32_t kmask2 = 0x0f0f0f0f;
     constexpr uint32_t kmask3 = 0x03030303;
@@ -158,7 +156,7 @@ LLAMA_AVX512 inline __m128i unpack_scales_mins(const uint8_t* packed) {
 }
 
 // Two x ranges of 32 values as one 512-bit register.
-LLAMA_AVX512 inline __m512i load_pair(const int8_t* low, const int8_t* high) {
+LLAMA_TARGET_AVX512_VNNI inline __m512i load_pair(const int8_t* low, const int8_t* high) {
     return _mm512_inserti64x4(_mm512_castsi256_si512(load256(low)), load256(high), 1);
 }
 
@@ -166,14 +164,14 @@ LLAMA_AVX512 inline __m512i load_pair(const int8_t* low, const int8_t* high) {
 // are sub-blocks (s, s+2) and their high nibbles (s+1, s+3), each half of a register scaled by
 // its own sub-block scale (VPERMW broadcasts it) through VPDPWSSD.
 // int16 lanes 0-15 hold a, lanes 16-31 hold b.
-LLAMA_AVX512 inline __m512i pair_index(int a, int b) {
+LLAMA_TARGET_AVX512_VNNI inline __m512i pair_index(int a, int b) {
     return _mm512_inserti64x4(_mm512_set1_epi16(static_cast<int16_t>(a)),
                               _mm256_set1_epi16(static_cast<int16_t>(b)), 1);
 }
 
 template <bool kFiveBit, class Block, int R>
-LLAMA_AVX512 void dot_q45_k(const Block* const* rows, int64_t row_stride,
-                            const QuantizedActivations& x, float* out) {
+LLAMA_TARGET_AVX512_VNNI void dot_q45_k(const Block* const* rows, int64_t row_stride,
+                                        const QuantizedActivations& x, float* out) {
     __m512 acc[R];
     __m128 acc_mins[R];
     for (int r = 0; r < R; ++r) {
@@ -244,8 +242,8 @@ LLAMA_AVX512 void dot_q45_k(const Block* const* rows, int64_t row_stride,
 }
 
 template <class Block, int R>
-LLAMA_AVX512 void dot_q6_k(const Block* const* rows, int64_t row_stride,
-                           const QuantizedActivations& x, float* out) {
+LLAMA_TARGET_AVX512_VNNI void dot_q6_k(const Block* const* rows, int64_t row_stride,
+                                       const QuantizedActivations& x, float* out) {
     __m256 acc[R];
     for (int r = 0; r < R; ++r) acc[r] = _mm256_setzero_ps();
     const __m256i low_mask = _mm256_set1_epi8(0x0F);

@@ -6,25 +6,23 @@
 #include <cstdint>
 #include <cstring>
 
+#include "kernels/cpu_features.h"
 #include "kernels/quant_impl.h"
 #include "kernels/simd.h"
 
 #if defined(__x86_64__) || defined(__i386__)
 
-#define LLAMA_AVX512 \
-    __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq,avx512vnni")))
-
 namespace llama::kernels::detail {
 namespace {
 
-LLAMA_AVX512 inline __m512 bytes_to_ps_u8(__m128i bytes) {
+LLAMA_TARGET_AVX512_VNNI inline __m512 bytes_to_ps_u8(__m128i bytes) {
     return _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(bytes));
 }
-LLAMA_AVX512 inline __m512 bytes_to_ps_i8(__m128i bytes) {
+LLAMA_TARGET_AVX512_VNNI inline __m512 bytes_to_ps_i8(__m128i bytes) {
     return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(bytes));
 }
 
-LLAMA_AVX512 void q8_0_row(const BlockQ8_0* blocks, int64_t n, float* out) {
+LLAMA_TARGET_AVX512_VNNI void q8_0_row(const BlockQ8_0* blocks, int64_t n, float* out) {
     for (int64_t b = 0; b < n / 32; ++b) {
         const __m512 d = _mm512_set1_ps(_cvtsh_ss(blocks[b].d));
         const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blocks[b].qs));
@@ -34,7 +32,7 @@ LLAMA_AVX512 void q8_0_row(const BlockQ8_0* blocks, int64_t n, float* out) {
     }
 }
 
-LLAMA_AVX512 void q4_0_row(const BlockQ4_0* blocks, int64_t n, float* out) {
+LLAMA_TARGET_AVX512_VNNI void q4_0_row(const BlockQ4_0* blocks, int64_t n, float* out) {
     const __m128i low_mask = _mm_set1_epi8(0x0F);
     const __m128i eight = _mm_set1_epi8(8);
     for (int64_t b = 0; b < n / 32; ++b) {
@@ -48,7 +46,7 @@ LLAMA_AVX512 void q4_0_row(const BlockQ4_0* blocks, int64_t n, float* out) {
 }
 
 // 32 unsigned codes (one sub-block) as d * q - m.
-LLAMA_AVX512 inline void store_sub_block(__m256i codes, float d, float m, float* out) {
+LLAMA_TARGET_AVX512_VNNI inline void store_sub_block(__m256i codes, float d, float m, float* out) {
     const __m512 vd = _mm512_set1_ps(d);
     const __m512 vm = _mm512_set1_ps(m);
     _mm512_storeu_ps(out, _mm512_fmsub_ps(vd, bytes_to_ps_u8(_mm256_castsi256_si128(codes)), vm));
@@ -57,7 +55,7 @@ LLAMA_AVX512 inline void store_sub_block(__m256i codes, float d, float m, float*
 }
 
 template <bool kFiveBit, class Block>
-LLAMA_AVX512 void q45_k_row(const Block* blocks, int64_t n, float* out) {
+LLAMA_TARGET_AVX512_VNNI void q45_k_row(const Block* blocks, int64_t n, float* out) {
     const __m256i low_mask = _mm256_set1_epi8(0x0F);
     const __m256i one = _mm256_set1_epi8(1);
     for (int64_t i = 0; i < n / 256; ++i) {
@@ -89,7 +87,7 @@ LLAMA_AVX512 void q45_k_row(const Block* blocks, int64_t n, float* out) {
     }
 }
 
-LLAMA_AVX512 void q6_k_row(const BlockQ6_K* blocks, int64_t n, float* out) {
+LLAMA_TARGET_AVX512_VNNI void q6_k_row(const BlockQ6_K* blocks, int64_t n, float* out) {
     const __m256i low_mask = _mm256_set1_epi8(0x0F);
     const __m256i high_mask = _mm256_set1_epi8(0x30);
     const __m256i offset = _mm256_set1_epi8(32);
@@ -154,7 +152,7 @@ void dequantize_row_avx512(DType type, const std::byte* row, int64_t n, float* o
 
 // Bit-identical to the portable quantize_block for finite input: the same max, the same
 // 127/amax, the same products, and VCVTPS2DQ rounds to nearest even like std::nearbyint.
-LLAMA_AVX512 float quantize_block_avx512(const float* x, int64_t count, int8_t* q) {
+LLAMA_TARGET_AVX512_VNNI float quantize_block_avx512(const float* x, int64_t count, int8_t* q) {
     __m512 amax = _mm512_setzero_ps();
     for (int64_t j = 0; j < count; j += 16) {
         amax = _mm512_max_ps(amax, _mm512_abs_ps(_mm512_loadu_ps(x + j)));

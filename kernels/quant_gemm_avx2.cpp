@@ -14,12 +14,11 @@
 #include <cstring>
 #include <utility>
 
+#include "kernels/cpu_features.h"
 #include "kernels/quant_gemm_impl.h"
 #include "kernels/simd.h"
 
 #if defined(__x86_64__) || defined(__i386__)
-
-#define LLAMA_AVX2 __attribute__((target("avx2,fma,f16c")))
 
 namespace llama::kernels::detail {
 namespace {
@@ -29,17 +28,17 @@ namespace {
 constexpr int kTokens32 = 3;
 constexpr int kTokensK = 5;
 
-LLAMA_AVX2 inline __m256i broadcast4(const void* p) {
+LLAMA_TARGET_AVX2 inline __m256i broadcast4(const void* p) {
     int32_t v;
     std::memcpy(&v, p, 4);
     return _mm256_set1_epi32(v);
 }
 
-LLAMA_AVX2 inline __m256i load(const std::byte* p) {
+LLAMA_TARGET_AVX2 inline __m256i load(const std::byte* p) {
     return _mm256_load_si256(reinterpret_cast<const __m256i*>(p));
 }
 
-LLAMA_AVX2 inline void store_rows(float* y, int n_rows, __m256 v) {
+LLAMA_TARGET_AVX2 inline void store_rows(float* y, int n_rows, __m256 v) {
     if (n_rows >= 8) {
         _mm256_storeu_ps(y, v);
     } else {
@@ -53,7 +52,7 @@ LLAMA_AVX2 inline void store_rows(float* y, int n_rows, __m256 v) {
 // register is loaded once per block and multiplied by all T tokens (weights outer, tokens inner),
 // and each token broadcast serves both 8-row halves, so the panel is read once per token tile.
 template <bool kQ8, int kHalves, int T>
-LLAMA_AVX2 void tile_32(const PanelGemmArgs& args, int64_t t0) {
+LLAMA_TARGET_AVX2 void tile_32(const PanelGemmArgs& args, int64_t t0) {
     const QuantizedBatch& x = *args.x;
     const int64_t nt = x.n_tokens;
     const __m256i ones = _mm256_set1_epi16(1);
@@ -116,7 +115,7 @@ LLAMA_AVX2 void tile_32(const PanelGemmArgs& args, int64_t t0) {
 // K-quants with kSubs sub-blocks, kRun VPMADDUBSW results summed in int16: tokens [t0, t0 + T),
 // weights outer and tokens inner as above.
 template <int kSubs, int kRun, int T>
-LLAMA_AVX2 void tile_k(const PanelGemmArgs& args, int64_t t0, int half) {
+LLAMA_TARGET_AVX2 void tile_k(const PanelGemmArgs& args, int64_t t0, int half) {
     constexpr int kGroups = 64 / kSubs;  // 4-value groups per sub-block
     constexpr int64_t kBlockBytes = kKPanelScales + 64 * kSubs + kKPanelMinsFromEnd;
     const QuantizedBatch& x = *args.x;
@@ -221,7 +220,8 @@ struct TileK {
 
 // Two 8x8 word transposes (rows 0-7, then 8-15): 32-bit and 64-bit interleaves within 128-bit
 // lanes, then the lanes of rows 0-3 and 4-7 paired.
-LLAMA_AVX2 void transpose_16x8_avx2(const uint32_t* rows, int64_t row_stride, std::byte* out) {
+LLAMA_TARGET_AVX2 void transpose_16x8_avx2(const uint32_t* rows, int64_t row_stride,
+                                           std::byte* out) {
     for (int half = 0; half < 2; ++half) {
         __m256i r[8];
         for (int i = 0; i < 8; ++i) {

@@ -13,13 +13,11 @@
 #include <cstring>
 #include <utility>
 
+#include "kernels/cpu_features.h"
 #include "kernels/quant_gemm_impl.h"
 #include "kernels/simd.h"
 
 #if defined(__x86_64__) || defined(__i386__)
-
-#define LLAMA_AVX512 \
-    __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq,avx512vnni")))
 
 namespace llama::kernels::detail {
 namespace {
@@ -29,13 +27,13 @@ namespace {
 constexpr int kTokens32 = 16;
 constexpr int kTokensK = 12;
 
-LLAMA_AVX512 inline __m512i broadcast4(const int8_t* p) {
+LLAMA_TARGET_AVX512_VNNI inline __m512i broadcast4(const int8_t* p) {
     int32_t v;
     std::memcpy(&v, p, 4);
     return _mm512_set1_epi32(v);
 }
 
-LLAMA_AVX512 inline void store_rows(float* y, int n_rows, __m512 v) {
+LLAMA_TARGET_AVX512_VNNI inline void store_rows(float* y, int n_rows, __m512 v) {
     if (n_rows == kPanelRows) {
         _mm512_storeu_ps(y, v);
     } else {
@@ -45,7 +43,7 @@ LLAMA_AVX512 inline void store_rows(float* y, int n_rows, __m512 v) {
 
 // Q8_0 / Q4_0: tokens [t0, t0 + T).
 template <bool kQ8, int T>
-LLAMA_AVX512 void tile_32(const PanelGemmArgs& args, int64_t t0) {
+LLAMA_TARGET_AVX512_VNNI void tile_32(const PanelGemmArgs& args, int64_t t0) {
     const QuantizedBatch& x = *args.x;
     const int64_t nt = x.n_tokens;
     const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
@@ -77,7 +75,7 @@ LLAMA_AVX512 void tile_32(const PanelGemmArgs& args, int64_t t0) {
 
 // K-quants with kSubs sub-blocks: tokens [t0, t0 + T).
 template <int kSubs, int T>
-LLAMA_AVX512 void tile_k(const PanelGemmArgs& args, int64_t t0) {
+LLAMA_TARGET_AVX512_VNNI void tile_k(const PanelGemmArgs& args, int64_t t0) {
     constexpr int kGroups = 64 / kSubs;  // 4-value groups per sub-block
     constexpr int64_t kBlockBytes = kKPanelScales + 64 * kSubs + kKPanelMinsFromEnd;
     const QuantizedBatch& x = *args.x;

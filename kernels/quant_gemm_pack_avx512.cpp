@@ -7,18 +7,16 @@
 #include <cstdint>
 #include <cstring>
 
+#include "kernels/cpu_features.h"
 #include "kernels/quant_gemm_impl.h"
 #include "kernels/simd.h"
 
 #if defined(__x86_64__) || defined(__i386__)
 
-#define LLAMA_AVX512 \
-    __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq,avx512vnni")))
-
 namespace llama::kernels::detail {
 namespace {
 
-LLAMA_AVX512 inline __m256i load256(const std::byte* p) {
+LLAMA_TARGET_AVX512_VNNI inline __m256i load256(const std::byte* p) {
     return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
 }
 
@@ -26,7 +24,8 @@ LLAMA_AVX512 inline __m256i load256(const std::byte* p) {
 // share a register (one per 256-bit half), then an 8x8 word transpose runs in both halves at
 // once: 32-bit and 64-bit interleaves within 128-bit lanes, and a two-register qword permute that
 // pairs the lanes of rows 0-3 and 4-7.
-LLAMA_AVX512 inline void transpose_16x8(const std::byte* base, int64_t stride, __m512i out[8]) {
+LLAMA_TARGET_AVX512_VNNI inline void transpose_16x8(const std::byte* base, int64_t stride,
+                                                    __m512i out[8]) {
     __m512i r[8];
     for (int i = 0; i < 8; ++i) {
         r[i] = _mm512_inserti64x4(_mm512_castsi256_si512(load256(base + i * stride)),
@@ -55,7 +54,8 @@ LLAMA_AVX512 inline void transpose_16x8(const std::byte* base, int64_t stride, _
 
 // out[k] lane r = word k of the 16 bytes at base + r * stride, for r < 16: four rows per
 // register (one per 128-bit lane), then two rounds of two-register word permutes.
-LLAMA_AVX512 inline void transpose_16x4(const std::byte* base, int64_t stride, __m512i out[4]) {
+LLAMA_TARGET_AVX512_VNNI inline void transpose_16x4(const std::byte* base, int64_t stride,
+                                                    __m512i out[4]) {
     __m512i z[4];
     for (int j = 0; j < 4; ++j) {
         const std::byte* p = base + 4 * j * stride;
@@ -87,28 +87,28 @@ LLAMA_AVX512 inline void transpose_16x4(const std::byte* base, int64_t stride, _
 }
 
 // The 4 bytes at base + r * stride of 16 rows, one per lane.
-LLAMA_AVX512 inline __m512i gather_rows(const std::byte* base, __m512i offsets) {
+LLAMA_TARGET_AVX512_VNNI inline __m512i gather_rows(const std::byte* base, __m512i offsets) {
     return _mm512_i32gather_epi32(offsets, base, 1);
 }
 
 // The f16 at the start of each of 16 rows' blocks, as fp32: sixteen scalar loads into one vector
 // (measured faster than a gather here).
-LLAMA_AVX512 inline __m512 block_scales(const std::byte* base, int64_t stride) {
+LLAMA_TARGET_AVX512_VNNI inline __m512 block_scales(const std::byte* base, int64_t stride) {
     alignas(32) uint16_t halves[kPanelRows];
     for (int r = 0; r < kPanelRows; ++r) std::memcpy(&halves[r], base + r * stride, 2);
     return _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(halves)));
 }
 
 // fp16 in the low (high) half of each lane to fp32.
-LLAMA_AVX512 inline __m512 low_halves(__m512i v) {
+LLAMA_TARGET_AVX512_VNNI inline __m512 low_halves(__m512i v) {
     return _mm512_cvtph_ps(_mm512_cvtepi32_epi16(v));
 }
-LLAMA_AVX512 inline __m512 high_halves(__m512i v) {
+LLAMA_TARGET_AVX512_VNNI inline __m512 high_halves(__m512i v) {
     return _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(v, 16)));
 }
 
-LLAMA_AVX512 inline void store(std::byte* p, __m512i v) { _mm512_store_si512(p, v); }
-LLAMA_AVX512 inline void store(std::byte* p, __m512 v) { _mm512_store_ps(p, v); }
+LLAMA_TARGET_AVX512_VNNI inline void store(std::byte* p, __m512i v) { _mm512_store_si512(p, v); }
+LLAMA_TARGET_AVX512_VNNI inline void store(std::byte* p, __m512 v) { _mm512_store_ps(p, v); }
 
 // Prefetches the part of each of the 16 rows `ahead` bytes on, lines [0, bytes).
 inline void prefetch_rows(const std::byte* rows, int64_t stride, int64_t ahead, int64_t bytes) {
@@ -121,8 +121,8 @@ inline void prefetch_rows(const std::byte* rows, int64_t stride, int64_t ahead, 
 
 constexpr int64_t kPrefetchBytes = 1024;  // per row, as in the portable packer
 
-LLAMA_AVX512 void pack_q32(bool q8, const std::byte* rows, int64_t stride, int64_t n_blocks,
-                           std::byte* panel) {
+LLAMA_TARGET_AVX512_VNNI void pack_q32(bool q8, const std::byte* rows, int64_t stride,
+                                       int64_t n_blocks, std::byte* panel) {
     const int64_t block_bytes = q8 ? sizeof(BlockQ8_0) : sizeof(BlockQ4_0);
     const __m512i low_mask = _mm512_set1_epi8(0x0F);
     for (int64_t b = 0; b < n_blocks; ++b) {
@@ -147,8 +147,8 @@ LLAMA_AVX512 void pack_q32(bool q8, const std::byte* rows, int64_t stride, int64
 }
 
 // Q4_K/Q5_K scales and mins of 16 rows (bytes 4..15 of each block) into the panel, with d, dmin.
-LLAMA_AVX512 void pack_k45_scales(const std::byte* src, int64_t stride, __m512i offsets,
-                                  std::byte* block) {
+LLAMA_TARGET_AVX512_VNNI void pack_k45_scales(const std::byte* src, int64_t stride, __m512i offsets,
+                                              std::byte* block) {
     __m512i u[4];
     transpose_16x4(src + 4, stride, u);  // u[0..2]: the 12 scale bytes (ggml's kmask unpacking)
     const __m512i kmask1 = _mm512_set1_epi32(0x3f3f3f3f);
@@ -179,8 +179,8 @@ LLAMA_AVX512 void pack_k45_scales(const std::byte* src, int64_t stride, __m512i 
 }
 
 template <bool kFiveBit>
-LLAMA_AVX512 void pack_q45_k(const std::byte* rows, int64_t stride, int64_t n_blocks,
-                             std::byte* panel) {
+LLAMA_TARGET_AVX512_VNNI void pack_q45_k(const std::byte* rows, int64_t stride, int64_t n_blocks,
+                                         std::byte* panel) {
     using Block = std::conditional_t<kFiveBit, BlockQ5_K, BlockQ4_K>;
     constexpr int64_t kBlockBytes = kKPanelScales + 64 * 8 + kKPanelMinsFromEnd;
     const __m512i offsets =
@@ -219,8 +219,8 @@ LLAMA_AVX512 void pack_q45_k(const std::byte* rows, int64_t stride, int64_t n_bl
     }
 }
 
-LLAMA_AVX512 void pack_q6_k(const std::byte* rows, int64_t stride, int64_t n_blocks,
-                            std::byte* panel) {
+LLAMA_TARGET_AVX512_VNNI void pack_q6_k(const std::byte* rows, int64_t stride, int64_t n_blocks,
+                                        std::byte* panel) {
     constexpr int64_t kBlockBytes = kKPanelScales + 64 * 16 + kKPanelMinsFromEnd;
     const __m512i offsets =
         _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
@@ -238,7 +238,7 @@ LLAMA_AVX512 void pack_q6_k(const std::byte* rows, int64_t stride, int64_t n_blo
             transpose_16x8(src + offsetof(BlockQ6_K, qh) + 32 * h, stride, qh);
             for (int i = 0; i < 8; ++i) {
                 const int k = 32 * h + i;
-                auto top = [&](int shift) LLAMA_AVX512 {
+                auto top = [&](int shift) LLAMA_TARGET_AVX512_VNNI {
                     return _mm512_slli_epi16(
                         _mm512_and_si512(_mm512_srli_epi16(qh[i], shift), two_bits), 4);
                 };
@@ -305,7 +305,8 @@ void pack_panel_avx512(DType type, const std::byte* rows, int64_t row_stride, in
     }
 }
 
-LLAMA_AVX512 void transpose_16x8_avx512(const uint32_t* rows, int64_t row_stride, std::byte* out) {
+LLAMA_TARGET_AVX512_VNNI void transpose_16x8_avx512(const uint32_t* rows, int64_t row_stride,
+                                                    std::byte* out) {
     __m512i words[8];
     transpose_16x8(reinterpret_cast<const std::byte*>(rows), row_stride * 4, words);
     for (int k = 0; k < 8; ++k) store(out + 64 * k, words[k]);
