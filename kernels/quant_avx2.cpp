@@ -68,31 +68,23 @@ LLAMA_TARGET_AVX2 float dot_q8_0(const BlockQ8_0* w, const QuantizedActivations&
     return hsum(_mm256_add_ps(acc0, acc1));
 }
 
-// Q4_0, R rows at a time, two blocks per 256-bit register: the 16 code bytes of blocks i and i+1
-// fill the two 128-bit halves, so one AND and one shift unpack 64 codes, two VPMADDUBSW multiply
-// them with the matching halves of the activations (low nibbles with x[0..15] of each block, high
-// ones with x[16..31]), and after VPMADDWD lanes 0-3 hold block i's partial sums and lanes 4-7
-// block i+1's. Each block's scale d_w * d_x then spans its four lanes. The activation registers
-// are shared by the R rows. About 9 instructions per block and row where one block at a time
-// took 15, which matters where 2 AVX2 cores cannot unpack 4-bit weights as fast as DRAM
-// delivers them.
-template <int R>
-LLAMA_TARGET_AVX2 void dot_q4_0_rows(const BlockQ4_0* const* rows, int64_t row_stride,
-                                     const QuantizedActivations& x, float* out) {
+// Q4_0, two blocks per 256-bit register: the 16 code bytes of blocks i and i+1 fill the two
+// 128-bit halves, so one AND and one shift unpack 64 codes, two VPMADDUBSW multiply them with the
+// matching halves of the activations (low nibbles with x[0..15] of each block, high ones with
+// x[16..31]), and after VPMADDWD lanes 0-3 hold block i's partial sums and lanes 4-7 block
+// i+1's. Each block's scale d_w * d_x then spans its four lanes. About 9 instructions per block
+// where one block at a time took 15, which matters where 2 AVX2 cores cannot unpack 4-bit weights
+// as fast as DRAM delivers them.
+LLAMA_TARGET_AVX2 float dot_q4_0(const BlockQ4_0* row, const QuantizedActivations& x) {
     const int64_t n_blocks = x.n / 32;
     const int8_t* xq = x.qs.data();
     const __m256i low_mask = _mm256_set1_epi8(0x0F);
     const __m256i ones = _mm256_set1_epi16(1);
     const __m256i spread = _mm256_set_epi32(1, 1, 1, 1, 0, 0, 0, 0);  // [a a a a b b b b]
-    __m256 acc[R];
-    for (int r = 0; r < R; ++r) acc[r] = _mm256_setzero_ps();
+    __m256 acc = _mm256_setzero_ps();
     int64_t i = 0;
     for (; i + 2 <= n_blocks; i += 2) {
-        const int64_t ahead = i * static_cast<int64_t>(sizeof(BlockQ4_0)) + 2048;
-        const int64_t jump = ahead >= row_stride ? (R - 1) * row_stride : 0;
-        for (int r = 0; r < R; ++r) {
-            _mm_prefetch(reinterpret_cast<const char*>(rows[r]) + ahead + jump, _MM_HINT_T0);
-        }
+        _mm_prefetch(reinterpret_cast<const char*>(row + i) + 2048, _MM_HINT_T0);
         const int8_t* x0 = xq + 32 * i;
         const __m256i x_low = _mm256_loadu2_m128i(reinterpret_cast<const __m128i*>(x0 + 32),
                                                   reinterpret_cast<const __m128i*>(x0));
@@ -102,41 +94,37 @@ LLAMA_TARGET_AVX2 void dot_q4_0_rows(const BlockQ4_0* const* rows, int64_t row_s
         const __m256i bias = _mm256_set_epi32(0, 0, 0, x.bias[i + 1], 0, 0, 0, x.bias[i]);
         const __m128 dx = _mm_castsi128_ps(_mm_loadl_epi64(
             reinterpret_cast<const __m128i*>(x.scales.data() + i)));  // [dx_i, dx_i+1]
-        for (int r = 0; r < R; ++r) {
-            const BlockQ4_0& a = rows[r][i];
-            const BlockQ4_0& b = rows[r][i + 1];
-            const __m256i q = _mm256_loadu2_m128i(reinterpret_cast<const __m128i*>(b.qs),
-                                                  reinterpret_cast<const __m128i*>(a.qs));
-            const __m256i p_low = _mm256_maddubs_epi16(_mm256_and_si256(q, low_mask), x_low);
-            const __m256i p_high =
-                _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(q, 4), low_mask), x_high);
-            const __m256i dot =
-                _mm256_add_epi32(_mm256_madd_epi16(_mm256_add_epi16(p_low, p_high), ones), bias);
-            const __m128 dw = _mm_cvtph_ps(_mm_cvtsi32_si128(
-                static_cast<int>(static_cast<uint32_t>(a.d) | static_cast<uint32_t>(b.d) << 16)));
-            const __m256 scale =
-                _mm256_permutevar8x32_ps(_mm256_castps128_ps256(_mm_mul_ps(dw, dx)), spread);
-            acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), scale, acc[r]);
-        }
+        const BlockQ4_0& a = row[i];
+        const BlockQ4_0& b = row[i + 1];
+        const __m256i q = _mm256_loadu2_m128i(reinterpret_cast<const __m128i*>(b.qs),
+                                              reinterpret_cast<const __m128i*>(a.qs));
+        const __m256i p_low = _mm256_maddubs_epi16(_mm256_and_si256(q, low_mask), x_low);
+        const __m256i p_high =
+            _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(q, 4), low_mask), x_high);
+        const __m256i dot =
+            _mm256_add_epi32(_mm256_madd_epi16(_mm256_add_epi16(p_low, p_high), ones), bias);
+        const __m128 dw = _mm_cvtph_ps(_mm_cvtsi32_si128(
+            static_cast<int>(static_cast<uint32_t>(a.d) | static_cast<uint32_t>(b.d) << 16)));
+        const __m256 scale =
+            _mm256_permutevar8x32_ps(_mm256_castps128_ps256(_mm_mul_ps(dw, dx)), spread);
+        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), scale, acc);
     }
-    for (int r = 0; r < R; ++r) {
-        float total = hsum(acc[r]);
-        if (i < n_blocks) {  // an odd last block
-            const BlockQ4_0& a = rows[r][i];
-            const __m128i qs = _mm_loadu_si128(reinterpret_cast<const __m128i*>(a.qs));
-            const __m256i q = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(qs, 4), qs),
-                                               low_mask);  // elements 0..15, 16..31
-            const __m256i p = _mm256_maddubs_epi16(q, load256(xq + 32 * i));
-            const __m256i sums = pairs_to_i32(p);
-            const __m128i s4 =
-                _mm_add_epi32(_mm256_castsi256_si128(sums), _mm256_extracti128_si256(sums, 1));
-            const __m128i s2 = _mm_add_epi32(s4, _mm_unpackhi_epi64(s4, s4));
-            const int32_t dot =
-                _mm_cvtsi128_si32(_mm_add_epi32(s2, _mm_shuffle_epi32(s2, 1))) + x.bias[i];
-            total += f16(a.d) * x.scales[i] * static_cast<float>(dot);
-        }
-        out[r] = total;
+    float total = hsum(acc);
+    if (i < n_blocks) {  // an odd last block
+        const BlockQ4_0& a = row[i];
+        const __m128i qs = _mm_loadu_si128(reinterpret_cast<const __m128i*>(a.qs));
+        const __m256i q = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(qs, 4), qs),
+                                           low_mask);  // elements 0..15, 16..31
+        const __m256i p = _mm256_maddubs_epi16(q, load256(xq + 32 * i));
+        const __m256i sums = pairs_to_i32(p);
+        const __m128i s4 =
+            _mm_add_epi32(_mm256_castsi256_si128(sums), _mm256_extracti128_si256(sums, 1));
+        const __m128i s2 = _mm_add_epi32(s4, _mm_unpackhi_epi64(s4, s4));
+        const int32_t dot =
+            _mm_cvtsi128_si32(_mm_add_epi32(s2, _mm_shuffle_epi32(s2, 1))) + x.bias[i];
+        total += f16(a.d) * x.scales[i] * static_cast<float>(dot);
     }
+    return total;
 }
 
 // The 8 scales and 8 mins of a Q4_K/Q5_K block as bytes: [sc0..sc7, m0..m7] (ggml's kmask trick,
@@ -262,17 +250,6 @@ LLAMA_TARGET_AVX2 float dot_q6_k(const BlockQ6_K* w, const QuantizedActivations&
     return hsum(acc);
 }
 
-// Row-major over the weights: each row is read once (and stays in L1) for all the tokens.
-template <class Block, float (*Dot)(const Block*, const QuantizedActivations&)>
-void rows_loop(const QuantMatvecArgs& args) {
-    for (int64_t r = 0; r < args.rows; ++r) {
-        const auto* row = reinterpret_cast<const Block*>(args.weights + r * args.row_stride);
-        for (int64_t t = 0; t < args.n_tokens; ++t) {
-            args.y[t * args.ldy + r] = Dot(row, args.x[t]);
-        }
-    }
-}
-
 }  // namespace
 
 void quant_matvec_avx2(const QuantMatvecArgs& args) {
@@ -281,7 +258,7 @@ void quant_matvec_avx2(const QuantMatvecArgs& args) {
             rows_loop<BlockQ8_0, dot_q8_0>(args);
             break;
         case DType::Q4_0:
-            grouped_rows_loop<BlockQ4_0, 4, dot_q4_0_rows<4>, dot_q4_0_rows<1>>(args, args.rows);
+            rows_loop<BlockQ4_0, dot_q4_0>(args);
             break;
         case DType::Q4_K:
             rows_loop<BlockQ4_K, dot_q45_k<false, BlockQ4_K>>(args);

@@ -23,38 +23,19 @@
 namespace llama::kernels::detail {
 namespace {
 
-// Every type runs rows of at least kGroupMinRowBytes kRows at a time, sharing each block's
-// activation loads. Rows lie back to back in memory, so a group is read as kRows streams one row
-// apart, and a row's prefetch that runs past its end jumps to the same offset of the next group's
-// row rather than into the following row, which is being read now: without that jump 2-4 rows
-// stream 25% slower than one. With it, 2 threads stream 4 rows of 11008 values 18-40% faster
-// than one (Q8_0 also +25% on rows of 4096 values, at the plain-read bandwidth).
-constexpr int64_t kRows = 4;
-// Rows shorter than this run one at a time: grouping rows of 4096 values measured 5% slower for
-// Q4_K/Q5_K (2.3-2.8 KB rows) and no faster for Q4_0 (2.3 KB), while Q6_K (3.3 KB) and Q8_0
-// (4.3 KB) gain, and all types gain 18-40% on rows of 11008 values (6-9 KB).
-constexpr int64_t kGroupMinRowBytes = 3072;
-
-// Software prefetch distance in super-blocks (2.3-3.4 KB; Q8_0/Q4_0 prefetch 2 KB ahead): the
-// hardware prefetcher alone leaves the loops waiting on DRAM (measured: 20-30% slower when
-// streaming; 1 KB ahead was ~10% slower than 2-4 KB).
-constexpr int64_t kPrefetchBlocks = 16;
+// Each row is read on its own, start to end, as one sequential stream. Reading 4 rows side by
+// side to share each block's activation loads (as this file did) measured 1.1-1.6x slower in
+// whole-model decode (7B shape, 8 layers, 2 threads, Zen 4: Q8_0 10.5 vs 16.5 t/s, Q4_0 23 vs
+// 26, Q4_K_M 19 vs 21): the activations sit in L1 anyway, and interleaved row streams defeat
+// the hardware prefetcher.
+//
+// Software prefetch distance (2 KB; Q4_K/Q5_K/Q6_K a few super-blocks): the hardware
+// prefetcher alone left the loops waiting on DRAM (measured 20-30% slower; 1 KB ahead was ~10%
+// slower than 2-4 KB).
 constexpr int64_t kPrefetchBytes = 2048;
 
-// Prefetches every cache line of super-block i + kPrefetchBlocks of each of R rows. Rows lie back
-// to back, so past a row's end the prefetch goes to the same offset of the next group's row, not
-// into the following row, which is being read now (a pointer past the matrix is harmless:
-// prefetches never fault).
-template <class Block, int R>
-inline void prefetch_rows(const Block* const* rows, int64_t row_stride, int64_t i) {
-    const int64_t ahead = (i + kPrefetchBlocks) * static_cast<int64_t>(sizeof(Block));
-    const int64_t jump = ahead >= row_stride ? (R - 1) * row_stride : 0;
-    for (int r = 0; r < R; ++r) {
-        const char* p = reinterpret_cast<const char*>(rows[r]) + ahead + jump;
-        for (size_t offset = 0; offset < sizeof(Block); offset += 64) {
-            _mm_prefetch(p + offset, _MM_HINT_T0);
-        }
-    }
+inline void prefetch_ahead(const void* row, int64_t offset) {
+    _mm_prefetch(static_cast<const char*>(row) + offset + kPrefetchBytes, _MM_HINT_T0);
 }
 
 LLAMA_TARGET_AVX512_VNNI inline float hsum(__m256 v) {
@@ -89,10 +70,9 @@ LLAMA_TARGET_AVX512_VNNI inline __m256i block_codes(const Block& block, __m256i 
     }
 }
 
-// Q8_0 and Q4_0: out[r] = dot(rows[r], x) for r < R.
-template <class Block, int R>
-LLAMA_TARGET_AVX512_VNNI void dot_rows_32(const Block* const* rows, int64_t row_stride,
-                                          const QuantizedActivations& x, float* out) {
+// Q8_0 and Q4_0: dot(row, x).
+template <class Block>
+LLAMA_TARGET_AVX512_VNNI float dot_32(const Block* row, const QuantizedActivations& x) {
     constexpr bool kQ4 = std::is_same_v<Block, BlockQ4_0>;
     const int64_t n_blocks = x.n / 32;
     const int8_t* xq = x.qs.data();
@@ -103,39 +83,28 @@ LLAMA_TARGET_AVX512_VNNI void dot_rows_32(const Block* const* rows, int64_t row_
     const __m256i constant =
         kQ4 ? _mm256_set_m128i(_mm_set1_epi8(static_cast<char>(0xF0)), _mm_set1_epi8(0x0F))
             : _mm256_set1_epi8(static_cast<char>(0x80));
-    __m256 acc0[R];
-    __m256 acc1[R];
-    for (int r = 0; r < R; ++r) acc0[r] = acc1[r] = _mm256_setzero_ps();
-    auto block = [&](int64_t i, __m256* acc) LLAMA_TARGET_AVX512_VNNI {
-        const __m256i xv = load256(xq + 32 * i);
-        const __m256i bv = bias_vector(bias[i]);
-        const __m256 dxv = _mm256_set1_ps(dx[i]);
-        for (int r = 0; r < R; ++r) {
-            const __m256i dot = _mm256_dpbusd_epi32(bv, block_codes(rows[r][i], constant), xv);
-            const __m256 scale = _mm256_mul_ps(
-                _mm256_cvtph_ps(_mm_set1_epi16(static_cast<short>(rows[r][i].d))), dxv);
-            acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), scale, acc[r]);
-        }
+    __m256 acc0 = _mm256_setzero_ps();
+    __m256 acc1 = _mm256_setzero_ps();
+    auto block = [&](int64_t i, __m256& acc) LLAMA_TARGET_AVX512_VNNI {
+        const __m256i dot = _mm256_dpbusd_epi32(bias_vector(bias[i]), block_codes(row[i], constant),
+                                                load256(xq + 32 * i));
+        const __m256 scale = _mm256_mul_ps(
+            _mm256_cvtph_ps(_mm_set1_epi16(static_cast<short>(row[i].d))), _mm256_set1_ps(dx[i]));
+        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), scale, acc);
     };
     int64_t b = 0;
     for (; b + 2 <= n_blocks; b += 2) {
-        const int64_t ahead = b * static_cast<int64_t>(sizeof(Block)) + kPrefetchBytes;
-        const int64_t jump = ahead >= row_stride ? (R - 1) * row_stride : 0;
-        for (int r = 0; r < R; ++r) {
-            _mm_prefetch(reinterpret_cast<const char*>(rows[r]) + ahead + jump, _MM_HINT_T0);
-        }
+        prefetch_ahead(row + b, 0);
         block(b, acc0);
         block(b + 1, acc1);
     }
     if (b < n_blocks) block(b, acc0);
-    for (int r = 0; r < R; ++r) {
-        const __m256 acc = _mm256_add_ps(acc0[r], acc1[r]);
-        if constexpr (kQ4) {
-            out[r] = hsum128(_mm256_castps256_ps128(acc)) +
-                     hsum128(_mm256_extractf128_ps(acc, 1)) * (1.0f / 16.0f);
-        } else {
-            out[r] = hsum(acc);
-        }
+    const __m256 acc = _mm256_add_ps(acc0, acc1);
+    if constexpr (kQ4) {
+        return hsum128(_mm256_castps256_ps128(acc)) +
+               hsum128(_mm256_extractf128_ps(acc, 1)) * (1.0f / 16.0f);
+    } else {
+        return hsum(acc);
     }
 }
 
@@ -169,15 +138,10 @@ LLAMA_TARGET_AVX512_VNNI inline __m512i pair_index(int a, int b) {
                               _mm256_set1_epi16(static_cast<int16_t>(b)), 1);
 }
 
-template <bool kFiveBit, class Block, int R>
-LLAMA_TARGET_AVX512_VNNI void dot_q45_k(const Block* const* rows, int64_t row_stride,
-                                        const QuantizedActivations& x, float* out) {
-    __m512 acc[R];
-    __m128 acc_mins[R];
-    for (int r = 0; r < R; ++r) {
-        acc[r] = _mm512_setzero_ps();
-        acc_mins[r] = _mm_setzero_ps();
-    }
+template <bool kFiveBit, class Block>
+LLAMA_TARGET_AVX512_VNNI float dot_q45_k(const Block* row, const QuantizedActivations& x) {
+    __m512 acc = _mm512_setzero_ps();
+    __m128 acc_mins = _mm_setzero_ps();
     const __m512i low_mask = _mm512_set1_epi8(0x0F);
     const __m512i bit4 = _mm512_set1_epi8(0x10);
     const __m512i index[4] = {pair_index(0, 2), pair_index(1, 3), pair_index(4, 6),
@@ -188,71 +152,69 @@ LLAMA_TARGET_AVX512_VNNI void dot_q45_k(const Block* const* rows, int64_t row_st
     const __m512i shift_right[2] = {pair_index(0, 2), pair_index(1, 3)};
 
     for (int64_t i = 0; i < x.n / 256; ++i) {
-        prefetch_rows<Block, R>(rows, row_stride, i);
+        for (size_t offset = 0; offset < sizeof(Block); offset += 64) {
+            prefetch_ahead(row + i, static_cast<int64_t>(offset));
+        }
         const int8_t* xq = x.qs.data() + i * 256;
         // Mins: sum_j m_j * (sum of x over sub-block j), from the 16-value partial sums.
         const __m256i bsums = load256(x.bsums.data() + i * 16);
         const __m128i pair_sums =
             _mm_hadd_epi16(_mm256_castsi256_si128(bsums), _mm256_extracti128_si256(bsums, 1));
-        for (int r = 0; r < R; ++r) {
-            const Block& block = rows[r][i];
-            const __m128i scales_mins = unpack_scales_mins(block.scales);
-            uint32_t d_dmin;
-            std::memcpy(&d_dmin, &block.d, 4);  // d and dmin are adjacent halves
-            const __m128 d = _mm_mul_ps(_mm_cvtph_ps(_mm_cvtsi32_si128(static_cast<int>(d_dmin))),
-                                        _mm_set1_ps(x.scales[i]));
-            const __m128i mins_dot =
-                _mm_madd_epi16(_mm_cvtepu8_epi16(_mm_srli_si128(scales_mins, 8)), pair_sums);
-            acc_mins[r] =
-                _mm_fmadd_ps(_mm_shuffle_ps(d, d, 0x55), _mm_cvtepi32_ps(mins_dot), acc_mins[r]);
+        const Block& block = row[i];
+        const __m128i scales_mins = unpack_scales_mins(block.scales);
+        uint32_t d_dmin;
+        std::memcpy(&d_dmin, &block.d, 4);  // d and dmin are adjacent halves
+        const __m128 d = _mm_mul_ps(_mm_cvtph_ps(_mm_cvtsi32_si128(static_cast<int>(d_dmin))),
+                                    _mm_set1_ps(x.scales[i]));
+        const __m128i mins_dot =
+            _mm_madd_epi16(_mm_cvtepu8_epi16(_mm_srli_si128(scales_mins, 8)), pair_sums);
+        acc_mins = _mm_fmadd_ps(_mm_shuffle_ps(d, d, 0x55), _mm_cvtepi32_ps(mins_dot), acc_mins);
 
-            const __m512i scales = _mm512_castsi256_si512(_mm256_cvtepu8_epi16(scales_mins));
-            __m512i hbits;
-            if constexpr (kFiveBit) {
-                hbits = _mm512_broadcast_i64x4(load256(block.qh));
-            }
-            __m512i sumi0 = _mm512_setzero_si512();
-            __m512i sumi1 = _mm512_setzero_si512();
-            for (int half = 0; half < 2; ++half) {
-                const __m512i q = _mm512_loadu_si512(block.qs + 64 * half);
-                __m512i q_low = _mm512_and_si512(q, low_mask);
-                __m512i q_high = _mm512_and_si512(_mm512_srli_epi16(q, 4), low_mask);
-                if constexpr (kFiveBit) {
-                    // q | (moved & bit4) as one ternary-logic op.
-                    const __m512i moved_low = half == 0 ? _mm512_sllv_epi16(hbits, shift_left[0])
-                                                        : _mm512_srlv_epi16(hbits, shift_right[0]);
-                    const __m512i moved_high = half == 0 ? _mm512_sllv_epi16(hbits, shift_left[1])
-                                                         : _mm512_srlv_epi16(hbits, shift_right[1]);
-                    q_low = _mm512_ternarylogic_epi32(q_low, moved_low, bit4, 0xF8);
-                    q_high = _mm512_ternarylogic_epi32(q_high, moved_high, bit4, 0xF8);
-                }
-                const int8_t* xh = xq + 128 * half;
-                const __m512i p_low = _mm512_maddubs_epi16(q_low, load_pair(xh, xh + 64));
-                const __m512i p_high = _mm512_maddubs_epi16(q_high, load_pair(xh + 32, xh + 96));
-                sumi0 = _mm512_dpwssd_epi32(sumi0, p_low,
-                                            _mm512_permutexvar_epi16(index[2 * half], scales));
-                sumi1 = _mm512_dpwssd_epi32(sumi1, p_high,
-                                            _mm512_permutexvar_epi16(index[2 * half + 1], scales));
-            }
-            acc[r] = _mm512_fmadd_ps(_mm512_broadcastss_ps(d),
-                                     _mm512_cvtepi32_ps(_mm512_add_epi32(sumi0, sumi1)), acc[r]);
+        const __m512i scales = _mm512_castsi256_si512(_mm256_cvtepu8_epi16(scales_mins));
+        __m512i hbits;
+        if constexpr (kFiveBit) {
+            hbits = _mm512_broadcast_i64x4(load256(block.qh));
         }
+        __m512i sumi0 = _mm512_setzero_si512();
+        __m512i sumi1 = _mm512_setzero_si512();
+        for (int half = 0; half < 2; ++half) {
+            const __m512i q = _mm512_loadu_si512(block.qs + 64 * half);
+            __m512i q_low = _mm512_and_si512(q, low_mask);
+            __m512i q_high = _mm512_and_si512(_mm512_srli_epi16(q, 4), low_mask);
+            if constexpr (kFiveBit) {
+                // q | (moved & bit4) as one ternary-logic op.
+                const __m512i moved_low = half == 0 ? _mm512_sllv_epi16(hbits, shift_left[0])
+                                                    : _mm512_srlv_epi16(hbits, shift_right[0]);
+                const __m512i moved_high = half == 0 ? _mm512_sllv_epi16(hbits, shift_left[1])
+                                                     : _mm512_srlv_epi16(hbits, shift_right[1]);
+                q_low = _mm512_ternarylogic_epi32(q_low, moved_low, bit4, 0xF8);
+                q_high = _mm512_ternarylogic_epi32(q_high, moved_high, bit4, 0xF8);
+            }
+            const int8_t* xh = xq + 128 * half;
+            const __m512i p_low = _mm512_maddubs_epi16(q_low, load_pair(xh, xh + 64));
+            const __m512i p_high = _mm512_maddubs_epi16(q_high, load_pair(xh + 32, xh + 96));
+            sumi0 = _mm512_dpwssd_epi32(sumi0, p_low,
+                                        _mm512_permutexvar_epi16(index[2 * half], scales));
+            sumi1 = _mm512_dpwssd_epi32(sumi1, p_high,
+                                        _mm512_permutexvar_epi16(index[2 * half + 1], scales));
+        }
+        acc = _mm512_fmadd_ps(_mm512_broadcastss_ps(d),
+                              _mm512_cvtepi32_ps(_mm512_add_epi32(sumi0, sumi1)), acc);
     }
-    for (int r = 0; r < R; ++r) out[r] = _mm512_reduce_add_ps(acc[r]) - hsum128(acc_mins[r]);
+    return _mm512_reduce_add_ps(acc) - hsum128(acc_mins);
 }
 
-template <class Block, int R>
-LLAMA_TARGET_AVX512_VNNI void dot_q6_k(const Block* const* rows, int64_t row_stride,
-                                       const QuantizedActivations& x, float* out) {
-    __m256 acc[R];
-    for (int r = 0; r < R; ++r) acc[r] = _mm256_setzero_ps();
+LLAMA_TARGET_AVX512_VNNI float dot_q6_k(const BlockQ6_K* row, const QuantizedActivations& x) {
+    __m256 acc = _mm256_setzero_ps();
     const __m256i low_mask = _mm256_set1_epi8(0x0F);
     const __m256i high_mask = _mm256_set1_epi8(0x30);
     for (int64_t i = 0; i < x.n / 256; ++i) {
-        prefetch_rows<Block, R>(rows, row_stride, i);
+        for (size_t offset = 0; offset < sizeof(BlockQ6_K); offset += 64) {
+            prefetch_ahead(row + i, static_cast<int64_t>(offset));
+        }
         const int8_t* xq = x.qs.data() + i * 256;
-        for (int r = 0; r < R; ++r) {
-            const BlockQ6_K& block = rows[r][i];
+        {
+            const BlockQ6_K& block = row[i];
             const __m128i scales8 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(block.scales));
             const __m256i offset =
                 _mm256_madd_epi16(_mm256_cvtepi8_epi16(scales8), load256(x.bsums.data() + i * 16));
@@ -286,20 +248,11 @@ LLAMA_TARGET_AVX512_VNNI void dot_q6_k(const Block* const* rows, int64_t row_str
                     }
                 }
             }
-            acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(block.d) * x.scales[i]),
-                                     _mm256_cvtepi32_ps(_mm256_add_epi32(sumi0, sumi1)), acc[r]);
+            acc = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(block.d) * x.scales[i]),
+                                  _mm256_cvtepi32_ps(_mm256_add_epi32(sumi0, sumi1)), acc);
         }
     }
-    for (int r = 0; r < R; ++r) out[r] = hsum(acc[r]);
-}
-
-// Rows of at least kGroupMinRowBytes in groups of kRows (see above).
-template <class Block,
-          void (*Dot)(const Block* const*, int64_t, const QuantizedActivations&, float*),
-          void (*DotOne)(const Block* const*, int64_t, const QuantizedActivations&, float*)>
-void rows_loop(const QuantMatvecArgs& args) {
-    grouped_rows_loop<Block, kRows, Dot, DotOne>(
-        args, args.row_stride >= kGroupMinRowBytes ? args.rows : 0);
+    return hsum(acc);
 }
 
 }  // namespace
@@ -307,21 +260,19 @@ void rows_loop(const QuantMatvecArgs& args) {
 void quant_matvec_avx512(const QuantMatvecArgs& args) {
     switch (args.dtype) {
         case DType::Q8_0:
-            rows_loop<BlockQ8_0, dot_rows_32<BlockQ8_0, kRows>, dot_rows_32<BlockQ8_0, 1>>(args);
+            rows_loop<BlockQ8_0, dot_32<BlockQ8_0>>(args);
             break;
         case DType::Q4_0:
-            rows_loop<BlockQ4_0, dot_rows_32<BlockQ4_0, kRows>, dot_rows_32<BlockQ4_0, 1>>(args);
+            rows_loop<BlockQ4_0, dot_32<BlockQ4_0>>(args);
             break;
         case DType::Q4_K:
-            rows_loop<BlockQ4_K, dot_q45_k<false, BlockQ4_K, kRows>,
-                      dot_q45_k<false, BlockQ4_K, 1>>(args);
+            rows_loop<BlockQ4_K, dot_q45_k<false, BlockQ4_K>>(args);
             break;
         case DType::Q5_K:
-            rows_loop<BlockQ5_K, dot_q45_k<true, BlockQ5_K, kRows>, dot_q45_k<true, BlockQ5_K, 1>>(
-                args);
+            rows_loop<BlockQ5_K, dot_q45_k<true, BlockQ5_K>>(args);
             break;
         case DType::Q6_K:
-            rows_loop<BlockQ6_K, dot_q6_k<BlockQ6_K, kRows>, dot_q6_k<BlockQ6_K, 1>>(args);
+            rows_loop<BlockQ6_K, dot_q6_k>(args);
             break;
         default:
             break;

@@ -30,31 +30,14 @@ struct QuantMatvecArgs {
     int64_t ldy;
 };
 
-// Rows in groups of R (the first `grouped_rows` rows; then one at a time), each group read once,
-// and kept in L1, for all the tokens: Dot computes out[i] = dot(rows[i], x) for i < R, DotOne the
-// same for one row. Rows lie back to back, so a group streams as R interleaved reads; the kernels
-// prefetch along them (row_stride tells how far a row goes).
-template <class Block, int R,
-          void (*Dot)(const Block* const*, int64_t, const QuantizedActivations&, float*),
-          void (*DotOne)(const Block* const*, int64_t, const QuantizedActivations&, float*)>
-void grouped_rows_loop(const QuantMatvecArgs& args, int64_t grouped_rows) {
-    const Block* rows[R];
-    float out[R];
-    int64_t r = 0;
-    for (; r + R <= grouped_rows; r += R) {
-        for (int i = 0; i < R; ++i) {
-            rows[i] = reinterpret_cast<const Block*>(args.weights + (r + i) * args.row_stride);
-        }
+// Row-major over the weights: each row is read once, start to end as one sequential stream
+// (which the hardware prefetcher follows best), and stays in L1 for all the tokens.
+template <class Block, float (*Dot)(const Block*, const QuantizedActivations&)>
+void rows_loop(const QuantMatvecArgs& args) {
+    for (int64_t r = 0; r < args.rows; ++r) {
+        const auto* row = reinterpret_cast<const Block*>(args.weights + r * args.row_stride);
         for (int64_t t = 0; t < args.n_tokens; ++t) {
-            Dot(rows, args.row_stride, args.x[t], out);
-            for (int i = 0; i < R; ++i) args.y[t * args.ldy + r + i] = out[i];
-        }
-    }
-    for (; r < args.rows; ++r) {
-        rows[0] = reinterpret_cast<const Block*>(args.weights + r * args.row_stride);
-        for (int64_t t = 0; t < args.n_tokens; ++t) {
-            DotOne(rows, args.row_stride, args.x[t], out);
-            args.y[t * args.ldy + r] = out[0];
+            args.y[t * args.ldy + r] = Dot(row, args.x[t]);
         }
     }
 }

@@ -97,17 +97,6 @@ float dot_q6_k(const BlockQ6_K* w, const QuantizedActivations& x) {
     return sum;
 }
 
-// Row-major over the weights: each row is read once (and stays in L1) for all the tokens.
-template <class Block, float (*Dot)(const Block*, const QuantizedActivations&)>
-void rows_loop(const QuantMatvecArgs& args) {
-    for (int64_t r = 0; r < args.rows; ++r) {
-        const auto* row = reinterpret_cast<const Block*>(args.weights + r * args.row_stride);
-        for (int64_t t = 0; t < args.n_tokens; ++t) {
-            args.y[t * args.ldy + r] = Dot(row, args.x[t]);
-        }
-    }
-}
-
 }  // namespace
 
 void quant_matvec_scalar(const QuantMatvecArgs& args) {
