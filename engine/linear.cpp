@@ -46,7 +46,11 @@ void linear_small_batch(ThreadPool& pool, const Matrix& w, std::span<const float
     }
     const auto activations = std::span<const kernels::QuantizedActivations>(scratch.activations)
                                  .first(quantized ? n_tokens : 0);
-    pool.parallel_for(w.rows, kMatvecRows, [&](int64_t begin, int64_t end, int) {
+    // Blocks of rows handed out as threads come free, at least 8 per thread (the last ones even
+    // out what other processes or interrupts took from a thread), each a multiple of kMatvecRows.
+    const int64_t per_block =
+        std::max<int64_t>(kMatvecRows, w.rows / (8 * pool.size()) / kMatvecRows * kMatvecRows);
+    pool.parallel_for_dynamic(w.rows, per_block, [&](int64_t begin, int64_t end, int) {
         if (quantized) {
             kernels::matmul_quant(w.slice_rows(begin, end - begin), activations, y.subspan(begin),
                                   w.rows);

@@ -54,6 +54,16 @@ ThreadPool::~ThreadPool() {
 }
 
 void ThreadPool::run_chunk(int thread) {
+    if (job_dynamic_) {
+        // Blocks in order, each to whichever thread is free: a thread slowed down (by another
+        // process, an interrupt, its SMT sibling) takes fewer, so no one waits at the end.
+        for (;;) {
+            const int64_t block = next_block_.fetch_add(1, std::memory_order_relaxed);
+            const int64_t begin = block * job_grain_;
+            if (begin >= job_n_) return;
+            (*job_)(begin, std::min(job_n_, begin + job_grain_), thread);
+        }
+    }
     const int64_t blocks = (job_n_ + job_grain_ - 1) / job_grain_;
     const int64_t begin_block = blocks * thread / n_threads_;
     const int64_t end_block = blocks * (thread + 1) / n_threads_;
@@ -63,15 +73,27 @@ void ThreadPool::run_chunk(int thread) {
 }
 
 void ThreadPool::parallel_for(int64_t n, int64_t grain, const RangeFn& fn) {
+    run(n, grain, fn, false);
+}
+
+void ThreadPool::parallel_for_dynamic(int64_t n, int64_t grain, const RangeFn& fn) {
+    run(n, grain, fn, true);
+}
+
+void ThreadPool::run(int64_t n, int64_t grain, const RangeFn& fn, bool dynamic) {
     if (n <= 0) return;
     grain = std::max<int64_t>(1, grain);
     if (n_threads_ == 1 || n <= grain) {
-        fn(0, n, 0);
+        for (int64_t begin = 0; begin < n; begin += dynamic ? grain : n) {
+            fn(begin, std::min(n, begin + (dynamic ? grain : n)), 0);
+        }
         return;
     }
     job_ = &fn;
     job_n_ = n;
     job_grain_ = grain;
+    job_dynamic_ = dynamic;
+    next_block_.store(0, std::memory_order_relaxed);
     pending_.store(n_threads_ - 1, std::memory_order_relaxed);
     {
         // Under the mutex, so a worker that found no new job and is about to sleep either sees

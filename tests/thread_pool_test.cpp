@@ -3,26 +3,35 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <thread>
 #include <vector>
 
 namespace {
 
 // Every index in [0, n) is visited exactly once, chunks start on grain boundaries, and each
 // thread index is within the pool.
-void check_cover(int n_threads, int64_t n, int64_t grain) {
+// With dynamic scheduling every call is also exactly one block (at most `grain` long).
+void check_cover(int n_threads, int64_t n, int64_t grain, bool dynamic = false) {
     llama::ThreadPool pool(n_threads);
     std::vector<std::atomic<int>> visits(n);
-    std::atomic<int> bad_thread{0}, bad_start{0};
+    std::atomic<int> bad_thread{0}, bad_start{0}, bad_length{0};
+    const auto visit = [&](int64_t begin, int64_t end, int thread) {
+        if (thread < 0 || thread >= n_threads) ++bad_thread;
+        if (begin % grain != 0) ++bad_start;
+        if (dynamic && (end - begin > grain || (end - begin < grain && end != n))) ++bad_length;
+        for (int64_t i = begin; i < end; ++i) ++visits[i];
+    };
     for (int repeat = 0; repeat < 3; ++repeat) {
-        pool.parallel_for(n, grain, [&](int64_t begin, int64_t end, int thread) {
-            if (thread < 0 || thread >= n_threads) ++bad_thread;
-            if (begin % grain != 0) ++bad_start;
-            for (int64_t i = begin; i < end; ++i) ++visits[i];
-        });
+        if (dynamic) {
+            pool.parallel_for_dynamic(n, grain, visit);
+        } else {
+            pool.parallel_for(n, grain, visit);
+        }
     }
     for (int64_t i = 0; i < n; ++i) ASSERT_EQ(visits[i].load(), 3) << "index " << i;
     EXPECT_EQ(bad_thread.load(), 0);
     EXPECT_EQ(bad_start.load(), 0);
+    EXPECT_EQ(bad_length.load(), 0);
 }
 
 TEST(ThreadPool, CoversRangeOnce) {
@@ -31,6 +40,31 @@ TEST(ThreadPool, CoversRangeOnce) {
             for (int64_t grain : {1, 4, 16}) check_cover(threads, n, grain);
         }
     }
+}
+
+TEST(ThreadPool, DynamicCoversRangeOnceInBlocks) {
+    for (int threads : {1, 2, 3, 5}) {
+        for (int64_t n : {1, 2, 7, 64, 1000}) {
+            for (int64_t grain : {1, 4, 16}) check_cover(threads, n, grain, true);
+        }
+    }
+}
+
+// A thread that is held up takes fewer blocks: the others finish the range meanwhile.
+TEST(ThreadPool, DynamicBalancesASlowThread) {
+    llama::ThreadPool pool(2);
+    std::vector<std::atomic<int>> blocks(2);
+    std::atomic<bool> slow_started{false};
+    pool.parallel_for_dynamic(64, 1, [&](int64_t, int64_t, int thread) {
+        ++blocks[thread];
+        if (!slow_started.exchange(true)) {
+            // The first block taken holds its thread until every other block has been taken.
+            while (blocks[0].load() + blocks[1].load() < 64) std::this_thread::yield();
+        }
+    });
+    EXPECT_EQ(blocks[0].load() + blocks[1].load(), 64);
+    EXPECT_TRUE(blocks[0].load() == 1 || blocks[1].load() == 1)
+        << blocks[0].load() << " + " << blocks[1].load();
 }
 
 TEST(ThreadPool, EmptyRangeCallsNothing) {

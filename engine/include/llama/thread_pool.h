@@ -32,8 +32,14 @@ class ThreadPool {
     // each chunk a multiple of `grain` (except the last). Returns when all chunks are done.
     using RangeFn = std::function<void(int64_t begin, int64_t end, int thread)>;
     void parallel_for(int64_t n, int64_t grain, const RangeFn& fn);
+    // Calls fn on the blocks [k * grain, (k + 1) * grain) of [0, n), handed out in order to
+    // whichever thread is free (a thread may get several, passed one at a time). For work that
+    // is bound by memory bandwidth, where a thread slowed down by others must not hold up the
+    // rest.
+    void parallel_for_dynamic(int64_t n, int64_t grain, const RangeFn& fn);
 
   private:
+    void run(int64_t n, int64_t grain, const RangeFn& fn, bool dynamic);
     void worker_loop(int index);
     void run_chunk(int thread);
 
@@ -47,6 +53,8 @@ class ThreadPool {
     const RangeFn* job_ = nullptr;
     int64_t job_n_ = 0;
     int64_t job_grain_ = 1;
+    bool job_dynamic_ = false;
+    std::atomic<int64_t> next_block_{0};
     std::atomic<uint64_t> generation_{0};
     std::atomic<int> pending_{0};  // workers still running the current job
     std::atomic<bool> stop_{false};
