@@ -324,6 +324,7 @@ void quant_matvec_avx512(const QuantMatvecArgs& args) {
             rows_loop<BlockQ6_K, dot_q6_k<BlockQ6_K, kRows>, dot_q6_k<BlockQ6_K, 1>>(args);
             break;
         default:
+            quant_matvec_avx2_more_types(args);
             break;
     }
 }

@@ -45,6 +45,10 @@ PanelFunctions panel_functions(QuantPath path) {
 
 }  // namespace
 
+bool gemm_quant_supports(DType type) {
+    return type == DType::Q8_0 || type == DType::Q4_0 || detail::is_k_quant_type(type);
+}
+
 void prepare_batch(DType weight_type, int64_t n, int64_t n_tokens, QuantizedBatch& out) {
     if (weight_type != DType::Q8_0 && weight_type != DType::Q4_0 &&
         !detail::is_k_quant_type(weight_type)) {

@@ -23,6 +23,10 @@
 
 namespace llama::kernels {
 
+// Whether gemm_quant runs weights of `type` (Q8_0, Q4_0, Q4_K, Q5_K, Q6_K). Other quantized types
+// take the dequantizing paths for many tokens.
+bool gemm_quant_supports(DType type);
+
 // x quantized for gemm_quant. For Q8_0/Q4_0 blocks are 32 values, for the K-quants 256.
 struct QuantizedBatch {
     DType weight_type = DType::Q8_0;
