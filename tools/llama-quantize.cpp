@@ -173,7 +173,7 @@ int run(int argc, char** argv) {
     const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     spdlog::info("wrote {} ({} MiB, {}) in {:.1f} s", output.string(),
-                 std::filesystem::file_size(output) >> 20, type_name, seconds);
+                 std::filesystem::file_size(output) >> 20, options.preset, seconds);
     return 0;
 }
 
