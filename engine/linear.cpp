@@ -160,7 +160,8 @@ void linear(ThreadPool& pool, const Matrix& w, std::span<const float> x, int64_t
     const bool bf16 = scratch.bf16_gemm && kernels::isa_enabled(IsaLevel::Avx512Bf16);
     const bool quantized = dtype_traits(w.dtype).block_elements > 1;
     // Quantized weights without AMX: integer dot products on 8-bit activations, as decode does.
-    const bool int_gemm = quantized && !amx && scratch.int_gemm;
+    const bool int_gemm =
+        quantized && !amx && scratch.int_gemm && kernels::gemm_quant_supports(w.dtype);
     const int64_t small_batch = amx && quantized ? kAmxSmallBatchQuantized
                                 : int_gemm       ? kSmallBatchIntGemm
                                                  : kSmallBatch;

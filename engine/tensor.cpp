@@ -8,9 +8,9 @@
 namespace llama {
 
 namespace {
-// Block layouts as ggml defines them: Q8_0/Q4_0 blocks of 32 with an f16 scale; K-quants in
-// super-blocks of 256.
-constexpr std::array<DTypeTraits, 8> kTraits = {{
+// Block layouts as ggml defines them: Q8_0/Q4_0/Q4_1/Q5_0/Q5_1/IQ4_NL blocks of 32; K-quants and
+// IQ4_XS in super-blocks of 256.
+constexpr std::array<DTypeTraits, 15> kTraits = {{
     {"F32", 1, 4},
     {"F16", 1, 2},
     {"BF16", 1, 2},
@@ -19,6 +19,13 @@ constexpr std::array<DTypeTraits, 8> kTraits = {{
     {"Q4_K", 256, 144},
     {"Q5_K", 256, 176},
     {"Q6_K", 256, 210},
+    {"Q4_1", 32, 20},
+    {"Q5_0", 32, 22},
+    {"Q5_1", 32, 24},
+    {"Q2_K", 256, 84},
+    {"Q3_K", 256, 110},
+    {"IQ4_NL", 32, 18},
+    {"IQ4_XS", 256, 136},
 }};
 }  // namespace
 

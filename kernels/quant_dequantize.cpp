@@ -127,32 +127,11 @@ void dequantize_rows_quant(QuantPath path, DType type, const std::byte* data, in
     const int64_t stride = row_bytes(type, cols);  // throws for partial blocks
     const bool avx512 = path == QuantPath::Avx512Vnni && quant_path_supported(path);
     for (int64_t r = 0; r < rows; ++r) {
-        if (avx512 && type != DType::F32 && type != DType::F16 && type != DType::BF16) {
+        if (avx512 && detail::has_avx512_dequantize(type)) {
             detail::dequantize_row_avx512(type, data + r * stride, cols, out + r * cols);
             continue;
         }
-        const std::byte* row = data + r * stride;
-        float* y = out + r * cols;
-        switch (type) {
-            case DType::Q8_0:
-                dequantize_row_q8_0(reinterpret_cast<const BlockQ8_0*>(row), cols, y);
-                break;
-            case DType::Q4_0:
-                dequantize_row_q4_0(reinterpret_cast<const BlockQ4_0*>(row), cols, y);
-                break;
-            case DType::Q4_K:
-                dequantize_row_q4_k(reinterpret_cast<const BlockQ4_K*>(row), cols, y);
-                break;
-            case DType::Q5_K:
-                dequantize_row_q5_k(reinterpret_cast<const BlockQ5_K*>(row), cols, y);
-                break;
-            case DType::Q6_K:
-                dequantize_row_q6_k(reinterpret_cast<const BlockQ6_K*>(row), cols, y);
-                break;
-            default:
-                throw Error("dequantize_rows_quant: " + std::string(dtype_name(type)) +
-                            " is not a quantized type");
-        }
+        dequantize_row(type, data + r * stride, cols, out + r * cols);
     }
 }
 
@@ -199,18 +178,48 @@ void quantize_row_q4_0(const float* x, int64_t n, BlockQ4_0* out) {
 void quantize_rows(DType type, const float* x, int64_t rows, int64_t cols, std::byte* out) {
     const int64_t stride = row_bytes(type, cols);
     for (int64_t r = 0; r < rows; ++r) {
+        const float* v = x + r * cols;
+        std::byte* row = out + r * stride;
         switch (type) {
             case DType::Q8_0:
-                quantize_row_q8_0(x + r * cols, cols,
-                                  reinterpret_cast<BlockQ8_0*>(out + r * stride));
+                quantize_row_q8_0(v, cols, reinterpret_cast<BlockQ8_0*>(row));
                 break;
             case DType::Q4_0:
-                quantize_row_q4_0(x + r * cols, cols,
-                                  reinterpret_cast<BlockQ4_0*>(out + r * stride));
+                quantize_row_q4_0(v, cols, reinterpret_cast<BlockQ4_0*>(row));
+                break;
+            case DType::Q4_1:
+                quantize_row_q4_1(v, cols, reinterpret_cast<BlockQ4_1*>(row));
+                break;
+            case DType::Q5_0:
+                quantize_row_q5_0(v, cols, reinterpret_cast<BlockQ5_0*>(row));
+                break;
+            case DType::Q5_1:
+                quantize_row_q5_1(v, cols, reinterpret_cast<BlockQ5_1*>(row));
+                break;
+            case DType::Q2_K:
+                quantize_row_q2_k(v, cols, reinterpret_cast<BlockQ2_K*>(row));
+                break;
+            case DType::Q3_K:
+                quantize_row_q3_k(v, cols, reinterpret_cast<BlockQ3_K*>(row));
+                break;
+            case DType::Q4_K:
+                quantize_row_q4_k(v, cols, reinterpret_cast<BlockQ4_K*>(row));
+                break;
+            case DType::Q5_K:
+                quantize_row_q5_k(v, cols, reinterpret_cast<BlockQ5_K*>(row));
+                break;
+            case DType::Q6_K:
+                quantize_row_q6_k(v, cols, reinterpret_cast<BlockQ6_K*>(row));
+                break;
+            case DType::IQ4_NL:
+                quantize_row_iq4_nl(v, cols, reinterpret_cast<BlockIQ4_NL*>(row));
+                break;
+            case DType::IQ4_XS:
+                quantize_row_iq4_xs(v, cols, reinterpret_cast<BlockIQ4_XS*>(row));
                 break;
             default:
-                throw Error("quantize_rows: cannot quantize to " + std::string(dtype_name(type)) +
-                            " (supported: Q8_0, Q4_0)");
+                throw Error("quantize_rows: " + std::string(dtype_name(type)) +
+                            " is not a quantized type");
         }
     }
 }

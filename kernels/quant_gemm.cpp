@@ -45,13 +45,17 @@ PanelFunctions panel_functions(QuantPath path) {
 
 }  // namespace
 
+bool gemm_quant_supports(DType type) {
+    const DType panel = detail::panel_type(type);
+    return panel == DType::Q8_0 || panel == DType::Q4_0 || detail::is_k_quant_type(panel);
+}
+
 void prepare_batch(DType weight_type, int64_t n, int64_t n_tokens, QuantizedBatch& out) {
-    if (weight_type != DType::Q8_0 && weight_type != DType::Q4_0 &&
-        !detail::is_k_quant_type(weight_type)) {
+    if (!gemm_quant_supports(weight_type)) {
         throw Error("quantize_batch: " + std::string(dtype_name(weight_type)) +
-                    " is not a quantized type");
+                    " is not a quantized type the integer GEMM runs");
     }
-    const bool k_quant = detail::is_k_quant_type(weight_type);
+    const bool k_quant = detail::is_k_quant_type(detail::panel_type(weight_type));
     const int64_t block = k_quant ? kSuperBlockSize : kQ8_0BlockSize;
     if (n_tokens < 0 || n % block != 0) {
         throw Error("quantize_batch: " + std::to_string(n_tokens) + " tokens of " +
@@ -59,7 +63,7 @@ void prepare_batch(DType weight_type, int64_t n, int64_t n_tokens, QuantizedBatc
                     "-value blocks");
     }
     const int64_t n_blocks = n / block;
-    out.weight_type = weight_type;
+    out.weight_type = detail::panel_type(weight_type);
     out.n = n;
     out.n_tokens = n_tokens;
     out.block = block;
@@ -117,10 +121,11 @@ void quantize_batch(DType weight_type, std::span<const float> x, int64_t n_token
 
 void gemm_quant(QuantPath path, const Matrix& w, const QuantizedBatch& x, std::span<float> y,
                 int64_t ldy, QuantPanelBuffer& panel) {
-    if (w.dtype != DType::Q8_0 && w.dtype != DType::Q4_0 && !detail::is_k_quant_type(w.dtype)) {
-        throw Error("gemm_quant: " + std::string(dtype_name(w.dtype)) + " is not a quantized type");
+    if (!gemm_quant_supports(w.dtype)) {
+        throw Error("gemm_quant: " + std::string(dtype_name(w.dtype)) +
+                    " is not a quantized type the integer GEMM runs");
     }
-    if (x.weight_type != w.dtype || x.n != w.cols) {
+    if (x.weight_type != detail::panel_type(w.dtype) || x.n != w.cols) {
         throw Error("gemm_quant: activations quantized for " +
                     std::string(dtype_name(x.weight_type)) + " x " + std::to_string(x.n) +
                     ", weights are " + std::string(dtype_name(w.dtype)) + " x " +
@@ -144,7 +149,8 @@ void gemm_quant(QuantPath path, const Matrix& w, const QuantizedBatch& x, std::s
     for (int64_t r0 = 0; r0 < w.rows; r0 += detail::kPanelRows) {
         const int n_rows = static_cast<int>(std::min<int64_t>(detail::kPanelRows, w.rows - r0));
         functions.pack(w.dtype, w.row(r0), stride, n_rows, n_blocks, panel.data());
-        functions.kernel({w.dtype, panel.data(), n_blocks, n_rows, &x, y.data() + r0, ldy});
+        functions.kernel(
+            {detail::panel_type(w.dtype), panel.data(), n_blocks, n_rows, &x, y.data() + r0, ldy});
     }
 }
 

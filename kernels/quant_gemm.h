@@ -23,14 +23,19 @@
 
 namespace llama::kernels {
 
+// Whether gemm_quant runs weights of `type`: Q8_0, Q4_0, Q4_K, Q5_K, Q6_K, and Q5_0, IQ4_NL,
+// Q2_K, Q3_K widened exactly into the panels of Q8_0 / Q6_K. Q4_1, Q5_1 and IQ4_XS take the
+// dequantizing paths for many tokens.
+bool gemm_quant_supports(DType type);
+
 // x quantized for gemm_quant. For Q8_0/Q4_0 blocks are 32 values, for the K-quants 256.
 struct QuantizedBatch {
-    DType weight_type = DType::Q8_0;
-    int64_t n = 0;               // values per token
-    int64_t n_tokens = 0;        // tokens
-    int64_t block = 0;           // values per block
-    std::vector<int8_t> qs;      // [n / block][n_tokens][block]
-    std::vector<float> scales;   // [n / block][n_tokens]
+    DType weight_type = DType::Q8_0;  // the panel type of the weights (Q8_0 for Q5_0, ...)
+    int64_t n = 0;                    // values per token
+    int64_t n_tokens = 0;             // tokens
+    int64_t block = 0;                // values per block
+    std::vector<int8_t> qs;           // [n / block][n_tokens][block]
+    std::vector<float> scales;        // [n / block][n_tokens]
     std::vector<int32_t> bias;   // Q8_0/Q4_0: [n / 32][n_tokens], as QuantizedActivations::bias
     std::vector<int16_t> bsums;  // K-quants: [n / 256][n_tokens][16], sums of 16 values
 };

@@ -8,10 +8,10 @@
 // bytes 4i..4i+3 holding values 4k..4k+3 of row i, so one 512-bit load is 16 rows' next four
 // values (lane i = row i, the layout VPDPBUSD multiplies against four broadcast token values).
 //
-// Q8_0 / Q4_0 block (32 values, 576 bytes):
+// Q8_0 / Q4_0 block (32 values, 576 bytes; Q5_0 and IQ4_NL as Q8_0, see panel_type):
 //   q[8][16][4]   Q8_0: the signed values; Q4_0: the nibbles 0..15 (value = d * (q - 8))
 //   d[16]         fp32 block scales
-// K-quant super-block (256 values, 4736 + 64 * S bytes):
+// K-quant super-block (256 values, 4736 + 64 * S bytes; Q2_K and Q3_K as Q6_K):
 //   q[64][16][4]  unsigned codes: Q4_K 0..15, Q5_K 0..31, Q6_K 0..63
 //   scale[S][16]  int32 sub-block scales (S = 8 sub-blocks of 32, Q6_K 16 of 16)
 //   mins[8][16]   int32 lanes holding the int16 pair (m[2i], m[2i+1]): the min of each 16 values
@@ -36,10 +36,28 @@ inline constexpr int64_t kKPanelMinsFromEnd = 8 * 64 + 2 * 64;
 inline bool is_k_quant_type(DType type) {
     return type == DType::Q4_K || type == DType::Q5_K || type == DType::Q6_K;
 }
+// The panel layout (and micro-kernel, and activation quantization) a weight type runs on: its own,
+// or one that holds it exactly. Q5_0 and IQ4_NL are signed 8-bit values times an f16 scale, as
+// Q8_0 (d * (q - 16), d * grid[q]); Q2_K and Q3_K are 16 sub-blocks of 16 small unsigned codes
+// with integer scales and 16-value offsets, as Q6_K (Q3_K's -4 offset is 4 * scale, as Q6_K's -32
+// is 32 * scale; Q2_K's mins with its own dmin).
+inline DType panel_type(DType type) {
+    switch (type) {
+        case DType::Q5_0:
+        case DType::IQ4_NL:
+            return DType::Q8_0;
+        case DType::Q2_K:
+        case DType::Q3_K:
+            return DType::Q6_K;
+        default:
+            return type;
+    }
+}
 // Sub-blocks with their own integer scale in a super-block.
 inline int k_quant_sub_blocks(DType type) { return type == DType::Q6_K ? 16 : 8; }
 // Bytes of one panel block (32 values for Q8_0/Q4_0, 256 for the K-quants).
-inline int64_t panel_block_bytes(DType type) {
+inline int64_t panel_block_bytes(DType weight_type) {
+    const DType type = panel_type(weight_type);
     return is_k_quant_type(type)
                ? kKPanelScales + 64 * k_quant_sub_blocks(type) + kKPanelMinsFromEnd
                : kQ32PanelBlock;

@@ -112,6 +112,65 @@ void pack_q6_k(const BlockQ6_K& src, int row, std::byte* block, uint32_t* words)
     store_float(mins + 576, row, d);
 }
 
+// Q5_0 and IQ4_NL as Q8_0: their signed values, q - 16 or the grid's.
+template <class Block>
+void pack_signed_32(const Block& src, int row, std::byte* block, uint32_t* words) {
+    int8_t values[32];
+    for (int j = 0; j < 32; ++j) {
+        if constexpr (sizeof(Block) == sizeof(BlockQ5_0)) {
+            values[j] = static_cast<int8_t>(q5_code(src.qs, src.qh, j) - 16);
+        } else {
+            values[j] = kIq4nlValues[j < 16 ? (src.qs[j] & 0xF) : (src.qs[j - 16] >> 4)];
+        }
+    }
+    for (int k = 0; k < 8; ++k) {
+        store_group(words, k, load_word(reinterpret_cast<const uint8_t*>(values) + 4 * k));
+    }
+    store_float(block + 512, row, f16_to_f32_scalar(src.d));
+}
+
+// Q2_K and Q3_K as Q6_K: element 128h + 32k + l has its low 2 bits at bit 2k of qs[32h + l]
+// (Q3_K's third bit at bit 4h + k of hmask[l]), so each shift of a code word gives 4 consecutive
+// elements. Q2_K: value d * sc * q - dmin * m; Q3_K: d * sc * (q - 4), the offset as 4 * sc.
+template <class Block>
+void pack_q23_k(const Block& src, int row, std::byte* block, uint32_t* words) {
+    constexpr bool kThreeBit = sizeof(Block) == sizeof(BlockQ3_K);
+    for (int h = 0; h < 2; ++h) {
+        for (int i = 0; i < 8; ++i) {
+            const uint32_t codes = load_word(src.qs + 32 * h + 4 * i);
+            for (int k = 0; k < 4; ++k) {
+                uint32_t q = (codes >> (2 * k)) & kTwoBits;
+                if constexpr (kThreeBit) {
+                    q |= ((load_word(src.hmask + 4 * i) >> (4 * h + k)) & kOneBit) << 2;
+                }
+                store_group(words, 32 * h + 8 * k + i, q);
+            }
+        }
+    }
+    std::byte* scales = block + kKPanelScales;
+    std::byte* mins = scales + 16 * 64;
+    int sc[16];
+    int m[16];
+    for (int g = 0; g < 16; ++g) {
+        if constexpr (kThreeBit) {
+            sc[g] = q3k_scale(src.scales, g);
+            m[g] = 4 * sc[g];
+        } else {
+            sc[g] = src.scales[g] & 0xF;
+            m[g] = src.scales[g] >> 4;
+        }
+        store_int(scales + 64 * g, row, sc[g]);
+    }
+    for (int i = 0; i < 8; ++i) store_int(mins + 64 * i, row, int16_pair(m[2 * i], m[2 * i + 1]));
+    const float d = f16_to_f32_scalar(src.d);
+    store_float(mins + 512, row, d);
+    if constexpr (kThreeBit) {
+        store_float(mins + 576, row, d);
+    } else {
+        store_float(mins + 576, row, f16_to_f32_scalar(src.dmin));
+    }
+}
+
 // Rows of Block, kChunk blocks (kChunk * words_per_block <= kStageWords words) staged at a time.
 template <class Block, void (*Pack)(const Block&, int, std::byte*, uint32_t*)>
 void pack_rows(const std::byte* rows, int64_t row_stride, int n_rows, int64_t n_blocks,
@@ -180,6 +239,22 @@ void pack_panel(DType type, const std::byte* rows, int64_t row_stride, int n_row
         case DType::Q6_K:
             pack_rows<BlockQ6_K, pack_q6_k>(rows, row_stride, n_rows, n_blocks, block_bytes, 64,
                                             transpose, panel);
+            break;
+        case DType::Q5_0:
+            pack_rows<BlockQ5_0, pack_signed_32<BlockQ5_0>>(rows, row_stride, n_rows, n_blocks,
+                                                            block_bytes, 8, transpose, panel);
+            break;
+        case DType::IQ4_NL:
+            pack_rows<BlockIQ4_NL, pack_signed_32<BlockIQ4_NL>>(rows, row_stride, n_rows, n_blocks,
+                                                                block_bytes, 8, transpose, panel);
+            break;
+        case DType::Q2_K:
+            pack_rows<BlockQ2_K, pack_q23_k<BlockQ2_K>>(rows, row_stride, n_rows, n_blocks,
+                                                        block_bytes, 64, transpose, panel);
+            break;
+        case DType::Q3_K:
+            pack_rows<BlockQ3_K, pack_q23_k<BlockQ3_K>>(rows, row_stride, n_rows, n_blocks,
+                                                        block_bytes, 64, transpose, panel);
             break;
         default:
             break;  // gemm_quant checked the type

@@ -300,7 +300,8 @@ void pack_panel_avx512(DType type, const std::byte* rows, int64_t row_stride, in
         case DType::Q6_K:
             pack_q6_k(rows, row_stride, n_blocks, panel);
             break;
-        default:
+        default:  // Q5_0, IQ4_NL, Q2_K, Q3_K: the portable widening, AVX-512 transposes
+            pack_panel(type, rows, row_stride, n_rows, n_blocks, transpose_16x8_avx512, panel);
             break;
     }
 }

@@ -7,7 +7,10 @@
 // path (VPDPBUSD multiplies unsigned by signed bytes) use unsigned weights:
 //   Q8_0: sum(w*x) = sum((w+128)*x) - 128*sum(x)   -> bias = -128 * sum(x) per block
 //   Q4_0: sum((q-8)*x) = sum(q*x) - 8*sum(x)        -> bias =   -8 * sum(x) per block
-// and the dot product accumulator of each block starts at the bias.
+//   Q5_0: sum((q-16)*x) = sum(q*x) - 16*sum(x)      -> bias =  -16 * sum(x) per block
+//   IQ4_NL: sum(v*x) = sum((v+128)*x) - 128*sum(x)  -> bias = -128 * sum(x) per block
+//   Q4_1/Q5_1: sum((d*q + m)*x) = d*sum(q*x) + m*sum(x) -> bias = sum(x), times m
+// and the dot product accumulator of each block starts at the bias (Q4_1/Q5_1: scaled by m).
 
 #include <cstddef>
 #include <cstdint>
@@ -16,6 +19,22 @@
 #include "kernels/quant.h"
 
 namespace llama::kernels::detail {
+
+// The offset of the activation bias of 32-value block types (above); -1 for Q4_1/Q5_1, whose bias
+// is the plain block sum.
+inline int32_t activation_offset(DType type) {
+    switch (type) {
+        case DType::Q8_0:
+        case DType::IQ4_NL:
+            return 128;
+        case DType::Q4_0:
+            return 8;
+        case DType::Q5_0:
+            return 16;
+        default:
+            return -1;
+    }
+}
 
 // y[t * ldy + r] = dot(row r, x[t]) for r < rows, t < n_tokens.
 struct QuantMatvecArgs {
@@ -45,6 +64,8 @@ void rows_loop(const QuantMatvecArgs& args) {
 void quant_matvec_scalar(const QuantMatvecArgs& args);
 void quant_matvec_avx2(const QuantMatvecArgs& args);
 void quant_matvec_avx512(const QuantMatvecArgs& args);
+// Q4_1, Q5_0, Q5_1, IQ4_NL, IQ4_XS, Q2_K, Q3_K on AVX2 (quant_avx2_more.cpp), for both SIMD paths.
+void quant_matvec_avx2_more_types(const QuantMatvecArgs& args);
 
 // 127 / amax for an activation block whose largest magnitude is amax, or 0 when that is not a
 // finite number: all-zero, vanishingly small (subnormal) and non-finite blocks quantize to zeros
@@ -57,6 +78,10 @@ inline float activation_inverse(float amax) {
 // AVX-512 (F, BW, VL) dequantization of one row of n values, and the activation quantizer of one
 // block (bit-identical to the portable one).
 void dequantize_row_avx512(DType type, const std::byte* row, int64_t n, float* out);
+inline bool has_avx512_dequantize(DType type) {
+    return type == DType::Q8_0 || type == DType::Q4_0 || type == DType::Q4_K ||
+           type == DType::Q5_K || type == DType::Q6_K;
+}
 float quantize_block_avx512(const float* x, int64_t count, int8_t* q);
 
 }  // namespace llama::kernels::detail

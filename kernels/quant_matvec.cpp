@@ -13,12 +13,11 @@ namespace llama::kernels {
 
 namespace {
 
-bool is_k_quant(DType type) {
-    return type == DType::Q4_K || type == DType::Q5_K || type == DType::Q6_K;
-}
+// Super-block weights take 256-value activation blocks with sums of each 16 values.
+bool is_k_quant(DType type) { return activation_block(type) == kSuperBlockSize; }
 
 void check_quantized(DType type, const char* what) {
-    if (type != DType::Q8_0 && type != DType::Q4_0 && !is_k_quant(type)) {
+    if (!is_quantized_type(type)) {
         throw Error(std::string(what) + ": " + std::string(dtype_name(type)) +
                     " is not a quantized type");
     }
@@ -73,7 +72,7 @@ void quantize_activations(QuantPath path, DType weight_type, std::span<const flo
     } else {
         out.bsums.clear();
         out.bias.resize(n_blocks);
-        const int32_t offset = weight_type == DType::Q8_0 ? 128 : 8;
+        const int32_t offset = detail::activation_offset(weight_type);
         for (int64_t b = 0; b < n_blocks; ++b) {
             int8_t* q = out.qs.data() + b * block;
             out.scales[b] = quantize_block(x.data() + b * block, block, q);

@@ -18,6 +18,7 @@
 #include "model/gguf.h"
 #include "model/gguf_loader.h"
 #include "model/hf_loader.h"
+#include "model/quant_mix.h"
 #include "model/safetensors.h"
 #include "tokenizer/gguf_vocab.h"
 
@@ -29,22 +30,37 @@ bool is_float_type(DType type) {
     return type == DType::F32 || type == DType::F16 || type == DType::BF16;
 }
 
-// llama.cpp's llama_ftype values for general.file_type.
-uint32_t file_type(DType type) {
-    switch (type) {
-        case DType::F32:
-            return 0;
-        case DType::F16:
-            return 1;
-        case DType::Q4_0:
-            return 2;
-        case DType::Q8_0:
-            return 7;
-        case DType::BF16:
-            return 32;
-        default:
-            throw Error("cannot write GGUF files of type " + std::string(dtype_name(type)));
+// The preset of options (its name, or the type's name): throws for types we cannot write.
+QuantPreset preset_of(const GgufConvertOptions& options) {
+    const std::string_view name =
+        options.preset.empty() ? dtype_name(options.type) : std::string_view(options.preset);
+    const auto preset = find_quant_preset(name);
+    if (!preset) throw Error("cannot write GGUF files of type " + std::string(name));
+    if (preset->base != options.type) {
+        throw Error("preset " + std::string(preset->name) + " has base type " +
+                    std::string(dtype_name(preset->base)) + ", not " +
+                    std::string(dtype_name(options.type)));
     }
+    return *preset;
+}
+
+// The presets whose matrices all take one type (the rules below); the others follow
+// preset_tensor_type.
+bool is_uniform(const QuantPreset& preset) {
+    return preset.base == DType::F32 || preset.base == DType::F16 || preset.base == DType::BF16 ||
+           preset.base == DType::Q8_0 || preset.base == DType::Q4_0;
+}
+
+// How each tensor's type is chosen: the preset and what its mix needs of the model.
+struct TypeChoice {
+    QuantPreset preset;
+    int64_t n_layers = 0;
+    int64_t n_gqa = 1;
+    bool tied_embeddings = false;
+};
+
+TypeChoice type_choice(const GgufConvertOptions& options, const LlamaConfig& c, bool tied) {
+    return {preset_of(options), c.n_layers, c.n_heads / std::max<int64_t>(1, c.n_kv_heads), tied};
 }
 
 // One tensor to write: where its values come from and how they are laid out.
@@ -65,8 +81,13 @@ int64_t permuted_row(int64_t r, int64_t head_dim) {
     return head * head_dim + (within % 2) * (head_dim / 2) + within / 2;
 }
 
-DType target_type(const SourceTensor& tensor, DType requested) {
+DType target_type(const SourceTensor& tensor, const TypeChoice& choice) {
     if (tensor.shape.size() != 2) return DType::F32;  // norms and other vectors
+    if (!is_uniform(choice.preset)) {
+        return preset_tensor_type(choice.preset, {tensor.name, tensor.shape[1], choice.n_layers,
+                                                  choice.n_gqa, choice.tied_embeddings});
+    }
+    const DType requested = choice.preset.base;
     DType target = requested;
     if (tensor.name == "output.weight" && requested == DType::Q4_0) target = DType::Q8_0;
     if ((target == DType::Q4_0 || target == DType::Q8_0) &&
@@ -167,8 +188,9 @@ std::string shape_text(const std::vector<int64_t>& shape) {
     return "[" + text + "]";
 }
 
-void add_tensor(GgufWriter& writer, const SourceTensor& tensor, DType requested, int& requantized) {
-    const DType target = target_type(tensor, requested);
+void add_tensor(GgufWriter& writer, const SourceTensor& tensor, const TypeChoice& choice,
+                int& requantized) {
+    const DType target = target_type(tensor, choice);
     if (!is_float_type(tensor.dtype) && target != tensor.dtype) ++requantized;
     writer.add_tensor(tensor.name, {tensor.shape.rbegin(), tensor.shape.rend()},
                       ggml_from_dtype(target),
@@ -192,9 +214,9 @@ void set_llama_metadata(GgufWriter& writer, const LlamaConfig& c) {
     }
 }
 
-void set_file_type(GgufWriter& writer, DType type) {
-    writer.set("general.file_type", file_type(type));
-    if (is_float_type(type)) {
+void set_file_type(GgufWriter& writer, const QuantPreset& preset) {
+    writer.set("general.file_type", preset.file_type);
+    if (is_float_type(preset.base)) {
         writer.remove("general.quantization_version");
     } else {
         writer.set("general.quantization_version", uint32_t{2});  // ggml's current block layouts
@@ -203,8 +225,11 @@ void set_file_type(GgufWriter& writer, DType type) {
 
 // ---- GGUF input ---------------------------------------------------------------------------------
 
-void from_gguf(const GgufFile& in, GgufWriter& writer, DType type, int& requantized) {
+void from_gguf(const GgufFile& in, GgufWriter& writer, const GgufConvertOptions& options,
+               int& requantized) {
     const LlamaConfig config = read_gguf_config(in);  // fails early on files we could not load
+    const TypeChoice choice =
+        type_choice(options, config, in.find_tensor("output.weight") == nullptr);
     // Refuse what the loader would refuse, rather than write a file that cannot be used.
     auto check = [&](const std::string& name, const std::vector<int64_t>& shape) {
         const GgufTensorInfo* info = in.find_tensor(name);
@@ -227,7 +252,7 @@ void from_gguf(const GgufFile& in, GgufWriter& writer, DType type, int& requanti
         if (entry.key == "general.alignment") continue;
         writer.set(entry.key, entry.value);
     }
-    set_file_type(writer, type);
+    set_file_type(writer, choice.preset);
 
     std::set<std::string> written;
     auto add = [&](const GgufTensorInfo& info) {
@@ -239,7 +264,7 @@ void from_gguf(const GgufFile& in, GgufWriter& writer, DType type, int& requanti
             writer.add_tensor(info.name, info.ne, info.type, info.bytes());
             return;
         }
-        add_tensor(writer, {info.name, *dtype, info.shape(), info.data, 0}, type, requantized);
+        add_tensor(writer, {info.name, *dtype, info.shape(), info.data, 0}, choice, requantized);
     };
     for (const std::string& name : canonical_order(config.n_layers)) {
         if (const GgufTensorInfo* info = in.find_tensor(name)) add(*info);
@@ -274,14 +299,15 @@ void add_tokenizer_file(GgufWriter& writer, const std::filesystem::path& path, i
 }
 
 void from_hf(const std::filesystem::path& dir, const SafetensorsCheckpoint& checkpoint,
-             GgufWriter& writer, DType type, int& requantized) {
+             GgufWriter& writer, const GgufConvertOptions& options, int& requantized) {
     const LlamaConfig c = read_hf_config(dir / "config.json");
+    const TypeChoice choice = type_choice(options, c, checkpoint.find("lm_head.weight") == nullptr);
     std::string name = std::filesystem::absolute(dir).lexically_normal().filename().string();
     if (name.empty())
         name = std::filesystem::absolute(dir).lexically_normal().parent_path().filename().string();
     writer.set("general.name", name);
     set_llama_metadata(writer, c);
-    set_file_type(writer, type);
+    set_file_type(writer, choice.preset);
 
     const std::filesystem::path tokenizer = dir / "tokenizer.model";
     if (std::filesystem::exists(tokenizer)) {
@@ -302,7 +328,7 @@ void from_hf(const std::filesystem::path& dir, const SafetensorsCheckpoint& chec
         }
         add_tensor(writer,
                    {gguf_name, tensor.dtype, std::move(shape), tensor.data.data(), permute_heads},
-                   type, requantized);
+                   choice, requantized);
     };
     source("model.embed_tokens.weight", "token_embd.weight", {c.vocab_size, c.hidden_size});
     for (int64_t i = 0; i < c.n_layers; ++i) {
@@ -339,18 +365,17 @@ int64_t tokenizer_model_pieces(const std::filesystem::path& path) {
 }
 
 DType parse_gguf_output_type(std::string_view name) {
-    std::string upper(name);
-    for (char& ch : upper) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
-    for (DType type : {DType::F32, DType::F16, DType::BF16, DType::Q8_0, DType::Q4_0}) {
-        if (upper == dtype_name(type)) return type;
+    if (const auto preset = find_quant_preset(name)) return preset->base;
+    std::string known;
+    for (const QuantPreset& preset : quant_presets()) {
+        known += (known.empty() ? "" : ", ") + std::string(preset.name);
     }
-    throw Error("unknown output type '" + std::string(name) +
-                "' (supported: F32, F16, BF16, Q8_0, Q4_0)");
+    throw Error("unknown output type '" + std::string(name) + "' (supported: " + known + ")");
 }
 
 void convert_to_gguf(const std::filesystem::path& input, const std::filesystem::path& output,
                      const GgufConvertOptions& options) {
-    file_type(options.type);  // rejects types we cannot write before any work
+    preset_of(options);  // rejects types we cannot write before any work
     if (!std::filesystem::exists(input)) {
         throw Error(input.string() + ": no such file or directory");
     }
@@ -367,10 +392,10 @@ void convert_to_gguf(const std::filesystem::path& input, const std::filesystem::
     if (std::filesystem::is_directory(input)) {
         checkpoint =
             std::make_unique<SafetensorsCheckpoint>(SafetensorsCheckpoint::open_directory(input));
-        from_hf(input, *checkpoint, writer, options.type, requantized);
+        from_hf(input, *checkpoint, writer, options, requantized);
     } else {
         gguf = std::make_unique<GgufFile>(GgufFile::open(input));
-        from_gguf(*gguf, writer, options.type, requantized);
+        from_gguf(*gguf, writer, options, requantized);
     }
     if (requantized > 0) {
         spdlog::warn(
@@ -383,9 +408,10 @@ void convert_to_gguf(const std::filesystem::path& input, const std::filesystem::
 
 void write_model_gguf(const LlamaModel& model, const std::filesystem::path& output,
                       const GgufConvertOptions& options, const std::string& name) {
-    file_type(options.type);
     const LlamaConfig& c = model.config;
     c.validate();
+    const bool tied = model.lm_head.data == model.token_embedding.data;
+    const TypeChoice choice = type_choice(options, c, tied);
     if (static_cast<int64_t>(model.layers.size()) != c.n_layers) {
         throw Error("model has " + std::to_string(model.layers.size()) +
                     " layers but its config says " + std::to_string(c.n_layers));
@@ -394,14 +420,14 @@ void write_model_gguf(const LlamaModel& model, const std::filesystem::path& outp
     writer.set("general.name", name);
     if (!model.description.empty()) writer.set("general.description", model.description);
     set_llama_metadata(writer, c);
-    set_file_type(writer, options.type);
+    set_file_type(writer, choice.preset);
     if (!options.tokenizer.empty()) add_tokenizer_file(writer, options.tokenizer, c.vocab_size);
 
     const bool rotate_half = c.rope_layout == RopeLayout::RotateHalf;
     int requantized = 0;
     auto matrix = [&](const std::string& gguf_name, const Matrix& m, int64_t permute_heads = 0) {
-        add_tensor(writer, {gguf_name, m.dtype, {m.rows, m.cols}, m.data, permute_heads},
-                   options.type, requantized);
+        add_tensor(writer, {gguf_name, m.dtype, {m.rows, m.cols}, m.data, permute_heads}, choice,
+                   requantized);
     };
     auto vector = [&](const std::string& gguf_name, const std::vector<float>& values) {
         if (static_cast<int64_t>(values.size()) != c.hidden_size) {
@@ -414,7 +440,7 @@ void write_model_gguf(const LlamaModel& model, const std::filesystem::path& outp
                     {c.hidden_size},
                     reinterpret_cast<const std::byte*>(values.data()),
                     0},
-                   options.type, requantized);
+                   choice, requantized);
     };
     matrix("token_embd.weight", model.token_embedding);
     for (int64_t i = 0; i < c.n_layers; ++i) {
@@ -435,7 +461,7 @@ void write_model_gguf(const LlamaModel& model, const std::filesystem::path& outp
     }
     vector("output_norm.weight", model.final_norm);
     // A tied lm_head is the embedding itself; the loader ties a file without output.weight.
-    if (model.lm_head.data != model.token_embedding.data) matrix("output.weight", model.lm_head);
+    if (!tied) matrix("output.weight", model.lm_head);
     if (requantized > 0) {
         spdlog::warn("{} quantized tensors were requantized to another type", requantized);
     }

@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <filesystem>
 #include <functional>
+#include <string>
 #include <string_view>
 
 #include "llama/model.h"
@@ -13,22 +14,28 @@
 namespace llama {
 
 struct GgufConvertOptions {
-    // Weight type of the 2-D matrices: F32, F16, BF16, Q8_0 or Q4_0. Norm vectors stay F32.
-    // Matrices whose rows are not whole 32-value blocks fall back to F16 for Q8_0/Q4_0, and with
-    // Q4_0 the output (lm_head) matrix is kept at Q8_0 (llama.cpp keeps it at 6 bits).
+    // Weight type of the 2-D matrices. Norm vectors stay F32. F32, F16, BF16, Q8_0, Q4_0: every
+    // matrix; those whose rows are not whole 32-value blocks fall back to F16 for Q8_0/Q4_0, and
+    // with Q4_0 the output (lm_head) matrix is kept at Q8_0. The other quantized types are the
+    // base type of a llama.cpp preset (model/quant_mix.h): `preset` names it (Q4_K_M, Q3_K_S, ...;
+    // empty: the preset named as the type, Q3_K/Q4_K/Q5_K meaning their _M presets), whose
+    // per-tensor mix and fallbacks decide each matrix's type.
     DType type = DType::F16;
     // Called after each tensor written, with (done, total).
     std::function<void(size_t, size_t)> progress;
     // write_model_gguf only: a sentencepiece tokenizer.model to store as tokenizer.ggml.*
     // metadata, as for Hugging Face input (which takes its directory's own). Empty: none.
     std::filesystem::path tokenizer;
+    // The llama.cpp preset of `type` to write (see above); empty: the one named as the type.
+    std::string preset = {};
 };
 
 // The number of pieces of the sentencepiece tokenizer.model at `path`. Throws llama::Error naming
 // the file if it cannot be read or is not a sentencepiece model.
 int64_t tokenizer_model_pieces(const std::filesystem::path& path);
 
-// Parses "F32", "F16", "BF16", "Q8_0", "Q4_0" (case-insensitive); throws llama::Error otherwise.
+// The base type of the output type or preset `name` (case-insensitive): F32, F16, BF16, Q8_0, Q4_0
+// or a preset of quant_presets(); throws llama::Error otherwise.
 DType parse_gguf_output_type(std::string_view name);
 
 // Writes `output` (GGUF v3) from `input`: a GGUF file, or a Hugging Face LLaMA directory

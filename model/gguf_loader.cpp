@@ -56,7 +56,7 @@ class GgufModelReader {
         if (!type) {
             fail("tensor '" + info.name + "' has type " + ggml_type_name(info.type) +
                  ", which this engine does not support (supported: F32, F16, BF16, Q8_0, Q4_0, "
-                 "Q4_K, Q5_K, Q6_K)");
+                 "Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS)");
         }
         return *type;
     }

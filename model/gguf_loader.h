@@ -11,13 +11,13 @@ namespace llama {
 // (vocab size from token_embd.weight). Throws llama::Error naming the file and the key.
 LlamaConfig read_gguf_config(const GgufFile& file);
 
-// Loads a llama.cpp GGUF checkpoint (v2/v3; F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q5_K, Q6_K, mixed
-// per tensor). Weights stay memory-mapped. q/k/v and gate/up are fused in place when the file
-// stores them back to back with one type (as our llama-quantize writes them); otherwise they are
-// copied once into an owned buffer and the mapped source pages released. Parts of different
-// types cannot share one matrix: float parts are widened to F32, quantized ones requantized to
-// Q8_0 (ggml's quantizer; a small extra error next to the 4-6 bit originals). RoPE uses the
-// interleaved layout GGUF converters permute q/k into.
+// Loads a llama.cpp GGUF checkpoint (v2/v3; F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K,
+// Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS, mixed per tensor). Weights stay memory-mapped. q/k/v and
+// gate/up are fused in place when the file stores them back to back with one type (as our
+// llama-quantize writes them); otherwise they are copied once into an owned buffer and the mapped
+// source pages released. Parts of different types cannot share one matrix: float parts are widened
+// to F32, quantized ones requantized to Q8_0 (ggml's quantizer; a small extra error next to the 4-6
+// bit originals). RoPE uses the interleaved layout GGUF converters permute q/k into.
 LlamaModel load_gguf_model(const std::filesystem::path& path);
 
 }  // namespace llama

@@ -226,6 +226,20 @@ std::optional<DType> dtype_from_ggml(GgmlType type) {
             return DType::Q5_K;
         case GgmlType::Q6_K:
             return DType::Q6_K;
+        case GgmlType::Q4_1:
+            return DType::Q4_1;
+        case GgmlType::Q5_0:
+            return DType::Q5_0;
+        case GgmlType::Q5_1:
+            return DType::Q5_1;
+        case GgmlType::Q2_K:
+            return DType::Q2_K;
+        case GgmlType::Q3_K:
+            return DType::Q3_K;
+        case GgmlType::IQ4_NL:
+            return DType::IQ4_NL;
+        case GgmlType::IQ4_XS:
+            return DType::IQ4_XS;
         default:
             return std::nullopt;
     }
@@ -249,6 +263,20 @@ GgmlType ggml_from_dtype(DType type) {
             return GgmlType::Q5_K;
         case DType::Q6_K:
             return GgmlType::Q6_K;
+        case DType::Q4_1:
+            return GgmlType::Q4_1;
+        case DType::Q5_0:
+            return GgmlType::Q5_0;
+        case DType::Q5_1:
+            return GgmlType::Q5_1;
+        case DType::Q2_K:
+            return GgmlType::Q2_K;
+        case DType::Q3_K:
+            return GgmlType::Q3_K;
+        case DType::IQ4_NL:
+            return GgmlType::IQ4_NL;
+        case DType::IQ4_XS:
+            return GgmlType::IQ4_XS;
     }
     throw Error("no GGML type for dtype " + std::string(dtype_name(type)));
 }

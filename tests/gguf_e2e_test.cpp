@@ -183,10 +183,17 @@ TEST(GgufConvert, RejectsBadInput) {
                        "no such file or directory");
     test::expect_error(
         [&] {
-            convert_to_gguf(model_dir("tiny-gqa-f32"), dir / "out.gguf", {DType::Q4_K, {}, {}});
+            convert_to_gguf(model_dir("tiny-gqa-f32"), dir / "out.gguf",
+                            {DType::Q4_K, {}, {}, "Q6_K"});
         },
-        "cannot write GGUF files of type Q4_K");
-    test::expect_error([&] { parse_gguf_output_type("Q5_1"); }, "unknown output type 'Q5_1'");
+        "preset Q6_K has base type Q6_K, not Q4_K");
+    test::expect_error(
+        [&] {
+            convert_to_gguf(model_dir("tiny-gqa-f32"), dir / "out.gguf",
+                            {DType::Q8_0, {}, {}, "Q9"});
+        },
+        "cannot write GGUF files of type Q9");
+    test::expect_error([&] { parse_gguf_output_type("Q7_1"); }, "unknown output type 'Q7_1'");
     EXPECT_EQ(parse_gguf_output_type("q4_0"), DType::Q4_0);
     EXPECT_FALSE(fs::exists(dir / "out.gguf"));
     EXPECT_FALSE(fs::exists(dir / "out.gguf.tmp"));

@@ -496,9 +496,9 @@ TEST(GgufLoader, RejectsBadModels) {
         "tensor 'blk.0.ffn_gate.weight' has shape [96, 64] but the model config needs [64, 64]");
 
     TinyGgufSpec unsupported;
-    unsupported.types["blk.0.attn_output.weight"] = GgmlType::Q4_1;
+    unsupported.types["blk.0.attn_output.weight"] = GgmlType::Q8_1;
     expect_error([&] { load(unsupported); },
-                 "tensor 'blk.0.attn_output.weight' has type Q4_1, which this engine does not "
+                 "tensor 'blk.0.attn_output.weight' has type Q8_1, which this engine does not "
                  "support");
 
     // Broken at the file level: the reader's errors come through load_model too.

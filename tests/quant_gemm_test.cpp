@@ -37,6 +37,11 @@ std::vector<std::byte> random_weights(DType type, int64_t rows, int64_t cols, st
     for (size_t offset = 0; offset < bytes.size(); offset += static_cast<size_t>(block_bytes)) {
         if (type == DType::Q6_K) {
             put_half(offset + 208);
+        } else if (type == DType::Q3_K) {
+            put_half(offset + 108);
+        } else if (type == DType::Q2_K) {
+            put_half(offset + 80);
+            put_half(offset + 82);
         } else {
             put_half(offset);
             if (type == DType::Q4_K || type == DType::Q5_K) put_half(offset + 2);
@@ -93,8 +98,7 @@ class QuantGemmTest : public ::testing::TestWithParam<Case> {};
 TEST_P(QuantGemmTest, MatchesDequantizedReference) {
     const auto [type, path] = GetParam();
     if (!quant_path_supported(path)) GTEST_SKIP() << quant_path_name(path) << " not supported";
-    const bool k_quant = type == DType::Q4_K || type == DType::Q5_K || type == DType::Q6_K;
-    const int64_t block = k_quant ? 256 : 32;
+    const int64_t block = activation_block(type);
     std::mt19937 rng(static_cast<uint32_t>(type) * 131 + static_cast<uint32_t>(path));
     QuantizedBatch batch;
     QuantPanelBuffer panel;
@@ -140,7 +144,9 @@ std::string case_name(const ::testing::TestParamInfo<Case>& info) {
 
 std::vector<Case> all_cases() {
     std::vector<Case> cases;
-    for (const DType type : {DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q5_K, DType::Q6_K}) {
+    // Q5_0 and IQ4_NL run on Q8_0's panels, Q2_K and Q3_K on Q6_K's.
+    for (const DType type : {DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q5_K, DType::Q6_K,
+                             DType::Q5_0, DType::IQ4_NL, DType::Q2_K, DType::Q3_K}) {
         for (const QuantPath path : {QuantPath::Scalar, QuantPath::Avx2, QuantPath::Avx512Vnni}) {
             cases.push_back({type, path});
         }
@@ -220,6 +226,9 @@ TEST(GemmQuant, RejectsMismatchedActivationsAndTypes) {
     EXPECT_THROW(gemm_quant(f32, batch, y, 4, panel), Error);
     EXPECT_THROW(quantize_batch(DType::Q4_0, std::span(x).first(100), 2, batch), Error);
     EXPECT_THROW(quantize_batch(DType::F16, x, 2, batch), Error);
+    EXPECT_THROW(quantize_batch(DType::Q4_1, x, 2, batch), Error);  // not on the integer GEMM
+    EXPECT_FALSE(gemm_quant_supports(DType::Q4_1));
+    EXPECT_TRUE(gemm_quant_supports(DType::Q3_K));
     prepare_batch(DType::Q4_0, 64, 2, batch);
     EXPECT_THROW(quantize_batch_tokens(QuantPath::Scalar, x, 1, 3, batch), Error);  // past the end
 }

@@ -62,16 +62,15 @@ inline std::vector<std::byte> encode(GgmlType type, const std::vector<float>& va
             std::memcpy(bytes.data(), half.data(), bytes.size());
             break;
         }
-        case GgmlType::Q8_0:
-        case GgmlType::Q4_0: {
-            const DType dtype = type == GgmlType::Q8_0 ? DType::Q8_0 : DType::Q4_0;
-            bytes.resize(row_bytes(dtype, n));
-            kernels::quantize_rows(dtype, values.data(), 1, n, bytes.data());
-            kernels::dequantize_rows_quant(dtype, bytes.data(), 1, n, decoded.data());
+        default: {  // a quantized type the engine runs
+            const auto dtype = dtype_from_ggml(type);
+            if (!dtype)
+                throw std::runtime_error("tiny_gguf: cannot encode " + ggml_type_name(type));
+            bytes.resize(row_bytes(*dtype, n));
+            kernels::quantize_rows(*dtype, values.data(), 1, n, bytes.data());
+            kernels::dequantize_rows_quant(*dtype, bytes.data(), 1, n, decoded.data());
             break;
         }
-        default:
-            throw std::runtime_error("tiny_gguf: cannot encode " + ggml_type_name(type));
     }
     return bytes;
 }
@@ -105,7 +104,7 @@ inline GgufWriter tiny_gguf_writer(const TinyGgufSpec& spec, TensorValues& value
         const std::vector<int64_t> ne(shape.rbegin(), shape.rend());
         std::vector<float> decoded;
         std::vector<std::byte> bytes;
-        if (type == GgmlType::Q4_1) {  // unsupported by the engine: any bytes of the right size
+        if (type == GgmlType::Q8_1) {  // unsupported by the engine: any bytes of the right size
             bytes.resize(ggml_tensor_bytes(type, ne, name));
         } else {
             bytes = encode(type, raw, decoded);

@@ -1,5 +1,6 @@
-// llama-quantize: writes a GGUF file in F32, F16, BF16, Q8_0 or Q4_0 from a GGUF file, a
-// Hugging Face LLaMA directory, or a synthetic model with seeded random weights.
+// llama-quantize: writes a GGUF file in F32, F16, BF16, Q8_0, Q4_0 or one of llama.cpp's
+// quantization presets (Q4_K_M, Q2_K, IQ4_XS, ... with llama.cpp's per-tensor mix) from a GGUF
+// file, a Hugging Face LLaMA directory, or a synthetic model with seeded random weights.
 //
 //   llama-quantize IN OUT TYPE
 //   llama-quantize --config NAME [--seed N] [--layers N] [--tokenizer PATH] OUT TYPE
@@ -19,6 +20,7 @@
 #include "llama/random_model.h"
 #include "model/gguf_convert.h"
 #include "model/load_progress.h"
+#include "model/quant_mix.h"
 
 namespace {
 
@@ -26,6 +28,17 @@ std::string preset_list() {
     std::string list;
     for (const std::string& name : llama::preset_names()) list += (list.empty() ? "" : ", ") + name;
     return list;
+}
+
+// The TYPE table of --help: every preset and what it mixes.
+std::string type_table() {
+    std::string table;
+    for (const llama::QuantPreset& preset : llama::quant_presets()) {
+        std::string name(preset.name);
+        name.resize(std::max<size_t>(name.size(), 8), ' ');
+        table += "\n  " + name + std::string(preset.mix);
+    }
+    return table;
 }
 
 // The synthetic model is built whole in memory (12.6 GiB of F16 for llama-7b) and written tensor
@@ -66,14 +79,20 @@ int run(int argc, char** argv) {
         "llama-quantize IN OUT TYPE\n       llama-quantize --config NAME [--seed N] [--layers N] "
         "[--tokenizer PATH] OUT TYPE",
         "Writes the GGUF file OUT from IN (a GGUF file or a Hugging Face LLaMA directory with "
-        "config.json, *.safetensors and tokenizer.model) with its weight matrices in TYPE: F32, "
-        "F16, BF16, Q8_0 or Q4_0. Norm weights stay F32; with Q4_0 the output matrix is kept at "
-        "Q8_0. From Hugging Face input the q/k rows are permuted to GGUF's interleaved RoPE layout "
+        "config.json, *.safetensors and tokenizer.model) with its weight matrices in TYPE (below). "
+        "Norm weights stay F32. The quantized presets other than Q8_0/Q4_0 mix types per tensor "
+        "as llama.cpp's llama-quantize does (no importance matrix): the output matrix (or tied "
+        "embedding) Q6_K, some attn_v/attn_output/ffn_down matrices more bits; a matrix whose "
+        "rows are not a multiple of 256 values falls back to a 32-value block type (Q2_K/Q3_K to "
+        "Q4_0, Q4_K to Q5_0, Q5_K to Q5_1, Q6_K to Q8_0, IQ4_XS to IQ4_NL; F16 if not a multiple "
+        "of 32 either). Q3_K, Q4_K, Q5_K mean Q3_K_M, Q4_K_M, Q5_K_M. From Hugging Face input the "
+        "q/k rows are permuted to GGUF's interleaved RoPE layout "
         "and the tokenizer is stored as tokenizer.ggml.* metadata, as llama.cpp's converter does. "
         "With --config, the input is a synthetic model of that shape with seeded random weights "
         "(as llama-bench --config builds it; F32 weights for TYPE F32, F16 otherwise): for "
         "benchmarks. Its tokenizer, if any, comes from --tokenizer (llama.cpp needs one to load "
-        "the file; our engine only for text prompts).");
+        "the file; our engine only for text prompts).\n\nTYPE:" +
+            type_table());
     std::string config_name;
     int64_t seed = 42;
     parser.add_string(
@@ -132,6 +151,7 @@ int run(int argc, char** argv) {
     const std::string type_name = positional[expected - 1];
     llama::GgufConvertOptions options;
     options.type = llama::parse_gguf_output_type(type_name);
+    options.preset = std::string(llama::find_quant_preset(type_name)->name);
     options.tokenizer = tokenizer;
 
     const auto start = std::chrono::steady_clock::now();
@@ -153,7 +173,7 @@ int run(int argc, char** argv) {
     const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     spdlog::info("wrote {} ({} MiB, {}) in {:.1f} s", output.string(),
-                 std::filesystem::file_size(output) >> 20, type_name, seconds);
+                 std::filesystem::file_size(output) >> 20, options.preset, seconds);
     return 0;
 }
 

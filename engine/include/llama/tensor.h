@@ -9,7 +9,23 @@ namespace llama {
 
 // Element types of weight matrices. The 16-bit and quantized types stay in that form in memory;
 // kernels convert on the fly (tiles for GEMM, registers for matrix-vector products).
-enum class DType : uint8_t { F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q5_K, Q6_K };
+enum class DType : uint8_t {
+    F32,
+    F16,
+    BF16,
+    Q8_0,
+    Q4_0,
+    Q4_K,
+    Q5_K,
+    Q6_K,
+    Q4_1,
+    Q5_0,
+    Q5_1,
+    Q2_K,
+    Q3_K,
+    IQ4_NL,
+    IQ4_XS,
+};
 
 struct DTypeTraits {
     std::string_view name;

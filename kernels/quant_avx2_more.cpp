@@ -1,0 +1,278 @@
+// AVX2 matrix-vector products for Q4_1, Q5_0, Q5_1, IQ4_NL, IQ4_XS, Q2_K and Q3_K (the AVX-512
+// path runs these too: their inner loops are byte shuffles and VPMADDUBSW, which AVX-512 would
+// only widen). Compiled for AVX2 with target attributes whatever the build flags, and only called
+// when the CPU has AVX2, FMA, F16C.
+//
+// Each computes exactly the integer sums of the scalar path (quant_scalar.cpp): unsigned codes
+// times signed activations through VPMADDUBSW (every pair below 32767: 31*127*2 for 5-bit codes),
+// block offsets through the activation bias or the 16-value sums; IQ4's signed grid values
+// (|v| <= 127) go through the sign trick, |v| * sign(x, v), as Q8_0 does.
+
+#include <cstdint>
+#include <cstring>
+
+#include "kernels/cpu_features.h"
+#include "kernels/quant_impl.h"
+#include "kernels/simd.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+
+namespace llama::kernels::detail {
+namespace {
+
+LLAMA_TARGET_AVX2 inline float hsum(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+LLAMA_TARGET_AVX2 inline int32_t hsum_i32(__m256i v) {
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    s = _mm_add_epi32(s, _mm_unpackhi_epi64(s, s));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 1));
+    return _mm_cvtsi128_si32(s);
+}
+
+LLAMA_TARGET_AVX2 inline float f16(uint16_t h) { return _cvtsh_ss(h); }
+
+// Software prefetch as the other AVX2 kernels do it (quant_avx2.cpp): 32-value blocks 2 KB ahead
+// in the row, super-blocks 16 ahead (the hardware prefetcher alone leaves the loops waiting).
+constexpr int64_t kPrefetchBytes = 2048;
+constexpr int64_t kPrefetchBlocks = 16;
+
+template <class Block>
+inline void prefetch_ahead(const Block* block) {
+    _mm_prefetch(reinterpret_cast<const char*>(block) + kPrefetchBytes, _MM_HINT_T0);
+}
+
+template <class Block>
+inline void prefetch_super_block(const Block* block) {
+    const char* p = reinterpret_cast<const char*>(block + kPrefetchBlocks);
+    for (size_t offset = 0; offset < sizeof(Block); offset += 64) {
+        _mm_prefetch(p + offset, _MM_HINT_T0);
+    }
+}
+
+LLAMA_TARGET_AVX2 inline __m256i load256(const void* p) {
+    return _mm256_loadu_si256(static_cast<const __m256i*>(p));
+}
+
+// The 32 nibbles of a 16-byte block in element order: elements 0-15 (low nibbles) in the low
+// 128-bit lane, 16-31 (high nibbles) in the high lane.
+LLAMA_TARGET_AVX2 inline __m256i unpack_nibbles(const uint8_t* qs) {
+    const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs));
+    return _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(q, 4), q), _mm256_set1_epi8(0x0F));
+}
+
+// Bit j of the 32-bit little-endian qh as 0x10 in byte j (the fifth bit of Q5's code j).
+LLAMA_TARGET_AVX2 inline __m256i fifth_bits(const uint8_t* qh) {
+    uint32_t bits;
+    std::memcpy(&bits, qh, 4);
+    // Byte j takes byte j/8 of bits, then tests its bit j%8.
+    const __m256i spread = _mm256_shuffle_epi8(
+        _mm256_set1_epi32(static_cast<int>(bits)),
+        _mm256_set_epi64x(0x0303030303030303LL, 0x0202020202020202LL, 0x0101010101010101LL, 0));
+    const __m256i mask = _mm256_set1_epi64x(static_cast<int64_t>(0x8040201008040201ULL));
+    const __m256i set = _mm256_cmpeq_epi8(_mm256_and_si256(spread, mask), mask);
+    return _mm256_and_si256(set, _mm256_set1_epi8(0x10));
+}
+
+// Sum of the 32 products of unsigned codes q with signed activations x, as 8 int32 lanes.
+LLAMA_TARGET_AVX2 inline __m256i dot_u8_i8(__m256i q, __m256i x) {
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(q, x), _mm256_set1_epi16(1));
+}
+
+// The IQ4 grid in both 128-bit lanes, for VPSHUFB lookups.
+LLAMA_TARGET_AVX2 inline __m256i iq4_grid() {
+    const __m128i grid = _mm_loadu_si128(reinterpret_cast<const __m128i*>(kIq4nlValues));
+    return _mm256_set_m128i(grid, grid);
+}
+
+// Signed values v times signed x: |v| * sign(x, v), 8 int32 lanes (v never -128).
+LLAMA_TARGET_AVX2 inline __m256i dot_i8_i8(__m256i v, __m256i x) {
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_sign_epi8(v, v), _mm256_sign_epi8(x, v)),
+                             _mm256_set1_epi16(1));
+}
+
+// Q4_1 / Q5_1: d * dot(q, x) + m * sum(x) per block, x's scale applied once per block.
+template <class Block>
+LLAMA_TARGET_AVX2 float dot_q_1(const Block* w, const QuantizedActivations& x) {
+    __m256 acc = _mm256_setzero_ps();
+    float acc_min = 0.0f;
+    for (int64_t b = 0; b < x.n / 32; ++b) {
+        if (b % 2 == 0) prefetch_ahead(w + b);
+        __m256i q = unpack_nibbles(w[b].qs);
+        if constexpr (sizeof(Block) == sizeof(BlockQ5_1)) {
+            q = _mm256_or_si256(q, fifth_bits(w[b].qh));
+        }
+        const __m256i dot = dot_u8_i8(q, load256(x.qs.data() + 32 * b));
+        const float dx = x.scales[b];
+        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), _mm256_set1_ps(f16(w[b].d) * dx), acc);
+        acc_min += f16(w[b].m) * dx * static_cast<float>(x.bias[b]);
+    }
+    return hsum(acc) + acc_min;
+}
+
+// Q5_0: unsigned 5-bit codes, the -16 offset in the activation bias (-16 * block sum).
+LLAMA_TARGET_AVX2 float dot_q5_0(const BlockQ5_0* w, const QuantizedActivations& x) {
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t b = 0; b < x.n / 32; ++b) {
+        if (b % 2 == 0) prefetch_ahead(w + b);
+        const __m256i q = _mm256_or_si256(unpack_nibbles(w[b].qs), fifth_bits(w[b].qh));
+        __m256i dot = dot_u8_i8(q, load256(x.qs.data() + 32 * b));
+        dot = _mm256_add_epi32(dot, _mm256_setr_epi32(x.bias[b], 0, 0, 0, 0, 0, 0, 0));
+        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), _mm256_set1_ps(f16(w[b].d) * x.scales[b]),
+                              acc);
+    }
+    return hsum(acc);
+}
+
+LLAMA_TARGET_AVX2 float dot_iq4_nl(const BlockIQ4_NL* w, const QuantizedActivations& x) {
+    const __m256i grid = iq4_grid();
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t b = 0; b < x.n / 32; ++b) {
+        if (b % 2 == 0) prefetch_ahead(w + b);
+        const __m256i v = _mm256_shuffle_epi8(grid, unpack_nibbles(w[b].qs));
+        const __m256i dot = dot_i8_i8(v, load256(x.qs.data() + 32 * b));
+        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), _mm256_set1_ps(f16(w[b].d) * x.scales[b]),
+                              acc);
+    }
+    return hsum(acc);
+}
+
+LLAMA_TARGET_AVX2 float dot_iq4_xs(const BlockIQ4_XS* w, const QuantizedActivations& x) {
+    const __m256i grid = iq4_grid();
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t i = 0; i < x.n / 256; ++i) {
+        const BlockIQ4_XS& block = w[i];
+        prefetch_super_block(w + i);
+        const int8_t* xq = x.qs.data() + 256 * i;
+        __m256i sumi = _mm256_setzero_si256();
+        for (int s = 0; s < 8; ++s) {
+            const __m256i v = _mm256_shuffle_epi8(grid, unpack_nibbles(block.qs + 16 * s));
+            const __m256i dot = dot_i8_i8(v, load256(xq + 32 * s));
+            sumi = _mm256_add_epi32(
+                sumi, _mm256_mullo_epi32(dot, _mm256_set1_epi32(iq4xs_scale(block, s))));
+        }
+        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sumi), _mm256_set1_ps(f16(block.d) * x.scales[i]),
+                              acc);
+    }
+    return hsum(acc);
+}
+
+// The int16 scales of two 16-value sub-blocks, a in the low lane and b in the high.
+LLAMA_TARGET_AVX2 inline __m256i two_scales(int a, int b) {
+    return _mm256_set_m128i(_mm_set1_epi16(static_cast<int16_t>(b)),
+                            _mm_set1_epi16(static_cast<int16_t>(a)));
+}
+
+// Q2_K: element 128h + 32k + l is bits 2k of qs[32h + l], so each shift of the 32 code bytes
+// gives 32 consecutive elements: sub-blocks 8h + 2k (low lane) and 8h + 2k + 1 (high lane).
+LLAMA_TARGET_AVX2 float dot_q2_k(const BlockQ2_K* w, const QuantizedActivations& x) {
+    __m256 acc = _mm256_setzero_ps();
+    float acc_mins = 0.0f;
+    const __m256i two_bits = _mm256_set1_epi8(3);
+    for (int64_t i = 0; i < x.n / 256; ++i) {
+        const BlockQ2_K& block = w[i];
+        prefetch_super_block(w + i);
+        const int8_t* xq = x.qs.data() + 256 * i;
+        const int16_t* bsums = x.bsums.data() + 16 * i;
+        int32_t mins = 0;
+        for (int g = 0; g < 16; ++g) mins += (block.scales[g] >> 4) * bsums[g];
+        __m256i sumi = _mm256_setzero_si256();
+        for (int h = 0; h < 2; ++h) {
+            const __m256i codes = load256(block.qs + 32 * h);
+            for (int k = 0; k < 4; ++k) {
+                const __m256i q = _mm256_and_si256(_mm256_srli_epi16(codes, 2 * k), two_bits);
+                const __m256i p = _mm256_maddubs_epi16(q, load256(xq + 128 * h + 32 * k));
+                const int g = 8 * h + 2 * k;
+                sumi = _mm256_add_epi32(
+                    sumi, _mm256_madd_epi16(
+                              p, two_scales(block.scales[g] & 0xF, block.scales[g + 1] & 0xF)));
+            }
+        }
+        const float dx = x.scales[i];
+        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sumi), _mm256_set1_ps(f16(block.d) * dx), acc);
+        acc_mins += f16(block.dmin) * dx * static_cast<float>(mins);
+    }
+    return hsum(acc) - acc_mins;
+}
+
+// Q3_K: the 3-bit code q = low 2 bits (as Q2_K) + 4 * bit (4h + k) of hmask[l], value q - 4: the
+// -4 goes through the 16-value sums, sum_g sc_g * (dot_g(q, x) - 4 * bsum_g).
+LLAMA_TARGET_AVX2 float dot_q3_k(const BlockQ3_K* w, const QuantizedActivations& x) {
+    float acc = 0.0f;
+    const __m256i two_bits = _mm256_set1_epi8(3);
+    const __m256i one = _mm256_set1_epi8(1);
+    for (int64_t i = 0; i < x.n / 256; ++i) {
+        const BlockQ3_K& block = w[i];
+        prefetch_super_block(w + i);
+        const int8_t* xq = x.qs.data() + 256 * i;
+        const int16_t* bsums = x.bsums.data() + 16 * i;
+        int scales[16];
+        int32_t offset = 0;
+        for (int g = 0; g < 16; ++g) {
+            scales[g] = q3k_scale(block.scales, g);
+            offset += scales[g] * bsums[g];
+        }
+        const __m256i hmask = load256(block.hmask);
+        __m256i sumi = _mm256_setzero_si256();
+        for (int h = 0; h < 2; ++h) {
+            const __m256i codes = load256(block.qs + 32 * h);
+            for (int k = 0; k < 4; ++k) {
+                const __m256i low = _mm256_and_si256(_mm256_srli_epi16(codes, 2 * k), two_bits);
+                const __m256i high = _mm256_and_si256(_mm256_srli_epi16(hmask, 4 * h + k), one);
+                const __m256i q = _mm256_or_si256(low, _mm256_slli_epi16(high, 2));
+                const __m256i p = _mm256_maddubs_epi16(q, load256(xq + 128 * h + 32 * k));
+                const int g = 8 * h + 2 * k;
+                sumi = _mm256_add_epi32(sumi,
+                                        _mm256_madd_epi16(p, two_scales(scales[g], scales[g + 1])));
+            }
+        }
+        const int32_t total = hsum_i32(sumi) - 4 * offset;
+        acc += f16(block.d) * x.scales[i] * static_cast<float>(total);
+    }
+    return acc;
+}
+
+}  // namespace
+
+void quant_matvec_avx2_more_types(const QuantMatvecArgs& args) {
+    switch (args.dtype) {
+        case DType::Q4_1:
+            rows_loop<BlockQ4_1, dot_q_1<BlockQ4_1>>(args);
+            break;
+        case DType::Q5_1:
+            rows_loop<BlockQ5_1, dot_q_1<BlockQ5_1>>(args);
+            break;
+        case DType::Q5_0:
+            rows_loop<BlockQ5_0, dot_q5_0>(args);
+            break;
+        case DType::IQ4_NL:
+            rows_loop<BlockIQ4_NL, dot_iq4_nl>(args);
+            break;
+        case DType::IQ4_XS:
+            rows_loop<BlockIQ4_XS, dot_iq4_xs>(args);
+            break;
+        case DType::Q2_K:
+            rows_loop<BlockQ2_K, dot_q2_k>(args);
+            break;
+        case DType::Q3_K:
+            rows_loop<BlockQ3_K, dot_q3_k>(args);
+            break;
+        default:
+            quant_matvec_scalar(args);
+            break;
+    }
+}
+
+}  // namespace llama::kernels::detail
+
+#else
+
+namespace llama::kernels::detail {
+void quant_matvec_avx2_more_types(const QuantMatvecArgs& args) { quant_matvec_scalar(args); }
+}  // namespace llama::kernels::detail
+
+#endif
