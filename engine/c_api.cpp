@@ -12,6 +12,7 @@
 #include <mutex>
 #include <new>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "llama/batch.h"
@@ -80,8 +81,14 @@ struct Failure {
     std::string message;
 };
 
-le_status fail(le_status status, std::string message) {
-    last_error = std::move(message);
+// Records "function: message" as this thread's last error. Building the message may itself run
+// out of memory; the error is then left empty rather than let anything escape.
+le_status fail(le_status status, const char* function, std::string_view message) noexcept {
+    try {
+        last_error.assign(function).append(": ").append(message);
+    } catch (...) {
+        last_error.clear();
+    }
     return status;
 }
 
@@ -90,21 +97,20 @@ le_status fail(le_status status, std::string message) {
 template <class Body>
 le_status guard(const char* function, Body&& body,
                 le_status library_error = LE_ERR_INVALID_ARGUMENT) noexcept {
-    const std::string where = std::string(function) + ": ";
     try {
         return body();
     } catch (const Failure& f) {
-        return fail(f.status, where + f.message);
+        return fail(f.status, function, f.message);
     } catch (const llama::ContextFullError& e) {
-        return fail(LE_ERR_CONTEXT_FULL, where + e.what());
+        return fail(LE_ERR_CONTEXT_FULL, function, e.what());
     } catch (const llama::Error& e) {
-        return fail(library_error, where + e.what());
+        return fail(library_error, function, e.what());
     } catch (const std::bad_alloc&) {
-        return fail(LE_ERR_OUT_OF_MEMORY, where + "out of memory");
+        return fail(LE_ERR_OUT_OF_MEMORY, function, "out of memory");
     } catch (const std::exception& e) {
-        return fail(LE_ERR_INTERNAL, where + e.what());
+        return fail(LE_ERR_INTERNAL, function, e.what());
     } catch (...) {
-        return fail(LE_ERR_INTERNAL, where + "unknown error");
+        return fail(LE_ERR_INTERNAL, function, "unknown error");
     }
 }
 
@@ -235,7 +241,7 @@ le_status le_model_load(const char* path, le_progress_fn progress, void* user_da
             return LE_OK;
         },
         LE_ERR_LOAD);
-    return cancelled ? fail(LE_ERR_CANCELLED, le_last_error()) : status;
+    return cancelled ? LE_ERR_CANCELLED : status;  // le_last_error() says it was cancelled
 }
 
 void le_model_free(le_model* model) { delete model; }

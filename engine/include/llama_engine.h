@@ -18,6 +18,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Marks the API's functions as exported from a shared build of the library (which may hide
+ * everything else). */
+#if defined(_WIN32)
+#define LE_API
+#else
+#define LE_API __attribute__((visibility("default")))
+#endif
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -29,7 +37,7 @@ extern "C" {
 #define LE_VERSION_PATCH 0
 
 /* The library's version, "MAJOR.MINOR.PATCH", as it was built (may differ from the header's). */
-const char* le_version(void);
+LE_API const char* le_version(void);
 
 typedef enum le_status {
     LE_OK = 0,
@@ -43,15 +51,15 @@ typedef enum le_status {
 } le_status;
 
 /* A short name for a status, e.g. "LE_ERR_CONTEXT_FULL". */
-const char* le_status_name(le_status status);
+LE_API const char* le_status_name(le_status status);
 /* The message of this thread's last failed call ("" if none failed yet). Valid until the next
  * failing call on this thread. */
-const char* le_last_error(void);
+LE_API const char* le_last_error(void);
 
 /* Where the library's log goes: stderr, at this level and above: "trace", "debug", "info",
  * "warn", "error", "critical" or "off". Until this is called, le_model_load sets it up with
  * LLAMA_LOG_LEVEL from the environment, else "warn"; stdout is never used. */
-le_status le_set_log_level(const char* level);
+LE_API le_status le_set_log_level(const char* level);
 
 /* ---- Models -------------------------------------------------------------------------------- */
 
@@ -63,9 +71,9 @@ typedef bool (*le_progress_fn)(float fraction, void* user_data);
 
 /* Loads a GGUF file or a Hugging Face model directory (config.json, *.safetensors,
  * tokenizer.model), with its tokenizer. progress may be NULL. */
-le_status le_model_load(const char* path, le_progress_fn progress, void* user_data,
-                        le_model** model);
-void le_model_free(le_model* model);
+LE_API le_status le_model_load(const char* path, le_progress_fn progress, void* user_data,
+                               le_model** model);
+LE_API void le_model_free(le_model* model);
 
 typedef struct le_model_info {
     const char* name;        /* the file or directory name the model was loaded from */
@@ -85,23 +93,23 @@ typedef struct le_model_info {
 } le_model_info;
 
 /* Fills *info; its strings belong to the model and live as long as it. */
-le_status le_model_get_info(const le_model* model, le_model_info* info);
+LE_API le_status le_model_get_info(const le_model* model, le_model_info* info);
 
 /* ---- Tokens -------------------------------------------------------------------------------- */
 
 /* The token ids of text (text_length bytes; a NUL-terminated string when text_length is
  * (size_t)-1), BOS first when add_bos. Writes up to capacity ids to tokens and the count to
  * *n_tokens. */
-le_status le_tokenize(const le_model* model, const char* text, size_t text_length, bool add_bos,
-                      int32_t* tokens, size_t capacity, size_t* n_tokens);
+LE_API le_status le_tokenize(const le_model* model, const char* text, size_t text_length,
+                             bool add_bos, int32_t* tokens, size_t capacity, size_t* n_tokens);
 /* The text of a token sequence, decoded as a whole, NUL-terminated; *length excludes the NUL
  * (capacity must hold it too). */
-le_status le_detokenize(const le_model* model, const int32_t* tokens, size_t n_tokens, char* text,
-                        size_t capacity, size_t* length);
+LE_API le_status le_detokenize(const le_model* model, const int32_t* tokens, size_t n_tokens,
+                               char* text, size_t capacity, size_t* length);
 /* The text one token stands for on its own (a byte-fallback token gives its raw byte, a
  * control token ""), NUL-terminated, as le_detokenize. */
-le_status le_token_to_piece(const le_model* model, int32_t token, char* text, size_t capacity,
-                            size_t* length);
+LE_API le_status le_token_to_piece(const le_model* model, int32_t token, char* text,
+                                   size_t capacity, size_t* length);
 
 /* ---- Contexts ------------------------------------------------------------------------------ */
 
@@ -126,50 +134,51 @@ typedef struct le_context_params {
     le_cache_type cache_type;
 } le_context_params;
 
-le_context_params le_context_default_params(void);
+LE_API le_context_params le_context_default_params(void);
 /* A context over `model`, which must outlive it. params may be NULL (the defaults). */
-le_status le_context_create(const le_model* model, const le_context_params* params,
-                            le_context** context);
-void le_context_free(le_context* context);
+LE_API le_status le_context_create(const le_model* model, const le_context_params* params,
+                                   le_context** context);
+LE_API void le_context_free(le_context* context);
 /* The context's resolved size: tokens per sequence and sequences (either pointer may be NULL). */
-le_status le_context_size(const le_context* context, int64_t* n_ctx, int64_t* n_seqs);
+LE_API le_status le_context_size(const le_context* context, int64_t* n_ctx, int64_t* n_seqs);
 /* Empties every sequence. */
-le_status le_context_reset(le_context* context);
+LE_API le_status le_context_reset(le_context* context);
 
 /* ---- Batches and decoding ------------------------------------------------------------------ */
 
 typedef struct le_batch le_batch;
 
 /* An empty batch (a growable list of tokens, each with its sequence and position). */
-le_status le_batch_create(le_batch** batch);
-void le_batch_free(le_batch* batch);
+LE_API le_status le_batch_create(le_batch** batch);
+LE_API void le_batch_free(le_batch* batch);
 /* Appends one token of sequence seq at position pos (the sequence's next position: what it holds
  * so far, plus the tokens of seq already in this batch); logits: compute its logits. */
-le_status le_batch_add(le_batch* batch, int32_t token, int32_t seq, int64_t pos, bool logits);
-le_status le_batch_clear(le_batch* batch);
+LE_API le_status le_batch_add(le_batch* batch, int32_t token, int32_t seq, int64_t pos,
+                              bool logits);
+LE_API le_status le_batch_clear(le_batch* batch);
 /* Entries in the batch (0 for NULL). */
-size_t le_batch_size(const le_batch* batch);
+LE_API size_t le_batch_size(const le_batch* batch);
 
 /* Runs every token of the batch through the model in one forward (see InferenceContext::decode).
  * A bad token or sequence id or position gives LE_ERR_INVALID_ARGUMENT, a sequence that would
  * outgrow the context LE_ERR_CONTEXT_FULL; either way nothing was run and the cache is as it was.
  */
-le_status le_decode(le_context* context, const le_batch* batch);
+LE_API le_status le_decode(le_context* context, const le_batch* batch);
 /* The logits (n_vocab floats) after entry i of the last decoded batch, which must have asked for
  * them. The pointer stays valid until the next le_decode, le_generate or le_context_reset. */
-le_status le_get_logits(const le_context* context, size_t i, const float** logits,
-                        int64_t* n_vocab);
+LE_API le_status le_get_logits(const le_context* context, size_t i, const float** logits,
+                               int64_t* n_vocab);
 
 /* ---- Sequences ----------------------------------------------------------------------------- */
 
 /* Positions sequence seq holds. */
-le_status le_seq_length(const le_context* context, int32_t seq, int64_t* length);
+LE_API le_status le_seq_length(const le_context* context, int32_t seq, int64_t* length);
 /* Empties one sequence. */
-le_status le_seq_clear(le_context* context, int32_t seq);
+LE_API le_status le_seq_clear(le_context* context, int32_t seq);
 /* Keeps the first n_tokens positions of seq (n_tokens <= its length): reuse a cached prompt. */
-le_status le_seq_truncate(le_context* context, int32_t seq, int64_t n_tokens);
+LE_API le_status le_seq_truncate(le_context* context, int32_t seq, int64_t n_tokens);
 /* Makes dst hold what src holds: a shared prompt prefix decoded once. */
-le_status le_seq_copy(le_context* context, int32_t src, int32_t dst);
+LE_API le_status le_seq_copy(le_context* context, int32_t src, int32_t dst);
 
 /* ---- Sampling ------------------------------------------------------------------------------ */
 
@@ -185,17 +194,17 @@ typedef struct le_sampler_params {
 typedef struct le_sampler le_sampler;
 
 /* llama.cpp's defaults: temperature 0.8, top-k 40, top-p 0.95, repeat penalty 1.1 over 64. */
-le_sampler_params le_sampler_default_params(void);
+LE_API le_sampler_params le_sampler_default_params(void);
 /* params may be NULL (the defaults). */
-le_status le_sampler_create(const le_sampler_params* params, le_sampler** sampler);
-void le_sampler_free(le_sampler* sampler);
+LE_API le_status le_sampler_create(const le_sampler_params* params, le_sampler** sampler);
+LE_API void le_sampler_free(le_sampler* sampler);
 /* Picks a token from n_vocab logits (not recorded: call le_sampler_accept with the one kept). */
-le_status le_sampler_sample(le_sampler* sampler, const float* logits, int64_t n_vocab,
-                            int32_t* token);
+LE_API le_status le_sampler_sample(le_sampler* sampler, const float* logits, int64_t n_vocab,
+                                   int32_t* token);
 /* Records a token (prompt or generated) for the repetition penalty. */
-le_status le_sampler_accept(le_sampler* sampler, int32_t token);
+LE_API le_status le_sampler_accept(le_sampler* sampler, int32_t token);
 /* Forgets the history and restarts the random sequence from the seed. */
-le_status le_sampler_reset(le_sampler* sampler);
+LE_API le_status le_sampler_reset(le_sampler* sampler);
 
 /* ---- Generation ---------------------------------------------------------------------------- */
 
@@ -226,11 +235,12 @@ typedef struct le_generate_result {
 } le_generate_result;
 
 /* n_predict 128, the default sampler, BOS added, stops at EOS. */
-le_generate_params le_generate_default_params(void);
+LE_API le_generate_params le_generate_default_params(void);
 /* Empties the context (which must hold one sequence), runs the prompt and streams up to
  * n_predict generated pieces to on_piece (which may be NULL). params and result may be NULL. */
-le_status le_generate(le_context* context, const char* prompt, const le_generate_params* params,
-                      le_piece_fn on_piece, void* user_data, le_generate_result* result);
+LE_API le_status le_generate(le_context* context, const char* prompt,
+                             const le_generate_params* params, le_piece_fn on_piece,
+                             void* user_data, le_generate_result* result);
 
 #ifdef __cplusplus
 }
