@@ -213,6 +213,22 @@ TEST_P(Batches, RaggedBatchesMatchEachSequenceAlone) {
     }
 }
 
+TEST_P(Batches, RaggedBatchesWithTheDefaultArithmeticStayCloseToTheReference) {
+    // bfloat16 prompt projections and a half-precision cache, as a server would run: within the
+    // bound of EndToEnd.Bf16PromptPathStaysCloseToReference, which covers the cache's rounding.
+    constexpr double kBf16Tolerance = 2e-2;
+    const std::vector<std::vector<Piece>> steps = {{{0, 6}, {1, 1}}, {{1, 1}, {0, 1}, {2, 4}}};
+    llama::ContextParams p = params(3);
+    p.prompt_precision = llama::ContextParams{}.prompt_precision;
+    p.cache_type = llama::ContextParams{}.cache_type;
+    llama::InferenceContext ctx(model_, p);
+    const std::vector<Rows> got = run_schedule(ctx, prompts_, steps);
+    for (int64_t pos = 0; pos < n(); ++pos) {
+        EXPECT_LE(relative_deviation<double>(got[0][pos], ref_.logits[pos]), kBf16Tolerance)
+            << GetParam() << " position " << pos;
+    }
+}
+
 TEST_P(Batches, DecodeStepsOfSeveralSequencesAreBitIdenticalToEachAlone) {
     // Each sequence prefilled in a batch of its own, then one token of every sequence per
     // decode(): a few tokens run the same matrix-vector kernels as one, so nothing may change.
