@@ -57,7 +57,7 @@ class InferenceContext {
     // span stays valid until the next decode(), forward() or reset(). Throws llama::Error, before
     // running anything (the cache stays as it was), if the batch is empty, a sequence id is out of
     // range, a token id is outside the vocabulary, a position does not follow what its sequence
-    // holds (see Batch), or a sequence would exceed n_ctx.
+    // holds (see Batch), or a sequence would exceed n_ctx (ContextFullError).
     std::span<const float> decode(const Batch& batch);
     // The logits row (vocab floats) of entry i of the last decode()'s batch. Throws llama::Error
     // if there is no entry i or it did not ask for logits.
@@ -67,8 +67,8 @@ class InferenceContext {
     // and runs the model over them (in chunks of n_batch / n_seqs tokens of every sequence).
     // tokens is [n_seqs, n_tokens_per_seq]. Returns logits: LogitsMode::Last -> [n_seqs, vocab]
     // for each sequence's last new token; LogitsMode::All -> [n_seqs, n_tokens_per_seq, vocab].
-    // The span stays valid until the next call. Throws llama::Error if a sequence would exceed
-    // n_ctx or a token id is out of range.
+    // The span stays valid until the next call. Throws llama::Error if a token id is out of
+    // range, ContextFullError if a sequence would exceed n_ctx.
     std::span<const float> forward(std::span<const int32_t> tokens, int64_t n_tokens_per_seq,
                                    LogitsMode mode = LogitsMode::Last);
 
