@@ -291,7 +291,7 @@ LlamaConfig read_gguf_config(const GgufFile& file) {
     return c;
 }
 
-LlamaModel load_gguf_model(const std::filesystem::path& path) {
+LlamaModel load_gguf_model(const std::filesystem::path& path, ProgressReporter* progress_reporter) {
     const GgufFile file = GgufFile::open(path);
     LlamaModel model;
     model.config = read_gguf_config(file);
@@ -307,7 +307,7 @@ LlamaModel load_gguf_model(const std::filesystem::path& path) {
         model.lm_head = model.token_embedding;  // tied embeddings
     }
 
-    LoadProgress progress("loading " + path.filename().string(), c.n_layers);
+    LoadProgress progress("loading " + path.filename().string(), c.n_layers, progress_reporter);
     model.layers.reserve(static_cast<size_t>(c.n_layers));
     for (int64_t i = 0; i < c.n_layers; ++i) {
         const Matrix qkv = reader.fuse(

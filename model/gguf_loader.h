@@ -4,6 +4,7 @@
 
 #include "llama/model.h"
 #include "model/gguf.h"
+#include "model/load_progress.h"
 
 namespace llama {
 
@@ -18,6 +19,6 @@ LlamaConfig read_gguf_config(const GgufFile& file);
 // source pages released. Parts of different types cannot share one matrix: float parts are widened
 // to F32, quantized ones requantized to Q8_0 (ggml's quantizer; a small extra error next to the 4-6
 // bit originals). RoPE uses the interleaved layout GGUF converters permute q/k into.
-LlamaModel load_gguf_model(const std::filesystem::path& path);
+LlamaModel load_gguf_model(const std::filesystem::path& path, ProgressReporter* progress = nullptr);
 
 }  // namespace llama

@@ -124,7 +124,7 @@ LlamaConfig read_hf_config(const std::filesystem::path& path) {
     return c;
 }
 
-LlamaModel load_hf_model(const std::filesystem::path& dir) {
+LlamaModel load_hf_model(const std::filesystem::path& dir, ProgressReporter* progress) {
     if (!std::filesystem::is_directory(dir)) {
         throw Error(dir.string() + ": not a directory (expected a Hugging Face model directory)");
     }
@@ -165,6 +165,7 @@ LlamaModel load_hf_model(const std::filesystem::path& dir) {
             LlamaMLP(c, gate_up,
                      matrix_view(*tensor("mlp.down_proj.weight"), c.hidden_size, c.ffn_size)),
         });
+        if (progress) progress->report(0.99f * static_cast<float>(i + 1) / c.n_layers);
     }
     model.description = "Hugging Face safetensors (" +
                         std::string(dtype_name(model.layers[0].attention.qkv_weight().dtype)) +

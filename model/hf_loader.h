@@ -3,6 +3,7 @@
 #include <filesystem>
 
 #include "llama/model.h"
+#include "model/load_progress.h"
 
 namespace llama {
 
@@ -12,6 +13,6 @@ LlamaConfig read_hf_config(const std::filesystem::path& config_json);
 // Loads a Hugging Face LLaMA directory: config.json + model.safetensors (or shards). q/k/v and
 // gate/up are fused into one buffer each at their stored 16/32-bit type; the other weights stay
 // memory-mapped. RoPE uses the rotate-half layout HF checkpoints are stored in.
-LlamaModel load_hf_model(const std::filesystem::path& dir);
+LlamaModel load_hf_model(const std::filesystem::path& dir, ProgressReporter* progress = nullptr);
 
 }  // namespace llama

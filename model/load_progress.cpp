@@ -5,12 +5,21 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "llama/error.h"
+
 namespace llama {
 
-LoadProgress::LoadProgress(std::string label, int64_t total)
+void ProgressReporter::report(float fraction) {
+    if (!callback_) return;
+    reported_ = std::max(reported_, std::clamp(fraction, 0.0f, 1.0f));
+    if (!callback_(reported_)) throw Error("model loading was cancelled by the progress callback");
+}
+
+LoadProgress::LoadProgress(std::string label, int64_t total, ProgressReporter* reporter)
     : label_(std::move(label)),
       total_(std::max<int64_t>(total, 1)),
-      enabled_(::isatty(STDERR_FILENO) == 1) {
+      enabled_(::isatty(STDERR_FILENO) == 1),
+      reporter_(reporter) {
     draw();
 }
 
@@ -25,6 +34,9 @@ LoadProgress::~LoadProgress() {
 void LoadProgress::advance(int64_t steps) {
     done_ = std::min(total_, done_ + steps);
     draw();
+    // Short of 1: the model is ready only once load_model returns it.
+    if (reporter_)
+        reporter_->report(0.99f * static_cast<float>(done_) / static_cast<float>(total_));
 }
 
 void LoadProgress::extend(int64_t more_steps) {

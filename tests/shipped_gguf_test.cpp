@@ -4,14 +4,17 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "llama/context.h"
+#include "llama/error.h"
 #include "llama/model.h"
 #include "llama/tokenizer.h"
 #include "model/gguf_convert.h"
@@ -66,6 +69,31 @@ TEST_F(ShippedGguf, TokenizerFromMetadataEncodesLikeTokenizerModel) {
             ASSERT_EQ(from_gguf.encode(text, add_bos), ids) << text.substr(0, 80);
             EXPECT_EQ(from_gguf.decode(ids), from_model.decode(ids));
         }
+    }
+}
+
+TEST_F(ShippedGguf, LoadingReportsProgressAndCanBeCancelled) {
+    // Both loaders: fractions that never decrease, from 0 to 1, with steps between.
+    for (const fs::path& path : {gguf(), kShipped}) {
+        std::vector<float> reported;
+        load_model(path, [&](float fraction) {
+            reported.push_back(fraction);
+            return true;
+        });
+        ASSERT_GE(reported.size(), 3u) << path;
+        EXPECT_EQ(reported.front(), 0.0f) << path;
+        EXPECT_EQ(reported.back(), 1.0f) << path;
+        EXPECT_TRUE(std::is_sorted(reported.begin(), reported.end())) << path;
+        EXPECT_GT(reported[reported.size() - 2], 0.0f) << path;  // a step inside the load
+
+        int calls = 0;
+        try {
+            load_model(path, [&](float) { return ++calls < 2; });
+            ADD_FAILURE() << "a cancelled load returned a model";
+        } catch (const Error& e) {
+            EXPECT_NE(std::string(e.what()).find("cancelled"), std::string::npos) << e.what();
+        }
+        EXPECT_EQ(calls, 2);
     }
 }
 

@@ -2,6 +2,7 @@
 
 #include <array>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -86,8 +87,13 @@ struct LlamaModel {
     int64_t weight_bytes() const;
 };
 
+// Told how far loading has come, as a fraction in [0, 1] that never decreases (1 once the model is
+// ready); returning false cancels the load, which then throws llama::Error.
+using LoadProgressCallback = std::function<bool(float fraction)>;
+
 // Loads a Hugging Face LLaMA directory (config.json + *.safetensors) or a GGUF file.
 // Throws llama::Error naming the problem on any bad or unsupported input.
-LlamaModel load_model(const std::filesystem::path& path);
+LlamaModel load_model(const std::filesystem::path& path,
+                      const LoadProgressCallback& on_progress = {});
 
 }  // namespace llama
