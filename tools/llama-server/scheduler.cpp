@@ -1,0 +1,250 @@
+#include "scheduler.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <chrono>
+#include <limits>
+
+namespace llama::server {
+
+namespace {
+
+size_t common_prefix(const std::vector<int32_t>& a, const std::vector<int32_t>& b) {
+    const size_t n = std::min(a.size(), b.size());
+    size_t i = 0;
+    while (i < n && a[i] == b[i]) ++i;
+    return i;
+}
+
+}  // namespace
+
+Scheduler::Scheduler(SlotModel& model, const Tokenizer& tokenizer, const SchedulerOptions& options,
+                     Metrics& metrics)
+    : model_(model),
+      tokenizer_(tokenizer),
+      options_(options),
+      metrics_(metrics),
+      slots_(static_cast<size_t>(model.n_slots())) {
+    metrics_.set_total_slots(model.n_slots());
+    thread_ = std::thread([this] { run(); });
+}
+
+Scheduler::~Scheduler() { stop(); }
+
+bool Scheduler::submit(std::shared_ptr<Job> job) {
+    {
+        std::lock_guard lock(mutex_);
+        if (stopping_ || static_cast<int64_t>(queue_.size()) >= options_.max_queue) return false;
+        queue_.push_back(std::move(job));
+        metrics_.set_queue_depth(static_cast<int64_t>(queue_.size()));
+    }
+    wake_.notify_all();
+    return true;
+}
+
+void Scheduler::notify() { wake_.notify_all(); }
+
+void Scheduler::stop() {
+    {
+        std::lock_guard lock(mutex_);
+        stopping_ = true;
+    }
+    wake_.notify_all();
+    if (thread_.joinable()) thread_.join();
+}
+
+void Scheduler::run() {
+    while (true) {
+        {
+            std::unique_lock lock(mutex_);
+            const auto idle = [&] {
+                return std::none_of(slots_.begin(), slots_.end(),
+                                    [](const Slot& s) { return s.job != nullptr; });
+            };
+            // Sleep while there is nothing to run; cancelled jobs in the queue wake us via
+            // notify() and are dropped by take_queued_jobs().
+            wake_.wait(lock, [&] { return stopping_ || !queue_.empty() || !idle(); });
+            if (stopping_) {
+                for (auto& job : queue_) job->finish(FinishReason::Cancelled, 0, 0);
+                queue_.clear();
+                break;
+            }
+            take_queued_jobs();
+        }
+        step();
+        publish_gauges();
+        if (options_.step_delay_ms > 0) {
+            std::unique_lock lock(mutex_);
+            wake_.wait_for(lock, std::chrono::milliseconds(options_.step_delay_ms),
+                           [&] { return stopping_; });
+        }
+    }
+    for (Slot& slot : slots_) {
+        if (slot.job) finish(slot, FinishReason::Cancelled);
+    }
+    publish_gauges();
+}
+
+bool Scheduler::take_queued_jobs() {
+    std::erase_if(queue_, [](const std::shared_ptr<Job>& job) {
+        if (!job->cancelled()) return false;
+        job->finish(FinishReason::Cancelled, 0, 0);
+        return true;
+    });
+    bool started = false;
+    while (!queue_.empty()) {
+        // The free slot whose cache shares the longest prefix with the prompt.
+        int best = -1;
+        size_t best_prefix = 0;
+        for (size_t i = 0; i < slots_.size(); ++i) {
+            if (slots_[i].job) continue;
+            const size_t prefix = common_prefix(slots_[i].cached, queue_.front()->prompt);
+            if (best < 0 || prefix > best_prefix) {
+                best = static_cast<int>(i);
+                best_prefix = prefix;
+            }
+        }
+        if (best < 0) break;
+        start(slots_[best], best, std::move(queue_.front()));
+        queue_.pop_front();
+        started = true;
+    }
+    metrics_.set_queue_depth(static_cast<int64_t>(queue_.size()));
+    return started;
+}
+
+void Scheduler::start(Slot& slot, int index, std::shared_ptr<Job> job) {
+    const std::vector<int32_t>& prompt = job->prompt;
+    // Reuse the cached prefix, but run at least the prompt's last token: its logits give the
+    // first generated token.
+    const size_t reuse = std::min(common_prefix(slot.cached, prompt), prompt.size() - 1);
+    const auto kept = static_cast<size_t>(model_.truncate(index, static_cast<int64_t>(reuse)));
+    slot.cached.resize(kept);
+    slot.prompt_done = kept;
+    spdlog::debug("slot {}: prompt of {} tokens, {} reused from the cache", index, prompt.size(),
+                  kept);
+    slot.sampler.emplace(job->sampler);
+    for (int32_t token : prompt) slot.sampler->accept(token);
+    slot.decoder.emplace(tokenizer_);
+    if (job->text_after_prompt) {
+        for (int32_t token : prompt) slot.decoder->push(token);  // spacing state only
+    }
+    slot.stop.emplace(job->stop);
+    slot.next_token = -1;
+    slot.generated = 0;
+    slot.job = std::move(job);
+}
+
+void Scheduler::step() {
+    // Drop cancelled requests first: a client that went away frees its slot at once.
+    for (Slot& slot : slots_) {
+        if (slot.job && slot.job->cancelled()) finish(slot, FinishReason::Cancelled);
+    }
+    std::vector<SlotToken> batch;
+    std::vector<int> row_owner;  // the slot of each logits row
+    for (size_t i = 0; i < slots_.size(); ++i) {
+        Slot& slot = slots_[i];
+        if (slot.job && !slot.prefilling() && slot.next_token >= 0) {
+            batch.push_back({slot.next_token, static_cast<int>(i), true});
+            row_owner.push_back(static_cast<int>(i));
+        }
+    }
+    const int64_t n_generating = static_cast<int64_t>(batch.size());
+    int64_t budget = std::max<int64_t>(options_.n_batch - n_generating, 0);
+    std::vector<std::pair<int, size_t>> prefill;  // (slot, tokens) run this step
+    for (size_t i = 0; i < slots_.size() && budget > 0; ++i) {
+        Slot& slot = slots_[i];
+        if (!slot.prefilling()) continue;
+        const std::vector<int32_t>& prompt = slot.job->prompt;
+        const size_t n = std::min<size_t>(prompt.size() - slot.prompt_done, budget);
+        for (size_t k = 0; k < n; ++k) {
+            const bool last = slot.prompt_done + k + 1 == prompt.size();
+            batch.push_back({prompt[slot.prompt_done + k], static_cast<int>(i), last});
+            if (last) row_owner.push_back(static_cast<int>(i));
+        }
+        prefill.push_back({static_cast<int>(i), n});
+        budget -= static_cast<int64_t>(n);
+    }
+    if (batch.empty()) return;
+
+    const auto start = std::chrono::steady_clock::now();
+    std::vector<std::span<const float>> rows;
+    try {
+        rows = model_.decode(batch);
+    } catch (const std::exception& e) {
+        // Should not happen (prompts are checked against the context); fail the requests in
+        // this batch and forget their caches rather than take the server down.
+        spdlog::error("decode failed: {}", e.what());
+        for (const SlotToken& t : batch) {
+            Slot& slot = slots_[t.slot];
+            if (slot.job) finish(slot, FinishReason::Error, e.what());
+            model_.truncate(t.slot, 0);
+            slot.cached.clear();
+        }
+        return;
+    }
+    for (const SlotToken& t : batch) slots_[t.slot].cached.push_back(t.token);
+    for (const auto& [index, n] : prefill) slots_[index].prompt_done += n;
+
+    int64_t sampled = 0;
+    for (size_t r = 0; r < rows.size(); ++r) {
+        Slot& slot = slots_[row_owner[r]];
+        if (!slot.job) continue;
+        sample(slot, rows[r]);
+        ++sampled;
+    }
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    if (n_generating > 0) metrics_.add_generation(sampled, seconds);
+}
+
+void Scheduler::sample(Slot& slot, std::span<const float> logits) {
+    Job& job = *slot.job;
+    const auto n_vocab = static_cast<size_t>(tokenizer_.vocab_size());
+    logits = logits.first(std::min(n_vocab, logits.size()));
+    const int32_t eos = tokenizer_.eos_id();
+    if (job.ignore_eos && eos >= 0 && static_cast<size_t>(eos) < logits.size()) {
+        row_.assign(logits.begin(), logits.end());
+        row_[eos] = -std::numeric_limits<float>::infinity();
+        logits = row_;
+    }
+    const int32_t token = slot.sampler->sample(logits);
+    if (token == tokenizer_.eos_id()) {
+        finish(slot, FinishReason::Stop);
+        return;
+    }
+    slot.sampler->accept(token);
+    ++slot.generated;
+    job.append(slot.stop->push(slot.decoder->push(token)));
+    if (slot.stop->stopped()) {
+        finish(slot, FinishReason::Stop);
+    } else if (job.max_tokens >= 0 && slot.generated >= job.max_tokens) {
+        finish(slot, FinishReason::Length);
+    } else if (static_cast<int64_t>(slot.cached.size()) >= model_.n_ctx()) {
+        finish(slot, FinishReason::Length);  // no room to store this token
+    } else {
+        slot.next_token = token;
+    }
+}
+
+void Scheduler::finish(Slot& slot, FinishReason reason, std::string error) {
+    Job& job = *slot.job;
+    if (reason == FinishReason::Stop || reason == FinishReason::Length) {
+        if (!slot.stop->stopped()) {
+            job.append(slot.stop->push(slot.decoder->flush()));
+            job.append(slot.stop->flush());
+        }
+    }
+    job.finish(reason, static_cast<int64_t>(job.prompt.size()), slot.generated, std::move(error));
+    // A prompt cut short leaves its tokens in the cache: still a valid prefix for the next one.
+    slot.job.reset();
+    slot.next_token = -1;
+}
+
+void Scheduler::publish_gauges() {
+    metrics_.set_busy_slots(std::count_if(slots_.begin(), slots_.end(),
+                                          [](const Slot& s) { return s.job != nullptr; }));
+}
+
+}  // namespace llama::server
