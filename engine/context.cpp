@@ -12,7 +12,17 @@
 
 namespace llama {
 
-// Activations of one forward chunk of n_tokens = n_seqs * n_seq_tokens rows (sequence-major).
+namespace {
+
+// Consecutive tokens of a chunk that extend one sequence: rows [begin, begin + n_tokens) at
+// positions [pos0, pos0 + n_tokens). They attend together over the sequence's cache.
+struct SeqRun {
+    int64_t seq, begin, n_tokens, pos0;
+};
+
+}  // namespace
+
+// Activations of one forward chunk of n_tokens rows, in batch order.
 struct InferenceContext::Workspace {
     std::vector<float> x;        // [n_tokens, hidden] residual stream
     std::vector<float> h;        // [n_tokens, hidden] normalised input / projection output
@@ -20,7 +30,10 @@ struct InferenceContext::Workspace {
     std::vector<float> attn;     // [n_tokens, q_size]
     std::vector<float> gate_up;  // [n_tokens, 2*ffn]
     std::vector<float> act;      // [n_tokens, ffn]
-    std::vector<float> rope_cos, rope_sin;         // [n_seq_tokens, head_dim/2]
+    std::vector<float> rope_cos, rope_sin;         // [n_tokens, head_dim/2]
+    std::vector<SeqRun> runs;                      // the chunk's runs of one sequence
+    std::vector<int64_t> outputs;                  // rows of the chunk whose logits are wanted
+    std::vector<float> logits;                     // [outputs, vocab] when not written in place
     std::vector<std::vector<float>> attn_scratch;  // per thread
     LinearScratch linear;
 };
@@ -63,46 +76,118 @@ InferenceContext::~InferenceContext() = default;
 
 void InferenceContext::reset() { cache_.clear(); }
 
-std::span<const float> InferenceContext::forward(std::span<const int32_t> tokens,
-                                                 int64_t n_tokens_per_seq, LogitsMode mode) {
-    const LlamaConfig& c = model_.config;
-    const int64_t n_seqs = params_.n_seqs;
-    if (n_tokens_per_seq <= 0 || static_cast<int64_t>(tokens.size()) != n_seqs * n_tokens_per_seq) {
-        throw Error("forward: expected " + std::to_string(n_seqs) + " x " +
-                    std::to_string(n_tokens_per_seq) + " tokens, got " +
-                    std::to_string(tokens.size()));
-    }
-    if (cache_.n_past() + n_tokens_per_seq > params_.n_ctx) {
-        throw Error("context is full: " + std::to_string(cache_.n_past()) + " tokens cached + " +
-                    std::to_string(n_tokens_per_seq) + " new exceed the context size of " +
-                    std::to_string(params_.n_ctx));
-    }
-    for (int32_t token : tokens) {
-        if (token < 0 || token >= c.vocab_size) {
-            throw Error("token id " + std::to_string(token) + " is outside the vocabulary (0.." +
-                        std::to_string(c.vocab_size - 1) + ")");
-        }
-    }
-
-    const int64_t n_rows = mode == LogitsMode::All ? n_seqs * n_tokens_per_seq : n_seqs;
-    logits_.resize(n_rows * c.vocab_size);
-    const int64_t chunk = std::max<int64_t>(1, params_.n_batch / n_seqs);
-    for (int64_t offset = 0; offset < n_tokens_per_seq; offset += chunk) {
-        const int64_t n_seq_tokens = std::min(chunk, n_tokens_per_seq - offset);
-        forward_chunk(tokens, n_seq_tokens, offset, n_tokens_per_seq, mode, logits_);
-    }
+std::span<const float> InferenceContext::decode(const Batch& batch) {
+    check_batch(batch.tokens());
+    decode_rows_.clear();
+    int64_t n_outputs = 0;
+    for (const BatchToken& t : batch.tokens()) decode_rows_.push_back(t.logits ? n_outputs++ : -1);
+    logits_.resize(n_outputs * model_.config.vocab_size);
+    run(batch.tokens(), decode_rows_, params_.n_batch);
     return logits_;
 }
 
-void InferenceContext::forward_chunk(std::span<const int32_t> tokens, int64_t n_seq_tokens,
-                                     int64_t token_offset, int64_t total_per_seq, LogitsMode mode,
-                                     std::span<float> logits) {
-    const LlamaConfig& c = model_.config;
+std::span<const float> InferenceContext::logits(size_t i) const {
+    if (i >= decode_rows_.size()) {
+        throw Error("no logits for batch entry " + std::to_string(i) +
+                    ": the last decoded batch has " + std::to_string(decode_rows_.size()) +
+                    " entries");
+    }
+    if (decode_rows_[i] < 0) {
+        throw Error("no logits for batch entry " + std::to_string(i) + ": it did not ask for them");
+    }
+    const int64_t vocab = model_.config.vocab_size;
+    return std::span<const float>(logits_).subspan(decode_rows_[i] * vocab, vocab);
+}
+
+std::span<const float> InferenceContext::forward(std::span<const int32_t> tokens,
+                                                 int64_t n_tokens_per_seq, LogitsMode mode) {
     const int64_t n_seqs = params_.n_seqs;
-    const int64_t n_tokens = n_seqs * n_seq_tokens;
+    const int64_t n = n_tokens_per_seq;
+    if (n <= 0 || static_cast<int64_t>(tokens.size()) != n_seqs * n) {
+        throw Error("forward: expected " + std::to_string(n_seqs) + " x " + std::to_string(n) +
+                    " tokens, got " + std::to_string(tokens.size()));
+    }
+    int64_t longest = 0;
+    for (int64_t seq = 0; seq < n_seqs; ++seq) longest = std::max(longest, cache_.length(seq));
+    if (longest + n > params_.n_ctx) {
+        throw ContextFullError("context is full: " + std::to_string(longest) + " tokens cached + " +
+                               std::to_string(n) + " new exceed the context size of " +
+                               std::to_string(params_.n_ctx));
+    }
+
+    // A batch of chunks of up to n_batch / n_seqs tokens of every sequence, sequence-major inside
+    // a chunk; logits rows [seq, position] (All) or [seq] (Last).
+    const int64_t chunk = std::max<int64_t>(1, params_.n_batch / n_seqs);
+    lockstep_.clear();
+    lockstep_rows_.clear();
+    for (int64_t offset = 0; offset < n; offset += chunk) {
+        const int64_t end = std::min(offset + chunk, n);
+        for (int64_t seq = 0; seq < n_seqs; ++seq) {
+            for (int64_t i = offset; i < end; ++i) {
+                const bool last = i == n - 1;
+                lockstep_.add(tokens[seq * n + i], seq, cache_.length(seq) + i,
+                              mode == LogitsMode::All || last);
+                lockstep_rows_.push_back(mode == LogitsMode::All ? seq * n + i : last ? seq : -1);
+            }
+        }
+    }
+    check_batch(lockstep_.tokens());
+    decode_rows_.clear();
+    const int64_t n_rows = mode == LogitsMode::All ? n_seqs * n : n_seqs;
+    logits_.resize(n_rows * model_.config.vocab_size);
+    run(lockstep_.tokens(), lockstep_rows_, n_seqs * chunk);
+    return logits_;
+}
+
+void InferenceContext::check_batch(std::span<const BatchToken> tokens) const {
+    if (tokens.empty()) throw Error("decode: the batch is empty");
+    const int64_t vocab = model_.config.vocab_size;
+    const int64_t n_seqs = params_.n_seqs;
+    std::vector<int64_t> next(static_cast<size_t>(n_seqs));  // each sequence's next position
+    for (int64_t seq = 0; seq < n_seqs; ++seq) next[seq] = cache_.length(seq);
+    for (size_t i = 0; i < tokens.size(); ++i) {
+        const BatchToken& t = tokens[i];
+        const auto entry = [i] { return "batch entry " + std::to_string(i) + ": "; };
+        if (t.seq < 0 || t.seq >= n_seqs) {
+            throw Error(entry() + "sequence id " + std::to_string(t.seq) +
+                        " is out of range: the context has " + std::to_string(n_seqs) +
+                        " sequences (ids 0.." + std::to_string(n_seqs - 1) + ")");
+        }
+        if (t.token < 0 || t.token >= vocab) {
+            throw Error(entry() + "token id " + std::to_string(t.token) +
+                        " is outside the vocabulary (0.." + std::to_string(vocab - 1) + ")");
+        }
+        if (t.pos != next[t.seq]) {
+            throw Error(entry() + "position " + std::to_string(t.pos) + " of sequence " +
+                        std::to_string(t.seq) +
+                        " does not follow what it holds: the next position is " +
+                        std::to_string(next[t.seq]) +
+                        " (truncate the sequence first to overwrite positions)");
+        }
+        if (t.pos >= params_.n_ctx) {
+            throw ContextFullError(entry() + "context is full: sequence " + std::to_string(t.seq) +
+                                   " would exceed the context size of " +
+                                   std::to_string(params_.n_ctx) + " tokens");
+        }
+        ++next[t.seq];
+    }
+}
+
+void InferenceContext::run(std::span<const BatchToken> tokens, std::span<const int64_t> out_rows,
+                           int64_t chunk_tokens) {
+    const auto n = static_cast<int64_t>(tokens.size());
+    for (int64_t begin = 0; begin < n; begin += chunk_tokens) {
+        const int64_t count = std::min(chunk_tokens, n - begin);
+        forward_chunk(tokens.subspan(begin, count), out_rows.subspan(begin, count));
+    }
+}
+
+void InferenceContext::forward_chunk(std::span<const BatchToken> tokens,
+                                     std::span<const int64_t> out_rows) {
+    const LlamaConfig& c = model_.config;
+    const auto n_tokens = static_cast<int64_t>(tokens.size());
     const int64_t hidden = c.hidden_size;
     const int64_t qkv_cols = c.q_size() + 2 * c.kv_size();
-    const int64_t pos0 = cache_.n_past();
     Workspace& ws = *ws_;
     ws.x.resize(n_tokens * hidden);
     ws.h.resize(n_tokens * hidden);
@@ -111,25 +196,32 @@ void InferenceContext::forward_chunk(std::span<const int32_t> tokens, int64_t n_
     ws.gate_up.resize(n_tokens * 2 * c.ffn_size);
     ws.act.resize(n_tokens * c.ffn_size);
 
+    // Runs of consecutive tokens of one sequence (check_batch made their positions contiguous).
+    ws.runs.clear();
+    for (int64_t t = 0; t < n_tokens; ++t) {
+        if (ws.runs.empty() || ws.runs.back().seq != tokens[t].seq) {
+            ws.runs.push_back({tokens[t].seq, t, 0, tokens[t].pos});
+        }
+        ++ws.runs.back().n_tokens;
+    }
+
     // Token embeddings.
     pool_.parallel_for(n_tokens, 1, [&](int64_t begin, int64_t end, int) {
         for (int64_t t = begin; t < end; ++t) {
-            const int64_t seq = t / n_seq_tokens, i = t % n_seq_tokens;
-            const int32_t token = tokens[seq * total_per_seq + token_offset + i];
             kernels::dequantize_rows(model_.token_embedding.dtype,
-                                     model_.token_embedding.row(token), 1, hidden,
+                                     model_.token_embedding.row(tokens[t].token), 1, hidden,
                                      std::span(ws.x).subspan(t * hidden, hidden));
         }
     });
 
-    // Rotary angles for the chunk's positions, shared by every sequence and layer.
+    // Rotary angles for each token's position, shared by every layer.
     const int64_t half = c.head_dim / 2;
-    ws.rope_cos.resize(n_seq_tokens * half);
-    ws.rope_sin.resize(n_seq_tokens * half);
-    for (int64_t i = 0; i < n_seq_tokens; ++i) {
-        kernels::rope_angles(pos0 + i, c.head_dim, c.rope_theta,
-                             std::span(ws.rope_cos).subspan(i * half, half),
-                             std::span(ws.rope_sin).subspan(i * half, half));
+    ws.rope_cos.resize(n_tokens * half);
+    ws.rope_sin.resize(n_tokens * half);
+    for (int64_t t = 0; t < n_tokens; ++t) {
+        kernels::rope_angles(tokens[t].pos, c.head_dim, c.rope_theta,
+                             std::span(ws.rope_cos).subspan(t * half, half),
+                             std::span(ws.rope_sin).subspan(t * half, half));
     }
 
     auto rms_norm_rows = [&](std::span<const float> in, std::span<const float> weight,
@@ -157,36 +249,41 @@ void InferenceContext::forward_chunk(std::span<const int32_t> tokens, int64_t n_
 
         pool_.parallel_for(n_tokens, 1, [&](int64_t begin, int64_t end, int) {
             for (int64_t t = begin; t < end; ++t) {
-                const int64_t seq = t / n_seq_tokens, i = t % n_seq_tokens;
                 std::span<float> row = std::span(ws.qkv).subspan(t * qkv_cols, qkv_cols);
-                const auto cos = std::span<const float>(ws.rope_cos).subspan(i * half, half);
-                const auto sin = std::span<const float>(ws.rope_sin).subspan(i * half, half);
+                const auto cos = std::span<const float>(ws.rope_cos).subspan(t * half, half);
+                const auto sin = std::span<const float>(ws.rope_sin).subspan(t * half, half);
                 kernels::rope(row.subspan(split.q_offset, split.q_size), c.n_heads, c.head_dim, cos,
                               sin, c.rope_layout);
                 kernels::rope(row.subspan(split.k_offset, split.kv_size), c.n_kv_heads, c.head_dim,
                               cos, sin, c.rope_layout);
-                cache_.store(layer_index, seq, pos0 + i, row.subspan(split.k_offset, split.kv_size),
+                cache_.store(layer_index, tokens[t].seq, tokens[t].pos,
+                             row.subspan(split.k_offset, split.kv_size),
                              row.subspan(split.v_offset, split.kv_size));
             }
         });
 
-        const kernels::AttentionShape shape{c.n_heads,    c.n_kv_heads, c.head_dim,
-                                            n_seq_tokens, pos0,         pos0 + n_seq_tokens};
+        // Each run's queries attend causally to its sequence's cache, which now holds the keys
+        // and values of every token of the chunk.
+        const auto n_runs = static_cast<int64_t>(ws.runs.size());
         ws.attn_scratch.resize(pool_.size());
-        pool_.parallel_for(n_seqs * c.n_heads, 1, [&](int64_t begin, int64_t end, int thread) {
+        pool_.parallel_for(n_runs * c.n_heads, 1, [&](int64_t begin, int64_t end, int thread) {
             std::vector<float>& scratch = ws.attn_scratch[thread];
-            scratch.resize(kernels::attention_scratch_size(shape));
             for (int64_t item = begin; item < end;) {
-                const int64_t seq = item / c.n_heads;
+                const SeqRun& run = ws.runs[item / c.n_heads];
                 const int64_t head_begin = item % c.n_heads;
                 const int64_t head_end = std::min(c.n_heads, head_begin + (end - item));
-                const int64_t row0 = seq * n_seq_tokens;
-                cache_.visit(layer_index, seq, [&](auto keys, auto values) {
-                    kernels::attention(
-                        shape, head_begin, head_end,
-                        std::span<const float>(ws.qkv).subspan(row0 * qkv_cols + split.q_offset),
-                        qkv_cols, keys, values, split.kv_size,
-                        std::span(ws.attn).subspan(row0 * c.q_size()), c.q_size(), scratch);
+                const kernels::AttentionShape shape{c.n_heads,  c.n_kv_heads,
+                                                    c.head_dim, run.n_tokens,
+                                                    run.pos0,   run.pos0 + run.n_tokens};
+                scratch.resize(
+                    std::max<size_t>(scratch.size(), kernels::attention_scratch_size(shape)));
+                cache_.visit(layer_index, run.seq, [&](auto keys, auto values) {
+                    kernels::attention(shape, head_begin, head_end,
+                                       std::span<const float>(ws.qkv).subspan(run.begin * qkv_cols +
+                                                                              split.q_offset),
+                                       qkv_cols, keys, values, split.kv_size,
+                                       std::span(ws.attn).subspan(run.begin * c.q_size()),
+                                       c.q_size(), scratch);
                 });
                 item += head_end - head_begin;
             }
@@ -208,27 +305,37 @@ void InferenceContext::forward_chunk(std::span<const int32_t> tokens, int64_t n_
         linear(pool_, layer.mlp.down_weight(), ws.act, n_tokens, ws.h, ws.linear);
         add_into_residual(ws.h);
     }
-    cache_.advance(n_seq_tokens);
+    for (const SeqRun& run : ws.runs) cache_.extend(run.seq, run.n_tokens);
 
-    // --- Output: logits = norm(x) Wout, for the rows the caller asked for.
+    // --- Output: logits = norm(x) Wout, for the tokens that asked for them: their rows gathered,
+    // then one projection, written in place when their logits rows follow each other.
+    ws.outputs.clear();
+    for (int64_t t = 0; t < n_tokens; ++t) {
+        if (out_rows[t] >= 0) ws.outputs.push_back(t);
+    }
+    const auto n_outputs = static_cast<int64_t>(ws.outputs.size());
+    if (n_outputs == 0) return;
+    pool_.parallel_for(n_outputs, 1, [&](int64_t begin, int64_t end, int) {
+        for (int64_t j = begin; j < end; ++j) {
+            kernels::rms_norm(std::span<const float>(ws.x).subspan(ws.outputs[j] * hidden, hidden),
+                              model_.final_norm, c.rms_norm_eps,
+                              std::span(ws.h).subspan(j * hidden, hidden));
+        }
+    });
     const int64_t vocab = c.vocab_size;
-    if (mode == LogitsMode::All) {
-        rms_norm_rows(ws.x, model_.final_norm, ws.h, n_tokens);
-        for (int64_t seq = 0; seq < n_seqs; ++seq) {
-            linear(
-                pool_, model_.lm_head,
-                std::span<const float>(ws.h).subspan(seq * n_seq_tokens * hidden), n_seq_tokens,
-                logits.subspan((seq * total_per_seq + token_offset) * vocab, n_seq_tokens * vocab),
-                ws.linear);
-        }
-    } else if (token_offset + n_seq_tokens == total_per_seq) {
-        // Only each sequence's last token: gather those rows, then one projection.
-        for (int64_t seq = 0; seq < n_seqs; ++seq) {
-            const int64_t last = (seq * n_seq_tokens + n_seq_tokens - 1) * hidden;
-            kernels::rms_norm(std::span<const float>(ws.x).subspan(last, hidden), model_.final_norm,
-                              c.rms_norm_eps, std::span(ws.h).subspan(seq * hidden, hidden));
-        }
-        linear(pool_, model_.lm_head, ws.h, n_seqs, logits, ws.linear);
+    const int64_t first_row = out_rows[ws.outputs.front()];
+    bool in_place = true;
+    for (int64_t j = 0; j < n_outputs; ++j) in_place &= out_rows[ws.outputs[j]] == first_row + j;
+    if (in_place) {
+        linear(pool_, model_.lm_head, ws.h, n_outputs,
+               std::span(logits_).subspan(first_row * vocab, n_outputs * vocab), ws.linear);
+        return;
+    }
+    ws.logits.resize(n_outputs * vocab);
+    linear(pool_, model_.lm_head, ws.h, n_outputs, ws.logits, ws.linear);
+    for (int64_t j = 0; j < n_outputs; ++j) {
+        std::copy_n(ws.logits.begin() + j * vocab, vocab,
+                    logits_.begin() + out_rows[ws.outputs[j]] * vocab);
     }
 }
 

@@ -102,10 +102,11 @@ GenerationStats generate(InferenceContext& context, const Tokenizer& tokenizer,
     const int64_t n_ctx = context.n_ctx();
     if (n_prompt == 0) throw Error("the prompt is empty (and no BOS token was added)");
     if (n_prompt >= n_ctx) {
-        throw Error("the prompt is " + std::to_string(n_prompt) +
-                    " tokens long but the context holds " + std::to_string(n_ctx) +
-                    " tokens, leaving no room to generate; shorten the prompt or raise the "
-                    "context size (-c)");
+        throw ContextFullError(
+            "the prompt is " + std::to_string(n_prompt) + " tokens long but the context holds " +
+            std::to_string(n_ctx) +
+            " tokens, leaving no room to generate; shorten the prompt or raise the "
+            "context size (-c)");
     }
 
     GenerationStats stats;
@@ -134,11 +135,11 @@ GenerationStats continue_generation(InferenceContext& context, const Tokenizer& 
     const int64_t n_past = context.n_past();
     const int64_t n_ctx = context.n_ctx();
     if (n_past + n_tokens >= n_ctx) {
-        throw Error("no room in the context for the next " + std::to_string(n_tokens) +
-                    " tokens: it holds " + std::to_string(n_ctx) + " tokens, " +
-                    std::to_string(n_past) +
-                    " are in use, and one more is needed to generate; raise the context size "
-                    "(-c)");
+        throw ContextFullError(
+            "no room in the context for the next " + std::to_string(n_tokens) +
+            " tokens: it holds " + std::to_string(n_ctx) + " tokens, " + std::to_string(n_past) +
+            " are in use, and one more is needed to generate; raise the context size "
+            "(-c)");
     }
     GenerationStats stats;
     stats.prompt_tokens = n_tokens;

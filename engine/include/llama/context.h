@@ -5,6 +5,8 @@
 #include <span>
 #include <vector>
 
+#include "llama/batch.h"
+#include "llama/error.h"
 #include "llama/kv_cache.h"
 #include "llama/model.h"
 #include "llama/thread_pool.h"
@@ -22,7 +24,7 @@ enum class PromptPrecision { F32, BF16 };
 
 struct ContextParams {
     int64_t n_ctx = 0;      // tokens per sequence the KV cache holds; 0 = the model's max context
-    int64_t n_seqs = 1;     // independent sequences run side by side (llama-bench's batch)
+    int64_t n_seqs = 1;     // independent sequences the KV cache holds (llama-bench's batch)
     int64_t n_batch = 512;  // most tokens (over all sequences) in one forward chunk
     int n_threads = 1;
     SplitMode split_mode = SplitMode::Cached;
@@ -32,22 +34,55 @@ struct ContextParams {
 
 enum class LogitsMode { Last, All };
 
+// What decode() and forward() throw when a sequence would hold more than n_ctx tokens (and
+// generate() when a prompt leaves no room to generate).
+class ContextFullError : public Error {
+  public:
+    using Error::Error;
+};
+
 // Everything one run of a model needs besides the weights: KV cache, scratch buffers, threads.
+// The cache holds n_seqs independent sequences, each with its own length; decode() runs any mix
+// of their tokens in one forward, and forward() is the lockstep special case built on it.
 class InferenceContext {
   public:
     InferenceContext(const LlamaModel& model, const ContextParams& params);
     ~InferenceContext();
 
-    // Appends n_tokens_per_seq tokens to each of the n_seqs() sequences and runs the model over
-    // them (in chunks of at most n_batch tokens). tokens is [n_seqs, n_tokens_per_seq].
-    // Returns logits: LogitsMode::Last -> [n_seqs, vocab] for each sequence's last new token;
-    // LogitsMode::All -> [n_seqs, n_tokens_per_seq, vocab]. The span stays valid until the next
-    // call. Throws llama::Error if a sequence would exceed n_ctx or a token id is out of range.
+    // Runs the model over every token of `batch` in one forward (in chunks of at most n_batch
+    // tokens, in batch order): projections over all tokens at once, attention per run of
+    // consecutive tokens of one sequence, causal by position, over that sequence's cache. Each
+    // token's key and value join its sequence's cache. Returns the logits of the tokens that asked
+    // for them, [n_outputs, vocab] rows in batch order; logits(i) finds batch entry i's row. The
+    // span stays valid until the next decode(), forward() or reset(). Throws llama::Error, before
+    // running anything (the cache stays as it was), if the batch is empty, a sequence id is out of
+    // range, a token id is outside the vocabulary, a position does not follow what its sequence
+    // holds (see Batch), or a sequence would exceed n_ctx.
+    std::span<const float> decode(const Batch& batch);
+    // The logits row (vocab floats) of entry i of the last decode()'s batch. Throws llama::Error
+    // if there is no entry i or it did not ask for logits.
+    std::span<const float> logits(size_t i) const;
+
+    // Appends n_tokens_per_seq tokens to each of the n_seqs() sequences, after what each holds,
+    // and runs the model over them (in chunks of n_batch / n_seqs tokens of every sequence).
+    // tokens is [n_seqs, n_tokens_per_seq]. Returns logits: LogitsMode::Last -> [n_seqs, vocab]
+    // for each sequence's last new token; LogitsMode::All -> [n_seqs, n_tokens_per_seq, vocab].
+    // The span stays valid until the next call. Throws llama::Error if a sequence would exceed
+    // n_ctx or a token id is out of range.
     std::span<const float> forward(std::span<const int32_t> tokens, int64_t n_tokens_per_seq,
                                    LogitsMode mode = LogitsMode::Last);
 
+    // The sequences' caches (see KVCache): what each holds, and the operations for prompt reuse
+    // (truncate to a common prefix, then decode the rest) and shared prefixes (decode once, copy).
+    // They throw llama::Error for a sequence id out of range or a length the sequence lacks.
+    int64_t seq_length(int64_t seq) const { return cache_.length(seq); }
+    void seq_clear(int64_t seq) { cache_.clear(seq); }
+    void seq_truncate(int64_t seq, int64_t n_tokens) { cache_.truncate(seq, n_tokens); }
+    void seq_copy(int64_t src, int64_t dst) { cache_.copy(src, dst); }
+
     void reset();  // empties the KV cache of every sequence
-    int64_t n_past() const { return cache_.n_past(); }
+    // Tokens held by sequence 0 (by every sequence while they advance together via forward()).
+    int64_t n_past() const { return cache_.length(0); }
     int64_t n_ctx() const { return params_.n_ctx; }
     int64_t n_seqs() const { return params_.n_seqs; }
     const LlamaModel& model() const { return model_; }
@@ -56,8 +91,13 @@ class InferenceContext {
 
   private:
     struct Workspace;
-    void forward_chunk(std::span<const int32_t> tokens, int64_t n_seq_tokens, int64_t token_offset,
-                       int64_t total_per_seq, LogitsMode mode, std::span<float> logits);
+    // Throws llama::Error for the first token that decode() cannot run.
+    void check_batch(std::span<const BatchToken> tokens) const;
+    // Runs checked tokens in chunks of chunk_tokens; the logits of token i go to row out_rows[i]
+    // of logits_ (none when negative).
+    void run(std::span<const BatchToken> tokens, std::span<const int64_t> out_rows,
+             int64_t chunk_tokens);
+    void forward_chunk(std::span<const BatchToken> tokens, std::span<const int64_t> out_rows);
 
     const LlamaModel& model_;
     ContextParams params_;
@@ -65,6 +105,9 @@ class InferenceContext {
     KVCache cache_;
     std::unique_ptr<Workspace> ws_;
     std::vector<float> logits_;
+    std::vector<int64_t> decode_rows_;  // per entry of decode()'s last batch: its logits row or -1
+    Batch lockstep_;                    // forward()'s tokens as a batch
+    std::vector<int64_t> lockstep_rows_;
 };
 
 }  // namespace llama

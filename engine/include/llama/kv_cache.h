@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <memory>
 #include <span>
+#include <vector>
 
 namespace llama {
 
@@ -14,8 +15,10 @@ enum class CacheType { F32, F16 };
 
 // Keys and values of every layer for n_seqs sequences of up to n_ctx tokens each.
 // Layout per layer and sequence: [n_ctx, kv_size] rows of the cache type, so one head's keys are a
-// strided column block that BLAS reads directly (after widening, for F16). All sequences advance
-// together (same n_past).
+// strided column block that BLAS reads directly (after widening, for F16). Each sequence has its
+// own length: it holds positions [0, length), which the sequence operations below clear, truncate
+// or copy; they throw llama::Error for a sequence id outside [0, n_seqs) or a length it does not
+// have.
 class KVCache {
   public:
     KVCache(CacheType type, int64_t n_layers, int64_t n_seqs, int64_t n_ctx, int64_t kv_size);
@@ -37,11 +40,22 @@ class KVCache {
     }
 
     CacheType type() const { return type_; }
-    int64_t n_past() const { return n_past_; }
-    void advance(int64_t n_tokens) { n_past_ += n_tokens; }
-    void clear() { n_past_ = 0; }
+    int64_t n_seqs() const { return n_seqs_; }
     int64_t n_ctx() const { return n_ctx_; }
     int64_t kv_size() const { return kv_size_; }
+
+    // Positions sequence `seq` holds.
+    int64_t length(int64_t seq) const;
+    // Marks n_tokens more positions of `seq` as held, once their rows are stored.
+    void extend(int64_t seq, int64_t n_tokens);
+    void clear();                                  // every sequence
+    void clear(int64_t seq);                       // one sequence
+    void truncate(int64_t seq, int64_t n_tokens);  // keeps positions [0, n_tokens)
+    // Makes dst hold a copy of what src holds (its rows in every layer, and its length).
+    void copy(int64_t src, int64_t dst);
+
+    // Throws llama::Error unless 0 <= seq < n_seqs.
+    void check_seq(int64_t seq) const;
 
   private:
     size_t element_bytes() const { return type_ == CacheType::F16 ? 2 : 4; }
@@ -56,7 +70,7 @@ class KVCache {
 
     CacheType type_;
     int64_t n_layers_, n_seqs_, n_ctx_, kv_size_;
-    int64_t n_past_ = 0;
+    std::vector<int64_t> lengths_;  // per sequence
     std::unique_ptr<std::byte[]> keys_;
     std::unique_ptr<std::byte[]> values_;
 };
