@@ -86,8 +86,12 @@ int run(int argc, char** argv) {
     const llama::Tokenizer tokenizer = llama::Tokenizer::load(options.run.model);
     const int64_t n_ctx =
         llama::cli::resolve_context_size(options.ctx_size, model.config.max_context);
-    const auto slots = llama::server::make_slot_model(
-        model, llama::cli::context_params(options.run, n_ctx), static_cast<int>(options.parallel));
+    llama::ContextParams context_params = llama::cli::context_params(options.run, n_ctx);
+    // Decode steps (one token per slot) on the one-token kernels: a request's logits do not depend
+    // on the other requests in the batch.
+    if (!options.fast_batch) context_params.exact_batch_tokens = options.parallel;
+    const auto slots =
+        llama::server::make_slot_model(model, context_params, static_cast<int>(options.parallel));
     spdlog::info("{}, {} slots", llama::cli::describe(options.run, n_ctx), options.parallel);
 
     llama::server::Metrics metrics;
@@ -95,6 +99,7 @@ int run(int argc, char** argv) {
     scheduler_options.max_queue = options.max_queue;
     scheduler_options.n_batch = options.run.batch_size;
     scheduler_options.step_delay_ms = options.step_delay_ms;
+    scheduler_options.reproducible = !options.fast_batch;
     llama::server::Scheduler scheduler(*slots, tokenizer, scheduler_options, metrics);
     llama::server::HttpServer http(options, scheduler, tokenizer, metrics, model_id(options));
     const int port = http.bind();

@@ -14,6 +14,7 @@ class Metrics {
   public:
     void count_request(const std::string& endpoint, int status);
     void add_prompt_tokens(int64_t n) { prompt_tokens_ += n; }
+    void add_reused_prompt_tokens(int64_t n) { reused_prompt_tokens_ += n; }
     // Tokens sampled by one decode step that took `seconds`.
     void add_generation(int64_t tokens, double seconds);
     void set_queue_depth(int64_t n) { queue_depth_ = n; }
@@ -31,6 +32,7 @@ class Metrics {
     int64_t generated_tokens_ = 0;
     double generation_seconds_ = 0.0;
     std::atomic<int64_t> prompt_tokens_{0};
+    std::atomic<int64_t> reused_prompt_tokens_{0};
     std::atomic<int64_t> queue_depth_{0};
     std::atomic<int64_t> busy_slots_{0};
     std::atomic<int64_t> total_slots_{0};

@@ -38,6 +38,13 @@ bool parse_server_options(int argc, char** argv, ServerOptions& o) {
                       "model id reported by /v1/models and responses (default: the model's "
                       "file or directory name)",
                       &o.alias);
+    parser.add_flag({"--fast-batch"},
+                    "let decode steps of many slots run as GEMM and reuse any cached prompt "
+                    "prefix (faster, but a request's text then depends on what else is in the "
+                    "batch and on the slot's history, by rounding); default: reproducible "
+                    "(one-token kernels for decode steps, prompts read in -b chunks aligned to "
+                    "multiples of -b, the prompt cache reused in whole chunks)",
+                    &o.fast_batch);
     parser.add_int({"--step-delay-ms"}, "N",
                    "pause N ms after every decode step, as a slow model would (for tests; "
                    "default: 0)",

@@ -9,6 +9,8 @@ namespace llama::server {
 
 // llama-server's command line.
 struct ServerOptions {
+    ServerOptions() { run.batch_size = 128; }  // prefill chunks: also the prompt cache's grain
+
     cli::RunOptions run;
     std::string host = "127.0.0.1";
     int64_t port = 8080;         // 0: any free port (the one chosen is printed)
@@ -19,6 +21,7 @@ struct ServerOptions {
     int64_t max_body = 1 << 20;  // request body bytes before 413
     int64_t http_threads = 0;    // 0: enough for every slot and queued request
     std::string api_key;         // empty: no authentication
+    bool fast_batch = false;     // decode steps may use GEMM (results then depend on the batch)
     int64_t step_delay_ms = 0;   // pause after every decode step (tests: a slow model)
     std::string alias;           // model id in responses; empty: the model file's name
 };

@@ -118,10 +118,16 @@ void Scheduler::start(Slot& slot, int index, std::shared_ptr<Job> job) {
     const std::vector<int32_t>& prompt = job->prompt;
     // Reuse the cached prefix, but run at least the prompt's last token: its logits give the
     // first generated token.
-    const size_t reuse = std::min(common_prefix(slot.cached, prompt), prompt.size() - 1);
+    size_t reuse = std::min(common_prefix(slot.cached, prompt), prompt.size() - 1);
+    if (options_.reproducible) {
+        const auto chunk = static_cast<size_t>(chunk_tokens());
+        reuse = std::min(reuse, slot.reusable) / chunk * chunk;
+    }
     const auto kept = static_cast<size_t>(model_.truncate(index, static_cast<int64_t>(reuse)));
     slot.cached.resize(kept);
     slot.prompt_done = kept;
+    slot.reusable = std::min(slot.reusable, kept);
+    metrics_.add_reused_prompt_tokens(static_cast<int64_t>(kept));
     spdlog::debug("slot {}: prompt of {} tokens, {} reused from the cache", index, prompt.size(),
                   kept);
     slot.sampler.emplace(job->sampler);
@@ -141,34 +147,50 @@ void Scheduler::step() {
     for (Slot& slot : slots_) {
         if (slot.job && slot.job->cancelled()) finish(slot, FinishReason::Cancelled);
     }
-    std::vector<SlotToken> batch;
-    std::vector<int> row_owner;  // the slot of each logits row
+    // The next token of every generating slot, in one forward of its own: at most n_slots tokens,
+    // which the slot model runs with the one-token kernels (ContextParams::exact_batch_tokens),
+    // so each slot's logits do not depend on what else is in the batch.
+    std::vector<SlotToken> generation;
     for (size_t i = 0; i < slots_.size(); ++i) {
         Slot& slot = slots_[i];
         if (slot.job && !slot.prefilling() && slot.next_token >= 0) {
-            batch.push_back({slot.next_token, static_cast<int>(i), true});
-            row_owner.push_back(static_cast<int>(i));
+            generation.push_back({slot.next_token, static_cast<int>(i), true});
         }
     }
-    const int64_t n_generating = static_cast<int64_t>(batch.size());
-    int64_t budget = std::max<int64_t>(options_.n_batch - n_generating, 0);
-    std::vector<std::pair<int, size_t>> prefill;  // (slot, tokens) run this step
-    for (size_t i = 0; i < slots_.size() && budget > 0; ++i) {
+    if (!generation.empty()) {
+        const auto start = std::chrono::steady_clock::now();
+        if (run(generation)) {
+            metrics_.add_generation(
+                static_cast<int64_t>(generation.size()),
+                std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+        }
+    }
+    // Then one prefill chunk: up to n_batch prompt tokens of the first slot still reading its
+    // prompt. Its chunks start where its prompt's reused prefix ends and are n_batch long
+    // whatever the load, so the prompt's arithmetic does not depend on other requests either.
+    for (size_t i = 0; i < slots_.size(); ++i) {
         Slot& slot = slots_[i];
         if (!slot.prefilling()) continue;
         const std::vector<int32_t>& prompt = slot.job->prompt;
-        const size_t n = std::min<size_t>(prompt.size() - slot.prompt_done, budget);
+        const auto chunk_size = static_cast<size_t>(chunk_tokens());
+        size_t n = std::min(prompt.size() - slot.prompt_done, chunk_size);
+        // Aligned chunks: [k * n_batch, (k + 1) * n_batch) (the reused prefix ends on a bound).
+        if (options_.reproducible) n = std::min(n, chunk_size - slot.prompt_done % chunk_size);
+        std::vector<SlotToken> chunk;
         for (size_t k = 0; k < n; ++k) {
             const bool last = slot.prompt_done + k + 1 == prompt.size();
-            batch.push_back({prompt[slot.prompt_done + k], static_cast<int>(i), last});
-            if (last) row_owner.push_back(static_cast<int>(i));
+            chunk.push_back({prompt[slot.prompt_done + k], static_cast<int>(i), last});
         }
-        prefill.push_back({static_cast<int>(i), n});
-        budget -= static_cast<int64_t>(n);
+        const size_t end = slot.prompt_done + n;
+        if (run(chunk)) {
+            slot.reusable = n == chunk_size ? end : slot.reusable;
+            if (!options_.reproducible) slot.reusable = SIZE_MAX;
+        }
+        break;
     }
-    if (batch.empty()) return;
+}
 
-    const auto start = std::chrono::steady_clock::now();
+bool Scheduler::run(const std::vector<SlotToken>& batch) {
     std::vector<std::span<const float>> rows;
     try {
         rows = model_.decode(batch);
@@ -182,21 +204,17 @@ void Scheduler::step() {
             model_.truncate(t.slot, 0);
             slot.cached.clear();
         }
-        return;
+        return false;
     }
-    for (const SlotToken& t : batch) slots_[t.slot].cached.push_back(t.token);
-    for (const auto& [index, n] : prefill) slots_[index].prompt_done += n;
-
-    int64_t sampled = 0;
-    for (size_t r = 0; r < rows.size(); ++r) {
-        Slot& slot = slots_[row_owner[r]];
-        if (!slot.job) continue;
-        sample(slot, rows[r]);
-        ++sampled;
+    size_t row = 0;
+    for (const SlotToken& t : batch) {
+        Slot& slot = slots_[t.slot];
+        slot.cached.push_back(t.token);
+        if (slot.prefilling()) ++slot.prompt_done;
+        if (t.logits && slot.job) sample(slot, rows[row]);
+        if (t.logits) ++row;
     }
-    const double seconds =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    if (n_generating > 0) metrics_.add_generation(sampled, seconds);
+    return true;
 }
 
 void Scheduler::sample(Slot& slot, std::span<const float> logits) {
@@ -241,6 +259,8 @@ void Scheduler::finish(Slot& slot, FinishReason reason, std::string error) {
     slot.job.reset();
     slot.next_token = -1;
 }
+
+int64_t Scheduler::chunk_tokens() const { return std::max<int64_t>(options_.n_batch, 1); }
 
 void Scheduler::publish_gauges() {
     metrics_.set_busy_slots(std::count_if(slots_.begin(), slots_.end(),

@@ -1,61 +1,51 @@
 #include "slot_model.h"
 
-#include <map>
-
+#include "llama/batch.h"
 #include "llama/error.h"
 
 namespace llama::server {
 
 namespace {
 
-// TEMPORARY until the library's batch API lands: one single-sequence context per slot, run one
-// after the other. Truncation can only keep everything or nothing.
-class PerSlotContexts final : public SlotModel {
+// The slots are the sequences of one InferenceContext; a step is one decode() of a llama::Batch.
+class BatchSlots final : public SlotModel {
   public:
-    PerSlotContexts(const LlamaModel& model, ContextParams params, int n_slots) {
-        params.n_seqs = 1;
-        for (int i = 0; i < n_slots; ++i) {
-            contexts_.push_back(std::make_unique<InferenceContext>(model, params));
-        }
-        n_ctx_ = params.n_ctx;
-    }
-    int n_slots() const override { return static_cast<int>(contexts_.size()); }
-    int64_t n_ctx() const override { return n_ctx_; }
-    int64_t length(int slot) const override { return contexts_[slot]->n_past(); }
+    BatchSlots(const LlamaModel& model, ContextParams params, int n_slots)
+        : context_(model, with_seqs(params, n_slots)) {}
+
+    int n_slots() const override { return static_cast<int>(context_.n_seqs()); }
+    int64_t n_ctx() const override { return context_.n_ctx(); }
+    int64_t length(int slot) const override { return context_.seq_length(slot); }
     int64_t truncate(int slot, int64_t n_tokens) override {
-        if (n_tokens < contexts_[slot]->n_past()) contexts_[slot]->reset();
-        return contexts_[slot]->n_past();
+        if (n_tokens < context_.seq_length(slot)) context_.seq_truncate(slot, n_tokens);
+        return context_.seq_length(slot);
     }
     std::vector<std::span<const float>> decode(std::span<const SlotToken> tokens) override {
-        std::map<int, std::vector<int32_t>> by_slot;
-        std::map<int, bool> wants;
+        batch_.clear();
+        // Positions follow what each slot holds, then the slot's earlier tokens in this batch.
+        next_pos_.assign(static_cast<size_t>(n_slots()), -1);
         for (const SlotToken& t : tokens) {
-            by_slot[t.slot].push_back(t.token);
-            wants[t.slot] = t.logits;  // only a slot's last token may ask (the scheduler's use)
+            int64_t& pos = next_pos_[static_cast<size_t>(t.slot)];
+            if (pos < 0) pos = context_.seq_length(t.slot);
+            batch_.add(t.token, t.slot, pos++, t.logits);
         }
-        rows_.clear();
-        std::vector<std::pair<int, size_t>> order;
-        for (auto& [slot, ids] : by_slot) {
-            auto logits = contexts_[slot]->forward(ids, static_cast<int64_t>(ids.size()));
-            if (wants[slot]) {
-                order.push_back({slot, rows_.size()});
-                rows_.emplace_back(logits.begin(), logits.end());
-            }
+        context_.decode(batch_);
+        std::vector<std::span<const float>> rows;
+        for (size_t i = 0; i < tokens.size(); ++i) {
+            if (tokens[i].logits) rows.push_back(context_.logits(i));
         }
-        std::vector<std::span<const float>> out;
-        for (const SlotToken& t : tokens) {
-            if (!t.logits) continue;
-            for (auto& [slot, index] : order) {
-                if (slot == t.slot) out.push_back(rows_[index]);
-            }
-        }
-        return out;
+        return rows;
     }
 
   private:
-    std::vector<std::unique_ptr<InferenceContext>> contexts_;
-    std::vector<std::vector<float>> rows_;
-    int64_t n_ctx_ = 0;
+    static ContextParams with_seqs(ContextParams params, int n_slots) {
+        params.n_seqs = n_slots;
+        return params;
+    }
+
+    InferenceContext context_;
+    Batch batch_;
+    std::vector<int64_t> next_pos_;
 };
 
 }  // namespace
@@ -63,7 +53,7 @@ class PerSlotContexts final : public SlotModel {
 std::unique_ptr<SlotModel> make_slot_model(const LlamaModel& model, const ContextParams& params,
                                            int n_slots) {
     if (n_slots < 1) throw Error("a server needs at least one slot");
-    return std::make_unique<PerSlotContexts>(model, params, n_slots);
+    return std::make_unique<BatchSlots>(model, params, n_slots);
 }
 
 }  // namespace llama::server
