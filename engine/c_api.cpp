@@ -145,11 +145,27 @@ void check_token(const le_model& m, int32_t token) {
 }
 
 llama::SamplerParams to_cpp(const le_sampler_params& p) {
-    return {p.temperature, p.top_k, p.top_p, p.repeat_penalty, p.repeat_last_n, p.seed};
+    return {.temperature = p.temperature,
+            .top_k = p.top_k,
+            .top_p = p.top_p,
+            .min_p = p.min_p,
+            .repeat_penalty = p.repeat_penalty,
+            .presence_penalty = p.presence_penalty,
+            .frequency_penalty = p.frequency_penalty,
+            .repeat_last_n = p.repeat_last_n,
+            .seed = p.seed};
 }
 
 le_sampler_params to_c(const llama::SamplerParams& p) {
-    return {p.temperature, p.top_k, p.top_p, p.repeat_penalty, p.repeat_last_n, p.seed};
+    return {.temperature = p.temperature,
+            .top_k = p.top_k,
+            .top_p = p.top_p,
+            .min_p = p.min_p,
+            .repeat_penalty = p.repeat_penalty,
+            .presence_penalty = p.presence_penalty,
+            .frequency_penalty = p.frequency_penalty,
+            .repeat_last_n = p.repeat_last_n,
+            .seed = p.seed};
 }
 
 le_stop_reason to_c(llama::StopReason reason) {

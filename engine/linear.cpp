@@ -165,7 +165,7 @@ void linear(ThreadPool& pool, const Matrix& w, std::span<const float> x, int64_t
     const int64_t small_batch = amx && quantized ? kAmxSmallBatchQuantized
                                 : int_gemm       ? kSmallBatchIntGemm
                                                  : kSmallBatch;
-    if (n_tokens <= small_batch) {
+    if (n_tokens <= small_batch || n_tokens <= scratch.matvec_max_tokens) {
         linear_small_batch(pool, w, x, n_tokens, y, scratch);
     } else if (int_gemm) {
         linear_quant_gemm(pool, w, x, n_tokens, y, scratch);

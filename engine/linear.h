@@ -19,6 +19,9 @@ struct LinearScratch {
     // Many-token products of quantized weights (without AMX) as integer GEMM (gemm_quant); false
     // widens them to fp32 tiles for BLAS sgemm instead.
     bool int_gemm = true;
+    // Up to this many tokens use the matrix-vector kernels whatever the weights (see
+    // ContextParams::exact_batch_tokens).
+    int64_t matvec_max_tokens = 0;
     std::vector<std::vector<float>> tiles;  // weight rows widened to fp32, one buffer per thread
     std::vector<kernels::QuantizedActivations> activations;  // one per token of a small batch
     kernels::QuantizedBatch batch;                           // activations quantized for gemm_quant

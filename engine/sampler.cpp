@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <string>
+#include <unordered_map>
 #include <unordered_set>
 
 #include "llama/error.h"
@@ -25,6 +27,12 @@ Sampler::Sampler(const SamplerParams& params) : params_(params), rng_(params.see
     if (!(params.repeat_penalty > 0.0f)) {
         throw Error("sampler repeat_penalty must be > 0, got " +
                     std::to_string(params.repeat_penalty));
+    }
+    if (!(params.min_p >= 0.0f && params.min_p <= 1.0f)) {
+        throw Error("sampler min_p must be in [0, 1], got " + std::to_string(params.min_p));
+    }
+    if (!std::isfinite(params.presence_penalty) || !std::isfinite(params.frequency_penalty)) {
+        throw Error("sampler presence and frequency penalties must be finite");
     }
     if (params.repeat_last_n < 0) {
         throw Error("sampler repeat_last_n must be >= 0, got " +
@@ -54,6 +62,28 @@ void Sampler::apply_repetition_penalty(std::span<float> logits, std::span<const 
         if (!seen.insert(token).second) continue;
         float& logit = logits[token];
         logit = logit > 0.0f ? logit / penalty : logit * penalty;
+    }
+}
+
+void Sampler::apply_presence_frequency_penalty(std::span<float> logits,
+                                               std::span<const int32_t> recent, float presence,
+                                               float frequency) {
+    if ((presence == 0.0f && frequency == 0.0f) || recent.empty()) return;
+    std::unordered_map<int32_t, int> counts;
+    for (int32_t token : recent) {
+        if (token >= 0 && static_cast<size_t>(token) < logits.size()) ++counts[token];
+    }
+    for (const auto& [token, count] : counts) {
+        logits[token] -= static_cast<float>(count) * frequency + presence;
+    }
+}
+
+void Sampler::min_p(std::span<float> logits, float p) {
+    if (p <= 0.0f || logits.empty()) return;
+    const float max_logit = *std::max_element(logits.begin(), logits.end());
+    const float threshold = max_logit + std::log(p);
+    for (float& logit : logits) {
+        if (logit < threshold) logit = -std::numeric_limits<float>::infinity();
     }
 }
 
@@ -127,15 +157,43 @@ void Sampler::top_p(std::vector<TokenProb>& candidates, float p) {
     for (auto& t : candidates) t.prob = static_cast<float>(t.prob / sum);
 }
 
-int32_t Sampler::sample(std::span<const float> logits) {
+void Sampler::penalize(std::span<const float> logits) {
     if (logits.empty()) throw Error("cannot sample from an empty logits row");
     scratch_.assign(logits.begin(), logits.end());
     apply_repetition_penalty(scratch_, recent_, params_.repeat_penalty);
+    apply_presence_frequency_penalty(scratch_, recent_, params_.presence_penalty,
+                                     params_.frequency_penalty);
+}
+
+std::vector<TokenProb> Sampler::candidates_after_penalties() {
+    // top-k first (a partial sort), then min-p on the kept logits: the order does not matter,
+    // both keep a prefix of the ranking, and min-p's reference is the top logit either way.
+    std::vector<TokenProb> candidates;
+    if (params_.min_p > 0.0f) {
+        min_p(scratch_, params_.min_p);
+        candidates = top_k_softmax(scratch_, params_.top_k, params_.temperature);
+        // Tokens min-p removed have probability exactly 0 (exp(-inf)).
+        std::erase_if(candidates, [](const TokenProb& t) { return t.prob == 0.0f; });
+    } else {
+        candidates = top_k_softmax(scratch_, params_.top_k, params_.temperature);
+    }
+    top_p(candidates, params_.top_p);
+    return candidates;
+}
+
+std::vector<TokenProb> Sampler::distribution(std::span<const float> logits) {
+    penalize(logits);
+    if (params_.temperature <= 0.0f) return {};
+    std::vector<TokenProb> candidates = candidates_after_penalties();
+    std::sort(candidates.begin(), candidates.end(), more_probable);
+    return candidates;
+}
+
+int32_t Sampler::sample(std::span<const float> logits) {
+    penalize(logits);
     if (params_.temperature <= 0.0f) return argmax(scratch_);
 
-    std::vector<TokenProb> candidates = top_k_softmax(scratch_, params_.top_k, params_.temperature);
-    top_p(candidates, params_.top_p);
-
+    const std::vector<TokenProb> candidates = candidates_after_penalties();
     const double u = uniform01(rng_);
     double cumulative = 0.0;
     for (const auto& c : candidates) {

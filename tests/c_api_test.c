@@ -407,8 +407,9 @@ static void test_full_context(const le_model* model) {
 static void test_sampler(void) {
     const le_sampler_params defaults = le_sampler_default_params();
     CHECK(fabsf(defaults.temperature - 0.8f) < 1e-6f && defaults.top_k == 40);
-    CHECK(fabsf(defaults.top_p - 0.95f) < 1e-6f && fabsf(defaults.repeat_penalty - 1.1f) < 1e-6f);
-    CHECK(defaults.repeat_last_n == 64);
+    CHECK(fabsf(defaults.top_p - 0.95f) < 1e-6f && fabsf(defaults.min_p - 0.05f) < 1e-6f);
+    CHECK(defaults.repeat_penalty == 1.0f && defaults.presence_penalty == 0.0f &&
+          defaults.frequency_penalty == 0.0f && defaults.repeat_last_n == 64);
 
     const float logits[5] = {0.5f, 2.0f, -1.0f, 1.5f, 0.0f};
     le_sampler_params greedy = defaults;
@@ -418,8 +419,8 @@ static void test_sampler(void) {
     int32_t token = -1;
     CHECK_OK(le_sampler_sample(sampler, logits, 5, &token));
     CHECK(token == 1);
-    /* With token 1 recently seen, the penalty (2.0 / 1.1 = 1.82) leaves token 1 still first;
-     * a heavy one moves the choice to token 3. */
+    /* With token 1 recently seen, a repeat penalty of 2 (2.0 / 2 = 1.0 < 1.5) moves the choice
+     * to token 3; so does a presence penalty of 1 (2.0 - 1 = 1.0). */
     le_sampler_free(sampler);
     greedy.repeat_penalty = 2.0f;
     CHECK_OK(le_sampler_create(&greedy, &sampler));
@@ -429,6 +430,13 @@ static void test_sampler(void) {
     CHECK_OK(le_sampler_reset(sampler));
     CHECK_OK(le_sampler_sample(sampler, logits, 5, &token));
     CHECK(token == 1);
+    le_sampler_free(sampler);
+    greedy.repeat_penalty = 1.0f;
+    greedy.presence_penalty = 1.0f;
+    CHECK_OK(le_sampler_create(&greedy, &sampler));
+    CHECK_OK(le_sampler_accept(sampler, 1));
+    CHECK_OK(le_sampler_sample(sampler, logits, 5, &token));
+    CHECK(token == 3);
     le_sampler_free(sampler);
 
     /* The same seed draws the same tokens. */

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <map>
 #include <numeric>
 #include <random>
@@ -55,10 +56,21 @@ SamplerParams plain(float temperature, int top_k, float top_p, uint64_t seed = 1
     params.temperature = temperature;
     params.top_k = top_k;
     params.top_p = top_p;
+    params.min_p = 0.0f;
     params.repeat_penalty = 1.0f;
     params.repeat_last_n = 0;
     params.seed = seed;
     return params;
+}
+
+// Expects `got` (most probable first) to be exactly `expected`: {id, probability} pairs.
+void expect_distribution(const std::vector<TokenProb>& got,
+                         const std::vector<std::pair<int32_t, double>>& expected) {
+    ASSERT_EQ(got.size(), expected.size());
+    for (size_t i = 0; i < expected.size(); ++i) {
+        EXPECT_EQ(got[i].id, expected[i].first) << "rank " << i;
+        EXPECT_NEAR(got[i].prob, expected[i].second, 1e-5) << "rank " << i;
+    }
 }
 
 TEST(Sampler, GreedyIsArgmax) {
@@ -257,7 +269,126 @@ TEST(Sampler, HistoryKeepsTheLastN) {
     EXPECT_EQ(std::vector<int32_t>(recent.begin(), recent.end()), (std::vector<int32_t>{7, 8, 9}));
 }
 
+TEST(Sampler, DefaultsAreLlamaCppOnes) {
+    const SamplerParams params;
+    EXPECT_FLOAT_EQ(params.temperature, 0.8f);
+    EXPECT_EQ(params.top_k, 40);
+    EXPECT_FLOAT_EQ(params.top_p, 0.95f);
+    EXPECT_FLOAT_EQ(params.min_p, 0.05f);
+    EXPECT_FLOAT_EQ(params.repeat_penalty, 1.0f);
+    EXPECT_FLOAT_EQ(params.presence_penalty, 0.0f);
+    EXPECT_FLOAT_EQ(params.frequency_penalty, 0.0f);
+    EXPECT_EQ(params.repeat_last_n, 64);
+}
+
+TEST(Sampler, MinPMasksLogitsBelowTheThreshold) {
+    // Probabilities relative to the best: 1, 0.5, 0.1, 0.04. With p = 0.05 only the last one is
+    // below log(0.05) ~ -3.00 (log(0.04) ~ -3.22).
+    std::vector<float> logits = {0.0f, std::log(0.5f), std::log(0.1f), std::log(0.04f)};
+    const std::vector<float> original = logits;
+    Sampler::min_p(logits, 0.05f);
+    EXPECT_EQ(logits[0], original[0]);
+    EXPECT_EQ(logits[1], original[1]);
+    EXPECT_EQ(logits[2], original[2]);
+    EXPECT_EQ(logits[3], -std::numeric_limits<float>::infinity());
+    std::vector<float> off = original;
+    Sampler::min_p(off, 0.0f);
+    EXPECT_EQ(off, original);
+}
+
+TEST(Sampler, MinPDistributionByHand) {
+    // p = {0.6, 0.25, 0.1, 0.04, 0.01}; min-p 0.1 keeps p >= 0.06: the first three.
+    const std::vector<float> logits = {std::log(0.25f), std::log(0.6f), std::log(0.01f),
+                                       std::log(0.1f), std::log(0.04f)};
+    SamplerParams params = plain(1.0f, 0, 1.0f);
+    params.min_p = 0.1f;
+    Sampler sampler(params);
+    // Renormalized over the three: 0.6/0.95, 0.25/0.95, 0.1/0.95.
+    expect_distribution(sampler.distribution(logits),
+                        {{1, 0.631579}, {0, 0.263158}, {3, 0.105263}});
+    // Temperature 2 after min-p (which looks at the logits, as llama.cpp's chain does): the same
+    // three tokens, p proportional to sqrt(0.6), sqrt(0.25), sqrt(0.1) = 0.774597, 0.5, 0.316228
+    // (sum 1.590825).
+    params.temperature = 2.0f;
+    Sampler hot(params);
+    expect_distribution(hot.distribution(logits), {{1, 0.486915}, {0, 0.314302}, {3, 0.198783}});
+    // Sampling never leaves the kept set.
+    for (int draw = 0; draw < 2000; ++draw) {
+        const int32_t token = hot.sample(logits);
+        ASSERT_TRUE(token == 0 || token == 1 || token == 3) << token;
+    }
+}
+
+TEST(Sampler, PresenceAndFrequencyPenaltyMath) {
+    std::vector<float> logits = {1.0f, 1.0f, 1.0f, 1.0f};
+    const std::vector<int32_t> recent = {0, 0, 2, 99, -3};  // out-of-range ids are ignored
+    Sampler::apply_presence_frequency_penalty(logits, recent, 0.5f, 0.25f);
+    // token 0: twice -> 1 - 2 * 0.25 - 0.5; token 2: once -> 1 - 0.25 - 0.5.
+    EXPECT_EQ(logits, (std::vector<float>{0.0f, 1.0f, 0.25f, 1.0f}));
+    // Negative penalties (OpenAI allows -2..2) raise the logits instead.
+    std::vector<float> raised = {0.0f, 0.0f};
+    Sampler::apply_presence_frequency_penalty(raised, std::vector<int32_t>{1}, -1.0f, -0.5f);
+    EXPECT_EQ(raised, (std::vector<float>{0.0f, 1.5f}));
+}
+
+TEST(Sampler, PenaltiesDistributionByHand) {
+    const std::vector<float> logits = {1.0f, 1.0f, 1.0f, 1.0f};
+    SamplerParams params = plain(1.0f, 0, 1.0f);
+    params.presence_penalty = 0.5f;
+    params.frequency_penalty = 0.25f;
+    params.repeat_last_n = 8;
+    Sampler sampler(params);
+    for (int32_t token : {0, 0, 2}) sampler.accept(token);
+    // Penalized logits {0, 1, 0.25, 1}: exp = 1, e, e^0.25, e; sum = 7.720589.
+    expect_distribution(sampler.distribution(logits),
+                        {{1, 0.352082}, {3, 0.352082}, {2, 0.166312}, {0, 0.129524}});
+
+    // The repetition penalty comes first, then the subtraction (llama.cpp's order): logit 2 of a
+    // token seen once with penalty 2 and presence 0.5 becomes 2 / 2 - 0.5 = 0.5, so greedy picks
+    // the unpenalized token 1 (logit 0.9) over token 0.
+    SamplerParams greedy = plain(0.0f, 0, 1.0f);
+    greedy.repeat_penalty = 2.0f;
+    greedy.presence_penalty = 0.5f;
+    greedy.repeat_last_n = 8;
+    Sampler g(greedy);
+    g.accept(0);
+    EXPECT_EQ(g.sample(std::vector<float>{2.0f, 0.9f, -1.0f}), 1);
+    g.accept(1);  // now 0.9 / 2 - 0.5 = -0.05 for token 1; token 0 still 0.5
+    EXPECT_EQ(g.sample(std::vector<float>{2.0f, 0.9f, -1.0f}), 0);
+}
+
+TEST(Sampler, AllStepsTogetherByHand) {
+    // top-k 3 keeps ids 4, 1, 0 (logits 3, 2, 1); min-p 0.2 then drops id 0 (e^-2 = 0.135 < 0.2
+    // relative to the best); softmax at T = 1 over {3, 2}: 0.731059, 0.268941; top-p 0.7 keeps
+    // the first alone.
+    const std::vector<float> logits = {1.0f, 2.0f, -5.0f, 0.5f, 3.0f};
+    SamplerParams params = plain(1.0f, 3, 1.0f);
+    params.min_p = 0.2f;
+    Sampler sampler(params);
+    expect_distribution(sampler.distribution(logits), {{4, 0.731059}, {1, 0.268941}});
+    params.top_p = 0.7f;
+    Sampler nucleus(params);
+    expect_distribution(nucleus.distribution(logits), {{4, 1.0}});
+    EXPECT_EQ(nucleus.sample(logits), 4);
+    // Greedy has no distribution.
+    Sampler greedy(plain(0.0f, 0, 1.0f));
+    EXPECT_TRUE(greedy.distribution(logits).empty());
+}
+
 TEST(Sampler, BadParametersThrow) {
+    {
+        SamplerParams params = plain(1.0f, 0, 1.0f);
+        params.min_p = 1.5f;
+        EXPECT_THROW(Sampler{params}, llama::Error);
+        params.min_p = -0.1f;
+        EXPECT_THROW(Sampler{params}, llama::Error);
+        params = plain(1.0f, 0, 1.0f);
+        params.presence_penalty = std::numeric_limits<float>::quiet_NaN();
+        EXPECT_THROW(Sampler{params}, llama::Error);
+        params = plain(1.0f, 0, 1.0f);
+        params.frequency_penalty = std::numeric_limits<float>::infinity();
+        EXPECT_THROW(Sampler{params}, llama::Error);
+    }
     EXPECT_THROW(Sampler(plain(1.0f, 0, 0.0f)), llama::Error);
     SamplerParams params = plain(1.0f, 0, 1.0f);
     params.repeat_penalty = 0.0f;

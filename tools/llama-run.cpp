@@ -34,7 +34,10 @@ struct GenerateOptions {
     float temperature = 0.8f;
     int64_t top_k = 40;
     float top_p = 0.95f;
-    float repeat_penalty = 1.1f;
+    float min_p = 0.05f;
+    float repeat_penalty = 1.0f;
+    float presence_penalty = 0.0f;
+    float frequency_penalty = 0.0f;
     int64_t repeat_last_n = 64;
     int64_t seed = -1;
     bool no_bos = false;
@@ -150,11 +153,21 @@ int run(int argc, char** argv) {
                    INT32_MAX);
     parser.add_float({"--top-p"}, "P", "top-p sampling, 1 = off (default: 0.95)", &opt.top_p, 1e-6,
                      1.0);
+    parser.add_float({"--min-p"}, "P",
+                     "min-p sampling: drop tokens below P times the most likely one's "
+                     "probability, 0 = off (default: 0.05)",
+                     &opt.min_p, 0.0, 1.0);
     parser.add_float({"--repeat-penalty"}, "X",
-                     "penalty for repeating recent tokens, 1 = off (default: 1.1)",
+                     "penalty for repeating recent tokens, 1 = off (default: 1.0)",
                      &opt.repeat_penalty, 1e-6);
+    parser.add_float({"--presence-penalty"}, "X",
+                     "subtracted from the logit of every recent token, 0 = off (default: 0)",
+                     &opt.presence_penalty, -2.0, 2.0);
+    parser.add_float({"--frequency-penalty"}, "X",
+                     "subtracted from a recent token's logit per occurrence, 0 = off (default: 0)",
+                     &opt.frequency_penalty, -2.0, 2.0);
     parser.add_int({"--repeat-last-n"}, "N",
-                   "how many recent tokens the penalty looks at, 0 = off (default: 64)",
+                   "how many recent tokens the penalties look at, 0 = off (default: 64)",
                    &opt.repeat_last_n, 0, INT32_MAX);
     parser.add_int({"-s", "--seed"}, "N", "random seed, -1 = random (default: -1; printed)",
                    &opt.seed, -1);
@@ -202,7 +215,10 @@ int run(int argc, char** argv) {
     params.sampler.temperature = opt.temperature;
     params.sampler.top_k = static_cast<int32_t>(opt.top_k);
     params.sampler.top_p = opt.top_p;
+    params.sampler.min_p = opt.min_p;
     params.sampler.repeat_penalty = opt.repeat_penalty;
+    params.sampler.presence_penalty = opt.presence_penalty;
+    params.sampler.frequency_penalty = opt.frequency_penalty;
     params.sampler.repeat_last_n = static_cast<int32_t>(opt.repeat_last_n);
     params.sampler.seed = seed;
 

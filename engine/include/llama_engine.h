@@ -183,17 +183,21 @@ LE_API le_status le_seq_copy(le_context* context, int32_t src, int32_t dst);
 /* ---- Sampling ------------------------------------------------------------------------------ */
 
 typedef struct le_sampler_params {
-    float temperature;     /* <= 0: greedy */
-    int32_t top_k;         /* <= 0: every token */
-    float top_p;           /* >= 1: every token */
-    float repeat_penalty;  /* 1: off */
-    int32_t repeat_last_n; /* tokens the penalty looks back at; 0: off */
+    float temperature;       /* <= 0: greedy */
+    int32_t top_k;           /* <= 0: every token */
+    float top_p;             /* >= 1: every token */
+    float min_p;             /* keep tokens with p >= min_p * p(most likely); 0: off */
+    float repeat_penalty;    /* 1: off */
+    float presence_penalty;  /* subtracted once from every recent token's logit; 0: off */
+    float frequency_penalty; /* subtracted per occurrence in the recent tokens; 0: off */
+    int32_t repeat_last_n;   /* tokens the penalties look back at; 0: off */
     uint64_t seed;
 } le_sampler_params;
 
 typedef struct le_sampler le_sampler;
 
-/* llama.cpp's defaults: temperature 0.8, top-k 40, top-p 0.95, repeat penalty 1.1 over 64. */
+/* llama.cpp's defaults: temperature 0.8, top-k 40, top-p 0.95, min-p 0.05, penalties off
+ * (repeat 1, presence 0, frequency 0; they look back 64 tokens when set). */
 LE_API le_sampler_params le_sampler_default_params(void);
 /* params may be NULL (the defaults). */
 LE_API le_status le_sampler_create(const le_sampler_params* params, le_sampler** sampler);

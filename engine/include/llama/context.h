@@ -30,6 +30,12 @@ struct ContextParams {
     SplitMode split_mode = SplitMode::Cached;
     PromptPrecision prompt_precision = PromptPrecision::BF16;
     CacheType cache_type = CacheType::F16;  // element type of the KV cache (see kv_cache.h)
+    // Forwards of at most this many tokens run every projection with the one-token kernels, token
+    // by token over each cached block of weight rows (as the library does anyway for a few
+    // tokens), so each token's logits are bit-identical to running it alone: a server's decode
+    // steps then give the same results whatever else is in the batch. Larger forwards use GEMM.
+    // 0: the library's own threshold only.
+    int64_t exact_batch_tokens = 0;
 };
 
 enum class LogitsMode { Last, All };
