@@ -17,9 +17,9 @@
 #include "llama/error.h"
 #include "model/gguf.h"
 #include "model/gguf_loader.h"
+#include "model/gguf_vocab.h"
 #include "model/hf_loader.h"
 #include "model/safetensors.h"
-#include "tokenizer/gguf_vocab.h"
 
 namespace llama {
 
