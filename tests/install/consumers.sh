@@ -4,9 +4,12 @@
 # the installed model and compares its stdout with EXPECTED (llama-run's for the same prompts).
 #
 # usage: consumers.sh PREFIX SOURCE_DIR WORK_DIR EXPECTED EXAMPLE...
-# EXAMPLE is a C (.c) or C++ (.cpp) source relative to SOURCE_DIR taking `MODEL N PROMPT...`
-# that prints, for each prompt, the prompt and its greedy continuation of N tokens followed by a
-# newline: llama-run's stdout for `-p PROMPT -n N --temp 0 --repeat-penalty 1` (expected.sh).
+# EXAMPLE is a C (.c) or C++ (.cpp) source relative to SOURCE_DIR, which generates greedily with
+# the default sampler otherwise and prints what llama-run prints for `-p PROMPT -n N --temp 0`
+# (expected.sh), called either way:
+#   path                  `EXE MODEL N PROMPT...`, every prompt in one run
+#   path:prompt-first     `EXE MODEL PROMPT N`, one run per prompt
+# Trailing newlines of each run's text do not count.
 set -euo pipefail
 prefix=$1
 source_dir=$2
@@ -23,33 +26,49 @@ export LD_LIBRARY_PATH=$prefix/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 fail() { echo "FAIL: $*" >&2; exit 1; }
 step() { echo "== $*"; }
 
-check_output() {  # name executable
-    local actual=$work/$1.txt
-    "$2" "$model" "$n_tokens" "${prompts[@]}" > "$actual" 2> "$work/$1.log" ||
-        { cat "$work/$1.log" >&2; fail "$1 exited with an error"; }
-    diff -u "$expected" "$actual" || fail "$1 does not print what llama-run prints"
+check_output() {  # name executable convention
+    local actual=$work/$1.txt prompt text
+    : > "$actual"
+    if [ "$3" = prompt-first ]; then
+        for prompt in "${prompts[@]}"; do
+            text=$("$2" "$model" "$prompt" "$n_tokens" 2>> "$work/$1.log") ||
+                { cat "$work/$1.log" >&2; fail "$1 exited with an error"; }
+            printf '%s\n' "$text" >> "$actual"  # $(...) dropped the trailing newlines
+        done
+    else
+        text=$("$2" "$model" "$n_tokens" "${prompts[@]}" 2> "$work/$1.log") ||
+            { cat "$work/$1.log" >&2; fail "$1 exited with an error"; }
+        printf '%s\n' "$text" > "$actual"
+    fi
+    diff -u <(printf '%s\n' "$(cat "$expected")") "$actual" ||
+        fail "$1 does not print what llama-run prints"
     echo "ok: $1"
 }
 
 step "consumer with find_package(LlamaEngine)"
 sources=()
-for example in "${examples[@]}"; do sources+=("$(realpath "$source_dir/$example")"); done
+conventions=()
+for example in "${examples[@]}"; do
+    sources+=("$(realpath "$source_dir/${example%%:*}")")
+    [[ $example == *:* ]] && conventions+=("${example#*:}") || conventions+=(all-prompts)
+done
 list=$(IFS=';'; echo "${sources[*]}")
 cmake -S "$source_dir/tests/install/consumer" -B "$work/cmake-consumer" \
     -DCMAKE_PREFIX_PATH="$prefix" -DCMAKE_BUILD_TYPE=Release "-DEXAMPLES=$list" \
     > "$work/cmake-consumer.log" || { cat "$work/cmake-consumer.log"; fail "configure"; }
 cmake --build "$work/cmake-consumer" -j2 > "$work/cmake-consumer-build.log" 2>&1 ||
     { cat "$work/cmake-consumer-build.log"; fail "find_package consumer does not build"; }
-for source in "${sources[@]}"; do
-    name=$(basename "${source%.*}")
-    check_output "cmake-$name" "$work/cmake-consumer/$name"
+for i in "${!sources[@]}"; do
+    name=$(basename "${sources[i]%.*}")
+    check_output "cmake-$name" "$work/cmake-consumer/$name" "${conventions[i]}"
 done
 
 step "consumer with pkg-config"
 export PKG_CONFIG_PATH=$prefix/lib/pkgconfig
 flags=$(pkg-config --cflags --libs llama-engine)
 echo "pkg-config --cflags --libs llama-engine: $flags"
-for source in "${sources[@]}"; do
+for i in "${!sources[@]}"; do
+    source=${sources[i]}
     name=$(basename "${source%.*}")
     case $source in
         *.c) compile=(cc -std=c11 -O2) ;;
@@ -58,6 +77,6 @@ for source in "${sources[@]}"; do
     # shellcheck disable=SC2086  # the flags are words
     "${compile[@]}" "$source" -o "$work/pc-$name" $flags ||
         fail "pkg-config consumer $name does not build"
-    check_output "pc-$name" "$work/pc-$name"
+    check_output "pc-$name" "$work/pc-$name" "${conventions[i]}"
 done
 echo "consumers ok"

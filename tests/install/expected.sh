@@ -11,8 +11,8 @@ expected_text() {
     [ -z "$model" ] || model_flag=(-m "$model")
     : > "$out"
     for prompt in "${prompts[@]}"; do
-        "$llama_run" "${model_flag[@]}" -p "$prompt" -n "$n_tokens" --temp 0 --repeat-penalty 1 \
-            -t 1 >> "$out" 2> "$out.log" || { cat "$out.log" >&2; return 1; }
+        "$llama_run" "${model_flag[@]}" -p "$prompt" -n "$n_tokens" --temp 0 -t 1 >> "$out" \
+            2> "$out.log" || { cat "$out.log" >&2; return 1; }
     done
     cat "$out"
     [ "$(wc -l < "$out")" -ge "${#prompts[@]}" ] || { echo "llama-run printed too little" >&2; return 1; }

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # ctest install_consumers_shared (tests/CMakeLists.txt): builds libengine alone as a shared library
 # from the source tree (-DBUILD_SHARED_LIBS=ON, no tools, no tests), checks its soname and that it
-# exports the public API only (C llama_* and C++ llama::, not llama::kernels:: nor the bundled
-# dependencies), installs it, and builds and runs the consumers against it (consumers.sh).
+# exports the public API only (C le_*/llama_* and C++ llama:: names declared in installed headers, not
+# llama::kernels::, internal classes nor the bundled dependencies), installs it, and builds and
+# runs the consumers against it (consumers.sh).
 #
 # usage: shared_test.sh SOURCE_DIR WORK_DIR LLAMA_RUN CMAKE_ARGS EXAMPLE...
 # LLAMA_RUN: the calling build's llama-run, which gives the expected text. CMAKE_ARGS: one
@@ -45,12 +46,20 @@ for wanted in 'llama::load_model(' 'llama::Tokenizer::load(' 'llama::InferenceCo
               'llama::generate(' 'typeinfo for llama::Error'; do
     grep -qF "$wanted" "$work/exports.txt" || fail "$wanted is not exported"
 done
-# Every exported name is llama_* (C) or in namespace llama (possibly as typeinfo/vtable), and
+# Every exported name is le_* or llama_* (C) or in namespace llama (possibly as typeinfo/vtable), and
 # none is in llama::kernels.
-leaked=$(grep -vE '^(llama_|llama::|typeinfo for llama::|typeinfo name for llama::|vtable for llama::)' \
+leaked=$(grep -vE '^(le_|llama_|llama::|typeinfo for llama::|typeinfo name for llama::|vtable for llama::)' \
     "$work/exports.txt" | grep -vE '^(_init|_fini|LLAMA_ENGINE|_edata|_end|__bss_start)$' || true)
 [ -z "$leaked" ] || fail "exported, outside the public API: $(head -20 <<< "$leaked")"
 ! grep -q 'llama::kernels::' "$work/exports.txt" || fail "llama::kernels:: is exported"
+# Every exported C++ name (the class or function right under llama::) is declared in an installed
+# header: nothing internal (the GGUF reader, file mapping, ...) leaves the library.
+undeclared=()
+for name in $(sed -nE 's/^((typeinfo name|typeinfo|vtable) for )?llama::([A-Za-z_0-9]+).*/\3/p' \
+                  "$work/exports.txt" | sort -u); do
+    grep -qw "$name" "$prefix"/include/llama/*.h || undeclared+=("$name")
+done
+((${#undeclared[@]} == 0)) || fail "exported but in no installed header: ${undeclared[*]}"
 
 step "expected text: $llama_run"
 source "$source_dir/tests/install/expected.sh"

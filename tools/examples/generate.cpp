@@ -1,6 +1,6 @@
 // The smallest C++ program that generates text with libengine: load a model, then for each prompt
-// print it and its greedy continuation on one line (what `llama-run -p PROMPT -n N --temp 0
-// --repeat-penalty 1` prints). Usage: generate MODEL N PROMPT...
+// print it and its greedy continuation on one line (what `llama-run -p PROMPT -n N --temp 0`
+// prints). Usage: generate MODEL N PROMPT...
 // Build against an installed engine: see "Use the library" in README.md.
 
 #include <cstdio>
@@ -34,8 +34,7 @@ int main(int argc, char** argv) {
 
         llama::GenerationParams params;
         params.n_predict = n_predict;
-        params.sampler.temperature = 0.0f;  // greedy
-        params.sampler.repeat_penalty = 1.0f;
+        params.sampler.temperature = 0.0f;  // greedy (after the default repetition penalty)
         params.echo_prompt = true;
         for (int i = 3; i < argc; ++i) {
             llama::generate(context, tokenizer, argv[i], params, [](std::string_view piece) {
