@@ -8,7 +8,7 @@
 #include <cstdint>
 #include <span>
 
-#include "llama/config.h"
+#include "llama/rope_layout.h"
 #include "llama/tensor.h"
 
 namespace llama::kernels {

@@ -17,10 +17,10 @@
 #include "llama/error.h"
 #include "model/gguf.h"
 #include "model/gguf_loader.h"
+#include "model/gguf_vocab.h"
 #include "model/hf_loader.h"
 #include "model/quant_mix.h"
 #include "model/safetensors.h"
-#include "tokenizer/gguf_vocab.h"
 
 namespace llama {
 

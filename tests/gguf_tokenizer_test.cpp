@@ -15,8 +15,8 @@
 
 #include "llama/error.h"
 #include "model/gguf.h"
+#include "model/gguf_vocab.h"
 #include "tests/gguf_test_util.h"
-#include "tokenizer/gguf_vocab.h"
 
 namespace llama {
 namespace {

@@ -8,7 +8,7 @@
 
 #include "llama/error.h"
 #include "model/gguf.h"
-#include "tokenizer/gguf_vocab.h"
+#include "model/gguf_vocab.h"
 
 namespace llama {
 

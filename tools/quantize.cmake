@@ -3,3 +3,4 @@
 add_executable(llama-quantize ${CMAKE_CURRENT_LIST_DIR}/llama-quantize.cpp)
 target_include_directories(llama-quantize PRIVATE ${PROJECT_SOURCE_DIR})
 target_link_libraries(llama-quantize PRIVATE tool_common)
+install(TARGETS llama-quantize RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})

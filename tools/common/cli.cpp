@@ -278,6 +278,16 @@ void add_precision_flag(ArgParser& parser, PromptPrecision* target) {
 }
 
 std::filesystem::path default_model_path() {
+#ifdef LLAMA_INSTALLED_MODEL_DIR
+    // Relative to the executable's directory, so an installed tree works wherever it is put.
+    std::error_code error;
+    const std::filesystem::path exe = std::filesystem::read_symlink("/proc/self/exe", error);
+    if (!error) {
+        const std::filesystem::path installed =
+            (exe.parent_path() / LLAMA_INSTALLED_MODEL_DIR).lexically_normal();
+        if (std::filesystem::is_regular_file(installed / "config.json", error)) return installed;
+    }
+#endif
 #ifdef LLAMA_DEFAULT_MODEL_DIR
     return LLAMA_DEFAULT_MODEL_DIR;
 #else

@@ -82,7 +82,9 @@ void add_precision_flag(ArgParser& parser, PromptPrecision* target);
 void add_isa_flag(ArgParser& parser, std::string* target);
 void apply_isa_flag(const std::string& isa);
 
-// The model the project ships (model/kjv-tiny in the source tree).
+// The model the project ships: for an installed tool, the copy installed with it
+// (<prefix>/share/llama-engine/kjv-tiny, found from the executable's own path); for one run from
+// the build tree, model/kjv-tiny in the source tree.
 std::filesystem::path default_model_path();
 // Hardware threads (at least 1).
 int default_threads();

@@ -8,9 +8,6 @@
 
 #include "llama/batch.h"
 
-#include <spdlog/sinks/stdout_color_sinks.h>
-#include <spdlog/spdlog.h>
-
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
@@ -18,6 +15,7 @@
 #include <vector>
 
 #include "llama/context.h"
+#include "llama/log.h"
 #include "llama/model.h"
 #include "llama/sampler.h"
 #include "llama/tokenizer.h"
@@ -62,9 +60,8 @@ int run(int argc, char** argv) {
         std::fprintf(stderr, "usage: %s MODEL N_PREDICT PROMPT...\n", argv[0]);
         return 1;
     }
-    // The library logs through spdlog; keep its messages off stdout, which carries the text.
-    spdlog::set_default_logger(spdlog::stderr_color_mt("llama"));
-    spdlog::set_level(spdlog::level::warn);
+    // The library logs what it loads on stdout, which carries the text here: warnings only.
+    llama::set_log_level(llama::LogLevel::Warn);
 
     const llama::LlamaModel model = llama::load_model(argv[1]);
     const llama::Tokenizer tokenizer = llama::Tokenizer::load(argv[1]);

@@ -7,7 +7,7 @@
 //   NormalizerSpec { 1: name, 3: add_dummy_prefix, 4: remove_extra_whitespaces,
 //                    5: escape_whitespaces }
 
-#include "tokenizer/gguf_vocab.h"
+#include "model/gguf_vocab.h"
 
 #include <cstring>
 #include <optional>

@@ -1,0 +1,20 @@
+# ctest include_direction_paths (tests/include_direction.cmake): no source or header of a library
+# layer includes a path with "..", the one way a quoted include could reach a folder its layer
+# does not see. cmake -DSOURCE_DIR=... -DLAYERS="kernels;model;..." -P include_direction_paths.cmake
+set(offenders)
+foreach(layer ${LAYERS})
+  file(GLOB_RECURSE files ${SOURCE_DIR}/${layer}/*.h ${SOURCE_DIR}/${layer}/*.cpp)
+  foreach(file ${files})
+    file(STRINGS ${file} lines REGEX "^[ \t]*#[ \t]*include[ \t]*[\"<][^\">]*\\.\\.")
+    foreach(line ${lines})
+      file(RELATIVE_PATH relative ${SOURCE_DIR} ${file})
+      list(APPEND offenders "${relative}: ${line}")
+    endforeach()
+  endforeach()
+  list(LENGTH files count)
+  message(STATUS "${layer}: ${count} files checked")
+endforeach()
+if(offenders)
+  list(JOIN offenders "\n  " text)
+  message(FATAL_ERROR "includes climbing out of their folder:\n  ${text}")
+endif()
