@@ -292,7 +292,11 @@ LlamaConfig read_gguf_config(const GgufFile& file) {
 }
 
 LlamaModel load_gguf_model(const std::filesystem::path& path) {
-    const GgufFile file = GgufFile::open(path);
+    return load_gguf_model(GgufFile::open(path));
+}
+
+LlamaModel load_gguf_model(const GgufFile& file) {
+    const std::filesystem::path& path = file.path();
     LlamaModel model;
     model.config = read_gguf_config(file);
     const LlamaConfig& c = model.config;
