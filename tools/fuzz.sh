@@ -5,7 +5,9 @@
 #   tools/fuzz.sh [SECONDS] [HARNESS...]     e.g. tools/fuzz.sh 3600 gguf_reader
 #
 # Environment: FUZZ_BUILD_DIR (default build-fuzz), FUZZ_JOBS (harnesses run at once, default 1),
-# FUZZ_RSS_MB (per-process memory limit, default 2048).
+# FUZZ_RSS_MB (per-process memory limit, default 2048), FUZZ_TIMEOUT (seconds one input may take
+# before it counts as a hang, default 10; libFuzzer measures wall time, so raise it on a busy
+# machine, and rerun a reported timeout alone to tell a hang from a descheduled process).
 # Each harness's corpus grows in $FUZZ_BUILD_DIR/corpus/<harness> (seeded from
 # tests/fuzz/corpus/<harness>); an input that fails lands in $FUZZ_BUILD_DIR/artifacts/<harness>/:
 # reproduce it with `$FUZZ_BUILD_DIR/tests/fuzz/fuzz_<harness> FILE`, then fix the library and
@@ -18,6 +20,7 @@ shift || true
 build=${FUZZ_BUILD_DIR:-build-fuzz}
 jobs=${FUZZ_JOBS:-1}
 rss_mb=${FUZZ_RSS_MB:-2048}
+timeout_s=${FUZZ_TIMEOUT:-10}
 all=(gguf_reader gguf_tokenizer safetensors_header safetensors_index config_json tokenizer_text
      chat_prompt)
 harnesses=("$@")
@@ -35,7 +38,7 @@ run_one() {
     mkdir -p "$corpus" "$artifacts" "$(dirname "$log")"
     # -timeout: an input running longer is a hang; -rss_limit_mb bounds the whole process (the
     # harness itself bounds each input's heap growth, see tests/fuzz/fuzz_main.cpp).
-    "$build/tests/fuzz/fuzz_$h" -max_total_time="$seconds" -timeout=10 -rss_limit_mb="$rss_mb" \
+    "$build/tests/fuzz/fuzz_$h" -max_total_time="$seconds" -timeout="$timeout_s" -rss_limit_mb="$rss_mb" \
         -print_final_stats=1 -artifact_prefix="$artifacts/" "$corpus" "tests/fuzz/corpus/$h" \
         >"$log" 2>&1 || true
 }
