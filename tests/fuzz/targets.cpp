@@ -13,9 +13,10 @@ namespace llama::fuzz {
 
 namespace {
 
-// Factors measured on the seed corpora and long fuzzing runs, with headroom (see README,
-// "Reliability"): a GGUF uint8 array costs one 40-byte GgufValue per file byte; a tokenizer
-// holds sentencepiece's piece tables; encoding keeps a few words of state per input byte.
+// Chosen above the costliest structures each input can build (see README, "Reliability"), and
+// held through the long fuzzing run: a GGUF uint8 array costs one 40-byte GgufValue per file
+// byte; a tokenizer holds sentencepiece's piece tables; encoding keeps a few words of state per
+// input byte.
 constexpr Target kTargets[] = {
     {"gguf_reader", gguf_reader, 64},
     {"gguf_tokenizer", gguf_tokenizer, 64},
