@@ -12,8 +12,10 @@
 
 #include "llama/error.h"
 
-#if defined(__x86_64__) && defined(__linux__)
+#if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
+#endif
+#if defined(__x86_64__) && defined(__linux__)
 #include <sys/syscall.h>
 #include <unistd.h>
 #endif
@@ -45,11 +47,20 @@ bool detect_amx() {
 }
 #endif
 
+#if defined(__x86_64__) || defined(__i386__)
+// CPUID.1:ECX bit 29. Read directly: clang before 16 does not know "f16c" in
+// __builtin_cpu_supports, and the fuzzing build (LLAMA_FUZZ) needs clang.
+bool has_f16c() {
+    unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+    return __get_cpuid(1, &eax, &ebx, &ecx, &edx) && ((ecx >> 29) & 1);
+}
+#endif
+
 IsaLevel detect() {
 #if defined(__x86_64__) || defined(__i386__)
-    // __builtin_cpu_supports also checks that the OS saves the YMM/ZMM state.
-    if (!(__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-          __builtin_cpu_supports("f16c"))) {
+    // __builtin_cpu_supports also checks that the OS saves the YMM/ZMM state (AVX2 being usable
+    // implies the same for F16C, a VEX-encoded extension).
+    if (!(__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && has_f16c())) {
         return IsaLevel::Scalar;
     }
     if (!(__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&

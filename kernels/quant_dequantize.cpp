@@ -145,7 +145,13 @@ void quantize_row_q8_0(const float* x, int64_t n, BlockQ8_0* out) {
         const float d = amax / 127.0f;
         const float id = d != 0.0f ? 1.0f / d : 0.0f;
         out[b].d = f32_to_f16_scalar(d);
-        for (int j = 0; j < 32; ++j) out[b].qs[j] = static_cast<int8_t>(std::round(v[j] * id));
+        for (int j = 0; j < 32; ++j) {
+            // Clamped (a no-op for finite input) so a NaN or infinite weight from a corrupt file
+            // quantizes to 0 or +-127 instead of an undefined float -> int8 conversion.
+            const float q = v[j] * id;
+            out[b].qs[j] = static_cast<int8_t>(
+                std::isnan(q) ? 0.0f : std::round(std::clamp(q, -127.0f, 127.0f)));
+        }
     }
 }
 
@@ -166,10 +172,15 @@ void quantize_row_q4_0(const float* x, int64_t n, BlockQ4_0* out) {
         out[b].d = f32_to_f16_scalar(d);
         for (int j = 0; j < 16; ++j) {
             // ggml truncates x/d + 8.5 toward zero (through int8_t) and clamps at 15.
-            const auto q0 =
-                static_cast<uint8_t>(std::min<int>(15, static_cast<int8_t>(v[j] * id + 8.5f)));
-            const auto q1 =
-                static_cast<uint8_t>(std::min<int>(15, static_cast<int8_t>(v[j + 16] * id + 8.5f)));
+            // The clamp to [0, 16.5] changes nothing for finite input and keeps NaN and
+            // infinities (a corrupt file's weights) out of the undefined float -> int8 cast.
+            auto nibble = [&](float x) {
+                const float shifted = x * id + 8.5f;
+                const float safe = std::isnan(shifted) ? 8.5f : std::clamp(shifted, 0.0f, 16.5f);
+                return static_cast<uint8_t>(std::min<int>(15, static_cast<int8_t>(safe)));
+            };
+            const uint8_t q0 = nibble(v[j]);
+            const uint8_t q1 = nibble(v[j + 16]);
             out[b].qs[j] = static_cast<uint8_t>(q0 | (q1 << 4));
         }
     }

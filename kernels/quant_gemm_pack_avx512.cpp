@@ -59,11 +59,14 @@ LLAMA_TARGET_AVX512_VNNI inline void transpose_16x4(const std::byte* base, int64
     __m512i z[4];
     for (int j = 0; j < 4; ++j) {
         const std::byte* p = base + 4 * j * stride;
-        __m512i v = _mm512_castsi128_si512(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
-        for (int l = 1; l < 4; ++l) {
-            v = _mm512_inserti32x4(
-                v, _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + l * stride)), l);
-        }
+        auto row = [&](int l) {
+            return _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + l * stride));
+        };
+        // The lane index must be a literal for clang (gcc also folds a loop counter).
+        __m512i v = _mm512_castsi128_si512(row(0));
+        v = _mm512_inserti32x4(v, row(1), 1);
+        v = _mm512_inserti32x4(v, row(2), 2);
+        v = _mm512_inserti32x4(v, row(3), 3);
         z[j] = v;
     }
     // Round 1: words (c, c+1) of rows 0-7 (from z0, z1) and of rows 8-15 (z2, z3): lane i < 8 is

@@ -292,7 +292,11 @@ LlamaConfig read_gguf_config(const GgufFile& file) {
 }
 
 LlamaModel load_gguf_model(const std::filesystem::path& path, ProgressReporter* progress_reporter) {
-    const GgufFile file = GgufFile::open(path);
+    return load_gguf_model(GgufFile::open(path), progress_reporter);
+}
+
+LlamaModel load_gguf_model(const GgufFile& file, ProgressReporter* progress_reporter) {
+    const std::filesystem::path& path = file.path();
     LlamaModel model;
     model.config = read_gguf_config(file);
     const LlamaConfig& c = model.config;
@@ -307,6 +311,13 @@ LlamaModel load_gguf_model(const std::filesystem::path& path, ProgressReporter* 
         model.lm_head = model.token_embedding;  // tied embeddings
     }
 
+    // The layer count sizes allocations below: check the file has the last layer before
+    // trusting it (a 3 KB file claiming 65534 layers made the loader reserve 13 MB; fuzzing).
+    const std::string last_layer = layer_tensor(c.n_layers - 1, "attn_norm");
+    if (file.find_tensor(last_layer) == nullptr) {
+        reader.fail("llama.block_count is " + std::to_string(c.n_layers) +
+                    " but the file has no tensor '" + last_layer + "'");
+    }
     LoadProgress progress("loading " + path.filename().string(), c.n_layers, progress_reporter);
     model.layers.reserve(static_cast<size_t>(c.n_layers));
     for (int64_t i = 0; i < c.n_layers; ++i) {

@@ -20,5 +20,7 @@ LlamaConfig read_gguf_config(const GgufFile& file);
 // to F32, quantized ones requantized to Q8_0 (ggml's quantizer; a small extra error next to the 4-6
 // bit originals). RoPE uses the interleaved layout GGUF converters permute q/k into.
 LlamaModel load_gguf_model(const std::filesystem::path& path, ProgressReporter* progress = nullptr);
+// The same for a file already parsed (the model keeps file.file() alive).
+LlamaModel load_gguf_model(const GgufFile& file, ProgressReporter* progress = nullptr);
 
 }  // namespace llama

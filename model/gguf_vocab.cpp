@@ -207,6 +207,12 @@ std::string sentencepiece_proto_from_gguf(const GgufFile& file) {
                             std::to_string(type));
             }
             pieces[i].type = static_cast<int32_t>(type);
+            // The decoders turn byte pieces into their byte by name: only <0xNN> can be one.
+            if (type == static_cast<int64_t>(GgufTokenType::Byte) &&
+                !is_byte_piece(pieces[i].text)) {
+                throw Error(where + "token " + std::to_string(i) + " '" + pieces[i].text +
+                            "' has the byte type but is not a byte piece <0xNN>");
+            }
         }
     } else {
         // Without types, infer what sentencepiece needs: the special ids are control/unknown

@@ -2,9 +2,13 @@
 
 #include <spdlog/spdlog.h>
 
+#include <cmath>
 #include <cstring>
 #include <fstream>
+#include <iterator>
+#include <limits>
 #include <nlohmann/json.hpp>
+#include <type_traits>
 
 #include "kernels/kernels.h"
 #include "llama/error.h"
@@ -16,22 +20,43 @@ namespace {
 
 using json = nlohmann::json;
 
+// Reads a field of config.json, checking its JSON type and range first: nlohmann's get<> casts
+// out-of-range numbers (a 1e300 integer field, a 5e9 token id) with undefined behaviour.
 template <typename T>
-T field(const json& config, const char* name, const std::filesystem::path& path) {
+T field(const json& config, const char* name, const std::string& where) {
     if (!config.contains(name) || config[name].is_null()) {
-        throw Error(path.string() + ": missing \"" + name + "\"");
+        throw Error(where + ": missing \"" + name + "\"");
     }
-    try {
-        return config[name].get<T>();
-    } catch (const json::exception&) {
-        throw Error(path.string() + ": \"" + name + "\" has the wrong type");
+    const json& value = config[name];
+    if constexpr (std::is_same_v<T, std::string>) {
+        if (!value.is_string()) throw Error(where + ": \"" + name + "\" has the wrong type");
+        return value.get<std::string>();
+    } else if constexpr (std::is_floating_point_v<T>) {
+        if (!value.is_number()) throw Error(where + ": \"" + name + "\" has the wrong type");
+        const double v = value.get<double>();
+        if (!std::isfinite(v) || std::fabs(v) > std::numeric_limits<T>::max()) {
+            throw Error(where + ": \"" + name + "\" is out of range: " + value.dump());
+        }
+        return static_cast<T>(v);
+    } else {
+        static_assert(std::is_integral_v<T> && std::is_signed_v<T>);
+        if (!value.is_number_integer()) {
+            throw Error(where + ": \"" + name + "\" has the wrong type (expected an integer)");
+        }
+        const bool fits =
+            value.is_number_unsigned()
+                ? value.get<uint64_t>() <= static_cast<uint64_t>(std::numeric_limits<T>::max())
+                : value.get<int64_t>() >= std::numeric_limits<T>::min() &&
+                      value.get<int64_t>() <= std::numeric_limits<T>::max();
+        if (!fits) throw Error(where + ": \"" + name + "\" is out of range: " + value.dump());
+        return static_cast<T>(value.get<int64_t>());
     }
 }
 
 template <typename T>
-T field_or(const json& config, const char* name, T fallback, const std::filesystem::path& path) {
+T field_or(const json& config, const char* name, T fallback, const std::string& where) {
     if (!config.contains(name) || config[name].is_null()) return fallback;
-    return field<T>(config, name, path);
+    return field<T>(config, name, where);
 }
 
 std::string layer_name(int64_t layer, const char* suffix) {
@@ -86,23 +111,20 @@ Matrix fuse_rows(const std::vector<Matrix>& parts, const std::vector<const Safet
 
 }  // namespace
 
-LlamaConfig read_hf_config(const std::filesystem::path& path) {
-    std::ifstream in(path);
-    if (!in) throw Error(path.string() + ": cannot open");
+LlamaConfig parse_hf_config(std::string_view text, const std::string& path) {
     json config;
     try {
-        config = json::parse(in);
+        config = json::parse(text);
     } catch (const json::exception& e) {
-        throw Error(path.string() + ": not valid JSON: " + e.what());
+        throw Error(path + ": not valid JSON: " + e.what());
     }
-    if (!config.is_object()) throw Error(path.string() + ": not a JSON object");
+    if (!config.is_object()) throw Error(path + ": not a JSON object");
     const auto model_type = field_or<std::string>(config, "model_type", "llama", path);
     if (model_type != "llama") {
-        throw Error(path.string() + ": model_type \"" + model_type +
-                    "\" is not supported (only \"llama\")");
+        throw Error(path + ": model_type \"" + model_type + "\" is not supported (only \"llama\")");
     }
     if (config.contains("rope_scaling") && !config["rope_scaling"].is_null()) {
-        throw Error(path.string() + ": rope_scaling is not supported");
+        throw Error(path + ": rope_scaling is not supported");
     }
 
     LlamaConfig c;
@@ -122,6 +144,13 @@ LlamaConfig read_hf_config(const std::filesystem::path& path) {
     c.rope_layout = RopeLayout::RotateHalf;
     c.validate();
     return c;
+}
+
+LlamaConfig read_hf_config(const std::filesystem::path& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw Error(path.string() + ": cannot open");
+    const std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+    return parse_hf_config(text, path.string());
 }
 
 LlamaModel load_hf_model(const std::filesystem::path& dir, ProgressReporter* progress) {

@@ -52,15 +52,26 @@ std::shared_ptr<MappedFile> MappedFile::open(const std::filesystem::path& path) 
         new MappedFile(path, static_cast<const std::byte*>(data), size));
 }
 
+std::shared_ptr<MappedFile> MappedFile::from_bytes(std::filesystem::path name,
+                                                   std::vector<std::byte> bytes) {
+    return std::shared_ptr<MappedFile>(new MappedFile(std::move(name), std::move(bytes)));
+}
+
 MappedFile::MappedFile(std::filesystem::path path, const std::byte* data, size_t size)
-    : path_(std::move(path)), data_(data), size_(size) {}
+    : path_(std::move(path)), data_(data), size_(size), mapped_(data != nullptr) {}
+
+MappedFile::MappedFile(std::filesystem::path path, std::vector<std::byte> owned)
+    : path_(std::move(path)), owned_(std::move(owned)) {
+    data_ = owned_.empty() ? nullptr : owned_.data();
+    size_ = owned_.size();
+}
 
 MappedFile::~MappedFile() {
-    if (data_ != nullptr) ::munmap(const_cast<std::byte*>(data_), size_);
+    if (mapped_) ::munmap(const_cast<std::byte*>(data_), size_);
 }
 
 void MappedFile::advise(size_t offset, size_t length, int advice) const {
-    if (data_ == nullptr || offset >= size_ || length == 0) return;
+    if (!mapped_ || offset >= size_ || length == 0) return;
     length = std::min(length, size_ - offset);
     const auto page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
     const size_t begin = offset / page * page;  // the mapping itself is page aligned
@@ -83,7 +94,7 @@ void MappedFile::advise_willneed(size_t offset, size_t length) const {
     advise(offset, length, MADV_WILLNEED);
 }
 void MappedFile::populate(size_t offset, size_t length) const {
-    if (data_ == nullptr || offset >= size_) return;
+    if (!mapped_ || offset >= size_) return;
     length = std::min(length, size_ - offset);
     const auto page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
     const size_t begin = offset / page * page;

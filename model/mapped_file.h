@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <memory>
 #include <span>
+#include <vector>
 
 namespace llama {
 
@@ -13,6 +14,11 @@ class MappedFile {
   public:
     // Throws llama::Error naming the file if it cannot be opened, sized or mapped.
     static std::shared_ptr<MappedFile> open(const std::filesystem::path& path);
+    // Bytes already in memory standing in for a file called `name` (fuzzers and tests parse
+    // them without touching the disk). The buffer is exactly the file's size, so an address
+    // sanitizer catches a read one byte past the end, which a page-rounded mapping would hide.
+    static std::shared_ptr<MappedFile> from_bytes(std::filesystem::path name,
+                                                  std::vector<std::byte> bytes);
 
     ~MappedFile();
     MappedFile(const MappedFile&) = delete;
@@ -34,11 +40,14 @@ class MappedFile {
 
   private:
     MappedFile(std::filesystem::path path, const std::byte* data, size_t size);
+    MappedFile(std::filesystem::path path, std::vector<std::byte> owned);
     void advise(size_t offset, size_t length, int advice) const;
 
     std::filesystem::path path_;
     const std::byte* data_ = nullptr;
     size_t size_ = 0;
+    std::vector<std::byte> owned_;  // from_bytes: the bytes themselves (data_ points into them)
+    bool mapped_ = false;           // data_ is an mmap to unmap and to pass page hints for
 };
 
 }  // namespace llama

@@ -95,6 +95,36 @@ TEST(QuantDequantize, Q8_0MatchesDefinition) {
     for (int e = 0; e < 96; ++e) EXPECT_EQ(out[e], reference_q8_0(blocks[e / 32], e % 32)) << e;
 }
 
+// A corrupt file can hold NaN or infinite weights, which the loader requantizes when fusing
+// parts of different types (found by the gguf_reader fuzzer: the float -> int8 conversion was
+// undefined). They must quantize to defined values and leave the finite ones as before.
+TEST(QuantDequantize, QuantizersGiveDefinedValuesForNonFiniteInput) {
+    std::vector<float> x(32);
+    for (int j = 0; j < 32; ++j) x[j] = static_cast<float>(j - 16) / 4.0f;
+    std::vector<float> with_nan = x;
+    with_nan[3] = std::nanf("");
+    BlockQ8_0 clean{}, dirty{};
+    quantize_row_q8_0(x.data(), 32, &clean);
+    quantize_row_q8_0(with_nan.data(), 32, &dirty);
+    EXPECT_EQ(dirty.d, clean.d);  // NaN does not enter the scale
+    for (int j = 0; j < 32; ++j) EXPECT_EQ(dirty.qs[j], j == 3 ? 0 : clean.qs[j]) << j;
+
+    std::vector<float> with_inf = x;
+    with_inf[5] = INFINITY;
+    quantize_row_q8_0(with_inf.data(), 32, &dirty);  // infinite scale: every value is NaN * 0
+    for (int j = 0; j < 32; ++j) EXPECT_EQ(dirty.qs[j], 0) << j;
+
+    BlockQ4_0 q4_clean{}, q4_dirty{};
+    quantize_row_q4_0(x.data(), 32, &q4_clean);
+    quantize_row_q4_0(with_nan.data(), 32, &q4_dirty);
+    EXPECT_EQ(q4_dirty.d, q4_clean.d);
+    for (int j = 0; j < 16; ++j) {
+        const int low = q4_dirty.qs[j] & 15;
+        EXPECT_EQ(low, j == 3 ? 8 : (q4_clean.qs[j] & 15)) << j;  // NaN -> 8, the zero level
+        EXPECT_EQ(q4_dirty.qs[j] >> 4, q4_clean.qs[j] >> 4) << j;
+    }
+}
+
 TEST(QuantDequantize, Q4_0MatchesDefinition) {
     // Hand-built: nibble j (low) = j, high = 15 - j, d = 0.5 -> element j = (j-8)/2,
     // element 16+j = (7-j)/2.

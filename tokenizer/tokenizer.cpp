@@ -204,8 +204,18 @@ bool Tokenizer::is_unknown(int32_t id) const {
 
 uint8_t Tokenizer::byte_value(int32_t id) const {
     const std::string& p = piece(id);  // "<0xNN>"
-    if (!is_byte(id) || p.size() != 6) throw Error("token " + p + " is not a byte piece");
-    return static_cast<uint8_t>(std::stoi(p.substr(3, 2), nullptr, 16));
+    // Checked digit by digit: a model rebuilt from GGUF metadata may mark any piece as a byte.
+    auto hex = [](char c) -> int {
+        if (c >= '0' && c <= '9') return c - '0';
+        if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+        if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+        return -1;
+    };
+    if (!is_byte(id) || p.size() != 6 || !p.starts_with("<0x") || p[5] != '>' || hex(p[3]) < 0 ||
+        hex(p[4]) < 0) {
+        throw Error("token " + std::to_string(id) + " '" + p + "' is not a byte piece <0xNN>");
+    }
+    return static_cast<uint8_t>(hex(p[3]) * 16 + hex(p[4]));
 }
 
 const std::string& Tokenizer::unknown_surface() const { return impl_->unknown_surface; }
