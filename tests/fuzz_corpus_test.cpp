@@ -15,10 +15,10 @@
 #include <map>
 
 #include "model/gguf.h"
+#include "model/gguf_vocab.h"
 #include "tests/fuzz/targets.h"
 #include "tests/spm_test_model.h"
 #include "tests/tiny_gguf.h"
-#include "model/gguf_vocab.h"
 
 namespace llama {
 namespace {

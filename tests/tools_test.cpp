@@ -452,9 +452,9 @@ TEST_F(TinyModel, RunHelp) {
     const auto r = run_tool("llama-run", {"--help"});
     EXPECT_EQ(r.status, 0);
     for (const char* flag :
-         {"-m", "-p", "-f", "-n", "-t", "-c", "--temp", "--top-k", "--top-p", "--min-p", "--repeat-penalty",
-          "--presence-penalty", "--frequency-penalty",
-          "--seed", "--split-mode", "--precision f32|bf16", "--chat", "-sys, --system", "AMX"}) {
+         {"-m", "-p", "-f", "-n", "-t", "-c", "--temp", "--top-k", "--top-p", "--min-p",
+          "--repeat-penalty", "--presence-penalty", "--frequency-penalty", "--seed", "--split-mode",
+          "--precision f32|bf16", "--chat", "-sys, --system", "AMX"}) {
         EXPECT_TRUE(contains(r.out, flag)) << flag;
     }
 }

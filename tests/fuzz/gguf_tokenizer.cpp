@@ -4,9 +4,9 @@
 
 #include "llama/tokenizer.h"
 #include "model/gguf.h"
+#include "model/gguf_vocab.h"
 #include "model/mapped_file.h"
 #include "tests/fuzz/targets.h"
-#include "model/gguf_vocab.h"
 
 namespace llama::fuzz {
 
