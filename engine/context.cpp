@@ -65,6 +65,7 @@ InferenceContext::InferenceContext(const LlamaModel& model, const ContextParams&
     // Our pool owns the cores; each BLAS call inside it runs on the calling thread only.
     openblas_set_num_threads(1);
     ws_->linear.bf16_gemm = params_.prompt_precision == PromptPrecision::BF16;
+    ws_->linear.half_activations = params_.prompt_precision == PromptPrecision::BF16;
     ws_->linear.int_gemm = params_.prompt_precision == PromptPrecision::BF16;
     ws_->linear.matvec_max_tokens = params_.exact_batch_tokens;
     if (params_.n_ctx > model.config.max_context) {

@@ -46,6 +46,13 @@ void linear_small_batch(ThreadPool& pool, const Matrix& w, std::span<const float
     }
     const auto activations = std::span<const kernels::QuantizedActivations>(scratch.activations)
                                  .first(quantized ? n_tokens : 0);
+    // F16 weights: the activations in f16 unless one is out of f16's range.
+    bool half = false;
+    if (w.dtype == DType::F16 && scratch.half_activations) {
+        scratch.x_half.resize(static_cast<size_t>(n_tokens * w.cols));
+        half = kernels::round_to_f16(x.first(n_tokens * w.cols), scratch.x_half);
+    }
+    const std::span<const uint16_t> x_half(scratch.x_half);
     // Blocks of rows handed out as threads come free, at least 8 per thread (the last ones even
     // out what other processes or interrupts took from a thread), each a multiple of kMatvecRows.
     const int64_t per_block =
@@ -59,8 +66,13 @@ void linear_small_batch(ThreadPool& pool, const Matrix& w, std::span<const float
         for (int64_t row = begin; row < end; row += kMatvecRows) {
             const int64_t rows = std::min(kMatvecRows, end - row);
             for (int64_t t = 0; t < n_tokens; ++t) {
-                kernels::matvec(w.slice_rows(row, rows), x.subspan(t * w.cols, w.cols),
-                                y.subspan(t * w.rows + row, rows));
+                if (half) {
+                    kernels::matvec(w.slice_rows(row, rows), x_half.subspan(t * w.cols, w.cols),
+                                    y.subspan(t * w.rows + row, rows));
+                } else {
+                    kernels::matvec(w.slice_rows(row, rows), x.subspan(t * w.cols, w.cols),
+                                    y.subspan(t * w.rows + row, rows));
+                }
             }
         }
     });

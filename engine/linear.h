@@ -19,12 +19,16 @@ struct LinearScratch {
     // Many-token products of quantized weights (without AMX) as integer GEMM (gemm_quant); false
     // widens them to fp32 tiles for BLAS sgemm instead.
     bool int_gemm = true;
+    // Products of F16 weights with the matrix-vector kernels (decode, small batches) read the
+    // activations rounded to f16, as llama.cpp does (kernels.h); false keeps them fp32.
+    bool half_activations = true;
     // Up to this many tokens use the matrix-vector kernels whatever the weights (see
     // ContextParams::exact_batch_tokens).
     int64_t matvec_max_tokens = 0;
     std::vector<std::vector<float>> tiles;  // weight rows widened to fp32, one buffer per thread
     std::vector<kernels::QuantizedActivations> activations;  // one per token of a small batch
-    kernels::QuantizedBatch batch;                           // activations quantized for gemm_quant
+    std::vector<uint16_t> x_half;   // a small batch's activations rounded to f16 (F16 weights)
+    kernels::QuantizedBatch batch;  // activations quantized for gemm_quant
     std::vector<kernels::QuantPanelBuffer> panels;  // one gemm_quant weight panel per thread
     kernels::PackedBuffer packed_x;                 // activations as bf16 tiles, shared by threads
     std::vector<kernels::PackedBuffer> packed_w;    // one packed bf16 weight tile per thread

@@ -4,6 +4,7 @@
 // scalar NaN handling mirrors the hardware's.
 
 #include <cassert>
+#include <cmath>
 #include <cstdint>
 #include <span>
 
@@ -135,6 +136,16 @@ void f32_to_f16(std::span<const float> src, std::span<uint16_t> dst) {
     }
 #endif
     for (; i < n; ++i) dst[i] = f32_to_f16(src[i]);
+}
+
+bool round_to_f16(std::span<const float> src, std::span<uint16_t> dst) {
+    // Written so the compiler vectorises it: a running maximum, NaN caught by the comparison.
+    constexpr float kLargestHalf = 65504.0f;
+    bool in_range = true;
+    for (const float v : src) in_range &= std::fabs(v) <= kLargestHalf;
+    if (!in_range) return false;
+    f32_to_f16(src, dst);
+    return true;
 }
 
 void bf16_to_f32(std::span<const uint16_t> src, std::span<float> dst) {

@@ -1,6 +1,7 @@
-// AVX2 + FMA + F16C matrix-vector product: four rows share each x load, two accumulators per row
-// keep eight FMAs in flight, each row prefetched 2 KB ahead. Compiled with target attributes
-// whatever the build flags, and chosen at run time (weights.cpp).
+// AVX2 + FMA + F16C matrix-vector product: each row read on its own as one stream, 16 values per
+// step into two accumulators (as matvec_avx512.cpp explains, faster than interleaving rows with
+// software prefetch, and wider steps were slower). Compiled with target attributes whatever the
+// build flags, and chosen at run time (weights.cpp).
 
 #include <cstdint>
 
@@ -15,11 +16,6 @@ namespace llama::kernels::detail {
 #if defined(LLAMA_HAVE_X86_TARGETS)
 
 namespace {
-
-constexpr int64_t kRowsPerBlock = 4;
-// Software prefetch distance per row, as in matvec_avx512.cpp: four interleaved row streams
-// outrun the hardware prefetcher.
-constexpr int64_t kPrefetchBytes = 2048;
 
 struct F32Load {
     using Element = float;
@@ -49,59 +45,33 @@ LLAMA_TARGET_AVX2 float reduce_add(__m256 v) {
     return _mm_cvtss_f32(sum1);
 }
 
-template <class Load, int R>
-LLAMA_TARGET_AVX2 void rows_block(const std::byte* weights, int64_t row_stride, int64_t cols,
-                                  const float* x, float* y) {
-    using Element = typename Load::Element;
-    const Element* rows[R];
-    __m256 acc0[R];
-    __m256 acc1[R];
-    for (int r = 0; r < R; ++r) {
-        rows[r] = reinterpret_cast<const Element*>(weights + r * row_stride);
-        acc0[r] = _mm256_setzero_ps();
-        acc1[r] = _mm256_setzero_ps();
-    }
+// One row's dot product with x, the row read front to back as a single stream; XLoad reads x
+// (fp32, or f16 for F16 weights).
+template <class Load, class XLoad>
+LLAMA_TARGET_AVX2 float row_dot(const typename Load::Element* row, int64_t cols,
+                                const typename XLoad::Element* x) {
+    __m256 acc0 = _mm256_setzero_ps();
+    __m256 acc1 = _mm256_setzero_ps();
     int64_t c = 0;
     for (; c + 16 <= cols; c += 16) {
-        // Each row's line kPrefetchBytes ahead, once per 64 bytes; past a row's end, the same
-        // offset of the next group's row (the following row is being read now).
-        const int64_t offset = c * static_cast<int64_t>(sizeof(Element));
-        if (offset % 64 == 0) {
-            const int64_t ahead = offset + kPrefetchBytes;
-            const int64_t jump = ahead >= row_stride ? (R - 1) * row_stride : 0;
-            for (int r = 0; r < R; ++r) {
-                _mm_prefetch(reinterpret_cast<const char*>(rows[r]) + ahead + jump, _MM_HINT_T0);
-            }
-        }
-        const __m256 x0 = _mm256_loadu_ps(x + c);
-        const __m256 x1 = _mm256_loadu_ps(x + c + 8);
-        for (int r = 0; r < R; ++r) {
-            acc0[r] = _mm256_fmadd_ps(Load::load(rows[r] + c), x0, acc0[r]);
-            acc1[r] = _mm256_fmadd_ps(Load::load(rows[r] + c + 8), x1, acc1[r]);
-        }
+        acc0 = _mm256_fmadd_ps(Load::load(row + c), XLoad::load(x + c), acc0);
+        acc1 = _mm256_fmadd_ps(Load::load(row + c + 8), XLoad::load(x + c + 8), acc1);
     }
     if (c + 8 <= cols) {
-        const __m256 x0 = _mm256_loadu_ps(x + c);
-        for (int r = 0; r < R; ++r) acc0[r] = _mm256_fmadd_ps(Load::load(rows[r] + c), x0, acc0[r]);
+        acc0 = _mm256_fmadd_ps(Load::load(row + c), XLoad::load(x + c), acc0);
         c += 8;
     }
-    for (int r = 0; r < R; ++r) {
-        float total = reduce_add(_mm256_add_ps(acc0[r], acc1[r]));
-        for (int64_t i = c; i < cols; ++i) total += Load::widen(rows[r][i]) * x[i];
-        y[r] = total;
-    }
+    float total = reduce_add(_mm256_add_ps(acc0, acc1));
+    for (; c < cols; ++c) total += Load::widen(row[c]) * XLoad::widen(x[c]);
+    return total;
 }
 
-template <class Load>
-LLAMA_TARGET_AVX2 void matvec_rows(const MatvecArgs& args) {
-    int64_t r = 0;
-    for (; r + kRowsPerBlock <= args.rows; r += kRowsPerBlock) {
-        rows_block<Load, kRowsPerBlock>(args.weights + r * args.row_stride, args.row_stride,
-                                        args.cols, args.x, args.y + r);
-    }
-    for (; r < args.rows; ++r) {
-        rows_block<Load, 1>(args.weights + r * args.row_stride, args.row_stride, args.cols, args.x,
-                            args.y + r);
+template <class Load, class XLoad = F32Load>
+LLAMA_TARGET_AVX2 void matvec_rows(const MatvecArgs& args, const typename XLoad::Element* x) {
+    for (int64_t r = 0; r < args.rows; ++r) {
+        const auto* row =
+            reinterpret_cast<const typename Load::Element*>(args.weights + r * args.row_stride);
+        args.y[r] = row_dot<Load, XLoad>(row, args.cols, x);
     }
 }
 
@@ -110,11 +80,12 @@ LLAMA_TARGET_AVX2 void matvec_rows(const MatvecArgs& args) {
 LLAMA_TARGET_AVX2 void matvec_avx2(const MatvecArgs& args) {
     switch (args.dtype) {
         case DType::F32:
-            return matvec_rows<F32Load>(args);
+            return matvec_rows<F32Load>(args, args.x);
         case DType::F16:
-            return matvec_rows<F16Load>(args);
+            if (args.x_half != nullptr) return matvec_rows<F16Load, F16Load>(args, args.x_half);
+            return matvec_rows<F16Load>(args, args.x);
         case DType::BF16:
-            return matvec_rows<BF16Load>(args);
+            return matvec_rows<BF16Load>(args, args.x);
         default:
             throw Error("matvec_avx2: weight type is not a plain float type");
     }

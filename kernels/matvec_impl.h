@@ -23,6 +23,9 @@ struct MatvecArgs {
     int64_t row_stride;
     const float* x;
     float* y;
+    // F16 weights only: x rounded to f16 (kernels.h, round_to_f16); when set, the kernels read
+    // it instead of x, which may then be null.
+    const uint16_t* x_half = nullptr;
 };
 
 // Whether the CPU can run the path (every path is compiled in, with target attributes).
@@ -38,5 +41,7 @@ void matvec_avx512(const MatvecArgs& args);
 
 // Runs `path` (which must be available) on a plain-float matrix; throws llama::Error otherwise.
 void matvec_float(MatvecPath path, const Matrix& w, std::span<const float> x, std::span<float> y);
+// The same for F16 weights with x already rounded to f16.
+void matvec_half(MatvecPath path, const Matrix& w, std::span<const uint16_t> x, std::span<float> y);
 
 }  // namespace llama::kernels::detail

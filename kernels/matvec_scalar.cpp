@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <vector>
 
 #include "kernels/fp16_scalar.h"
 #include "kernels/matvec_impl.h"
@@ -83,6 +84,15 @@ void matvec_rows(const MatvecArgs& args) {
 }  // namespace
 
 void matvec_scalar(const MatvecArgs& args) {
+    if (args.dtype == DType::F16 && args.x_half != nullptr) {
+        // The reference: x widened back to fp32 exactly, then the fp32 product.
+        std::vector<float> x(static_cast<size_t>(args.cols));
+        for (int64_t c = 0; c < args.cols; ++c) x[c] = f16_to_f32_scalar(args.x_half[c]);
+        MatvecArgs widened = args;
+        widened.x = x.data();
+        widened.x_half = nullptr;
+        return matvec_rows<F16Widen>(widened);
+    }
     switch (args.dtype) {
         case DType::F32:
             return matvec_rows<F32Widen>(args);

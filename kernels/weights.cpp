@@ -72,6 +72,33 @@ void matvec_float(MatvecPath path, const Matrix& w, std::span<const float> x, st
     }
 }
 
+void matvec_half(MatvecPath path, const Matrix& w, std::span<const uint16_t> x,
+                 std::span<float> y) {
+    if (w.dtype != DType::F16) {
+        throw Error("matvec: f16 activations need F16 weights, not " +
+                    std::string(dtype_name(w.dtype)));
+    }
+    if (static_cast<int64_t>(x.size()) < w.cols || static_cast<int64_t>(y.size()) < w.rows) {
+        throw Error("matvec: x has " + std::to_string(x.size()) + " values for " +
+                    std::to_string(w.cols) + " columns, y has " + std::to_string(y.size()) +
+                    " for " + std::to_string(w.rows) + " rows");
+    }
+    if (!matvec_path_available(path)) {
+        throw Error(std::string("matvec: this CPU cannot run the ") + matvec_path_name(path) +
+                    " path");
+    }
+    MatvecArgs args{w.dtype, w.data, w.rows, w.cols, w.row_stride(), nullptr, y.data()};
+    args.x_half = x.data();
+    switch (path) {
+        case MatvecPath::Scalar:
+            return matvec_scalar(args);
+        case MatvecPath::Avx2:
+            return matvec_avx2(args);
+        case MatvecPath::Avx512:
+            return matvec_avx512(args);
+    }
+}
+
 }  // namespace detail
 
 void dequantize_rows(DType type, const std::byte* data, int64_t rows, int64_t cols,
@@ -100,6 +127,10 @@ void dequantize_rows(DType type, const std::byte* data, int64_t rows, int64_t co
 void matvec(const Matrix& w, std::span<const float> x, std::span<float> y) {
     if (dtype_traits(w.dtype).block_elements > 1) return matvec_quant(w, x, y);
     detail::matvec_float(detail::best_matvec_path(), w, x, y);
+}
+
+void matvec(const Matrix& w, std::span<const uint16_t> x_half, std::span<float> y) {
+    detail::matvec_half(detail::best_matvec_path(), w, x_half, y);
 }
 
 }  // namespace llama::kernels

@@ -603,5 +603,84 @@ TEST(Matvec, RejectsShortVectors) {
     EXPECT_THROW(matvec(m.view(DType::F32, 4, 32), x, short_y), Error);
 }
 
+// F16 weights times activations already rounded to f16: every path against the double product
+// of the widened values (the rounding of x is the caller's, so the reference uses the same x).
+void check_matvec_half_path(detail::MatvecPath path) {
+    if (!detail::matvec_path_available(path)) {
+        GTEST_SKIP() << detail::matvec_path_name(path) << " is not compiled into this build";
+    }
+    for (const int64_t cols : {4096, 4111, 96, 40, 17, 1}) {
+        const int64_t max_rows = 37;
+        const TestMatrix m =
+            make_matrix(DType::F16, max_rows, cols, 70 + static_cast<uint32_t>(cols));
+        const auto x = random_floats(cols, 71 + static_cast<uint32_t>(cols));
+        std::vector<uint16_t> x_half(cols);
+        ASSERT_TRUE(round_to_f16(x, x_half));
+        for (int64_t rows = 1; rows <= max_rows; rows += 6) {
+            const int64_t first = rows < max_rows ? 1 : 0;
+            const Matrix w = m.view(DType::F16, max_rows, cols).slice_rows(first, rows);
+            std::vector<float> y(rows + 1, -7.0f);
+            detail::matvec_half(path, w, x_half, y);
+            for (int64_t r = 0; r < rows; ++r) {
+                double expected = 0, magnitude = 0;
+                for (int64_t c = 0; c < cols; ++c) {
+                    const double term = static_cast<double>(m.values[(first + r) * cols + c]) *
+                                        f16_to_f32(x_half[c]);
+                    expected += term;
+                    magnitude += std::fabs(term);
+                }
+                ASSERT_NEAR(y[r], expected, 1e-5 * magnitude + 1e-12)
+                    << "cols " << cols << " rows " << rows << " row " << r;
+            }
+            ASSERT_EQ(y[rows], -7.0f) << "wrote past the last row";
+        }
+    }
+}
+
+TEST(MatvecHalf, ScalarPathMatchesDoubleReference) {
+    check_matvec_half_path(detail::MatvecPath::Scalar);
+}
+TEST(MatvecHalf, Avx2PathMatchesDoubleReference) {
+    check_matvec_half_path(detail::MatvecPath::Avx2);
+}
+TEST(MatvecHalf, Avx512PathMatchesDoubleReference) {
+    check_matvec_half_path(detail::MatvecPath::Avx512);
+}
+
+TEST(MatvecHalf, DispatchUsesTheBestPathAndOnlyTakesF16) {
+    const int64_t rows = 9, cols = 4096;
+    const TestMatrix m = make_matrix(DType::F16, rows, cols, 72);
+    const auto x = random_floats(cols, 73);
+    std::vector<uint16_t> x_half(cols);
+    ASSERT_TRUE(round_to_f16(x, x_half));
+    std::vector<float> y(rows), expected(rows);
+    matvec(m.view(DType::F16, rows, cols), std::span<const uint16_t>(x_half), y);
+    detail::matvec_half(detail::best_matvec_path(), m.view(DType::F16, rows, cols), x_half,
+                        expected);
+    for (int64_t r = 0; r < rows; ++r) EXPECT_EQ(y[r], expected[r]);
+    const TestMatrix bf16 = make_matrix(DType::BF16, rows, cols, 74);
+    EXPECT_THROW(matvec(bf16.view(DType::BF16, rows, cols), std::span<const uint16_t>(x_half), y),
+                 Error);
+    std::vector<uint16_t> short_x(cols - 1);
+    EXPECT_THROW(matvec(m.view(DType::F16, rows, cols), std::span<const uint16_t>(short_x), y),
+                 Error);
+}
+
+TEST(RoundToF16, RoundsLikeF32ToF16AndRefusesValuesOutOfRange) {
+    auto x = random_floats(1000, 75);
+    x[3] = 65504.0f;
+    x[4] = -65504.0f;
+    std::vector<uint16_t> out(x.size()), expected(x.size());
+    ASSERT_TRUE(round_to_f16(x, out));
+    f32_to_f16(x, expected);
+    EXPECT_EQ(out, expected);
+    for (const float bad : {65536.0f, -1e6f, std::numeric_limits<float>::infinity(),
+                            std::numeric_limits<float>::quiet_NaN()}) {
+        auto with_bad = x;
+        with_bad[999] = bad;
+        EXPECT_FALSE(round_to_f16(with_bad, out)) << bad;
+    }
+}
+
 }  // namespace
 }  // namespace llama::kernels

@@ -2,7 +2,7 @@
 // kernels for a few tokens, the integer GEMM above that, split over two threads), every output
 // equals the single-token matrix-vector product of the same quantized activations up to float
 // summation order; the dequantize + sgemm path (int_gemm off) agrees within the 8-bit
-// activation quantization error.
+// activation quantization error. F16 weights: the f16-activation decode path against fp32.
 
 #include "engine/linear.h"
 
@@ -84,6 +84,54 @@ INSTANTIATE_TEST_SUITE_P(QuantizedTypes, LinearQuantizedTest,
                          ::testing::Values(DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q5_K,
                                            DType::Q6_K),
                          [](const auto& info) { return std::string(dtype_name(info.param)); });
+
+// F16 weights, one and a few tokens (the matrix-vector kernels): with half_activations the
+// products read x rounded to f16, within that rounding (2^-11 of each term) of the fp32 products;
+// a token with a value beyond f16's range keeps the whole product in fp32, bit for bit.
+TEST(LinearF16, HalfActivationsStayWithinF16RoundingAndFallBackOutOfRange) {
+    const int64_t rows = 75, cols = 512;
+    std::mt19937 rng(12);
+    std::normal_distribution<float> dist(0.0f, 1.0f);
+    std::vector<uint16_t> weights(static_cast<size_t>(rows * cols));
+    std::vector<float> wf(weights.size());
+    for (size_t i = 0; i < weights.size(); ++i) {
+        weights[i] = kernels::detail::f32_to_f16_scalar(0.05f * dist(rng));
+        wf[i] = kernels::detail::f16_to_f32_scalar(weights[i]);
+    }
+    const Matrix w{DType::F16, rows, cols, reinterpret_cast<const std::byte*>(weights.data())};
+    ThreadPool pool(2);
+    LinearScratch scratch;
+    for (const int64_t n_tokens : {1, 3}) {
+        std::vector<float> x(static_cast<size_t>(n_tokens * cols));
+        for (float& v : x) v = 10.0f * dist(rng);
+        std::vector<float> y_half(static_cast<size_t>(n_tokens * rows));
+        std::vector<float> y_exact(y_half.size());
+        scratch.half_activations = true;
+        linear(pool, w, x, n_tokens, y_half, scratch);
+        scratch.half_activations = false;
+        linear(pool, w, x, n_tokens, y_exact, scratch);
+        bool any_different = false;
+        for (int64_t t = 0; t < n_tokens; ++t) {
+            for (int64_t r = 0; r < rows; ++r) {
+                double magnitude = 0.0;
+                for (int64_t j = 0; j < cols; ++j) {
+                    magnitude += std::fabs(static_cast<double>(wf[r * cols + j]) * x[t * cols + j]);
+                }
+                const size_t i = static_cast<size_t>(t * rows + r);
+                ASSERT_NEAR(y_half[i], y_exact[i], (std::ldexp(1.0, -11) + 1e-5) * magnitude)
+                    << n_tokens << " tokens, token " << t << " row " << r;
+                any_different |= y_half[i] != y_exact[i];
+            }
+        }
+        EXPECT_TRUE(any_different) << "the f16 path was not taken";
+        x[5] = 70000.0f;  // beyond f16's largest finite value
+        scratch.half_activations = true;
+        linear(pool, w, x, n_tokens, y_half, scratch);
+        scratch.half_activations = false;
+        linear(pool, w, x, n_tokens, y_exact, scratch);
+        EXPECT_EQ(y_half, y_exact);
+    }
+}
 
 }  // namespace
 }  // namespace llama

@@ -268,9 +268,9 @@ void add_precision_flag(ArgParser& parser, PromptPrecision* target) {
                       "arithmetic of prompt processing (many tokens per forward): bf16 multiplies "
                       "in bfloat16 on AMX tiles or with AVX512-BF16 dot products, several times "
                       "faster than f32 with logits within about 1e-2 relative, where the ISA "
-                      "level has them (elsewhere it runs f32); f32 is exact fp32 everywhere. "
-                      "One-token generation is always "
-                      "fp32 (default: " +
+                      "level has them (elsewhere it runs f32), and one-token generation with F16 "
+                      "weights reads the activations rounded to f16, as llama.cpp does; f32 is "
+                      "exact fp32 everywhere (default: " +
                           std::string(precision_name(*target)) + ")",
                       [target](std::string_view flag, std::string_view value) {
                           *target = parse_precision(flag, value);
