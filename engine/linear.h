@@ -14,7 +14,8 @@ namespace llama {
 // Buffers reused across calls, and how many-token products may be computed.
 struct LinearScratch {
     // Many-token products in bfloat16 (fp32 accumulation) on AMX tiles or with AVX512-BF16 dot
-    // products where the active ISA level has them; false keeps them in fp32 BLAS.
+    // products where the active ISA level has them, float weights elsewhere on fp32 FMA panels
+    // (gemm_fma.h); false runs them all as BLAS sgemm on widened weights, the exact reference.
     bool bf16_gemm = true;
     // Many-token products of quantized weights (without AMX) as integer GEMM (gemm_quant); false
     // widens them to fp32 tiles for BLAS sgemm instead.
@@ -32,6 +33,9 @@ struct LinearScratch {
     std::vector<kernels::QuantPanelBuffer> panels;  // one gemm_quant weight panel per thread
     kernels::PackedBuffer packed_x;                 // activations as bf16 tiles, shared by threads
     std::vector<kernels::PackedBuffer> packed_w;    // one packed bf16 weight tile per thread
+    // One fp32 weight panel per thread (gemm_fma.h), 64-byte aligned.
+    std::vector<std::vector<float, kernels::CacheAlignedAllocator<float>>> fma_panels;
+    std::vector<float> fma_x;  // the activations in token tiles (gemm_fma.h)
 };
 
 // y[t, :] = W x[t, :] for t < n_tokens: x is [n_tokens, w.cols], y is [n_tokens, w.rows].

@@ -1,0 +1,189 @@
+// fp32 FMA panel GEMM (kernels/gemm_fma.h): the packers against element-by-element layouts, the
+// scalar kernel against float64 products of the widened weights, and the AVX2 kernel bit for bit
+// against the scalar one (both sum each output over k in order with one FMA per term). Run at
+// every ISA level by ctest; engine linear() on float weights at each level against BLAS sgemm.
+
+#include "kernels/gemm_fma.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "engine/linear.h"
+#include "kernels/cpu_features.h"
+#include "kernels/kernels.h"
+#include "llama/error.h"
+
+namespace llama::kernels {
+namespace {
+
+std::vector<float> random_floats(int64_t n, uint32_t seed) {
+    std::mt19937 rng(seed);
+    std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+    std::vector<float> values(static_cast<size_t>(n));
+    for (float& v : values) v = dist(rng);
+    return values;
+}
+
+// Weights in `dtype` and the same values widened to fp32.
+struct Weights {
+    std::vector<std::byte> bytes;
+    std::vector<float> values;
+};
+
+Weights make_weights(DType dtype, int64_t rows, int64_t cols, uint32_t seed) {
+    Weights w;
+    w.values = random_floats(rows * cols, seed);
+    w.bytes.resize(static_cast<size_t>(row_bytes(dtype, cols) * rows));
+    if (dtype == DType::F32) {
+        std::memcpy(w.bytes.data(), w.values.data(), w.bytes.size());
+        return w;
+    }
+    std::vector<uint16_t> narrowed(w.values.size());
+    for (size_t i = 0; i < narrowed.size(); ++i) {
+        narrowed[i] = dtype == DType::F16 ? f32_to_f16(w.values[i]) : f32_to_bf16(w.values[i]);
+        w.values[i] = dtype == DType::F16 ? f16_to_f32(narrowed[i]) : bf16_to_f32(narrowed[i]);
+    }
+    std::memcpy(w.bytes.data(), narrowed.data(), w.bytes.size());
+    return w;
+}
+
+using Panel = std::vector<float, CacheAlignedAllocator<float>>;
+
+constexpr DType kFloatTypes[] = {DType::F32, DType::F16, DType::BF16};
+
+TEST(GemmFma, PanelIsTheWidenedRowsColumnMajorWithZeroPadding) {
+    for (const DType dtype : kFloatTypes) {
+        for (const int64_t cols : {1, 7, 64, 65, 203}) {
+            for (const int n_rows : {1, 5, 16}) {
+                const Weights w = make_weights(dtype, n_rows, cols, 3);
+                Panel panel(static_cast<size_t>(fma_panel_size(cols)), -1.0f);
+                pack_fma_panel(dtype, w.bytes.data(), row_bytes(dtype, cols), n_rows, cols, panel);
+                for (int64_t k = 0; k < cols; ++k) {
+                    for (int r = 0; r < kFmaPanelRows; ++r) {
+                        const float expected = r < n_rows ? w.values[r * cols + k] : 0.0f;
+                        ASSERT_EQ(panel[k * kFmaPanelRows + r], expected)
+                            << dtype_name(dtype) << " cols " << cols << " k " << k << " r " << r;
+                    }
+                }
+            }
+        }
+    }
+}
+
+TEST(GemmFma, ActivationsArePackedInTokenTilesWithZeroPadding) {
+    const int64_t cols = 9;
+    for (const int64_t n_tokens : {1, 6, 7, 13}) {
+        const auto x = random_floats(n_tokens * cols, 4);
+        std::vector<float> packed(static_cast<size_t>(fma_activations_size(n_tokens, cols)), -1);
+        pack_fma_activations(x, n_tokens, cols, packed);
+        for (int64_t t = 0; t < (n_tokens + 5) / 6 * 6; ++t) {
+            for (int64_t k = 0; k < cols; ++k) {
+                const float got = packed[(t / 6) * 6 * cols + k * 6 + t % 6];
+                ASSERT_EQ(got, t < n_tokens ? x[t * cols + k] : 0.0f) << t << " " << k;
+            }
+        }
+    }
+}
+
+// y from `kernel` for every token count 1..13 (full and partial tiles), against float64.
+void check_kernel(bool avx2) {
+    if (avx2 && !gemm_fma_avx2_available()) GTEST_SKIP() << "no AVX2/FMA on this CPU";
+    for (const int64_t cols : {1, 17, 64, 300}) {
+        for (const int n_rows : {1, 9, 16}) {
+            const Weights w = make_weights(DType::F16, n_rows, cols, 5);
+            Panel panel(static_cast<size_t>(fma_panel_size(cols)));
+            pack_fma_panel(DType::F16, w.bytes.data(), row_bytes(DType::F16, cols), n_rows, cols,
+                           panel);
+            for (int64_t n_tokens = 1; n_tokens <= 13; ++n_tokens) {
+                const auto x = random_floats(n_tokens * cols, 6 + static_cast<uint32_t>(n_tokens));
+                std::vector<float> packed(
+                    static_cast<size_t>(fma_activations_size(n_tokens, cols)));
+                pack_fma_activations(x, n_tokens, cols, packed);
+                const int64_t ldy = n_rows + 3;
+                std::vector<float> y(static_cast<size_t>(n_tokens * ldy), -7.0f);
+                std::vector<float> reference(y.size(), -7.0f);
+                gemm_fma_panel_scalar(panel, n_rows, cols, packed, n_tokens, reference.data(), ldy);
+                if (avx2) {
+                    gemm_fma_panel_avx2(panel, n_rows, cols, packed, n_tokens, y.data(), ldy);
+                    ASSERT_EQ(y, reference) << "cols " << cols << " rows " << n_rows << " tokens "
+                                            << n_tokens << ": AVX2 differs from the scalar path";
+                }
+                for (int64_t t = 0; t < n_tokens; ++t) {
+                    for (int64_t r = 0; r < ldy; ++r) {
+                        const float got = reference[t * ldy + r];
+                        if (r >= n_rows) {
+                            ASSERT_EQ(got, -7.0f) << "wrote past the panel's rows";
+                            continue;
+                        }
+                        double expected = 0, magnitude = 0;
+                        for (int64_t k = 0; k < cols; ++k) {
+                            const double term =
+                                static_cast<double>(w.values[r * cols + k]) * x[t * cols + k];
+                            expected += term;
+                            magnitude += std::fabs(term);
+                        }
+                        ASSERT_NEAR(got, expected, 1e-6 * magnitude + 1e-12)
+                            << "cols " << cols << " token " << t << " row " << r;
+                    }
+                }
+            }
+        }
+    }
+}
+
+TEST(GemmFma, ScalarKernelMatchesDoubleReference) { check_kernel(false); }
+TEST(GemmFma, Avx2KernelEqualsScalarBitForBit) { check_kernel(true); }
+
+TEST(GemmFma, RejectsBadShapesAndTypes) {
+    Panel panel(static_cast<size_t>(fma_panel_size(8)));
+    std::vector<std::byte> bytes(16 * 8 * 4);
+    EXPECT_THROW(pack_fma_panel(DType::F32, bytes.data(), 32, 0, 8, panel), Error);
+    EXPECT_THROW(pack_fma_panel(DType::F32, bytes.data(), 32, 17, 8, panel), Error);
+    EXPECT_THROW(pack_fma_panel(DType::F32, bytes.data(), 32, 4, 9, panel), Error);
+    EXPECT_THROW(pack_fma_panel(DType::Q8_0, bytes.data(), 34, 4, 8, panel), Error);
+    std::vector<float> x(fma_activations_size(2, 8)), y(32);
+    EXPECT_THROW(gemm_fma_panel_scalar(panel, 4, 8, x, 7, y.data(), 16), Error);  // x too short
+    EXPECT_THROW(gemm_fma_panel(panel, 17, 8, x, 2, y.data(), 16), Error);
+}
+
+// engine linear() with many tokens on float weights, whatever path the ISA level under test takes
+// (FMA panels at AVX2/AVX-512 without BF16, bf16 where the level has it, sgemm at scalar), against
+// the sgemm reference: within fp32 summation order, or bf16 rounding on the bf16 levels.
+TEST(GemmFma, LinearOnFloatWeightsMatchesSgemm) {
+    const int64_t rows = 75, cols = 333;
+    ThreadPool pool(2);
+    const bool bf16_level = isa_enabled(IsaLevel::Avx512Bf16);
+    for (const DType dtype : kFloatTypes) {
+        const Weights w = make_weights(dtype, rows, cols, 8);
+        const Matrix m{dtype, rows, cols, w.bytes.data()};
+        for (const int64_t n_tokens : {5, 6, 16, 37}) {
+            const auto x = random_floats(n_tokens * cols, 9);
+            std::vector<float> y(static_cast<size_t>(n_tokens * rows));
+            std::vector<float> reference(y.size());
+            LinearScratch scratch;
+            linear(pool, m, x, n_tokens, y, scratch);
+            scratch.bf16_gemm = false;
+            linear(pool, m, x, n_tokens, reference, scratch);
+            for (int64_t t = 0; t < n_tokens; ++t) {
+                for (int64_t r = 0; r < rows; ++r) {
+                    double magnitude = 0;
+                    for (int64_t k = 0; k < cols; ++k) {
+                        magnitude += std::fabs(w.values[r * cols + k] * x[t * cols + k]);
+                    }
+                    const double bound = (bf16_level ? 1e-2 : 1e-5) * magnitude;
+                    ASSERT_NEAR(y[t * rows + r], reference[t * rows + r], bound)
+                        << dtype_name(dtype) << " token " << t << " row " << r;
+                }
+            }
+        }
+    }
+}
+
+}  // namespace
+}  // namespace llama::kernels
