@@ -70,27 +70,32 @@ LLAMA_TARGET_AVX512_VNNI inline __m256i block_codes(const Block& block, __m256i 
     }
 }
 
-// Q8_0 and Q4_0: dot(row, x).
-template <class Block>
-LLAMA_TARGET_AVX512_VNNI float dot_32(const Block* row, const QuantizedActivations& x) {
+// Q8_0 and Q4_0: dot(row, x[t]) for T tokens. Each block's codes and weight scale are unpacked
+// once; every token then runs exactly the one-token arithmetic (T = 1 is the decode kernel).
+template <class Block, int T>
+LLAMA_TARGET_AVX512_VNNI void dot_32(const Block* row, const QuantizedActivations* xs, float* out) {
     constexpr bool kQ4 = std::is_same_v<Block, BlockQ4_0>;
-    const int64_t n_blocks = x.n / 32;
-    const int8_t* xq = x.qs.data();
-    const int32_t* bias = x.bias.data();
-    const float* dx = x.scales.data();
+    const int64_t n_blocks = xs[0].n / 32;
     // Q4_0: low nibbles in the low 128 bits, 16 * high nibbles in the high 128 bits. Q8_0: the
     // flip to w + 128.
     const __m256i constant =
         kQ4 ? _mm256_set_m128i(_mm_set1_epi8(static_cast<char>(0xF0)), _mm_set1_epi8(0x0F))
             : _mm256_set1_epi8(static_cast<char>(0x80));
-    __m256 acc0 = _mm256_setzero_ps();
-    __m256 acc1 = _mm256_setzero_ps();
-    auto block = [&](int64_t i, __m256& acc) LLAMA_TARGET_AVX512_VNNI {
-        const __m256i dot = _mm256_dpbusd_epi32(bias_vector(bias[i]), block_codes(row[i], constant),
-                                                load256(xq + 32 * i));
-        const __m256 scale = _mm256_mul_ps(
-            _mm256_cvtph_ps(_mm_set1_epi16(static_cast<short>(row[i].d))), _mm256_set1_ps(dx[i]));
-        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), scale, acc);
+    __m256 acc0[T];
+    __m256 acc1[T];
+#pragma GCC unroll 8
+    for (int t = 0; t < T; ++t) acc0[t] = acc1[t] = _mm256_setzero_ps();
+    auto block = [&](int64_t i, __m256* acc) LLAMA_TARGET_AVX512_VNNI {
+        const __m256i codes = block_codes(row[i], constant);
+        const __m256 dw = _mm256_cvtph_ps(_mm_set1_epi16(static_cast<short>(row[i].d)));
+#pragma GCC unroll 8
+        for (int t = 0; t < T; ++t) {
+            const QuantizedActivations& x = xs[t];
+            const __m256i dot =
+                _mm256_dpbusd_epi32(bias_vector(x.bias[i]), codes, load256(x.qs.data() + 32 * i));
+            const __m256 scale = _mm256_mul_ps(dw, _mm256_set1_ps(x.scales[i]));
+            acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), scale, acc[t]);
+        }
     };
     int64_t b = 0;
     for (; b + 2 <= n_blocks; b += 2) {
@@ -99,14 +104,25 @@ LLAMA_TARGET_AVX512_VNNI float dot_32(const Block* row, const QuantizedActivatio
         block(b + 1, acc1);
     }
     if (b < n_blocks) block(b, acc0);
-    const __m256 acc = _mm256_add_ps(acc0, acc1);
-    if constexpr (kQ4) {
-        return hsum128(_mm256_castps256_ps128(acc)) +
-               hsum128(_mm256_extractf128_ps(acc, 1)) * (1.0f / 16.0f);
-    } else {
-        return hsum(acc);
+#pragma GCC unroll 8
+    for (int t = 0; t < T; ++t) {
+        const __m256 acc = _mm256_add_ps(acc0[t], acc1[t]);
+        if constexpr (kQ4) {
+            out[t] = hsum128(_mm256_castps256_ps128(acc)) +
+                     hsum128(_mm256_extractf128_ps(acc, 1)) * (1.0f / 16.0f);
+        } else {
+            out[t] = hsum(acc);
+        }
     }
 }
+
+// Up to this many tokens share each unpacked block (more only adds accumulators).
+// (llama-server, 8 slots in reproducible mode, 7B Q4_0: 12.5 t/s with 4, 11.7 with 8, 9.7 with
+// one token at a time.)
+constexpr size_t kDotTokens = 4;
+template <class Block>
+constexpr std::array<MultiTokenDot<Block>, kDotTokens> kDot32 = {
+    dot_32<Block, 1>, dot_32<Block, 2>, dot_32<Block, 3>, dot_32<Block, 4>};
 
 // The 8 scales and 8 mins of a Q4_K/Q5_K block as bytes [sc0..sc7, m0..m7] (ggml's kmask trick,
 // equivalent to unpack_q4k_scale_min for j = 0..7).
@@ -260,10 +276,10 @@ LLAMA_TARGET_AVX512_VNNI float dot_q6_k(const BlockQ6_K* row, const QuantizedAct
 void quant_matvec_avx512(const QuantMatvecArgs& args) {
     switch (args.dtype) {
         case DType::Q8_0:
-            rows_loop<BlockQ8_0, dot_32<BlockQ8_0>>(args);
+            rows_loop_tokens(args, kDot32<BlockQ8_0>);
             break;
         case DType::Q4_0:
-            rows_loop<BlockQ4_0, dot_32<BlockQ4_0>>(args);
+            rows_loop_tokens(args, kDot32<BlockQ4_0>);
             break;
         case DType::Q4_K:
             rows_loop<BlockQ4_K, dot_q45_k<false, BlockQ4_K>>(args);

@@ -12,6 +12,8 @@
 //   Q4_1/Q5_1: sum((d*q + m)*x) = d*sum(q*x) + m*sum(x) -> bias = sum(x), times m
 // and the dot product accumulator of each block starts at the bias (Q4_1/Q5_1: scaled by m).
 
+#include <algorithm>
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <limits>
@@ -57,6 +59,28 @@ void rows_loop(const QuantMatvecArgs& args) {
         const auto* row = reinterpret_cast<const Block*>(args.weights + r * args.row_stride);
         for (int64_t t = 0; t < args.n_tokens; ++t) {
             args.y[t * args.ldy + r] = Dot(row, args.x[t]);
+        }
+    }
+}
+
+// rows_loop for kernels that take several tokens at once: dots[T - 1] computes the row's dot
+// product with T tokens (T <= kMaxTokens), each token's arithmetic exactly that of the one-token
+// kernel dots[0], so a token's result does not depend on what else is in the batch (the server's
+// reproducible mode relies on it); what the tokens share, such as unpacking the weights, is done
+// once.
+template <class Block>
+using MultiTokenDot = void (*)(const Block* row, const QuantizedActivations* x, float* out);
+
+template <class Block, size_t kMaxTokens>
+void rows_loop_tokens(const QuantMatvecArgs& args,
+                      const std::array<MultiTokenDot<Block>, kMaxTokens>& dots) {
+    for (int64_t r = 0; r < args.rows; ++r) {
+        const auto* row = reinterpret_cast<const Block*>(args.weights + r * args.row_stride);
+        for (int64_t t0 = 0; t0 < args.n_tokens; t0 += static_cast<int64_t>(kMaxTokens)) {
+            const int64_t count = std::min<int64_t>(kMaxTokens, args.n_tokens - t0);
+            float out[kMaxTokens];
+            dots[count - 1](row, args.x + t0, out);
+            for (int64_t t = 0; t < count; ++t) args.y[(t0 + t) * args.ldy + r] = out[t];
         }
     }
 }

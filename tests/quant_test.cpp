@@ -549,35 +549,41 @@ TEST(QuantMatvec, ExtremeCodesDoNotOverflow) {
     }
 }
 
+// Bit for bit: the kernels that take several tokens at once (rows_loop_tokens) must give each
+// token exactly its one-token result, whatever else is in the batch (9 tokens: two full groups
+// and a partial one; 17 blocks: an odd last block).
 TEST(QuantMatmul, EachTokenMatchesItsMatvec) {
-    for (DType type : {DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q5_K, DType::Q6_K}) {
-        const int64_t rows = 7, cols = 512, n_tokens = 3, ldy = 9;
-        const std::vector<std::byte> data = random_weights(type, rows, cols, false);
-        const Matrix w{type, rows, cols, data.data()};
-        std::vector<QuantizedActivations> xs(n_tokens);
-        for (auto& xq : xs) {
-            std::vector<float> x(cols);
-            for (auto& v : x) v = uniform(-1.0f, 1.0f);
-            quantize_activations(type, x, xq);
-        }
-        for (QuantPath path : {QuantPath::Scalar, QuantPath::Avx2, QuantPath::Avx512Vnni}) {
-            if (!quant_path_supported(path)) continue;
-            std::vector<float> y(n_tokens * ldy, -7.0f);
-            matmul_quant(path, w, xs, y, ldy);
-            for (int64_t t = 0; t < n_tokens; ++t) {
-                std::vector<float> one(rows);
-                matvec_quant(path, w, xs[t], one);
-                for (int64_t r = 0; r < rows; ++r) {
-                    EXPECT_EQ(y[t * ldy + r], one[r]) << dtype_name(type) << " token " << t;
-                }
-                // The padding between rows of y is left alone.
-                EXPECT_EQ(y[t * ldy + rows], -7.0f);
+    for (DType type : {DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q5_K, DType::Q6_K})
+        for (const int64_t n_tokens : {3, 9}) {
+            const bool k_quant = dtype_traits(type).block_elements == 256;
+            const int64_t rows = 7, cols = k_quant ? 512 : 544, ldy = 9;
+            const std::vector<std::byte> data = random_weights(type, rows, cols, false);
+            const Matrix w{type, rows, cols, data.data()};
+            std::vector<QuantizedActivations> xs(n_tokens);
+            for (auto& xq : xs) {
+                std::vector<float> x(cols);
+                for (auto& v : x) v = uniform(-1.0f, 1.0f);
+                quantize_activations(type, x, xq);
             }
+            for (QuantPath path : {QuantPath::Scalar, QuantPath::Avx2, QuantPath::Avx512Vnni}) {
+                if (!quant_path_supported(path)) continue;
+                std::vector<float> y(n_tokens * ldy, -7.0f);
+                matmul_quant(path, w, xs, y, ldy);
+                for (int64_t t = 0; t < n_tokens; ++t) {
+                    std::vector<float> one(rows);
+                    matvec_quant(path, w, xs[t], one);
+                    for (int64_t r = 0; r < rows; ++r) {
+                        EXPECT_EQ(y[t * ldy + r], one[r]) << dtype_name(type) << " token " << t;
+                    }
+                    // The padding between rows of y is left alone.
+                    EXPECT_EQ(y[t * ldy + rows], -7.0f);
+                }
+            }
+            std::vector<float> too_small(2 * ldy);
+            EXPECT_THROW(matmul_quant(w, xs, too_small, ldy), Error);
+            EXPECT_THROW(matmul_quant(w, xs, std::span<float>(too_small.data(), 100), rows - 1),
+                         Error);
         }
-        std::vector<float> too_small(2 * ldy);
-        EXPECT_THROW(matmul_quant(w, xs, too_small, ldy), Error);
-        EXPECT_THROW(matmul_quant(w, xs, std::span<float>(too_small.data(), 100), rows - 1), Error);
-    }
 }
 
 TEST(QuantMatvec, RejectsMismatchedInputs) {
