@@ -275,7 +275,7 @@ void quant_matvec_avx512(const QuantMatvecArgs& args) {
             rows_loop<BlockQ6_K, dot_q6_k>(args);
             break;
         default:
-            quant_matvec_avx2_more_types(args);
+            quant_matvec_avx512_more_types(args);
             break;
     }
 }
