@@ -24,7 +24,7 @@
 namespace llama::kernels {
 
 // Whether gemm_quant runs weights of `type`: Q8_0, Q4_0, Q4_K, Q5_K, Q6_K, and Q5_0, IQ4_NL,
-// Q2_K, Q3_K widened exactly into the panels of Q8_0 / Q6_K. Q4_1, Q5_1 and IQ4_XS take the
+// IQ4_XS, Q2_K, Q3_K widened exactly into the panels of Q8_0 / Q6_K. Q4_1 and Q5_1 take the
 // dequantizing paths for many tokens.
 bool gemm_quant_supports(DType type);
 

@@ -8,7 +8,7 @@
 // bytes 4i..4i+3 holding values 4k..4k+3 of row i, so one 512-bit load is 16 rows' next four
 // values (lane i = row i, the layout VPDPBUSD multiplies against four broadcast token values).
 //
-// Q8_0 / Q4_0 block (32 values, 576 bytes; Q5_0 and IQ4_NL as Q8_0, see panel_type):
+// Q8_0 / Q4_0 block (32 values, 576 bytes; Q5_0, IQ4_NL and IQ4_XS as Q8_0, see panel_type):
 //   q[8][16][4]   Q8_0: the signed values; Q4_0: the nibbles 0..15 (value = d * (q - 8))
 //   d[16]         fp32 block scales
 // K-quant super-block (256 values, 4736 + 64 * S bytes; Q2_K and Q3_K as Q6_K):
@@ -38,13 +38,15 @@ inline bool is_k_quant_type(DType type) {
 }
 // The panel layout (and micro-kernel, and activation quantization) a weight type runs on: its own,
 // or one that holds it exactly. Q5_0 and IQ4_NL are signed 8-bit values times an f16 scale, as
-// Q8_0 (d * (q - 16), d * grid[q]); Q2_K and Q3_K are 16 sub-blocks of 16 small unsigned codes
-// with integer scales and 16-value offsets, as Q6_K (Q3_K's -4 offset is 4 * scale, as Q6_K's -32
-// is 32 * scale; Q2_K's mins with its own dmin).
+// Q8_0 (d * (q - 16), d * grid[q]), and so is each 32-value sub-block of IQ4_XS (d * (ls - 32) *
+// grid[q], its activations in 32-value blocks too); Q2_K and Q3_K are 16 sub-blocks of 16 small
+// unsigned codes with integer scales and 16-value offsets, as Q6_K (Q3_K's -4 offset is 4 * scale,
+// as Q6_K's -32 is 32 * scale; Q2_K's mins with its own dmin).
 inline DType panel_type(DType type) {
     switch (type) {
         case DType::Q5_0:
         case DType::IQ4_NL:
+        case DType::IQ4_XS:
             return DType::Q8_0;
         case DType::Q2_K:
         case DType::Q3_K:
