@@ -11,6 +11,8 @@
 // Q8_0 / Q4_0 block (32 values, 576 bytes; Q5_0, IQ4_NL and IQ4_XS as Q8_0, see panel_type):
 //   q[8][16][4]   Q8_0: the signed values; Q4_0: the nibbles 0..15 (value = d * (q - 8))
 //   d[16]         fp32 block scales
+// Q4_1 / Q5_1 block (32 values, 640 bytes): Q4_0's, the codes 0..15 / 0..31 (value = d * q + m),
+//   then m[16] fp32 block mins
 // K-quant super-block (256 values, 4736 + 64 * S bytes; Q2_K and Q3_K as Q6_K):
 //   q[64][16][4]  unsigned codes: Q4_K 0..15, Q5_K 0..31, Q6_K 0..63
 //   scale[S][16]  int32 sub-block scales (S = 8 sub-blocks of 32, Q6_K 16 of 16)
@@ -28,7 +30,8 @@
 namespace llama::kernels::detail {
 
 inline constexpr int kPanelRows = 16;
-inline constexpr int64_t kQ32PanelBlock = 8 * 64 + 64;  // 576
+inline constexpr int64_t kQ32PanelBlock = 8 * 64 + 64;             // 576
+inline constexpr int64_t kQ32MinPanelBlock = kQ32PanelBlock + 64;  // 640: Q4_1/Q5_1, with mins
 // Offsets inside a K-quant panel super-block.
 inline constexpr int64_t kKPanelScales = 64 * 64;  // 4096
 inline constexpr int64_t kKPanelMinsFromEnd = 8 * 64 + 2 * 64;
@@ -55,14 +58,18 @@ inline DType panel_type(DType type) {
             return type;
     }
 }
+// 32-value blocks with a min (value = d * q + m): the block sum of x (the activation bias)
+// times m is added to each block's product.
+inline bool has_block_min(DType type) { return type == DType::Q4_1 || type == DType::Q5_1; }
 // Sub-blocks with their own integer scale in a super-block.
 inline int k_quant_sub_blocks(DType type) { return type == DType::Q6_K ? 16 : 8; }
 // Bytes of one panel block (32 values for Q8_0/Q4_0, 256 for the K-quants).
 inline int64_t panel_block_bytes(DType weight_type) {
     const DType type = panel_type(weight_type);
-    return is_k_quant_type(type)
-               ? kKPanelScales + 64 * k_quant_sub_blocks(type) + kKPanelMinsFromEnd
-               : kQ32PanelBlock;
+    if (is_k_quant_type(type)) {
+        return kKPanelScales + 64 * k_quant_sub_blocks(type) + kKPanelMinsFromEnd;
+    }
+    return has_block_min(type) ? kQ32MinPanelBlock : kQ32PanelBlock;
 }
 
 // Writes 8 panel groups (8 * 64 bytes at out, 64-byte aligned) from a tile of kPanelRows rows of

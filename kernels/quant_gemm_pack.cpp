@@ -53,6 +53,22 @@ void pack_q4_0(const BlockQ4_0& src, int row, std::byte* block, uint32_t* words)
     store_float(block + 512, row, f16_to_f32_scalar(src.d));
 }
 
+// Q4_1 and Q5_1: their unsigned codes (as Q4_0's nibbles, Q5_1 with the fifth bit), d and m.
+template <class Block>
+void pack_min_32(const Block& src, int row, std::byte* block, uint32_t* words) {
+    uint8_t codes[32];
+    for (int j = 0; j < 32; ++j) {
+        if constexpr (sizeof(Block) == sizeof(BlockQ5_1)) {
+            codes[j] = static_cast<uint8_t>(q5_code(src.qs, src.qh, j));
+        } else {
+            codes[j] = j < 16 ? (src.qs[j] & 0xF) : (src.qs[j - 16] >> 4);
+        }
+    }
+    for (int k = 0; k < 8; ++k) store_group(words, k, load_word(codes + 4 * k));
+    store_float(block + 512, row, f16_to_f32_scalar(src.d));
+    store_float(block + 576, row, f16_to_f32_scalar(src.m));
+}
+
 // Q4_K and Q5_K: 64-value group g uses qs[32g..32g+31], low nibbles first (sub-block 2g), high
 // nibbles next (2g+1); Q5_K's fifth bit of value l of sub-block s is bit s of qh[l].
 template <class Block>
@@ -277,6 +293,14 @@ void pack_panel(DType type, const std::byte* rows, int64_t row_stride, int n_row
         case DType::Q3_K:
             pack_rows<BlockQ3_K, pack_q23_k<BlockQ3_K>>(rows, row_stride, n_rows, n_blocks,
                                                         block_bytes, 64, transpose, panel);
+            break;
+        case DType::Q4_1:
+            pack_rows<BlockQ4_1, pack_min_32<BlockQ4_1>>(rows, row_stride, n_rows, n_blocks,
+                                                         block_bytes, 8, transpose, panel);
+            break;
+        case DType::Q5_1:
+            pack_rows<BlockQ5_1, pack_min_32<BlockQ5_1>>(rows, row_stride, n_rows, n_blocks,
+                                                         block_bytes, 8, transpose, panel);
             break;
         case DType::IQ4_XS:  // n_blocks counts the Q8_0 panel blocks, 8 to a super-block
             pack_rows<BlockIQ4_XS, pack_iq4_xs>(rows, row_stride, n_rows, n_blocks / 8,

@@ -29,7 +29,8 @@ std::vector<std::byte> random_weights(DType type, int64_t rows, int64_t cols, st
             std::memcpy(bytes.data() + offset + 208, &scale, 2);
         } else {
             std::memcpy(bytes.data() + offset, &scale, 2);
-            if (type == DType::Q4_K || type == DType::Q5_K) {
+            if (type == DType::Q4_K || type == DType::Q5_K || type == DType::Q4_1 ||
+                type == DType::Q5_1) {
                 std::memcpy(bytes.data() + offset + 2, &scale, 2);
             }
         }
@@ -81,8 +82,8 @@ TEST_P(LinearQuantizedTest, EveryTokenCountMatchesTheMatrixVectorProduct) {
 }
 
 INSTANTIATE_TEST_SUITE_P(QuantizedTypes, LinearQuantizedTest,
-                         ::testing::Values(DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q5_K,
-                                           DType::Q6_K),
+                         ::testing::Values(DType::Q8_0, DType::Q4_0, DType::Q4_1, DType::Q5_1,
+                                           DType::Q4_K, DType::Q5_K, DType::Q6_K),
                          [](const auto& info) { return std::string(dtype_name(info.param)); });
 
 // q, k and v of different types (a file whose attn_v has more bits) stay three matrices: their

@@ -44,7 +44,10 @@ std::vector<std::byte> random_weights(DType type, int64_t rows, int64_t cols, st
             put_half(offset + 82);
         } else {
             put_half(offset);
-            if (type == DType::Q4_K || type == DType::Q5_K) put_half(offset + 2);
+            if (type == DType::Q4_K || type == DType::Q5_K || type == DType::Q4_1 ||
+                type == DType::Q5_1) {
+                put_half(offset + 2);
+            }
         }
     }
     return bytes;
@@ -146,9 +149,11 @@ std::string case_name(const ::testing::TestParamInfo<Case>& info) {
 
 std::vector<Case> all_cases() {
     std::vector<Case> cases;
-    // Q5_0, IQ4_NL and IQ4_XS run on Q8_0's panels, Q2_K and Q3_K on Q6_K's.
-    for (const DType type : {DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q5_K, DType::Q6_K,
-                             DType::Q5_0, DType::IQ4_NL, DType::IQ4_XS, DType::Q2_K, DType::Q3_K}) {
+    // Q5_0, IQ4_NL and IQ4_XS run on Q8_0's panels, Q2_K and Q3_K on Q6_K's; Q4_1 and Q5_1 on
+    // panels with block mins.
+    for (const DType type :
+         {DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q5_K, DType::Q6_K, DType::Q4_1, DType::Q5_1,
+          DType::Q5_0, DType::IQ4_NL, DType::IQ4_XS, DType::Q2_K, DType::Q3_K}) {
         for (const QuantPath path : {QuantPath::Scalar, QuantPath::Avx2, QuantPath::Avx512Vnni}) {
             cases.push_back({type, path});
         }
@@ -228,8 +233,8 @@ TEST(GemmQuant, RejectsMismatchedActivationsAndTypes) {
     EXPECT_THROW(gemm_quant(f32, batch, y, 4, panel), Error);
     EXPECT_THROW(quantize_batch(DType::Q4_0, std::span(x).first(100), 2, batch), Error);
     EXPECT_THROW(quantize_batch(DType::F16, x, 2, batch), Error);
-    EXPECT_THROW(quantize_batch(DType::Q4_1, x, 2, batch), Error);  // not on the integer GEMM
-    EXPECT_FALSE(gemm_quant_supports(DType::Q4_1));
+    EXPECT_FALSE(gemm_quant_supports(DType::F16));
+    EXPECT_TRUE(gemm_quant_supports(DType::Q4_1));
     EXPECT_TRUE(gemm_quant_supports(DType::Q3_K));
     prepare_batch(DType::Q4_0, 64, 2, batch);
     EXPECT_THROW(quantize_batch_tokens(QuantPath::Scalar, x, 1, 3, batch), Error);  // past the end
