@@ -66,9 +66,6 @@ void quant_matvec_avx2(const QuantMatvecArgs& args);
 void quant_matvec_avx512(const QuantMatvecArgs& args);
 // Q4_1, Q5_0, Q5_1, IQ4_NL, IQ4_XS, Q2_K, Q3_K on AVX2 (quant_avx2_more.cpp), for both SIMD paths.
 void quant_matvec_avx2_more_types(const QuantMatvecArgs& args);
-// Q4_1, Q5_0, Q5_1, IQ4_NL, IQ4_XS on AVX-512 VNNI (quant_avx512_more.cpp); Q2_K, Q3_K there
-// go to the AVX2 kernels.
-void quant_matvec_avx512_more_types(const QuantMatvecArgs& args);
 
 // 127 / amax for an activation block whose largest magnitude is amax, or 0 when that is not a
 // finite number: all-zero, vanishingly small (subnormal) and non-finite blocks quantize to zeros
