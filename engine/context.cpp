@@ -246,7 +246,7 @@ void InferenceContext::forward_chunk(std::span<const BatchToken> tokens,
 
         // --- Self-attention: h = norm(x); q, k, v = split(h Wqkv); x += attention(q, k, v) Wo
         rms_norm_rows(ws.x, layer.attn_norm, ws.h, n_tokens);
-        linear(pool_, layer.attention.qkv_weight(), ws.h, n_tokens, ws.qkv, ws.linear);
+        linear_stacked(pool_, layer.attention.qkv_parts(), ws.h, n_tokens, ws.qkv, ws.linear);
         const QkvSplit split = layer.attention.split(params_.split_mode);
 
         pool_.parallel_for(n_tokens, 1, [&](int64_t begin, int64_t end, int) {

@@ -214,4 +214,28 @@ void linear(ThreadPool& pool, const Matrix& w, std::span<const float> x, int64_t
     }
 }
 
+void linear_stacked(ThreadPool& pool, std::span<const Matrix> parts, std::span<const float> x,
+                    int64_t n_tokens, std::span<float> y, LinearScratch& scratch) {
+    if (parts.size() == 1) {
+        linear(pool, parts[0], x, n_tokens, y, scratch);
+        return;
+    }
+    int64_t total = 0;
+    for (const Matrix& part : parts) total += part.rows;
+    int64_t offset = 0;
+    for (const Matrix& part : parts) {
+        if (n_tokens == 1) {  // decode: the parts' outputs are already side by side
+            linear(pool, part, x, 1, y.subspan(offset, part.rows), scratch);
+        } else {
+            scratch.stacked.resize(n_tokens * part.rows);
+            linear(pool, part, x, n_tokens, scratch.stacked, scratch);
+            for (int64_t t = 0; t < n_tokens; ++t) {
+                std::copy_n(scratch.stacked.begin() + t * part.rows, part.rows,
+                            y.begin() + t * total + offset);
+            }
+        }
+        offset += part.rows;
+    }
+}
+
 }  // namespace llama

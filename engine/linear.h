@@ -36,6 +36,7 @@ struct LinearScratch {
     // One fp32 weight panel per thread (gemm_fma.h), 64-byte aligned.
     std::vector<std::vector<float, kernels::CacheAlignedAllocator<float>>> fma_panels;
     std::vector<float> fma_x;  // the activations in token tiles (gemm_fma.h)
+    std::vector<float> stacked;                     // one part's output (linear_stacked)
 };
 
 // y[t, :] = W x[t, :] for t < n_tokens: x is [n_tokens, w.cols], y is [n_tokens, w.rows].
@@ -48,5 +49,11 @@ struct LinearScratch {
 // the pool's threads; each BLAS call runs on one thread.
 void linear(ThreadPool& pool, const Matrix& w, std::span<const float> x, int64_t n_tokens,
             std::span<float> y, LinearScratch& scratch);
+
+// The same for a weight kept as a stack of row blocks of their own types (q, k and v of a file
+// whose attn_v has more bits): y is [n_tokens, sum of the parts' rows], each part's outputs after
+// those of the parts before it, as if the parts were one matrix.
+void linear_stacked(ThreadPool& pool, std::span<const Matrix> parts, std::span<const float> x,
+                    int64_t n_tokens, std::span<float> y, LinearScratch& scratch);
 
 }  // namespace llama

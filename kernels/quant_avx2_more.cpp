@@ -27,13 +27,6 @@ LLAMA_TARGET_AVX2 inline float hsum(__m256 v) {
     return _mm_cvtss_f32(s);
 }
 
-LLAMA_TARGET_AVX2 inline int32_t hsum_i32(__m256i v) {
-    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-    s = _mm_add_epi32(s, _mm_unpackhi_epi64(s, s));
-    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 1));
-    return _mm_cvtsi128_si32(s);
-}
-
 LLAMA_TARGET_AVX2 inline float f16(uint16_t h) { return _cvtsh_ss(h); }
 
 // Software prefetch as the other AVX2 kernels do it (quant_avx2.cpp): 32-value blocks 2 KB ahead
@@ -141,6 +134,8 @@ LLAMA_TARGET_AVX2 float dot_iq4_nl(const BlockIQ4_NL* w, const QuantizedActivati
     return hsum(acc);
 }
 
+// IQ4_XS: each sub-block's 16-bit products scaled by its signed 6-bit scale in the same VPMADDWD
+// that widens them to 32 bits.
 LLAMA_TARGET_AVX2 float dot_iq4_xs(const BlockIQ4_XS* w, const QuantizedActivations& x) {
     const __m256i grid = iq4_grid();
     __m256 acc = _mm256_setzero_ps();
@@ -148,92 +143,131 @@ LLAMA_TARGET_AVX2 float dot_iq4_xs(const BlockIQ4_XS* w, const QuantizedActivati
         const BlockIQ4_XS& block = w[i];
         prefetch_super_block(w + i);
         const int8_t* xq = x.qs.data() + 256 * i;
-        __m256i sumi = _mm256_setzero_si256();
+        __m256i sumi0 = _mm256_setzero_si256();
+        __m256i sumi1 = _mm256_setzero_si256();
         for (int s = 0; s < 8; ++s) {
             const __m256i v = _mm256_shuffle_epi8(grid, unpack_nibbles(block.qs + 16 * s));
-            const __m256i dot = dot_i8_i8(v, load256(xq + 32 * s));
-            sumi = _mm256_add_epi32(
-                sumi, _mm256_mullo_epi32(dot, _mm256_set1_epi32(iq4xs_scale(block, s))));
+            const __m256i x8 = load256(xq + 32 * s);
+            const __m256i p = _mm256_maddubs_epi16(_mm256_sign_epi8(v, v), _mm256_sign_epi8(x8, v));
+            const __m256i scaled = _mm256_madd_epi16(
+                p, _mm256_set1_epi16(static_cast<int16_t>(iq4xs_scale(block, s))));
+            if (s % 2 == 0) {
+                sumi0 = _mm256_add_epi32(sumi0, scaled);
+            } else {
+                sumi1 = _mm256_add_epi32(sumi1, scaled);
+            }
         }
-        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sumi), _mm256_set1_ps(f16(block.d) * x.scales[i]),
-                              acc);
+        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(sumi0, sumi1)),
+                              _mm256_set1_ps(f16(block.d) * x.scales[i]), acc);
     }
     return hsum(acc);
 }
 
-// The int16 scales of two 16-value sub-blocks, a in the low lane and b in the high.
-LLAMA_TARGET_AVX2 inline __m256i two_scales(int a, int b) {
-    return _mm256_set_m128i(_mm_set1_epi16(static_cast<int16_t>(b)),
-                            _mm_set1_epi16(static_cast<int16_t>(a)));
+// VPSHUFB patterns picking int16 lane 2k of a 128-bit lane into every word of the low lane and
+// lane 2k + 1 into every word of the high lane: the scales of sub-blocks 2k and 2k + 1 of a
+// group of 8 held (as int16) in both lanes.
+LLAMA_TARGET_AVX2 inline __m256i scale_pair_pattern(int k) {
+    const auto low = static_cast<int16_t>(0x0100 + 0x0202 * (2 * k));
+    const auto high = static_cast<int16_t>(0x0100 + 0x0202 * (2 * k + 1));
+    return _mm256_set_m128i(_mm_set1_epi16(high), _mm_set1_epi16(low));
 }
 
-// Q2_K: element 128h + 32k + l is bits 2k of qs[32h + l], so each shift of the 32 code bytes
-// gives 32 consecutive elements: sub-blocks 8h + 2k (low lane) and 8h + 2k + 1 (high lane).
+// Element 128h + 32k + l of a Q2_K/Q3_K super-block is bits 2k of qs[32h + l], so each shift of
+// the 32 code bytes gives 32 consecutive elements: sub-blocks 8h + 2k (low lane) and 8h + 2k + 1
+// (high lane). Sums sc_g * dot_g(code, x) over the 16 sub-blocks, the codes of group h, shift k
+// coming from code(h, k) and the 16 int16 scales from scales16.
+template <class Codes>
+LLAMA_TARGET_AVX2 inline __m256i scaled_dots_2bit(const int8_t* xq, __m256i scales16, Codes code) {
+    const __m256i scales[2] = {_mm256_permute2x128_si256(scales16, scales16, 0x00),
+                               _mm256_permute2x128_si256(scales16, scales16, 0x11)};
+    __m256i sumi0 = _mm256_setzero_si256();
+    __m256i sumi1 = _mm256_setzero_si256();
+    for (int h = 0; h < 2; ++h) {
+        for (int k = 0; k < 4; ++k) {
+            const __m256i p = _mm256_maddubs_epi16(code(h, k), load256(xq + 128 * h + 32 * k));
+            const __m256i scaled =
+                _mm256_madd_epi16(p, _mm256_shuffle_epi8(scales[h], scale_pair_pattern(k)));
+            if (k % 2 == 0) {
+                sumi0 = _mm256_add_epi32(sumi0, scaled);
+            } else {
+                sumi1 = _mm256_add_epi32(sumi1, scaled);
+            }
+        }
+    }
+    return _mm256_add_epi32(sumi0, sumi1);
+}
+
+// Q2_K: d * sum_g sc_g * dot_g(q, x) - dmin * sum_g m_g * bsum_g, the 4-bit scales and mins
+// unpacked and the mins applied to the 16-value sums with vector instructions.
 LLAMA_TARGET_AVX2 float dot_q2_k(const BlockQ2_K* w, const QuantizedActivations& x) {
     __m256 acc = _mm256_setzero_ps();
-    float acc_mins = 0.0f;
     const __m256i two_bits = _mm256_set1_epi8(3);
+    const __m128i nibble = _mm_set1_epi8(0x0F);
     for (int64_t i = 0; i < x.n / 256; ++i) {
         const BlockQ2_K& block = w[i];
         prefetch_super_block(w + i);
         const int8_t* xq = x.qs.data() + 256 * i;
-        const int16_t* bsums = x.bsums.data() + 16 * i;
-        int32_t mins = 0;
-        for (int g = 0; g < 16; ++g) mins += (block.scales[g] >> 4) * bsums[g];
-        __m256i sumi = _mm256_setzero_si256();
-        for (int h = 0; h < 2; ++h) {
-            const __m256i codes = load256(block.qs + 32 * h);
-            for (int k = 0; k < 4; ++k) {
-                const __m256i q = _mm256_and_si256(_mm256_srli_epi16(codes, 2 * k), two_bits);
-                const __m256i p = _mm256_maddubs_epi16(q, load256(xq + 128 * h + 32 * k));
-                const int g = 8 * h + 2 * k;
-                sumi = _mm256_add_epi32(
-                    sumi, _mm256_madd_epi16(
-                              p, two_scales(block.scales[g] & 0xF, block.scales[g + 1] & 0xF)));
-            }
-        }
+        const __m128i packed = _mm_loadu_si128(reinterpret_cast<const __m128i*>(block.scales));
+        const __m256i mins16 =
+            _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(packed, 4), nibble));
+        const __m256i mins = _mm256_madd_epi16(mins16, load256(x.bsums.data() + 16 * i));
+        const __m256i scales16 = _mm256_cvtepu8_epi16(_mm_and_si128(packed, nibble));
+        const __m256i codes[2] = {load256(block.qs), load256(block.qs + 32)};
+        const __m256i sumi = scaled_dots_2bit(xq, scales16, [&](int h, int k) LLAMA_TARGET_AVX2 {
+            return _mm256_and_si256(_mm256_srli_epi16(codes[h], 2 * k), two_bits);
+        });
         const float dx = x.scales[i];
         acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sumi), _mm256_set1_ps(f16(block.d) * dx), acc);
-        acc_mins += f16(block.dmin) * dx * static_cast<float>(mins);
+        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(mins), _mm256_set1_ps(-f16(block.dmin) * dx), acc);
     }
-    return hsum(acc) - acc_mins;
+    return hsum(acc);
+}
+
+// The 16 signed scales of a Q3_K block (q3k_scale) as int16.
+LLAMA_TARGET_AVX2 inline __m256i q3k_scales16(const uint8_t* packed) {
+    constexpr uint32_t kLow = 0x0F0F0F0F;
+    constexpr uint32_t kHigh = 0x03030303;
+    uint32_t u[3];
+    std::memcpy(u, packed, 12);
+    // Byte b of word j: scale 4j + b, low 4 bits from nibble j / 2 of byte b + 4 (j % 2), top 2
+    // bits from bits 2j of byte 8 + b.
+    const uint32_t s0 = (u[0] & kLow) | ((u[2] & kHigh) << 4);
+    const uint32_t s1 = (u[1] & kLow) | (((u[2] >> 2) & kHigh) << 4);
+    const uint32_t s2 = ((u[0] >> 4) & kLow) | (((u[2] >> 4) & kHigh) << 4);
+    const uint32_t s3 = ((u[1] >> 4) & kLow) | (((u[2] >> 6) & kHigh) << 4);
+    const __m128i scales8 = _mm_sub_epi8(_mm_set_epi32(static_cast<int>(s3), static_cast<int>(s2),
+                                                       static_cast<int>(s1), static_cast<int>(s0)),
+                                         _mm_set1_epi8(32));
+    return _mm256_cvtepi8_epi16(scales8);
 }
 
 // Q3_K: the 3-bit code q = low 2 bits (as Q2_K) + 4 * bit (4h + k) of hmask[l], value q - 4: the
 // -4 goes through the 16-value sums, sum_g sc_g * (dot_g(q, x) - 4 * bsum_g).
 LLAMA_TARGET_AVX2 float dot_q3_k(const BlockQ3_K* w, const QuantizedActivations& x) {
-    float acc = 0.0f;
+    __m256 acc = _mm256_setzero_ps();
     const __m256i two_bits = _mm256_set1_epi8(3);
-    const __m256i one = _mm256_set1_epi8(1);
+    const __m256i bit2 = _mm256_set1_epi8(4);
     for (int64_t i = 0; i < x.n / 256; ++i) {
         const BlockQ3_K& block = w[i];
         prefetch_super_block(w + i);
         const int8_t* xq = x.qs.data() + 256 * i;
-        const int16_t* bsums = x.bsums.data() + 16 * i;
-        int scales[16];
-        int32_t offset = 0;
-        for (int g = 0; g < 16; ++g) {
-            scales[g] = q3k_scale(block.scales, g);
-            offset += scales[g] * bsums[g];
-        }
+        const __m256i scales16 = q3k_scales16(block.scales);
+        const __m256i offset = _mm256_madd_epi16(scales16, load256(x.bsums.data() + 16 * i));
         const __m256i hmask = load256(block.hmask);
-        __m256i sumi = _mm256_setzero_si256();
-        for (int h = 0; h < 2; ++h) {
-            const __m256i codes = load256(block.qs + 32 * h);
-            for (int k = 0; k < 4; ++k) {
-                const __m256i low = _mm256_and_si256(_mm256_srli_epi16(codes, 2 * k), two_bits);
-                const __m256i high = _mm256_and_si256(_mm256_srli_epi16(hmask, 4 * h + k), one);
-                const __m256i q = _mm256_or_si256(low, _mm256_slli_epi16(high, 2));
-                const __m256i p = _mm256_maddubs_epi16(q, load256(xq + 128 * h + 32 * k));
-                const int g = 8 * h + 2 * k;
-                sumi = _mm256_add_epi32(sumi,
-                                        _mm256_madd_epi16(p, two_scales(scales[g], scales[g + 1])));
-            }
-        }
-        const int32_t total = hsum_i32(sumi) - 4 * offset;
-        acc += f16(block.d) * x.scales[i] * static_cast<float>(total);
+        const __m256i codes[2] = {load256(block.qs), load256(block.qs + 32)};
+        const __m256i sumi = scaled_dots_2bit(xq, scales16, [&](int h, int k) LLAMA_TARGET_AVX2 {
+            const __m256i low = _mm256_and_si256(_mm256_srli_epi16(codes[h], 2 * k), two_bits);
+            // Bit 4h + k of each hmask byte moved to bit 2.
+            const int bit = 4 * h + k;
+            const __m256i moved =
+                bit >= 2 ? _mm256_srli_epi16(hmask, bit - 2) : _mm256_slli_epi16(hmask, 2 - bit);
+            return _mm256_or_si256(low, _mm256_and_si256(moved, bit2));
+        });
+        const __m256i total = _mm256_sub_epi32(sumi, _mm256_slli_epi32(offset, 2));
+        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(total), _mm256_set1_ps(f16(block.d) * x.scales[i]),
+                              acc);
     }
-    return acc;
+    return hsum(acc);
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 #include "kernels/fp16_scalar.h"
 #include "kernels/quant.h"
 #include "kernels/quant_impl.h"
+#include "kernels/quantize_search.h"
 #include "llama/error.h"
 
 namespace llama::kernels {
@@ -159,15 +160,7 @@ void quantize_row_q4_0(const float* x, int64_t n, BlockQ4_0* out) {
     for (int64_t b = 0; b < n / kQ4_0BlockSize; ++b) {
         const float* v = x + b * 32;
         // The value of largest magnitude maps to -8 exactly, keeping its sign: d = max / -8.
-        float amax = 0.0f;
-        float max = 0.0f;
-        for (int j = 0; j < 32; ++j) {
-            if (amax < std::fabs(v[j])) {
-                amax = std::fabs(v[j]);
-                max = v[j];
-            }
-        }
-        const float d = max / -8.0f;
+        const float d = detail::largest_magnitude(v, 32) / -8.0f;
         const float id = d != 0.0f ? 1.0f / d : 0.0f;
         out[b].d = f32_to_f16_scalar(d);
         for (int j = 0; j < 16; ++j) {

@@ -47,7 +47,8 @@ PanelFunctions panel_functions(QuantPath path) {
 
 bool gemm_quant_supports(DType type) {
     const DType panel = detail::panel_type(type);
-    return panel == DType::Q8_0 || panel == DType::Q4_0 || detail::is_k_quant_type(panel);
+    return panel == DType::Q8_0 || panel == DType::Q4_0 || detail::has_block_min(panel) ||
+           detail::is_k_quant_type(panel);
 }
 
 void prepare_batch(DType weight_type, int64_t n, int64_t n_tokens, QuantizedBatch& out) {

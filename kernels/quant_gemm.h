@@ -23,9 +23,8 @@
 
 namespace llama::kernels {
 
-// Whether gemm_quant runs weights of `type`: Q8_0, Q4_0, Q4_K, Q5_K, Q6_K, and Q5_0, IQ4_NL,
-// Q2_K, Q3_K widened exactly into the panels of Q8_0 / Q6_K. Q4_1, Q5_1 and IQ4_XS take the
-// dequantizing paths for many tokens.
+// Whether gemm_quant runs weights of `type`: Q8_0, Q4_0, Q4_1, Q5_1, Q4_K, Q5_K, Q6_K, and Q5_0,
+// IQ4_NL, IQ4_XS, Q2_K, Q3_K widened exactly into the panels of Q8_0 / Q6_K: every quantized type.
 bool gemm_quant_supports(DType type);
 
 // x quantized for gemm_quant. For Q8_0/Q4_0 blocks are 32 values, for the K-quants 256.

@@ -51,8 +51,12 @@ LLAMA_TARGET_AVX2 inline void store_rows(float* y, int n_rows, __m256 v) {
 // Q8_0 / Q4_0: tokens [t0, t0 + T), rows 0-7 (kHalves 1) or 0-15 (2) of the panel. Each weight
 // register is loaded once per block and multiplied by all T tokens (weights outer, tokens inner),
 // and each token broadcast serves both 8-row halves, so the panel is read once per token tile.
-template <bool kQ8, int kHalves, int T>
+// kMin: Q4_1 (kQ8 false) / Q5_1 (kQ8 true: its codes up to 31 would overflow 8 int16 sums, and
+// for codes >= 0 the signed product is the plain one), the block's product without the bias
+// plus m times the block sum of x.
+template <bool kQ8, int kHalves, int T, bool kMin = false>
 LLAMA_TARGET_AVX2 void tile_32(const PanelGemmArgs& args, int64_t t0) {
+    constexpr int64_t kBlockBytes = kMin ? kQ32MinPanelBlock : kQ32PanelBlock;
     const QuantizedBatch& x = *args.x;
     const int64_t nt = x.n_tokens;
     const __m256i ones = _mm256_set1_epi16(1);
@@ -61,7 +65,7 @@ LLAMA_TARGET_AVX2 void tile_32(const PanelGemmArgs& args, int64_t t0) {
         for (int t = 0; t < T; ++t) acc[h][t] = _mm256_setzero_ps();
     }
     for (int64_t b = 0; b < args.n_blocks; ++b) {
-        const std::byte* block = args.panel + b * kQ32PanelBlock;
+        const std::byte* block = args.panel + b * kBlockBytes;
         const int64_t at = b * nt + t0;
         const int8_t* xq = x.qs.data() + at * 32;
         __m256i sum[kHalves][T];  // Q4_0: int16 pair sums; Q8_0: int32
@@ -97,11 +101,18 @@ LLAMA_TARGET_AVX2 void tile_32(const PanelGemmArgs& args, int64_t t0) {
             for (int t = 0; t < T; ++t) {
                 __m256i dot = sum[h][t];
                 if constexpr (!kQ8) {
-                    dot = _mm256_add_epi32(_mm256_madd_epi16(dot, ones),
-                                           _mm256_set1_epi32(x.bias[at + t]));
+                    dot = _mm256_madd_epi16(dot, ones);
+                    if constexpr (!kMin)
+                        dot = _mm256_add_epi32(dot, _mm256_set1_epi32(x.bias[at + t]));
                 }
                 acc[h][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot),
                                             _mm256_mul_ps(d, _mm256_set1_ps(dx[t])), acc[h][t]);
+                if constexpr (kMin) {
+                    const __m256 m =
+                        _mm256_load_ps(reinterpret_cast<const float*>(block + 576 + 32 * h));
+                    acc[h][t] = _mm256_fmadd_ps(
+                        m, _mm256_set1_ps(dx[t] * static_cast<float>(x.bias[at + t])), acc[h][t]);
+                }
             }
         }
     }
@@ -192,12 +203,12 @@ using Tile32Fn = void (*)(const PanelGemmArgs&, int64_t);
 
 // Q8_0 / Q4_0: full tiles of kTokens32 tokens, then one of the rest; panels of more than 8 rows
 // run both halves in one pass.
-template <bool kQ8>
+template <bool kQ8, bool kMin = false>
 void run_tokens_32(const PanelGemmArgs& args) {
     static constexpr auto tiles = []<size_t... I>(std::index_sequence<I...>) {
         return std::array<std::array<Tile32Fn, kTokens32>, 2>{
-            {{tile_32<kQ8, 1, static_cast<int>(I) + 1>...},
-             {tile_32<kQ8, 2, static_cast<int>(I) + 1>...}}};
+            {{tile_32<kQ8, 1, static_cast<int>(I) + 1, kMin>...},
+             {tile_32<kQ8, 2, static_cast<int>(I) + 1, kMin>...}}};
     }
     (std::make_index_sequence<kTokens32>{});
     const int64_t nt = args.x->n_tokens;
@@ -257,6 +268,12 @@ void panel_gemm_avx2(const PanelGemmArgs& args) {
             break;
         case DType::Q4_0:
             run_tokens_32<false>(args);
+            break;
+        case DType::Q4_1:
+            run_tokens_32<false, true>(args);
+            break;
+        case DType::Q5_1:
+            run_tokens_32<true, true>(args);
             break;
         case DType::Q4_K:
             run_tokens<kTokensK, TileK<8, 8>::Of>(args);

@@ -41,16 +41,18 @@ LLAMA_TARGET_AVX512_VNNI inline void store_rows(float* y, int n_rows, __m512 v) 
     }
 }
 
-// Q8_0 / Q4_0: tokens [t0, t0 + T).
-template <bool kQ8, int T>
+// Q8_0 / Q4_0 (and Q4_1 / Q5_1, kMin: unsigned codes, plus m times the block sum of x): tokens
+// [t0, t0 + T).
+template <bool kQ8, int T, bool kMin = false>
 LLAMA_TARGET_AVX512_VNNI void tile_32(const PanelGemmArgs& args, int64_t t0) {
+    constexpr int64_t kBlockBytes = kMin ? kQ32MinPanelBlock : kQ32PanelBlock;
     const QuantizedBatch& x = *args.x;
     const int64_t nt = x.n_tokens;
     const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
     __m512 acc[T];
     for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps();
     for (int64_t b = 0; b < args.n_blocks; ++b) {
-        const std::byte* block = args.panel + b * kQ32PanelBlock;
+        const std::byte* block = args.panel + b * kBlockBytes;
         __m512i w[8];
         for (int k = 0; k < 8; ++k) {
             w[k] = _mm512_load_si512(block + 64 * k);
@@ -62,12 +64,17 @@ LLAMA_TARGET_AVX512_VNNI void tile_32(const PanelGemmArgs& args, int64_t t0) {
         const float* dx = x.scales.data() + at;
         const int32_t* bias = x.bias.data() + at;
         for (int t = 0; t < T; ++t) {
-            __m512i sum = _mm512_set1_epi32(bias[t]);
+            __m512i sum = kMin ? _mm512_setzero_si512() : _mm512_set1_epi32(bias[t]);
             for (int k = 0; k < 8; ++k) {
                 sum = _mm512_dpbusd_epi32(sum, w[k], broadcast4(xq + 32 * t + 4 * k));
             }
             acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum),
                                      _mm512_mul_ps(d, _mm512_set1_ps(dx[t])), acc[t]);
+            if constexpr (kMin) {
+                acc[t] =
+                    _mm512_fmadd_ps(_mm512_load_ps(block + 576),
+                                    _mm512_set1_ps(dx[t] * static_cast<float>(bias[t])), acc[t]);
+            }
         }
     }
     for (int t = 0; t < T; ++t) store_rows(args.y + (t0 + t) * args.ldy, args.n_rows, acc[t]);
@@ -139,11 +146,11 @@ void run_tokens(const PanelGemmArgs& args) {
     if (t0 < nt) tiles[nt - t0 - 1](args, t0);
 }
 
-template <bool kQ8>
+template <bool kQ8, bool kMin = false>
 struct Tile32 {
     template <int T>
     struct Of {
-        static constexpr TileFn fn = tile_32<kQ8, T>;
+        static constexpr TileFn fn = tile_32<kQ8, T, kMin>;
     };
 };
 template <int kSubs>
@@ -163,6 +170,10 @@ void panel_gemm_avx512(const PanelGemmArgs& args) {
             break;
         case DType::Q4_0:
             run_tokens<kTokens32, Tile32<false>::Of>(args);
+            break;
+        case DType::Q4_1:
+        case DType::Q5_1:
+            run_tokens<kTokens32, Tile32<false, true>::Of>(args);
             break;
         case DType::Q4_K:
         case DType::Q5_K:

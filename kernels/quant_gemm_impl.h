@@ -8,9 +8,11 @@
 // bytes 4i..4i+3 holding values 4k..4k+3 of row i, so one 512-bit load is 16 rows' next four
 // values (lane i = row i, the layout VPDPBUSD multiplies against four broadcast token values).
 //
-// Q8_0 / Q4_0 block (32 values, 576 bytes; Q5_0 and IQ4_NL as Q8_0, see panel_type):
+// Q8_0 / Q4_0 block (32 values, 576 bytes; Q5_0, IQ4_NL and IQ4_XS as Q8_0, see panel_type):
 //   q[8][16][4]   Q8_0: the signed values; Q4_0: the nibbles 0..15 (value = d * (q - 8))
 //   d[16]         fp32 block scales
+// Q4_1 / Q5_1 block (32 values, 640 bytes): Q4_0's, the codes 0..15 / 0..31 (value = d * q + m),
+//   then m[16] fp32 block mins
 // K-quant super-block (256 values, 4736 + 64 * S bytes; Q2_K and Q3_K as Q6_K):
 //   q[64][16][4]  unsigned codes: Q4_K 0..15, Q5_K 0..31, Q6_K 0..63
 //   scale[S][16]  int32 sub-block scales (S = 8 sub-blocks of 32, Q6_K 16 of 16)
@@ -28,7 +30,8 @@
 namespace llama::kernels::detail {
 
 inline constexpr int kPanelRows = 16;
-inline constexpr int64_t kQ32PanelBlock = 8 * 64 + 64;  // 576
+inline constexpr int64_t kQ32PanelBlock = 8 * 64 + 64;             // 576
+inline constexpr int64_t kQ32MinPanelBlock = kQ32PanelBlock + 64;  // 640: Q4_1/Q5_1, with mins
 // Offsets inside a K-quant panel super-block.
 inline constexpr int64_t kKPanelScales = 64 * 64;  // 4096
 inline constexpr int64_t kKPanelMinsFromEnd = 8 * 64 + 2 * 64;
@@ -38,13 +41,15 @@ inline bool is_k_quant_type(DType type) {
 }
 // The panel layout (and micro-kernel, and activation quantization) a weight type runs on: its own,
 // or one that holds it exactly. Q5_0 and IQ4_NL are signed 8-bit values times an f16 scale, as
-// Q8_0 (d * (q - 16), d * grid[q]); Q2_K and Q3_K are 16 sub-blocks of 16 small unsigned codes
-// with integer scales and 16-value offsets, as Q6_K (Q3_K's -4 offset is 4 * scale, as Q6_K's -32
-// is 32 * scale; Q2_K's mins with its own dmin).
+// Q8_0 (d * (q - 16), d * grid[q]), and so is each 32-value sub-block of IQ4_XS (d * (ls - 32) *
+// grid[q], its activations in 32-value blocks too); Q2_K and Q3_K are 16 sub-blocks of 16 small
+// unsigned codes with integer scales and 16-value offsets, as Q6_K (Q3_K's -4 offset is 4 * scale,
+// as Q6_K's -32 is 32 * scale; Q2_K's mins with its own dmin).
 inline DType panel_type(DType type) {
     switch (type) {
         case DType::Q5_0:
         case DType::IQ4_NL:
+        case DType::IQ4_XS:
             return DType::Q8_0;
         case DType::Q2_K:
         case DType::Q3_K:
@@ -53,14 +58,18 @@ inline DType panel_type(DType type) {
             return type;
     }
 }
+// 32-value blocks with a min (value = d * q + m): the block sum of x (the activation bias)
+// times m is added to each block's product.
+inline bool has_block_min(DType type) { return type == DType::Q4_1 || type == DType::Q5_1; }
 // Sub-blocks with their own integer scale in a super-block.
 inline int k_quant_sub_blocks(DType type) { return type == DType::Q6_K ? 16 : 8; }
 // Bytes of one panel block (32 values for Q8_0/Q4_0, 256 for the K-quants).
 inline int64_t panel_block_bytes(DType weight_type) {
     const DType type = panel_type(weight_type);
-    return is_k_quant_type(type)
-               ? kKPanelScales + 64 * k_quant_sub_blocks(type) + kKPanelMinsFromEnd
-               : kQ32PanelBlock;
+    if (is_k_quant_type(type)) {
+        return kKPanelScales + 64 * k_quant_sub_blocks(type) + kKPanelMinsFromEnd;
+    }
+    return has_block_min(type) ? kQ32MinPanelBlock : kQ32PanelBlock;
 }
 
 // Writes 8 panel groups (8 * 64 bytes at out, 64-byte aligned) from a tile of kPanelRows rows of

@@ -53,6 +53,22 @@ void pack_q4_0(const BlockQ4_0& src, int row, std::byte* block, uint32_t* words)
     store_float(block + 512, row, f16_to_f32_scalar(src.d));
 }
 
+// Q4_1 and Q5_1: their unsigned codes (as Q4_0's nibbles, Q5_1 with the fifth bit), d and m.
+template <class Block>
+void pack_min_32(const Block& src, int row, std::byte* block, uint32_t* words) {
+    uint8_t codes[32];
+    for (int j = 0; j < 32; ++j) {
+        if constexpr (sizeof(Block) == sizeof(BlockQ5_1)) {
+            codes[j] = static_cast<uint8_t>(q5_code(src.qs, src.qh, j));
+        } else {
+            codes[j] = j < 16 ? (src.qs[j] & 0xF) : (src.qs[j - 16] >> 4);
+        }
+    }
+    for (int k = 0; k < 8; ++k) store_group(words, k, load_word(codes + 4 * k));
+    store_float(block + 512, row, f16_to_f32_scalar(src.d));
+    store_float(block + 576, row, f16_to_f32_scalar(src.m));
+}
+
 // Q4_K and Q5_K: 64-value group g uses qs[32g..32g+31], low nibbles first (sub-block 2g), high
 // nibbles next (2g+1); Q5_K's fifth bit of value l of sub-block s is bit s of qh[l].
 template <class Block>
@@ -129,6 +145,26 @@ void pack_signed_32(const Block& src, int row, std::byte* block, uint32_t* words
     store_float(block + 512, row, f16_to_f32_scalar(src.d));
 }
 
+// IQ4_XS as Q8_0: each sub-block of 32 is a Q8_0 panel block of grid values with the fp32 scale
+// d * (ls - 32) (exact: an f16 times a 6-bit integer).
+void pack_iq4_xs(const BlockIQ4_XS& src, int row, std::byte* block, uint32_t* words) {
+    const float d = f16_to_f32_scalar(src.d);
+    for (int s = 0; s < 8; ++s) {
+        const uint8_t* qs = src.qs + 16 * s;
+        int8_t values[32];
+        for (int j = 0; j < 16; ++j) {
+            values[j] = kIq4nlValues[qs[j] & 0xF];
+            values[j + 16] = kIq4nlValues[qs[j] >> 4];
+        }
+        for (int k = 0; k < 8; ++k) {
+            store_group(words, 8 * s + k,
+                        load_word(reinterpret_cast<const uint8_t*>(values) + 4 * k));
+        }
+        store_float(block + s * kQ32PanelBlock + 512, row,
+                    d * static_cast<float>(iq4xs_scale(src, s)));
+    }
+}
+
 // Q2_K and Q3_K as Q6_K: element 128h + 32k + l has its low 2 bits at bit 2k of qs[32h + l]
 // (Q3_K's third bit at bit 4h + k of hmask[l]), so each shift of a code word gives 4 consecutive
 // elements. Q2_K: value d * sc * q - dmin * m; Q3_K: d * sc * (q - 4), the offset as 4 * sc.
@@ -172,10 +208,12 @@ void pack_q23_k(const Block& src, int row, std::byte* block, uint32_t* words) {
 }
 
 // Rows of Block, kChunk blocks (kChunk * words_per_block <= kStageWords words) staged at a time.
+// Each 8 words of a block's stage become 8 panel groups, group8_bytes apart in the panel block
+// (512: one after the other; IQ4_XS: one Q8_0 panel block each).
 template <class Block, void (*Pack)(const Block&, int, std::byte*, uint32_t*)>
 void pack_rows(const std::byte* rows, int64_t row_stride, int n_rows, int64_t n_blocks,
-               int64_t block_bytes, int words_per_block, Transpose16x8 transpose,
-               std::byte* panel) {
+               int64_t block_bytes, int words_per_block, Transpose16x8 transpose, std::byte* panel,
+               int64_t group8_bytes = 512) {
     constexpr int kStageWords = 64;
     constexpr int kPrefetchChunks = 4;                         // 0.6-1 KB ahead in each row
     alignas(64) uint32_t stage[kPanelRows][kStageWords] = {};  // rows past n_rows stay zero
@@ -198,7 +236,7 @@ void pack_rows(const std::byte* rows, int64_t row_stride, int n_rows, int64_t n_
         for (int b = 0; b < count; ++b) {
             for (int u = 0; u < words_per_block; u += 8) {
                 transpose(&stage[0][b * words_per_block + u], kStageWords,
-                          panel + (b0 + b) * block_bytes + 64 * u);
+                          panel + (b0 + b) * block_bytes + group8_bytes * (u / 8));
             }
         }
     }
@@ -255,6 +293,19 @@ void pack_panel(DType type, const std::byte* rows, int64_t row_stride, int n_row
         case DType::Q3_K:
             pack_rows<BlockQ3_K, pack_q23_k<BlockQ3_K>>(rows, row_stride, n_rows, n_blocks,
                                                         block_bytes, 64, transpose, panel);
+            break;
+        case DType::Q4_1:
+            pack_rows<BlockQ4_1, pack_min_32<BlockQ4_1>>(rows, row_stride, n_rows, n_blocks,
+                                                         block_bytes, 8, transpose, panel);
+            break;
+        case DType::Q5_1:
+            pack_rows<BlockQ5_1, pack_min_32<BlockQ5_1>>(rows, row_stride, n_rows, n_blocks,
+                                                         block_bytes, 8, transpose, panel);
+            break;
+        case DType::IQ4_XS:  // n_blocks counts the Q8_0 panel blocks, 8 to a super-block
+            pack_rows<BlockIQ4_XS, pack_iq4_xs>(rows, row_stride, n_rows, n_blocks / 8,
+                                                8 * block_bytes, 64, transpose, panel,
+                                                kQ32PanelBlock);
             break;
         default:
             break;  // gemm_quant checked the type

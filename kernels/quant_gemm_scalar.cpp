@@ -33,16 +33,23 @@ int32_t dot_groups(const std::byte* block, int row, int k0, int count, const int
 void gemm_32(const PanelGemmArgs& args) {
     const QuantizedBatch& x = *args.x;
     const bool q8 = args.dtype == DType::Q8_0;
+    const bool with_min = has_block_min(args.dtype);
+    const int64_t block_bytes = panel_block_bytes(args.dtype);
     for (int64_t t = 0; t < x.n_tokens; ++t) {
         for (int i = 0; i < args.n_rows; ++i) {
             float sum = 0.0f;
             for (int64_t b = 0; b < args.n_blocks; ++b) {
-                const std::byte* block = args.panel + b * kQ32PanelBlock;
+                const std::byte* block = args.panel + b * block_bytes;
                 const int64_t at = b * x.n_tokens + t;
-                // Q4_0's nibbles are unsigned: the bias takes the 8 off.
-                const int32_t dot =
-                    dot_groups(block, i, 0, 8, x.qs.data() + at * 32, q8) + (q8 ? 0 : x.bias[at]);
+                // Q4_0's nibbles are unsigned: the bias takes the 8 off. Q4_1/Q5_1: the bias is
+                // the block sum, times the min.
+                const int32_t dot = dot_groups(block, i, 0, 8, x.qs.data() + at * 32, q8) +
+                                    (q8 || with_min ? 0 : x.bias[at]);
                 sum += load<float>(block, 512, i) * x.scales[at] * static_cast<float>(dot);
+                if (with_min) {
+                    sum +=
+                        load<float>(block, 576, i) * x.scales[at] * static_cast<float>(x.bias[at]);
+                }
             }
             args.y[t * args.ldy + i] = sum;
         }

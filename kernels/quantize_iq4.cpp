@@ -15,6 +15,7 @@
 namespace llama::kernels {
 
 using detail::f32_to_f16_scalar;
+using detail::largest_magnitude;
 using detail::nearest_int;
 using detail::nearest_table_index;
 
@@ -24,15 +25,8 @@ constexpr int kTries = 7;
 
 // The best scale of 32 values x on the grid (0 for an all-zero block); codes in L.
 float search_grid_scale(const float* x, uint8_t* L) {
-    float amax = 0.0f;
-    float max = 0.0f;
-    for (int j = 0; j < 32; ++j) {
-        if (std::fabs(x[j]) > amax) {
-            amax = std::fabs(x[j]);
-            max = x[j];
-        }
-    }
-    if (amax < 1e-15f) {
+    const float max = largest_magnitude(x, 32);
+    if (std::fabs(max) < 1e-15f) {
         std::fill(L, L + 32, uint8_t{0});
         return 0.0f;
     }
@@ -91,15 +85,8 @@ void quantize_row_iq4_xs(const float* x, int64_t n, BlockIQ4_XS* out) {
     float scales[8];
     for (int64_t i = 0; i < n / kSuperBlockSize; ++i, x += kSuperBlockSize) {
         BlockIQ4_XS& block = out[i];
-        float max_scale = 0.0f;
-        float amax_scale = 0.0f;
-        for (int s = 0; s < 8; ++s) {
-            scales[s] = search_grid_scale(x + 32 * s, L);
-            if (std::fabs(scales[s]) > amax_scale) {
-                amax_scale = std::fabs(scales[s]);
-                max_scale = scales[s];
-            }
-        }
+        for (int s = 0; s < 8; ++s) scales[s] = search_grid_scale(x + 32 * s, L);
+        const float max_scale = largest_magnitude(scales, 8);
         const float d = -max_scale / 32.0f;
         block.d = f32_to_f16_scalar(d);
         block.scales_h = 0;

@@ -119,17 +119,12 @@ void quantize_row_q6_k(const float* x, int64_t n, BlockQ6_K* out) {
     float scales[16];
     for (int64_t i = 0; i < n / kSuperBlockSize; ++i, x += kSuperBlockSize) {
         BlockQ6_K& block = out[i];
-        float max_scale = 0.0f;
-        float max_abs_scale = 0.0f;
         for (int g = 0; g < 16; ++g) {
             scales[g] = detail::search_scale_symmetric(16, 32, x + 16 * g, L + 16 * g);
-            if (std::fabs(scales[g]) > max_abs_scale) {
-                max_abs_scale = std::fabs(scales[g]);
-                max_scale = scales[g];
-            }
         }
+        const float max_scale = detail::largest_magnitude(scales, 16);
         std::memset(&block, 0, sizeof(block));
-        if (max_abs_scale < 1e-15f) continue;
+        if (std::fabs(max_scale) < 1e-15f) continue;
         const float inverse = -128.0f / max_scale;
         block.d = f32_to_f16_scalar(1.0f / inverse);
         for (int g = 0; g < 16; ++g) {
@@ -199,15 +194,10 @@ void quantize_row_q3_k(const float* x, int64_t n, BlockQ3_K* out) {
     float scales[16];
     for (int64_t i = 0; i < n / kSuperBlockSize; ++i, x += kSuperBlockSize) {
         BlockQ3_K& block = out[i];
-        float max_scale = 0.0f;
-        float amax = 0.0f;
         for (int g = 0; g < 16; ++g) {
             scales[g] = detail::search_scale_symmetric_refined(16, 4, x + 16 * g, L + 16 * g);
-            if (std::fabs(scales[g]) > amax) {
-                amax = std::fabs(scales[g]);
-                max_scale = scales[g];
-            }
         }
+        const float max_scale = detail::largest_magnitude(scales, 16);
         std::memset(block.scales, 0, sizeof(block.scales));
         if (max_scale != 0.0f) {
             const float inverse = -32.0f / max_scale;

@@ -8,6 +8,7 @@
 
 #include "kernels/fp16_scalar.h"
 #include "kernels/quant.h"
+#include "kernels/quantize_search.h"
 
 namespace llama::kernels {
 
@@ -75,15 +76,7 @@ void quantize_row_q5_0(const float* x, int64_t n, BlockQ5_0* out) {
     for (int64_t b = 0; b < n / 32; ++b) {
         const float* v = x + 32 * b;
         // The value of largest magnitude maps to -16 exactly, keeping its sign (as Q4_0).
-        float amax = 0.0f;
-        float max = 0.0f;
-        for (int j = 0; j < 32; ++j) {
-            if (amax < std::fabs(v[j])) {
-                amax = std::fabs(v[j]);
-                max = v[j];
-            }
-        }
-        const float d = max / -16.0f;
+        const float d = detail::largest_magnitude(v, 32) / -16.0f;
         const float id = d != 0.0f ? 1.0f / d : 0.0f;
         out[b].d = f32_to_f16_scalar(d);
         for (int j = 0; j < 32; ++j) {

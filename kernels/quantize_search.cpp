@@ -74,15 +74,8 @@ float search_scale_min(int n, int nmax, const float* x, const float* weights, ui
 }
 
 float search_scale_symmetric(int n, int nmax, const float* x, int8_t* L) {
-    float amax = 0.0f;
-    float max = 0.0f;
-    for (int i = 0; i < n; ++i) {
-        if (std::fabs(x[i]) > amax) {
-            amax = std::fabs(x[i]);
-            max = x[i];
-        }
-    }
-    if (amax < kZeroGroup) {
+    const float max = largest_magnitude(x, n);
+    if (std::fabs(max) < kZeroGroup) {
         std::fill(L, L + n, int8_t{0});
         return 0.0f;
     }
@@ -116,15 +109,8 @@ float search_scale_symmetric(int n, int nmax, const float* x, int8_t* L) {
 }
 
 float search_scale_symmetric_refined(int n, int nmax, const float* x, int8_t* L) {
-    float amax = 0.0f;
-    float max = 0.0f;
-    for (int i = 0; i < n; ++i) {
-        if (std::fabs(x[i]) > amax) {
-            amax = std::fabs(x[i]);
-            max = x[i];
-        }
-    }
-    if (amax < kZeroGroup) {
+    const float max = largest_magnitude(x, n);
+    if (std::fabs(max) < kZeroGroup) {
         std::fill(L, L + n, int8_t{0});
         return 0.0f;
     }

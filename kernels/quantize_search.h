@@ -12,6 +12,21 @@ namespace llama::kernels::detail {
 // Round to nearest, ties to even (ggml's nearest_int).
 inline int nearest_int(float v) { return static_cast<int>(std::nearbyint(v)); }
 
+// The value of largest magnitude among v[0..n), with its sign (the first of equal magnitudes; 0
+// when all are zero or NaN): what the quantizers map to their most negative code, and the scale
+// of the largest sub-block scale.
+inline float largest_magnitude(const float* v, int n) {
+    float amax = 0.0f;
+    float max = 0.0f;
+    for (int i = 0; i < n; ++i) {
+        if (std::fabs(v[i]) > amax) {
+            amax = std::fabs(v[i]);
+            max = v[i];
+        }
+    }
+    return max;
+}
+
 // Asymmetric codes 0..nmax with value = scale * L - min (min >= 0 returned in *min): starts
 // from the range [min(x, 0), max(x)] and tries nstep + 1 other inverse scales (nmax + rmin +
 // rdelta * step) / range, each followed by the weighted least-squares scale and min of its codes,

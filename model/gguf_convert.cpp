@@ -446,13 +446,18 @@ void write_model_gguf(const LlamaModel& model, const std::filesystem::path& outp
     for (int64_t i = 0; i < c.n_layers; ++i) {
         const DecoderLayer& layer = model.layers[static_cast<size_t>(i)];
         const std::string p = "blk." + std::to_string(i) + ".";
-        const Matrix& qkv = layer.attention.qkv_weight();
+        const auto qkv_parts = layer.attention.qkv_parts();
+        const Matrix& qkv = qkv_parts[0];
+        const bool fused = qkv_parts.size() == 1;
+        const Matrix q = fused ? qkv.slice_rows(0, c.q_size()) : qkv_parts[0];
+        const Matrix k = fused ? qkv.slice_rows(c.q_size(), c.kv_size()) : qkv_parts[1];
+        const Matrix v =
+            fused ? qkv.slice_rows(c.q_size() + c.kv_size(), c.kv_size()) : qkv_parts[2];
         const Matrix& gate_up = layer.mlp.gate_up_weight();
         vector(p + "attn_norm.weight", layer.attn_norm);
-        matrix(p + "attn_q.weight", qkv.slice_rows(0, c.q_size()), rotate_half ? c.n_heads : 0);
-        matrix(p + "attn_k.weight", qkv.slice_rows(c.q_size(), c.kv_size()),
-               rotate_half ? c.n_kv_heads : 0);
-        matrix(p + "attn_v.weight", qkv.slice_rows(c.q_size() + c.kv_size(), c.kv_size()));
+        matrix(p + "attn_q.weight", q, rotate_half ? c.n_heads : 0);
+        matrix(p + "attn_k.weight", k, rotate_half ? c.n_kv_heads : 0);
+        matrix(p + "attn_v.weight", v);
         matrix(p + "attn_output.weight", layer.attention.o_weight());
         vector(p + "ffn_norm.weight", layer.ffn_norm);
         matrix(p + "ffn_gate.weight", gate_up.slice_rows(0, c.ffn_size));

@@ -149,6 +149,20 @@ class GgufModelReader {
         return fused;
     }
 
+    // Whether the named matrices have different types, one of them quantized: the q/k/v that
+    // stay separate matrices rather than being requantized to one type.
+    bool mixed_quantized(const std::vector<std::string>& names) const {
+        bool mixed = false;
+        bool quantized = false;
+        const DType first = dtype(tensor(names[0]));
+        for (const std::string& name : names) {
+            const DType type = dtype(tensor(name));
+            mixed = mixed || type != first;
+            quantized = quantized || !is_float_type(type);
+        }
+        return mixed && quantized;
+    }
+
     int copied_fusions() const { return copied_fusions_; }
     int mixed_fusions() const { return mixed_fusions_; }
 
@@ -189,7 +203,7 @@ void prefault_weights(const LlamaModel& model, const MappedFile& file, LoadProgr
     note(model.token_embedding);
     note(model.lm_head);
     for (const DecoderLayer& layer : model.layers) {
-        note(layer.attention.qkv_weight());
+        for (const Matrix& part : layer.attention.qkv_parts()) note(part);
         note(layer.attention.o_weight());
         note(layer.mlp.gate_up_weight());
         note(layer.mlp.down_weight());
@@ -321,15 +335,23 @@ LlamaModel load_gguf_model(const GgufFile& file, ProgressReporter* progress_repo
     LoadProgress progress("loading " + path.filename().string(), c.n_layers, progress_reporter);
     model.layers.reserve(static_cast<size_t>(c.n_layers));
     for (int64_t i = 0; i < c.n_layers; ++i) {
-        const Matrix qkv = reader.fuse(
-            {layer_tensor(i, "attn_q"), layer_tensor(i, "attn_k"), layer_tensor(i, "attn_v")},
-            {c.q_size(), c.kv_size(), c.kv_size()}, c.hidden_size, model.storage);
+        const std::vector<std::string> qkv_names{
+            layer_tensor(i, "attn_q"), layer_tensor(i, "attn_k"), layer_tensor(i, "attn_v")};
+        const Matrix o = reader.matrix(layer_tensor(i, "attn_output"), c.hidden_size, c.q_size());
+        const LlamaAttention attention =
+            reader.mixed_quantized(qkv_names)
+                ? LlamaAttention(c, reader.matrix(qkv_names[0], c.q_size(), c.hidden_size),
+                                 reader.matrix(qkv_names[1], c.kv_size(), c.hidden_size),
+                                 reader.matrix(qkv_names[2], c.kv_size(), c.hidden_size), o)
+                : LlamaAttention(c,
+                                 reader.fuse(qkv_names, {c.q_size(), c.kv_size(), c.kv_size()},
+                                             c.hidden_size, model.storage),
+                                 o);
         const Matrix gate_up = reader.fuse({layer_tensor(i, "ffn_gate"), layer_tensor(i, "ffn_up")},
                                            {c.ffn_size, c.ffn_size}, c.hidden_size, model.storage);
         model.layers.push_back(DecoderLayer{
             reader.vector(layer_tensor(i, "attn_norm"), c.hidden_size),
-            LlamaAttention(
-                c, qkv, reader.matrix(layer_tensor(i, "attn_output"), c.hidden_size, c.q_size())),
+            attention,
             reader.vector(layer_tensor(i, "ffn_norm"), c.hidden_size),
             LlamaMLP(c, gate_up,
                      reader.matrix(layer_tensor(i, "ffn_down"), c.hidden_size, c.ffn_size)),

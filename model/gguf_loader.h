@@ -16,9 +16,11 @@ LlamaConfig read_gguf_config(const GgufFile& file);
 // Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS, mixed per tensor). Weights stay memory-mapped. q/k/v and
 // gate/up are fused in place when the file stores them back to back with one type (as our
 // llama-quantize writes them); otherwise they are copied once into an owned buffer and the mapped
-// source pages released. Parts of different types cannot share one matrix: float parts are widened
-// to F32, quantized ones requantized to Q8_0 (ggml's quantizer; a small extra error next to the 4-6
-// bit originals). RoPE uses the interleaved layout GGUF converters permute q/k into.
+// source pages released. Parts of different types cannot share one matrix: q/k/v with a quantized
+// part stay three matrices, each in its own type (llama.cpp's K presets give attn_v more bits);
+// float parts are widened to F32; gate/up with a quantized part are requantized to Q8_0 (ggml's
+// quantizer; a small extra error next to the 4-6 bit originals). RoPE uses the interleaved layout
+// GGUF converters permute q/k into.
 LlamaModel load_gguf_model(const std::filesystem::path& path, ProgressReporter* progress = nullptr);
 // The same for a file already parsed (the model keeps file.file() alive).
 LlamaModel load_gguf_model(const GgufFile& file, ProgressReporter* progress = nullptr);

@@ -17,9 +17,23 @@ void require_shape(const Matrix& m, int64_t rows, int64_t cols, const char* what
 }  // namespace
 
 LlamaAttention::LlamaAttention(const LlamaConfig& config, Matrix qkv, Matrix o)
-    : qkv_(qkv), o_(o), split_sizes_{config.q_size(), config.kv_size(), config.kv_size()} {
-    require_shape(qkv_, config.q_size() + 2 * config.kv_size(), config.hidden_size,
+    : qkv_{qkv},
+      n_qkv_parts_(1),
+      o_(o),
+      split_sizes_{config.q_size(), config.kv_size(), config.kv_size()} {
+    require_shape(qkv, config.q_size() + 2 * config.kv_size(), config.hidden_size,
                   "fused qkv weight");
+    require_shape(o_, config.hidden_size, config.q_size(), "attention output weight");
+}
+
+LlamaAttention::LlamaAttention(const LlamaConfig& config, Matrix q, Matrix k, Matrix v, Matrix o)
+    : qkv_{q, k, v},
+      n_qkv_parts_(3),
+      o_(o),
+      split_sizes_{config.q_size(), config.kv_size(), config.kv_size()} {
+    require_shape(q, config.q_size(), config.hidden_size, "q weight");
+    require_shape(k, config.kv_size(), config.hidden_size, "k weight");
+    require_shape(v, config.kv_size(), config.hidden_size, "v weight");
     require_shape(o_, config.hidden_size, config.q_size(), "attention output weight");
 }
 
@@ -30,7 +44,9 @@ QkvSplit LlamaAttention::split(SplitMode mode) const {
     }
     // The per-forward path of the original code: derive the sizes from the weight shape and
     // build a fresh list every call.
-    const int64_t kv_size = (qkv_.rows - o_.cols) / 2;
+    int64_t qkv_rows = 0;
+    for (const Matrix& part : qkv_parts()) qkv_rows += part.rows;
+    const int64_t kv_size = (qkv_rows - o_.cols) / 2;
     const std::vector<int64_t> sizes{o_.cols, kv_size, kv_size};
     // Keep the allocation observable so the optimiser cannot elide it: it is what is measured.
     asm volatile("" : : "g"(sizes.data()) : "memory");
@@ -46,8 +62,8 @@ LlamaMLP::LlamaMLP(const LlamaConfig& config, Matrix gate_up, Matrix down)
 int64_t LlamaModel::weight_bytes() const {
     int64_t total = token_embedding.bytes().size() + lm_head.bytes().size();
     for (const DecoderLayer& layer : layers) {
-        total += layer.attention.qkv_weight().bytes().size() +
-                 layer.attention.o_weight().bytes().size() +
+        for (const Matrix& part : layer.attention.qkv_parts()) total += part.bytes().size();
+        total += layer.attention.o_weight().bytes().size() +
                  layer.mlp.gate_up_weight().bytes().size() + layer.mlp.down_weight().bytes().size();
     }
     if (lm_head.data == token_embedding.data) total -= lm_head.bytes().size();

@@ -309,6 +309,16 @@ std::vector<float> to_floats(const Matrix& m) {
     return out;
 }
 
+// The q/k/v weights as one [q + 2 kv, hidden] matrix of floats, whether fused or three parts.
+std::vector<float> qkv_floats(const LlamaAttention& attention) {
+    std::vector<float> out;
+    for (const Matrix& part : attention.qkv_parts()) {
+        const std::vector<float> values = to_floats(part);
+        out.insert(out.end(), values.begin(), values.end());
+    }
+    return out;
+}
+
 std::vector<float> concat(const TensorValues& values, const std::vector<std::string>& names) {
     std::vector<float> out;
     for (const auto& name : names) {
@@ -338,7 +348,7 @@ void expect_model_matches(const LlamaModel& model, const TensorValues& values, f
         expect_close(layer.attn_norm, values.at(p + "attn_norm.weight"), p + "attn_norm");
         expect_close(layer.ffn_norm, values.at(p + "ffn_norm.weight"), p + "ffn_norm");
         expect_close(
-            to_floats(layer.attention.qkv_weight()),
+            qkv_floats(layer.attention),
             concat(values, {p + "attn_q.weight", p + "attn_k.weight", p + "attn_v.weight"}),
             p + "qkv");
         expect_close(to_floats(layer.attention.o_weight()), values.at(p + "attn_output.weight"),
@@ -426,8 +436,14 @@ TEST(GgufLoader, ConvertsPartsOfDifferentTypes) {
     spec.types["blk.1.attn_v.weight"] = GgmlType::BF16;
     const TensorValues values = write_tiny_gguf(dir / "m.gguf", spec);
     const LlamaModel model = load_gguf_model(dir / "m.gguf");
-    EXPECT_EQ(model.layers[0].attention.qkv_weight().dtype, DType::Q8_0);
+    // q/k/v with a quantized part: three matrices in the file's own types, not requantized.
+    const auto parts = model.layers[0].attention.qkv_parts();
+    ASSERT_EQ(parts.size(), 3u);
+    EXPECT_EQ(parts[0].dtype, DType::Q4_0);
+    EXPECT_EQ(parts[1].dtype, DType::Q4_0);
+    EXPECT_EQ(parts[2].dtype, DType::Q8_0);
     EXPECT_EQ(model.layers[1].mlp.gate_up_weight().dtype, DType::Q8_0);
+    EXPECT_EQ(model.layers[1].attention.qkv_parts().size(), 1u);
     EXPECT_EQ(model.layers[1].attention.qkv_weight().dtype, DType::F32);
     EXPECT_EQ(model.layers[0].mlp.gate_up_weight().dtype, DType::Q4_0);
     // Requantizing to Q8_0 adds at most half a Q8_0 step (|w| <= ~2.5 here: step <= 0.02).

@@ -29,7 +29,8 @@ std::vector<std::byte> random_weights(DType type, int64_t rows, int64_t cols, st
             std::memcpy(bytes.data() + offset + 208, &scale, 2);
         } else {
             std::memcpy(bytes.data() + offset, &scale, 2);
-            if (type == DType::Q4_K || type == DType::Q5_K) {
+            if (type == DType::Q4_K || type == DType::Q5_K || type == DType::Q4_1 ||
+                type == DType::Q5_1) {
                 std::memcpy(bytes.data() + offset + 2, &scale, 2);
             }
         }
@@ -81,8 +82,8 @@ TEST_P(LinearQuantizedTest, EveryTokenCountMatchesTheMatrixVectorProduct) {
 }
 
 INSTANTIATE_TEST_SUITE_P(QuantizedTypes, LinearQuantizedTest,
-                         ::testing::Values(DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q5_K,
-                                           DType::Q6_K),
+                         ::testing::Values(DType::Q8_0, DType::Q4_0, DType::Q4_1, DType::Q5_1,
+                                           DType::Q4_K, DType::Q5_K, DType::Q6_K),
                          [](const auto& info) { return std::string(dtype_name(info.param)); });
 
 // F16 weights, one and a few tokens (the matrix-vector kernels): with half_activations the
@@ -130,6 +131,44 @@ TEST(LinearF16, HalfActivationsStayWithinF16RoundingAndFallBackOutOfRange) {
         scratch.half_activations = false;
         linear(pool, w, x, n_tokens, y_exact, scratch);
         EXPECT_EQ(y_half, y_exact);
+    }
+}
+
+// q, k and v of different types (a file whose attn_v has more bits) stay three matrices: their
+// stacked product is each part's own product, side by side in every token's output row.
+TEST(LinearStacked, EachPartsOutputsSitAfterThePartsBeforeIt) {
+    std::mt19937 rng(5);
+    const int64_t cols = 256;
+    const std::vector<std::pair<DType, int64_t>> shapes{
+        {DType::Q4_K, 40}, {DType::Q4_K, 24}, {DType::Q6_K, 24}};
+    std::vector<std::vector<std::byte>> bytes;
+    std::vector<Matrix> parts;
+    int64_t total = 0;
+    for (const auto& [type, rows] : shapes) {
+        bytes.push_back(random_weights(type, rows, cols, rng));
+        parts.push_back({type, rows, cols, bytes.back().data()});
+        total += rows;
+    }
+    ThreadPool pool(2);
+    LinearScratch scratch;
+    std::normal_distribution<float> dist(0.0f, 1.0f);
+    for (const int64_t n_tokens : {1, 3, 17}) {
+        std::vector<float> x(static_cast<size_t>(n_tokens * cols));
+        for (float& v : x) v = dist(rng);
+        std::vector<float> y(static_cast<size_t>(n_tokens * total));
+        linear_stacked(pool, parts, x, n_tokens, y, scratch);
+        int64_t offset = 0;
+        for (const Matrix& part : parts) {
+            std::vector<float> own(static_cast<size_t>(n_tokens * part.rows));
+            linear(pool, part, x, n_tokens, own, scratch);
+            for (int64_t t = 0; t < n_tokens; ++t) {
+                for (int64_t r = 0; r < part.rows; ++r) {
+                    ASSERT_EQ(y[t * total + offset + r], own[t * part.rows + r])
+                        << n_tokens << " tokens, token " << t << " row " << offset + r;
+                }
+            }
+            offset += part.rows;
+        }
     }
 }
 

@@ -44,7 +44,10 @@ std::vector<std::byte> random_weights(DType type, int64_t rows, int64_t cols, st
             put_half(offset + 82);
         } else {
             put_half(offset);
-            if (type == DType::Q4_K || type == DType::Q5_K) put_half(offset + 2);
+            if (type == DType::Q4_K || type == DType::Q5_K || type == DType::Q4_1 ||
+                type == DType::Q5_1) {
+                put_half(offset + 2);
+            }
         }
     }
     return bytes;
@@ -63,14 +66,16 @@ struct Reference {
 };
 
 // y[t][r] = sum over blocks of x_scale * sum_j w[r][j] * q[t][j], w dequantized, in double.
-Reference reference(const Matrix& w, std::span<const float> x, int64_t n_tokens) {
+// x is quantized for the panel type the batch was (IQ4_XS: 32-value blocks, as Q8_0).
+Reference reference(const Matrix& w, std::span<const float> x, int64_t n_tokens,
+                    DType activation_type) {
     std::vector<float> wf(static_cast<size_t>(w.rows * w.cols));
     dequantize_rows_quant(QuantPath::Scalar, w.dtype, w.data, w.rows, w.cols, wf.data());
     Reference ref{std::vector<double>(static_cast<size_t>(n_tokens * w.rows)),
                   std::vector<double>(static_cast<size_t>(n_tokens * w.rows))};
     QuantizedActivations xq;
     for (int64_t t = 0; t < n_tokens; ++t) {
-        quantize_activations(QuantPath::Scalar, w.dtype, x.subspan(t * w.cols, w.cols), xq);
+        quantize_activations(QuantPath::Scalar, activation_type, x.subspan(t * w.cols, w.cols), xq);
         const int64_t block = w.cols / static_cast<int64_t>(xq.scales.size());
         for (int64_t r = 0; r < w.rows; ++r) {
             double sum = 0.0;
@@ -114,7 +119,7 @@ TEST_P(QuantGemmTest, MatchesDequantizedReference) {
         const float sentinel = 12345.0f;
         std::vector<float> y(static_cast<size_t>(n_tokens * ldy), sentinel);
         gemm_quant(path, w, batch, y, ldy, panel);
-        const Reference ref = reference(w, x, n_tokens);
+        const Reference ref = reference(w, x, n_tokens, batch.weight_type);
         for (int64_t t = 0; t < n_tokens; ++t) {
             for (int64_t r = 0; r < ldy; ++r) {
                 const float got = y[t * ldy + r];
@@ -144,9 +149,11 @@ std::string case_name(const ::testing::TestParamInfo<Case>& info) {
 
 std::vector<Case> all_cases() {
     std::vector<Case> cases;
-    // Q5_0 and IQ4_NL run on Q8_0's panels, Q2_K and Q3_K on Q6_K's.
-    for (const DType type : {DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q5_K, DType::Q6_K,
-                             DType::Q5_0, DType::IQ4_NL, DType::Q2_K, DType::Q3_K}) {
+    // Q5_0, IQ4_NL and IQ4_XS run on Q8_0's panels, Q2_K and Q3_K on Q6_K's; Q4_1 and Q5_1 on
+    // panels with block mins.
+    for (const DType type :
+         {DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q5_K, DType::Q6_K, DType::Q4_1, DType::Q5_1,
+          DType::Q5_0, DType::IQ4_NL, DType::IQ4_XS, DType::Q2_K, DType::Q3_K}) {
         for (const QuantPath path : {QuantPath::Scalar, QuantPath::Avx2, QuantPath::Avx512Vnni}) {
             cases.push_back({type, path});
         }
@@ -226,8 +233,8 @@ TEST(GemmQuant, RejectsMismatchedActivationsAndTypes) {
     EXPECT_THROW(gemm_quant(f32, batch, y, 4, panel), Error);
     EXPECT_THROW(quantize_batch(DType::Q4_0, std::span(x).first(100), 2, batch), Error);
     EXPECT_THROW(quantize_batch(DType::F16, x, 2, batch), Error);
-    EXPECT_THROW(quantize_batch(DType::Q4_1, x, 2, batch), Error);  // not on the integer GEMM
-    EXPECT_FALSE(gemm_quant_supports(DType::Q4_1));
+    EXPECT_FALSE(gemm_quant_supports(DType::F16));
+    EXPECT_TRUE(gemm_quant_supports(DType::Q4_1));
     EXPECT_TRUE(gemm_quant_supports(DType::Q3_K));
     prepare_batch(DType::Q4_0, 64, 2, batch);
     EXPECT_THROW(quantize_batch_tokens(QuantPath::Scalar, x, 1, 3, batch), Error);  // past the end

@@ -17,6 +17,7 @@
 #include "kernels/fp16_scalar.h"
 #include "kernels/quant.h"
 #include "llama/error.h"
+#include "tests/quant_matvec_check.h"
 
 namespace llama::kernels {
 namespace {
@@ -203,51 +204,10 @@ TEST(QuantTypes, ActivationsCarryTheBlockSumsEachTypeNeeds) {
 void check_matvec(DType type, int64_t rows, int64_t cols, bool extreme) {
     SCOPED_TRACE(std::string(dtype_name(type)) + " rows=" + std::to_string(rows) +
                  " cols=" + std::to_string(cols) + (extreme ? " extreme" : ""));
-    const auto data = random_weights(type, rows, cols, extreme);
-    const Matrix w{type, rows, cols, data.data()};
+    const std::vector<std::byte> data = random_weights(type, rows, cols, extreme);
     std::vector<float> x(cols);
     for (auto& v : x) v = extreme ? -3.0f : uniform(-2.0f, 2.0f);
-    QuantizedActivations xq;
-    quantize_activations(type, x, xq);
-    // Float reference on the dequantized weights; the activations' rounding bounds the difference:
-    // |sum w (x - x')| <= sum |w| * scale / 2.
-    std::vector<float> dense(rows * cols);
-    dequantize_rows_quant(QuantPath::Scalar, type, data.data(), rows, cols, dense.data());
-    const int64_t act_block = activation_block(type);
-    std::vector<double> reference(rows), bound(rows);
-    for (int64_t r = 0; r < rows; ++r) {
-        double sum = 0, abs_sum = 0, err = 0;
-        for (int64_t c = 0; c < cols; ++c) {
-            const double wv = dense[r * cols + c];
-            sum += wv * x[c];
-            abs_sum += std::fabs(wv * x[c]);
-            err += std::fabs(wv) * xq.scales[c / act_block] * 0.5;
-        }
-        reference[r] = sum;
-        bound[r] = err * 1.0001 + abs_sum * 1e-5 + 1e-6;
-    }
-    std::vector<float> scalar(rows);
-    matvec_quant(QuantPath::Scalar, w, xq, scalar);
-    for (int64_t r = 0; r < rows; ++r) {
-        EXPECT_NEAR(scalar[r], reference[r], bound[r]) << "scalar row " << r;
-    }
-    for (QuantPath path : {QuantPath::Avx2, QuantPath::Avx512Vnni}) {
-        if (!quant_path_supported(path)) {
-            std::cout << "skipping " << quant_path_name(path) << ": not supported by this CPU\n";
-            continue;
-        }
-        std::vector<float> y(rows, -1.0f);
-        matvec_quant(path, w, xq, y);
-        for (int64_t r = 0; r < rows; ++r) {
-            // The same integer sums as the scalar path; only the float accumulation order differs.
-            const double scale = std::fabs(scalar[r]) + bound[r] + 1e-3;
-            EXPECT_NEAR(y[r], scalar[r], 2e-5 * scale) << quant_path_name(path) << " row " << r;
-        }
-    }
-    // The convenience form quantizes x itself and takes the best path the ISA cap allows.
-    std::vector<float> y(rows);
-    matvec_quant(w, std::span<const float>(x), y);
-    for (int64_t r = 0; r < rows; ++r) EXPECT_NEAR(y[r], reference[r], bound[r]) << r;
+    check_matvec_paths(type, rows, cols, data, x);
 }
 
 TEST(QuantTypes, MatvecEveryPathMatchesTheDequantizedDot) {

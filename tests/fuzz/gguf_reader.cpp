@@ -76,7 +76,7 @@ void gguf_reader(Input input) {
     touch(model.token_embedding);
     touch(model.lm_head);
     for (const DecoderLayer& layer : model.layers) {
-        touch(layer.attention.qkv_weight());
+        for (const Matrix& part : layer.attention.qkv_parts()) touch(part);
         touch(layer.attention.o_weight());
         touch(layer.mlp.gate_up_weight());
         touch(layer.mlp.down_weight());

@@ -29,14 +29,31 @@ inline std::vector<std::byte> quantized_bytes(DType dtype, int64_t rows, int64_t
     const DTypeTraits& traits = dtype_traits(dtype);
     const uint16_t scale = 0x2000;  // 2^-7 as an IEEE half
     for (size_t offset = 0; offset < bytes.size(); offset += traits.block_bytes) {
-        if (dtype == DType::Q6_K) {
-            std::memcpy(bytes.data() + offset + 208, &scale, 2);
-        } else {
-            std::memcpy(bytes.data() + offset, &scale, 2);
-            if (dtype == DType::Q4_K || dtype == DType::Q5_K) {
-                std::memcpy(bytes.data() + offset + 2, &scale, 2);
-            }
+        // Where the block's f16 scale and (Q4_1/Q5_1/K-quants) f16 min sit.
+        size_t d = 0;
+        bool has_min = false;
+        switch (dtype) {
+            case DType::Q6_K:
+                d = 208;
+                break;
+            case DType::Q3_K:
+                d = 108;
+                break;
+            case DType::Q2_K:
+                d = 80;
+                has_min = true;
+                break;
+            case DType::Q4_K:
+            case DType::Q5_K:
+            case DType::Q4_1:
+            case DType::Q5_1:
+                has_min = true;
+                break;
+            default:
+                break;
         }
+        std::memcpy(bytes.data() + offset + d, &scale, 2);
+        if (has_min) std::memcpy(bytes.data() + offset + d + 2, &scale, 2);
     }
     return bytes;
 }

@@ -199,6 +199,13 @@ BENCHMARK_CAPTURE(BM_MatvecQuant, q4_0, DType::Q4_0)
 BENCHMARK_CAPTURE(BM_MatvecQuant, q4_k, DType::Q4_K)->Apply(matvec_args)->UseRealTime();
 BENCHMARK_CAPTURE(BM_MatvecQuant, q5_k, DType::Q5_K)->Apply(matvec_args)->UseRealTime();
 BENCHMARK_CAPTURE(BM_MatvecQuant, q6_k, DType::Q6_K)->Apply(matvec_args)->UseRealTime();
+BENCHMARK_CAPTURE(BM_MatvecQuant, q4_1, DType::Q4_1)->Apply(matvec_args)->UseRealTime();
+BENCHMARK_CAPTURE(BM_MatvecQuant, q5_0, DType::Q5_0)->Apply(matvec_args)->UseRealTime();
+BENCHMARK_CAPTURE(BM_MatvecQuant, q5_1, DType::Q5_1)->Apply(matvec_args)->UseRealTime();
+BENCHMARK_CAPTURE(BM_MatvecQuant, iq4_nl, DType::IQ4_NL)->Apply(matvec_args)->UseRealTime();
+BENCHMARK_CAPTURE(BM_MatvecQuant, iq4_xs, DType::IQ4_XS)->Apply(matvec_args)->UseRealTime();
+BENCHMARK_CAPTURE(BM_MatvecQuant, q2_k, DType::Q2_K)->Apply(matvec_args)->UseRealTime();
+BENCHMARK_CAPTURE(BM_MatvecQuant, q3_k, DType::Q3_K)->Apply(matvec_args)->UseRealTime();
 
 void BM_QuantizeActivations(benchmark::State& state, DType dtype) {
     const auto x = random_floats(static_cast<size_t>(state.range(0)), 3);

@@ -147,6 +147,7 @@ BENCHMARK_CAPTURE(BM_Linear, q8_0, DType::Q8_0)->Apply(shapes)->UseRealTime();
 BENCHMARK_CAPTURE(BM_Linear, q4_k, DType::Q4_K)->Apply(shapes)->UseRealTime();
 BENCHMARK_CAPTURE(BM_Linear, q5_k, DType::Q5_K)->Apply(shapes)->UseRealTime();
 BENCHMARK_CAPTURE(BM_Linear, q6_k, DType::Q6_K)->Apply(shapes)->UseRealTime();
+BENCHMARK_CAPTURE(BM_Linear, iq4_xs, DType::IQ4_XS)->Apply(shapes)->UseRealTime();
 // A full 512-token micro-batch (the engine's ubatch): the activations no longer fit in L2.
 void long_prompt(benchmark::internal::Benchmark* b) {
     for (const int tokens : {128, 512}) {

@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -30,15 +31,23 @@ class LlamaAttention {
     // qkv: fused [q_size + 2*kv_size, hidden] weight (q rows, then k rows, then v rows).
     // o: [hidden, q_size].
     LlamaAttention(const LlamaConfig& config, Matrix qkv, Matrix o);
+    // q, k and v as three matrices of their own, for files whose q/k/v tensors have different
+    // quantized types (llama.cpp's Q2_K, Q3_K_M, Q4_K_M ... presets give attn_v more bits):
+    // fusing them would mean requantizing to one type.
+    LlamaAttention(const LlamaConfig& config, Matrix q, Matrix k, Matrix v, Matrix o);
 
-    const Matrix& qkv_weight() const { return qkv_; }
+    // The q/k/v weights as a stack of row blocks: one fused matrix, or q, k and v.
+    std::span<const Matrix> qkv_parts() const { return {qkv_.data(), n_qkv_parts_}; }
+    // The fused matrix (qkv_parts().size() == 1), else the q part.
+    const Matrix& qkv_weight() const { return qkv_[0]; }
     const Matrix& o_weight() const { return o_; }
 
     // Where q, k and v live in a row of the QKV output, computed the way `mode` says.
     QkvSplit split(SplitMode mode) const;
 
   private:
-    Matrix qkv_;
+    std::array<Matrix, 3> qkv_;
+    size_t n_qkv_parts_;
     Matrix o_;
     std::array<int64_t, 3> split_sizes_;  // [q_size, kv_size, kv_size], cached at construction
 };
