@@ -35,8 +35,8 @@ struct LinearScratch {
     std::vector<kernels::PackedBuffer> packed_w;    // one packed bf16 weight tile per thread
     // One fp32 weight panel per thread (gemm_fma.h), 64-byte aligned.
     std::vector<std::vector<float, kernels::CacheAlignedAllocator<float>>> fma_panels;
-    std::vector<float> fma_x;  // the activations in token tiles (gemm_fma.h)
-    std::vector<float> stacked;                     // one part's output (linear_stacked)
+    std::vector<float> fma_x;    // the activations in token tiles (gemm_fma.h)
+    std::vector<float> stacked;  // one part's output (linear_stacked)
 };
 
 // y[t, :] = W x[t, :] for t < n_tokens: x is [n_tokens, w.cols], y is [n_tokens, w.rows].
