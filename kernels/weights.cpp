@@ -48,12 +48,13 @@ const char* matvec_path_name(MatvecPath path) {
     return "unknown";
 }
 
-void matvec_float(MatvecPath path, const Matrix& w, std::span<const float> x, std::span<float> y) {
-    if (w.dtype != DType::F32 && w.dtype != DType::F16 && w.dtype != DType::BF16) {
-        throw Error("matvec: " + std::string(dtype_name(w.dtype)) + " weights not supported yet");
-    }
-    if (static_cast<int64_t>(x.size()) < w.cols || static_cast<int64_t>(y.size()) < w.rows) {
-        throw Error("matvec: x has " + std::to_string(x.size()) + " values for " +
+namespace {
+
+// Checks the sizes of x (x_size values) and y and that `path` can run, then runs it.
+void run_matvec(MatvecPath path, const Matrix& w, size_t x_size, std::span<float> y,
+                const MatvecArgs& args) {
+    if (static_cast<int64_t>(x_size) < w.cols || static_cast<int64_t>(y.size()) < w.rows) {
+        throw Error("matvec: x has " + std::to_string(x_size) + " values for " +
                     std::to_string(w.cols) + " columns, y has " + std::to_string(y.size()) +
                     " for " + std::to_string(w.rows) + " rows");
     }
@@ -61,7 +62,6 @@ void matvec_float(MatvecPath path, const Matrix& w, std::span<const float> x, st
         throw Error(std::string("matvec: this CPU cannot run the ") + matvec_path_name(path) +
                     " path");
     }
-    const MatvecArgs args{w.dtype, w.data, w.rows, w.cols, w.row_stride(), x.data(), y.data()};
     switch (path) {
         case MatvecPath::Scalar:
             return matvec_scalar(args);
@@ -72,31 +72,25 @@ void matvec_float(MatvecPath path, const Matrix& w, std::span<const float> x, st
     }
 }
 
+}  // namespace
+
+void matvec_float(MatvecPath path, const Matrix& w, std::span<const float> x, std::span<float> y) {
+    if (w.dtype != DType::F32 && w.dtype != DType::F16 && w.dtype != DType::BF16) {
+        throw Error("matvec: " + std::string(dtype_name(w.dtype)) + " weights not supported yet");
+    }
+    run_matvec(path, w, x.size(), y,
+               {w.dtype, w.data, w.rows, w.cols, w.row_stride(), x.data(), y.data()});
+}
+
 void matvec_half(MatvecPath path, const Matrix& w, std::span<const uint16_t> x,
                  std::span<float> y) {
     if (w.dtype != DType::F16) {
         throw Error("matvec: f16 activations need F16 weights, not " +
                     std::string(dtype_name(w.dtype)));
     }
-    if (static_cast<int64_t>(x.size()) < w.cols || static_cast<int64_t>(y.size()) < w.rows) {
-        throw Error("matvec: x has " + std::to_string(x.size()) + " values for " +
-                    std::to_string(w.cols) + " columns, y has " + std::to_string(y.size()) +
-                    " for " + std::to_string(w.rows) + " rows");
-    }
-    if (!matvec_path_available(path)) {
-        throw Error(std::string("matvec: this CPU cannot run the ") + matvec_path_name(path) +
-                    " path");
-    }
     MatvecArgs args{w.dtype, w.data, w.rows, w.cols, w.row_stride(), nullptr, y.data()};
     args.x_half = x.data();
-    switch (path) {
-        case MatvecPath::Scalar:
-            return matvec_scalar(args);
-        case MatvecPath::Avx2:
-            return matvec_avx2(args);
-        case MatvecPath::Avx512:
-            return matvec_avx512(args);
-    }
+    run_matvec(path, w, x.size(), y, args);
 }
 
 }  // namespace detail

@@ -18,6 +18,7 @@
 #include "kernels/kernels.h"
 #include "llama/error.h"
 #include "llama/tensor.h"
+#include "tests/random_values.h"
 
 namespace llama::kernels {
 namespace {
@@ -27,13 +28,7 @@ constexpr int64_t kBlock = 16;
 
 int64_t steps(int64_t cols) { return (cols + kStep - 1) / kStep; }
 
-std::vector<float> random_floats(int64_t n, uint32_t seed) {
-    std::mt19937 rng(seed);
-    std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
-    std::vector<float> values(static_cast<size_t>(n));
-    for (float& v : values) v = dist(rng);
-    return values;
-}
+using test::random_floats;
 
 // A weight matrix in `dtype` holding random values (exactly representable in that type). Quantized
 // types get random bytes, masked so that block scales stay small and finite.

@@ -18,17 +18,12 @@
 #include "kernels/cpu_features.h"
 #include "kernels/kernels.h"
 #include "llama/error.h"
+#include "tests/random_values.h"
 
 namespace llama::kernels {
 namespace {
 
-std::vector<float> random_floats(int64_t n, uint32_t seed) {
-    std::mt19937 rng(seed);
-    std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
-    std::vector<float> values(static_cast<size_t>(n));
-    for (float& v : values) v = dist(rng);
-    return values;
-}
+using test::random_floats;
 
 // Weights in `dtype` and the same values widened to fp32.
 struct Weights {

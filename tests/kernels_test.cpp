@@ -16,17 +16,12 @@
 #include "kernels/matvec_impl.h"
 #include "kernels/vec_math.h"
 #include "llama/error.h"
+#include "tests/random_values.h"
 
 namespace llama::kernels {
 namespace {
 
-std::vector<float> random_floats(size_t n, uint32_t seed, float low = -1.0f, float high = 1.0f) {
-    std::mt19937 rng(seed);
-    std::uniform_real_distribution<float> dist(low, high);
-    std::vector<float> values(n);
-    for (float& v : values) v = dist(rng);
-    return values;
-}
+using test::random_floats;
 
 uint32_t bits_of(float f) { return std::bit_cast<uint32_t>(f); }
 
