@@ -75,6 +75,17 @@ void configure_default_logging() {
     });
 }
 
+// The value a C caller stored in an enum field or argument. A C enum holds any int, while in C++
+// loading a value outside the enumerators' range is undefined (UBSan: "not a valid value for
+// type"), so enums that come from a caller are read as the int they are before being checked.
+template <class Enum>
+int c_enum_value(const Enum& value) {
+    static_assert(sizeof(Enum) == sizeof(int), "a C enum is an int");
+    int raw;
+    std::memcpy(&raw, &value, sizeof raw);
+    return raw;
+}
+
 // A failure with the status it maps to.
 struct Failure {
     le_status status;
@@ -195,7 +206,7 @@ const char* le_version(void) {
 }
 
 const char* le_status_name(le_status status) {
-    switch (status) {
+    switch (c_enum_value(status)) {
         case LE_OK:
             return "LE_OK";
         case LE_ERR_INVALID_ARGUMENT:
@@ -348,21 +359,22 @@ le_status le_context_create(const le_model* model, const le_context_params* para
         const le_context_params p = params ? *params : le_context_default_params();
         if (p.n_ctx < 0) throw llama::Error("n_ctx must not be negative");
         if (p.n_threads <= 0) throw llama::Error("n_threads must be positive");
-        if (p.precision != LE_PRECISION_F32 && p.precision != LE_PRECISION_BF16) {
-            throw llama::Error("unknown precision " + std::to_string(p.precision));
+        const int precision = c_enum_value(p.precision);
+        const int cache_type = c_enum_value(p.cache_type);
+        if (precision != LE_PRECISION_F32 && precision != LE_PRECISION_BF16) {
+            throw llama::Error("unknown precision " + std::to_string(precision));
         }
-        if (p.cache_type != LE_CACHE_F32 && p.cache_type != LE_CACHE_F16) {
-            throw llama::Error("unknown cache type " + std::to_string(p.cache_type));
+        if (cache_type != LE_CACHE_F32 && cache_type != LE_CACHE_F16) {
+            throw llama::Error("unknown cache type " + std::to_string(cache_type));
         }
         llama::ContextParams cp;
         cp.n_ctx = p.n_ctx;
         cp.n_seqs = p.n_seqs;
         cp.n_batch = p.n_batch;
         cp.n_threads = p.n_threads;
-        cp.prompt_precision = p.precision == LE_PRECISION_F32 ? llama::PromptPrecision::F32
-                                                              : llama::PromptPrecision::BF16;
-        cp.cache_type =
-            p.cache_type == LE_CACHE_F32 ? llama::CacheType::F32 : llama::CacheType::F16;
+        cp.prompt_precision = precision == LE_PRECISION_F32 ? llama::PromptPrecision::F32
+                                                            : llama::PromptPrecision::BF16;
+        cp.cache_type = cache_type == LE_CACHE_F32 ? llama::CacheType::F32 : llama::CacheType::F16;
         *context = new le_context{&m, llama::InferenceContext(m.model, cp)};
         return LE_OK;
     });
@@ -390,7 +402,10 @@ le_status le_context_reset(le_context* context) {
 
 le_status le_batch_create(le_batch** batch) {
     return guard("le_batch_create", [&] {
-        need(batch, "batch") = new le_batch{};
+        // Checked before allocating: in `need(batch) = new ...` the new runs first (C++17 sequences
+        // an assignment's right side before its left), and a NULL `batch` leaked the object.
+        need(batch, "batch") = nullptr;
+        *batch = new le_batch{};
         return LE_OK;
     });
 }

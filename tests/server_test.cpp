@@ -218,6 +218,12 @@ double wait_for_metric(const ServerProcess& server, const std::string& name, Ok 
     return value;
 }
 
+// What a failed request got instead of a completion, for the failure message.
+std::string failure_text(const httplib::Result& res) {
+    if (!res) return "(no response: " + httplib::to_string(res.error()) + ")";
+    return "(HTTP " + std::to_string(res->status) + ": " + res->body + ")";
+}
+
 json post(const ServerProcess& server, const std::string& path, const json& body,
           int* status = nullptr) {
     auto client = server.client();
@@ -467,6 +473,8 @@ TEST_F(Server, ConcurrentRequestsEqualSequentialOnes) {
             auto res = client.Post("/v1/completions", bodies[i].dump(), "application/json");
             if (res && res->status == 200) {
                 concurrent[i] = json::parse(res->body)["choices"][0]["text"];
+            } else {
+                concurrent[i] = failure_text(res);
             }
         });
     }
@@ -551,6 +559,8 @@ TEST(ServerBatching, SeededRequestAloneEqualsAmongFifteenOthers) {
             auto res = client.Post("/v1/completions", bodies[i].dump(), "application/json");
             if (res && res->status == 200) {
                 together[i] = json::parse(res->body)["choices"][0]["text"];
+            } else {
+                together[i] = failure_text(res);
             }
         });
     }

@@ -14,8 +14,14 @@ command -v haproxy > /dev/null || { echo "error: haproxy not installed (tools/se
 work="$(mktemp -d)"
 pids=()
 cleanup() {
+    # The replicas start in $(...) subshells, so their pids reach us only through the .pid files
+    # (without these they outlived every run); they are not our children: poll until they exit.
+    for file in "$work"/*.pid; do [ -e "$file" ] && pids+=("$(cat "$file")"); done
     for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
     for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+    for pid in "${pids[@]}"; do
+        for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    done
     rm -rf "$work"
 }
 trap cleanup EXIT
