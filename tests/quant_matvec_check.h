@@ -62,4 +62,24 @@ inline void check_matvec_paths(DType type, int64_t rows, int64_t cols,
     for (int64_t r = 0; r < rows; ++r) EXPECT_NEAR(y[r], reference[r], bound[r]) << r;
 }
 
+// Every path: each token of matmul_quant equals its own matvec_quant bit for bit, and the padding
+// between the tokens' rows of y (ldy > rows) is left alone.
+inline void check_matmul_matches_matvec(const Matrix& w, std::span<const QuantizedActivations> xs,
+                                        int64_t ldy) {
+    const auto n_tokens = static_cast<int64_t>(xs.size());
+    for (QuantPath path : {QuantPath::Scalar, QuantPath::Avx2, QuantPath::Avx512Vnni}) {
+        if (!quant_path_supported(path)) continue;
+        std::vector<float> y(n_tokens * ldy, -7.0f);
+        matmul_quant(path, w, xs, y, ldy);
+        for (int64_t t = 0; t < n_tokens; ++t) {
+            std::vector<float> one(w.rows);
+            matvec_quant(path, w, xs[t], one);
+            for (int64_t r = 0; r < w.rows; ++r) {
+                EXPECT_EQ(y[t * ldy + r], one[r]) << dtype_name(w.dtype) << " token " << t;
+            }
+            EXPECT_EQ(y[t * ldy + w.rows], -7.0f) << "padding overwritten";
+        }
+    }
+}
+
 }  // namespace llama::kernels

@@ -523,20 +523,7 @@ TEST(QuantMatmul, EachTokenMatchesItsMatvec) {
                 for (auto& v : x) v = uniform(-1.0f, 1.0f);
                 quantize_activations(type, x, xq);
             }
-            for (QuantPath path : {QuantPath::Scalar, QuantPath::Avx2, QuantPath::Avx512Vnni}) {
-                if (!quant_path_supported(path)) continue;
-                std::vector<float> y(n_tokens * ldy, -7.0f);
-                matmul_quant(path, w, xs, y, ldy);
-                for (int64_t t = 0; t < n_tokens; ++t) {
-                    std::vector<float> one(rows);
-                    matvec_quant(path, w, xs[t], one);
-                    for (int64_t r = 0; r < rows; ++r) {
-                        EXPECT_EQ(y[t * ldy + r], one[r]) << dtype_name(type) << " token " << t;
-                    }
-                    // The padding between rows of y is left alone.
-                    EXPECT_EQ(y[t * ldy + rows], -7.0f);
-                }
-            }
+            check_matmul_matches_matvec(w, xs, ldy);
             std::vector<float> too_small(2 * ldy);
             EXPECT_THROW(matmul_quant(w, xs, too_small, ldy), Error);
             EXPECT_THROW(matmul_quant(w, xs, std::span<float>(too_small.data(), 100), rows - 1),
