@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <map>
@@ -648,6 +649,28 @@ TEST(ServerOptions, SigtermEndsRunningStreamsAndExitsZero) {
 TEST(ServerOptions, SigintExitsZero) {
     ServerProcess server({});
     EXPECT_EQ(server.stop(SIGINT), 0);
+}
+
+// A burst of clients that connect at once (more than httplib's default listen backlog of 5) is
+// answered in full: no connection is reset or left waiting for a SYN retry.
+TEST(ServerOptions, BurstOfConnectionsIsAnsweredInFull) {
+    ServerProcess server({"--parallel", "2"});
+    constexpr int kClients = 64;
+    std::vector<std::string> answers(kClients);
+    std::atomic<int> ready{0};
+    std::vector<std::thread> threads;
+    for (int i = 0; i < kClients; ++i) {
+        threads.emplace_back([&, i] {
+            auto client = server.client();
+            client.set_connection_timeout(0, 500000);  // a dropped SYN is retried after 1 s
+            ++ready;
+            while (ready < kClients) std::this_thread::yield();
+            auto res = client.Get("/health");
+            answers[i] = res && res->status == 200 ? "ok" : failure_text(res);
+        });
+    }
+    for (auto& t : threads) t.join();
+    for (int i = 0; i < kClients; ++i) EXPECT_EQ(answers[i], "ok") << "client " << i;
 }
 
 TEST(ServerOptions, BadFlagsAndBusyPortFail) {

@@ -2,8 +2,11 @@
 
 #include <httplib.h>
 #include <spdlog/spdlog.h>
+#include <sys/socket.h>
 
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <ctime>
 #include <random>
 #include <thread>
@@ -69,10 +72,11 @@ HttpServer::HttpServer(const ServerOptions& options, Scheduler& scheduler,
     http_->set_payload_max_length(static_cast<size_t>(options_.max_body));
     http_->set_keep_alive_timeout(2);
     // httplib's default also sets SO_REUSEPORT, which would let a second server share a port in
-    // use instead of failing.
-    http_->set_socket_options([](socket_t sock) {
+    // use instead of failing. The socket is remembered so that bind() can widen its backlog.
+    http_->set_socket_options([this](socket_t sock) {
         int yes = 1;
         setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+        listen_socket_ = sock;
     });
     add_routes();
 }
@@ -88,6 +92,14 @@ int HttpServer::bind() {
     if (port < 0) {
         throw Error("cannot listen on " + options_.host + ":" + std::to_string(options_.port) +
                     " (address in use or not available)");
+    }
+    // The packaged cpp-httplib listens with a backlog of 5 (compiled into the library): clients
+    // that connect at once beyond that wait a second for a SYN retry or, when their request was
+    // already sent, see the connection reset. listen() on a listening socket only resizes its
+    // queue (the kernel caps it at net.core.somaxconn).
+    if (listen_socket_ >= 0 && ::listen(listen_socket_, kListenBacklog) != 0) {
+        spdlog::warn("cannot widen the listen backlog to {}: {}", kListenBacklog,
+                     std::strerror(errno));
     }
     return port;
 }

@@ -51,6 +51,8 @@ class HttpServer {
     Metrics& metrics_;
     std::string model_id_;
     std::unique_ptr<httplib::Server> http_;
+    static constexpr int kListenBacklog = 1024;
+    int listen_socket_ = -1;  // the socket httplib created last, the one it binds
     std::atomic<uint64_t> next_id_{1};
     std::atomic<bool> draining_{false};
     std::atomic<int64_t> responding_{0};  // generation requests being answered
