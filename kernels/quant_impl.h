@@ -85,7 +85,29 @@ void rows_loop_tokens(const QuantMatvecArgs& args,
     }
 }
 
+// Row-interleaved weights (quant_interleave.h): kernels[T - 1] computes the 16 rows of one group
+// with T tokens, y[t * ldy + i] for row i of the group; rows is a multiple of 16.
+using R16GroupKernel = void (*)(const std::byte* group, int64_t n_blocks,
+                                const QuantizedActivations* x, float* y, int64_t ldy);
+
+template <size_t N>
+void r16_groups_loop(const QuantMatvecArgs& args, int64_t block_values,
+                     const R16GroupKernel (&kernels)[N]) {
+    constexpr int64_t kRows = 16;
+    const int64_t n_blocks = args.cols / block_values;
+    for (int64_t r = 0; r < args.rows; r += kRows) {
+        const std::byte* group = args.weights + r * args.row_stride;
+        for (int64_t t0 = 0; t0 < args.n_tokens; t0 += static_cast<int64_t>(N)) {
+            const int64_t count = std::min<int64_t>(N, args.n_tokens - t0);
+            kernels[count - 1](group, n_blocks, args.x + t0, args.y + t0 * args.ldy + r, args.ldy);
+        }
+    }
+}
+
 void quant_matvec_scalar(const QuantMatvecArgs& args);
+void quant_matvec_r16_scalar(const QuantMatvecArgs& args);
+void quant_matvec_r16_avx2(const QuantMatvecArgs& args);
+void quant_matvec_r16_avx512(const QuantMatvecArgs& args);
 void quant_matvec_avx2(const QuantMatvecArgs& args);
 void quant_matvec_avx512(const QuantMatvecArgs& args);
 // Q4_1, Q5_0, Q5_1, IQ4_NL, IQ4_XS, Q2_K, Q3_K on AVX2 (quant_avx2_more.cpp), for both SIMD paths.

@@ -7,6 +7,7 @@
 #include "kernels/cpu_features.h"
 #include "kernels/quant.h"
 #include "kernels/quant_impl.h"
+#include "kernels/quant_interleave.h"
 #include "llama/error.h"
 
 namespace llama::kernels {
@@ -42,8 +43,9 @@ void quantize_activations(DType weight_type, std::span<const float> x, Quantized
     quantize_activations(best_quant_path(), weight_type, x, out);
 }
 
-void quantize_activations(QuantPath path, DType weight_type, std::span<const float> x,
+void quantize_activations(QuantPath path, DType weight_type_in, std::span<const float> x,
                           QuantizedActivations& out) {
+    const DType weight_type = interleaved_base(weight_type_in);  // the same activations
     const bool avx512 = path == QuantPath::Avx512Vnni && quant_path_supported(path);
     const auto quantize_block = avx512 ? detail::quantize_block_avx512 : quantize_block_portable;
     check_quantized(weight_type, "quantize_activations");
@@ -123,7 +125,7 @@ void matmul_quant(QuantPath path, const Matrix& w, std::span<const QuantizedActi
                   std::span<float> y, int64_t ldy) {
     check_quantized(w.dtype, "matvec_quant");
     for (const QuantizedActivations& xt : x) {
-        if (xt.weight_type != w.dtype || xt.n != w.cols) {
+        if (xt.weight_type != interleaved_base(w.dtype) || xt.n != w.cols) {
             throw Error("matvec_quant: activations quantized for " +
                         std::string(dtype_name(xt.weight_type)) + " x " + std::to_string(xt.n) +
                         ", weights are " + std::string(dtype_name(w.dtype)) + " x " +
@@ -143,6 +145,24 @@ void matmul_quant(QuantPath path, const Matrix& w, std::span<const QuantizedActi
     }
     const detail::QuantMatvecArgs args{w.dtype,  w.data,   w.rows,   w.cols, w.row_stride(),
                                        x.data(), n_tokens, y.data(), ldy};
+    if (is_interleaved(w.dtype)) {
+        if (w.rows % kInterleaveRows != 0) {
+            throw Error("matvec_quant: " + std::to_string(w.rows) + " rows of " +
+                        std::string(dtype_name(w.dtype)) + " are not whole groups of 16");
+        }
+        switch (path) {
+            case QuantPath::Scalar:
+                detail::quant_matvec_r16_scalar(args);
+                break;
+            case QuantPath::Avx2:
+                detail::quant_matvec_r16_avx2(args);
+                break;
+            case QuantPath::Avx512Vnni:
+                detail::quant_matvec_r16_avx512(args);
+                break;
+        }
+        return;
+    }
     switch (path) {
         case QuantPath::Scalar:
             detail::quant_matvec_scalar(args);

@@ -9,8 +9,8 @@ namespace llama {
 
 namespace {
 // Block layouts as ggml defines them: Q8_0/Q4_0/Q4_1/Q5_0/Q5_1/IQ4_NL blocks of 32; K-quants and
-// IQ4_XS in super-blocks of 256.
-constexpr std::array<DTypeTraits, 15> kTraits = {{
+// IQ4_XS in super-blocks of 256; the interleaved types as their base types.
+constexpr std::array<DTypeTraits, 17> kTraits = {{
     {"F32", 1, 4},
     {"F16", 1, 2},
     {"BF16", 1, 2},
@@ -26,6 +26,8 @@ constexpr std::array<DTypeTraits, 15> kTraits = {{
     {"Q3_K", 256, 110},
     {"IQ4_NL", 32, 18},
     {"IQ4_XS", 256, 136},
+    {"Q4_0_R16", 32, 18},
+    {"Q4_K_R16", 256, 144},
 }};
 }  // namespace
 

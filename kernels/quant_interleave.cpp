@@ -1,0 +1,145 @@
+// Interleaving 16 rows of Q4_0 / Q4_K blocks and back (layout in quant_interleave.h).
+
+#include "kernels/quant_interleave.h"
+
+#include <algorithm>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "llama/error.h"
+
+namespace llama::kernels {
+
+namespace {
+
+// A run of `words` words of `word_bytes` bytes at `offset` in each row's block; in a block group
+// the runs follow each other as [words][16 rows][word_bytes].
+struct Field {
+    int offset;
+    int words;
+    int word_bytes;
+};
+
+struct Layout {
+    Field fields[4];
+    int n_fields;
+    int64_t block_bytes;
+};
+
+const Layout& layout(DType base) {
+    // Q4_0: f16 d, qs[16]. Q4_K: f16 d, f16 dmin, scales[12], qs[128].
+    static const Layout q4_0{{{2, 4, 4}, {0, 1, 2}}, 2, 18};
+    static const Layout q4_k{{{16, 32, 4}, {4, 3, 4}, {0, 1, 2}, {2, 1, 2}}, 4, 144};
+    switch (base) {
+        case DType::Q4_0:
+            return q4_0;
+        case DType::Q4_K:
+            return q4_k;
+        default:
+            throw Error("no interleaved layout for " + std::string(dtype_name(base)));
+    }
+}
+
+// Calls copy(offset in the row's block, offset in the block group, bytes) for every word.
+template <class Copy>
+void for_each_word(const Layout& l, int row, Copy&& copy) {
+    int64_t at = 0;
+    for (int f = 0; f < l.n_fields; ++f) {
+        const Field& field = l.fields[f];
+        for (int w = 0; w < field.words; ++w) {
+            copy(field.offset + w * field.word_bytes,
+                 at + (w * kInterleaveRows + row) * field.word_bytes, field.word_bytes);
+        }
+        at += static_cast<int64_t>(field.words) * field.word_bytes * kInterleaveRows;
+    }
+}
+
+void check_shape(DType base, int64_t rows, int64_t cols) {
+    if (rows % kInterleaveRows != 0) {
+        throw Error("cannot interleave " + std::to_string(rows) + " rows of " +
+                    std::string(dtype_name(base)) + ": not a multiple of 16");
+    }
+    (void)row_bytes(base, cols);  // throws for partial blocks
+}
+
+}  // namespace
+
+void interleave_rows(DType base, const std::byte* rows, int64_t row_stride, int64_t n_blocks,
+                     std::byte* group) {
+    const Layout& l = layout(base);
+    for (int64_t b = 0; b < n_blocks; ++b) {
+        std::byte* out = group + b * l.block_bytes * kInterleaveRows;
+        for (int r = 0; r < kInterleaveRows; ++r) {
+            const std::byte* block = rows + r * row_stride + b * l.block_bytes;
+            for_each_word(l, r, [&](int from, int64_t to, int bytes) {
+                std::memcpy(out + to, block + from, bytes);
+            });
+        }
+    }
+}
+
+void deinterleave_rows(DType base, const std::byte* group, int64_t n_blocks, std::byte* rows,
+                       int64_t row_stride) {
+    const Layout& l = layout(base);
+    for (int64_t b = 0; b < n_blocks; ++b) {
+        const std::byte* in = group + b * l.block_bytes * kInterleaveRows;
+        for (int r = 0; r < kInterleaveRows; ++r) {
+            std::byte* block = rows + r * row_stride + b * l.block_bytes;
+            for_each_word(l, r, [&](int to, int64_t from, int bytes) {
+                std::memcpy(block + to, in + from, bytes);
+            });
+        }
+    }
+}
+
+void interleave_matrix(DType base, std::byte* data, int64_t rows, int64_t cols) {
+    check_shape(base, rows, cols);
+    const int64_t stride = row_bytes(base, cols);
+    const int64_t n_blocks = cols / dtype_traits(base).block_elements;
+    std::vector<std::byte> copy(static_cast<size_t>(stride * kInterleaveRows));
+    for (int64_t r = 0; r < rows; r += kInterleaveRows) {
+        std::byte* group = data + r * stride;
+        std::memcpy(copy.data(), group, copy.size());
+        interleave_rows(base, copy.data(), stride, n_blocks, group);
+    }
+}
+
+void deinterleave_matrix(DType interleaved, std::byte* data, int64_t rows, int64_t cols) {
+    const DType base = interleaved_base(interleaved);
+    if (!is_interleaved(interleaved)) {
+        throw Error(std::string(dtype_name(interleaved)) + " is not an interleaved type");
+    }
+    check_shape(base, rows, cols);
+    const int64_t stride = row_bytes(base, cols);
+    const int64_t n_blocks = cols / dtype_traits(base).block_elements;
+    std::vector<std::byte> copy(static_cast<size_t>(stride * kInterleaveRows));
+    for (int64_t r = 0; r < rows; r += kInterleaveRows) {
+        std::byte* group = data + r * stride;
+        std::memcpy(copy.data(), group, copy.size());
+        deinterleave_rows(base, copy.data(), n_blocks, group, stride);
+    }
+}
+
+void deinterleave_slice(const Matrix& w, int64_t row0, int64_t n_rows, std::byte* out) {
+    const DType base = interleaved_base(w.dtype);
+    if (!is_interleaved(w.dtype) || row0 % kInterleaveRows != 0 || row0 < 0 ||
+        row0 + n_rows > w.rows) {
+        throw Error("deinterleave_slice: bad rows " + std::to_string(row0) + " + " +
+                    std::to_string(n_rows) + " of a " + std::string(dtype_name(w.dtype)) +
+                    " matrix of " + std::to_string(w.rows));
+    }
+    const int64_t stride = w.row_stride();
+    const int64_t n_blocks = w.cols / dtype_traits(base).block_elements;
+    std::vector<std::byte> rows(static_cast<size_t>(stride * kInterleaveRows));
+    for (int64_t r = 0; r < n_rows; r += kInterleaveRows) {
+        const int64_t count = std::min<int64_t>(kInterleaveRows, n_rows - r);
+        std::byte* target = count == kInterleaveRows ? out + r * stride : rows.data();
+        deinterleave_rows(base, w.data + (row0 + r) * stride, n_blocks, target, stride);
+        if (count < kInterleaveRows) {
+            std::memcpy(out + r * stride, rows.data(), static_cast<size_t>(count * stride));
+        }
+    }
+}
+
+}  // namespace llama::kernels

@@ -1,0 +1,83 @@
+#pragma once
+
+// Row-interleaved quantized weights: Q4_0 and Q4_K with every 16 rows stored side by side, block
+// column by block column, so that one 512-bit load holds the next 4 bytes of all 16 rows (lane i =
+// row i, the layout VPDPBUSD multiplies against 4 broadcast activation values). A matrix-vector
+// product then reads one stream, keeps one accumulator lane per row (no horizontal sums), unpacks
+// each block's scales for 16 rows at once, and shares every unpacked weight vector between the
+// tokens of a small batch. The layout is llama.cpp's and ik_llama.cpp's "repacked" weights, made
+// at load time: the bytes of 16 rows are permuted in place, nothing is widened, so a matrix takes
+// exactly the memory its file type does.
+//
+// A group of 16 rows is n_blocks block groups, one per block column b, each the 16 rows' block b
+// split into fields, every field stored as [words][16 rows][word bytes]:
+//   Q4_0_R16 (288 bytes):  qs[4][16][4]   bytes 4k..4k+3 of each row's qs (low nibbles: values
+//                                         4k..4k+3, high nibbles: values 16+4k..16+4k+3)
+//                          d[16]          f16
+//   Q4_K_R16 (2304 bytes): qs[32][16][4]  chunk c = 8g + k: bytes 32g+4k.. of each row's qs (low
+//                                         nibbles: values 64g+4k.., high: 64g+32+4k..)
+//                          scales[3][16][4] the 12 packed scale bytes, 4 at a time
+//                          d[16], dmin[16] f16
+// Rows past the last whole group of 16 keep the base type's layout (never the case for the
+// matrices the loader interleaves, whose row counts are multiples of 16).
+
+#include <cstddef>
+#include <cstdint>
+
+#include "llama/tensor.h"
+
+namespace llama::kernels {
+
+inline constexpr int64_t kInterleaveRows = 16;
+
+// Whether `type` is a row-interleaved type.
+inline bool is_interleaved(DType type) {
+    return type == DType::Q4_0_R16 || type == DType::Q4_K_R16;
+}
+// The file type an interleaved type holds (itself for the others): its blocks, activations and
+// results are the base type's.
+inline DType interleaved_base(DType type) {
+    switch (type) {
+        case DType::Q4_0_R16:
+            return DType::Q4_0;
+        case DType::Q4_K_R16:
+            return DType::Q4_K;
+        default:
+            return type;
+    }
+}
+// The interleaved type for weights of `type`, or `type` itself where there is none.
+inline DType interleaved_type(DType type) {
+    switch (type) {
+        case DType::Q4_0:
+            return DType::Q4_0_R16;
+        case DType::Q4_K:
+            return DType::Q4_K_R16;
+        default:
+            return type;
+    }
+}
+
+// Byte offsets of the fields inside one block group.
+inline constexpr int64_t kQ4_0R16Scales = 256;
+inline constexpr int64_t kQ4_KR16Scales = 2048;
+inline constexpr int64_t kQ4_KR16D = 2240;
+inline constexpr int64_t kQ4_KR16Dmin = 2272;
+
+// 16 rows of n_blocks blocks of `base` (Q4_0 or Q4_K), rows row_stride bytes apart, as one
+// interleaved group at `group` (16 * n_blocks * block bytes), and back.
+void interleave_rows(DType base, const std::byte* rows, int64_t row_stride, int64_t n_blocks,
+                     std::byte* group);
+void deinterleave_rows(DType base, const std::byte* group, int64_t n_blocks, std::byte* rows,
+                       int64_t row_stride);
+
+// Rewrites a [rows, cols] matrix of `base` in place as its interleaved type (rows a multiple of
+// 16), or back. Throws llama::Error for other types or shapes.
+void interleave_matrix(DType base, std::byte* data, int64_t rows, int64_t cols);
+void deinterleave_matrix(DType interleaved, std::byte* data, int64_t rows, int64_t cols);
+
+// Rows [row0, row0 + n_rows) of an interleaved matrix (row0 a multiple of 16, any n_rows) in the
+// base type's layout, row after row at `out` (n_rows * row_bytes).
+void deinterleave_slice(const Matrix& w, int64_t row0, int64_t n_rows, std::byte* out);
+
+}  // namespace llama::kernels

@@ -1,0 +1,197 @@
+// AVX2 products of row-interleaved Q4_0 / Q4_K weights (quant_interleave.h) with 1 to a few
+// tokens: each 16-row group as two halves of 8 rows, lane i of a 256-bit vector = row i of the
+// half. VPMADDUBSW multiplies the unsigned nibbles by 4 broadcast signed activation bytes into
+// int16 pairs; 8 of them (32 values) are summed in int16 (at most 8 * 2 * 15 * 127 = 30480, no
+// saturation) before VPMADDWD widens them: by ones (Q4_0) or by the sub-block scale in both halves
+// of the lane (Q4_K, exact in int32). As in the AVX-512 file, each token's arithmetic does not
+// depend on the others in the batch.
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+
+#include "kernels/cpu_features.h"
+#include "kernels/quant_impl.h"
+#include "kernels/quant_interleave.h"
+#include "kernels/simd.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+
+namespace llama::kernels::detail {
+namespace {
+
+LLAMA_TARGET_AVX2 inline __m256i load256(const std::byte* p) {
+    return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+}
+
+LLAMA_TARGET_AVX2 inline __m256 load_f16x8(const std::byte* p) {
+    return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+}
+
+LLAMA_TARGET_AVX2 inline __m256i broadcast4(const void* p) {
+    int32_t v;
+    std::memcpy(&v, p, 4);
+    return _mm256_set1_epi32(v);
+}
+
+// One half (8 rows, `half` 0 or 1) of a Q4_0 group.
+template <int T>
+LLAMA_TARGET_AVX2 void q4_0_half(const std::byte* group, int half, int64_t n_blocks,
+                                 const QuantizedActivations* x, float* y, int64_t ldy) {
+    const __m256i low_mask = _mm256_set1_epi8(0x0F);
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256 acc[T];
+    for (int t = 0; t < T; ++t) acc[t] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < n_blocks; ++b) {
+        const std::byte* g = group + b * 288 + 32 * half;
+        __m256i q[8];
+        for (int k = 0; k < 4; ++k) {
+            const __m256i v = load256(g + 64 * k);
+            q[k] = _mm256_and_si256(v, low_mask);
+            q[k + 4] = _mm256_and_si256(_mm256_srli_epi16(v, 4), low_mask);
+        }
+        const __m256 d = load_f16x8(group + b * 288 + kQ4_0R16Scales + 16 * half);
+        for (int t = 0; t < T; ++t) {
+            const int8_t* xq = x[t].qs.data() + b * 32;
+            __m256i s0 = _mm256_maddubs_epi16(q[0], broadcast4(xq));
+            __m256i s1 = _mm256_maddubs_epi16(q[1], broadcast4(xq + 4));
+            for (int k = 2; k < 8; k += 2) {
+                s0 = _mm256_add_epi16(s0, _mm256_maddubs_epi16(q[k], broadcast4(xq + 4 * k)));
+                s1 = _mm256_add_epi16(s1,
+                                      _mm256_maddubs_epi16(q[k + 1], broadcast4(xq + 4 * k + 4)));
+            }
+            const __m256i sum =
+                _mm256_add_epi32(_mm256_madd_epi16(_mm256_add_epi16(s0, s1), ones),
+                                 _mm256_set1_epi32(x[t].bias[b]));
+            acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(d, _mm256_set1_ps(x[t].scales[b])),
+                                     _mm256_cvtepi32_ps(sum), acc[t]);
+        }
+    }
+    for (int t = 0; t < T; ++t) _mm256_storeu_ps(y + t * ldy + 8 * half, acc[t]);
+}
+
+template <int T>
+LLAMA_TARGET_AVX2 void q4_0_group(const std::byte* group, int64_t n_blocks,
+                                  const QuantizedActivations* x, float* y, int64_t ldy) {
+    q4_0_half<T>(group, 0, n_blocks, x, y, ldy);
+    q4_0_half<T>(group, 1, n_blocks, x, y, ldy);
+}
+
+// VPSHUFB indices putting byte j (0..3) of every 32-bit lane into both of its 16-bit halves.
+LLAMA_TARGET_AVX2 inline __m256i pair_picker(int j) {
+    const __m256i lane_offsets = _mm256_set_epi32(12, 8, 4, 0, 12, 8, 4, 0);
+    const __m256i offsets = _mm256_or_si256(lane_offsets, _mm256_slli_epi32(lane_offsets, 16));
+    const uint32_t index = 0x80008000u | static_cast<uint32_t>(j) | static_cast<uint32_t>(j) << 16;
+    return _mm256_add_epi32(_mm256_set1_epi32(static_cast<int32_t>(index)), offsets);
+}
+
+template <int T>
+LLAMA_TARGET_AVX2 void q4_k_half(const std::byte* group, int half, int64_t n_blocks,
+                                 const QuantizedActivations* x, float* y, int64_t ldy) {
+    const __m256i low_mask = _mm256_set1_epi8(0x0F);
+    const __m256i six_bits = _mm256_set1_epi8(0x3F);
+    const __m256i two_bits = _mm256_set1_epi8(0x03);
+    __m256i pick[4];
+    for (int j = 0; j < 4; ++j) pick[j] = pair_picker(j);
+    __m256 acc[T];
+    for (int t = 0; t < T; ++t) acc[t] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < n_blocks; ++b) {
+        const std::byte* g = group + b * 2304;
+        const std::byte* rows = g + 32 * half;
+        // Scales and mins of 8 rows as in the AVX-512 file.
+        const __m256i u0 = load256(rows + kQ4_KR16Scales);
+        const __m256i u1 = load256(rows + kQ4_KR16Scales + 64);
+        const __m256i u2 = load256(rows + kQ4_KR16Scales + 128);
+        const __m256i sc[2] = {
+            _mm256_and_si256(u0, six_bits),
+            _mm256_or_si256(_mm256_and_si256(u2, low_mask),
+                            _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(u0, 6), two_bits),
+                                              4))};
+        const __m256i mn[2] = {
+            _mm256_and_si256(u1, six_bits),
+            _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi32(u2, 4), low_mask),
+                            _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(u1, 6), two_bits),
+                                              4))};
+        const __m256 d = load_f16x8(g + kQ4_KR16D + 16 * half);
+        const __m256 dmin = load_f16x8(g + kQ4_KR16Dmin + 16 * half);
+
+        __m256i mins[T];
+        for (int t = 0; t < T; ++t) mins[t] = _mm256_setzero_si256();
+        for (int j = 0; j < 8; ++j) {
+            const __m256i m = _mm256_shuffle_epi8(mn[j / 4], pick[j % 4]);
+            for (int t = 0; t < T; ++t) {
+                mins[t] = _mm256_add_epi32(
+                    mins[t],
+                    _mm256_madd_epi16(m, broadcast4(x[t].bsums.data() + b * 16 + 2 * j)));
+            }
+        }
+
+        __m256i sums[T];
+        for (int t = 0; t < T; ++t) sums[t] = _mm256_setzero_si256();
+        for (int h = 0; h < 4; ++h) {  // 64 values: sub-blocks 2h, 2h + 1
+            __m256i lo[T];
+            __m256i hi[T];
+            for (int k = 0; k < 8; ++k) {
+                const __m256i v = load256(rows + 64 * (8 * h + k));
+                const __m256i q_lo = _mm256_and_si256(v, low_mask);
+                const __m256i q_hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), low_mask);
+                for (int t = 0; t < T; ++t) {
+                    const int8_t* xq = x[t].qs.data() + b * 256 + 64 * h + 4 * k;
+                    const __m256i p_lo = _mm256_maddubs_epi16(q_lo, broadcast4(xq));
+                    const __m256i p_hi = _mm256_maddubs_epi16(q_hi, broadcast4(xq + 32));
+                    lo[t] = k == 0 ? p_lo : _mm256_add_epi16(lo[t], p_lo);
+                    hi[t] = k == 0 ? p_hi : _mm256_add_epi16(hi[t], p_hi);
+                }
+            }
+            const int j = 2 * h;
+            const __m256i s_lo = _mm256_shuffle_epi8(sc[j / 4], pick[j % 4]);
+            const __m256i s_hi = _mm256_shuffle_epi8(sc[(j + 1) / 4], pick[(j + 1) % 4]);
+            for (int t = 0; t < T; ++t) {
+                sums[t] = _mm256_add_epi32(sums[t], _mm256_add_epi32(_mm256_madd_epi16(lo[t], s_lo),
+                                                                     _mm256_madd_epi16(hi[t], s_hi)));
+            }
+        }
+        for (int t = 0; t < T; ++t) {
+            const __m256 xs = _mm256_set1_ps(x[t].scales[b]);
+            acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(d, xs), _mm256_cvtepi32_ps(sums[t]), acc[t]);
+            acc[t] = _mm256_fnmadd_ps(_mm256_mul_ps(dmin, xs), _mm256_cvtepi32_ps(mins[t]), acc[t]);
+        }
+    }
+    for (int t = 0; t < T; ++t) _mm256_storeu_ps(y + t * ldy + 8 * half, acc[t]);
+}
+
+template <int T>
+LLAMA_TARGET_AVX2 void q4_k_group(const std::byte* group, int64_t n_blocks,
+                                  const QuantizedActivations* x, float* y, int64_t ldy) {
+    q4_k_half<T>(group, 0, n_blocks, x, y, ldy);
+    q4_k_half<T>(group, 1, n_blocks, x, y, ldy);
+}
+
+}  // namespace
+
+void quant_matvec_r16_avx2(const QuantMatvecArgs& args) {
+    static constexpr R16GroupKernel kQ4_0[] = {q4_0_group<1>, q4_0_group<2>, q4_0_group<3>,
+                                               q4_0_group<4>};
+    static constexpr R16GroupKernel kQ4_K[] = {q4_k_group<1>, q4_k_group<2>, q4_k_group<3>,
+                                               q4_k_group<4>};
+    switch (args.dtype) {
+        case DType::Q4_0_R16:
+            r16_groups_loop(args, 32, kQ4_0);
+            break;
+        case DType::Q4_K_R16:
+            r16_groups_loop(args, 256, kQ4_K);
+            break;
+        default:
+            break;  // matvec_quant checked the type
+    }
+}
+
+}  // namespace llama::kernels::detail
+
+#else  // not x86: never selected (quant_path_supported is false)
+
+namespace llama::kernels::detail {
+void quant_matvec_r16_avx2(const QuantMatvecArgs& args) { quant_matvec_r16_scalar(args); }
+}  // namespace llama::kernels::detail
+
+#endif

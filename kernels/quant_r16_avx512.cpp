@@ -1,0 +1,205 @@
+// AVX-512 VNNI products of row-interleaved Q4_0 / Q4_K weights (quant_interleave.h) with 1 to a
+// few tokens. Lane i of every vector is row i of a 16-row group: one 512-bit load is the next 4
+// bytes of all 16 rows, each nibble half is one VPDPBUSD against 4 activation values broadcast
+// from memory, and the block scales of 16 rows are widened with one VCVTPH2PS. Each token's
+// arithmetic is the same whatever else is in the batch (its own accumulators, the same order), so
+// a token's result does not depend on the batch; what the tokens share is the loading and
+// unpacking of the weights.
+//
+// Q4_K's 6-bit scales and mins are unpacked for 16 rows at once from the packed words (ggml's
+// kmask trick in vector lanes) and picked per sub-block with VPSHUFB; the sub-block sums are
+// scaled with VPMULLD and the mins applied with VPDPWSSD on the activations' 16-value sums.
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+
+#include "kernels/cpu_features.h"
+#include "kernels/quant_impl.h"
+#include "kernels/quant_interleave.h"
+#include "kernels/simd.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+
+namespace llama::kernels::detail {
+namespace {
+
+LLAMA_TARGET_AVX512_VNNI inline __m512i load512(const std::byte* p) {
+    return _mm512_loadu_si512(p);
+}
+
+LLAMA_TARGET_AVX512_VNNI inline __m512 load_f16x16(const std::byte* p) {
+    return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+}
+
+// 4 activation bytes broadcast to every lane.
+LLAMA_TARGET_AVX512_VNNI inline __m512i broadcast4(const void* p) {
+    int32_t v;
+    std::memcpy(&v, p, 4);
+    return _mm512_set1_epi32(v);
+}
+
+// Q4_0: per block, 4 loads give the 8 nibble vectors (values 4k.. of all rows), then per token 8
+// VPDPBUSD from the activation bias (which cancels the -8 offset) and one FMA with d * x scale.
+template <int T>
+LLAMA_TARGET_AVX512_VNNI void q4_0_group(const std::byte* group, int64_t n_blocks,
+                                         const QuantizedActivations* x, float* y, int64_t ldy) {
+    const __m512i low_mask = _mm512_set1_epi8(0x0F);
+    __m512 acc[T];
+    for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < n_blocks; ++b) {
+        const std::byte* g = group + b * 288;
+        __m512i q[8];
+        for (int k = 0; k < 4; ++k) {
+            const __m512i v = load512(g + 64 * k);
+            q[k] = _mm512_and_si512(v, low_mask);
+            q[k + 4] = _mm512_and_si512(_mm512_srli_epi16(v, 4), low_mask);
+        }
+        const __m512 d = load_f16x16(g + kQ4_0R16Scales);
+        for (int t = 0; t < T; ++t) {
+            const int8_t* xq = x[t].qs.data() + b * 32;
+            __m512i s0 = _mm512_set1_epi32(x[t].bias[b]);
+            __m512i s1 = _mm512_setzero_si512();
+            for (int k = 0; k < 8; k += 2) {
+                s0 = _mm512_dpbusd_epi32(s0, q[k], broadcast4(xq + 4 * k));
+                s1 = _mm512_dpbusd_epi32(s1, q[k + 1], broadcast4(xq + 4 * k + 4));
+            }
+            acc[t] = _mm512_fmadd_ps(_mm512_mul_ps(d, _mm512_set1_ps(x[t].scales[b])),
+                                     _mm512_cvtepi32_ps(_mm512_add_epi32(s0, s1)), acc[t]);
+        }
+    }
+    for (int t = 0; t < T; ++t) _mm512_storeu_ps(y + t * ldy, acc[t]);
+}
+
+// VPSHUFB indices picking byte j (0..3) of every 32-bit lane into the lane's low byte (`pair`:
+// into both 16-bit halves), zeroing the rest.
+LLAMA_TARGET_AVX512_VNNI inline __m512i byte_picker(int j, bool pair) {
+    const __m512i lane_offsets = _mm512_set_epi32(12, 8, 4, 0, 12, 8, 4, 0, 12, 8, 4, 0, 12, 8, 4, 0);
+    const __m512i offsets =
+        pair ? _mm512_or_si512(lane_offsets, _mm512_slli_epi32(lane_offsets, 16)) : lane_offsets;
+    const uint32_t index = pair ? (0x80008000u | static_cast<uint32_t>(j) |
+                                   static_cast<uint32_t>(j) << 16)
+                                : (0x80808000u | static_cast<uint32_t>(j));
+    return _mm512_add_epi32(_mm512_set1_epi32(static_cast<int32_t>(index)), offsets);
+}
+
+template <int T>
+LLAMA_TARGET_AVX512_VNNI void q4_k_group(const std::byte* group, int64_t n_blocks,
+                                         const QuantizedActivations* x, float* y, int64_t ldy) {
+    // One token has two accumulator chains per sub-block (even and odd words) to hide VPDPBUSD's
+    // latency; several tokens interleave their own chains.
+    constexpr int kChains = T == 1 ? 2 : 1;
+    const __m512i low_mask = _mm512_set1_epi8(0x0F);
+    const __m512i six_bits = _mm512_set1_epi8(0x3F);
+    const __m512i two_bits = _mm512_set1_epi8(0x03);
+    __m512i scale_pick[4];
+    __m512i min_pick[4];
+    for (int j = 0; j < 4; ++j) {
+        scale_pick[j] = byte_picker(j, false);
+        min_pick[j] = byte_picker(j, true);
+    }
+    __m512 acc[T];
+    for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < n_blocks; ++b) {
+        const std::byte* g = group + b * 2304;
+        // Lane i holds row i's 12 scale bytes as 3 words u0, u1, u2: scales 0-3 and mins 0-3 are
+        // the low 6 bits of u0 / u1; scales and mins 4-7 are u2's nibbles with 2 top bits from
+        // the spare bits of u0 / u1.
+        const __m512i u0 = load512(g + kQ4_KR16Scales);
+        const __m512i u1 = load512(g + kQ4_KR16Scales + 64);
+        const __m512i u2 = load512(g + kQ4_KR16Scales + 128);
+        const __m512i sc[2] = {
+            _mm512_and_si512(u0, six_bits),
+            _mm512_or_si512(_mm512_and_si512(u2, low_mask),
+                            _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(u0, 6), two_bits),
+                                              4))};
+        const __m512i mn[2] = {
+            _mm512_and_si512(u1, six_bits),
+            _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi32(u2, 4), low_mask),
+                            _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(u1, 6), two_bits),
+                                              4))};
+        const __m512 d = load_f16x16(g + kQ4_KR16D);
+        const __m512 dmin = load_f16x16(g + kQ4_KR16Dmin);
+
+        // Mins: sum_j m_j * (sum of x over sub-block j), from the pairs of 16-value sums.
+        __m512i mins[T];
+        for (int t = 0; t < T; ++t) mins[t] = _mm512_setzero_si512();
+        for (int j = 0; j < 8; ++j) {
+            const __m512i m = _mm512_shuffle_epi8(mn[j / 4], min_pick[j % 4]);
+            for (int t = 0; t < T; ++t) {
+                mins[t] =
+                    _mm512_dpwssd_epi32(mins[t], m, broadcast4(x[t].bsums.data() + b * 16 + 2 * j));
+            }
+        }
+
+        __m512i sums[T];
+        for (int t = 0; t < T; ++t) sums[t] = _mm512_setzero_si512();
+        for (int half = 0; half < 4; ++half) {  // 64 values: sub-blocks 2 * half, 2 * half + 1
+            __m512i lo[kChains][T];
+            __m512i hi[kChains][T];
+            for (int c = 0; c < kChains; ++c) {
+                for (int t = 0; t < T; ++t) lo[c][t] = hi[c][t] = _mm512_setzero_si512();
+            }
+            for (int k = 0; k < 8; ++k) {
+                const __m512i v = load512(g + 64 * (8 * half + k));
+                const __m512i q_lo = _mm512_and_si512(v, low_mask);
+                const __m512i q_hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), low_mask);
+                const int c = k % kChains;
+                for (int t = 0; t < T; ++t) {
+                    const int8_t* xq = x[t].qs.data() + b * 256 + 64 * half + 4 * k;
+                    lo[c][t] = _mm512_dpbusd_epi32(lo[c][t], q_lo, broadcast4(xq));
+                    hi[c][t] = _mm512_dpbusd_epi32(hi[c][t], q_hi, broadcast4(xq + 32));
+                }
+            }
+            const int j = 2 * half;
+            const __m512i s_lo = _mm512_shuffle_epi8(sc[j / 4], scale_pick[j % 4]);
+            const __m512i s_hi = _mm512_shuffle_epi8(sc[(j + 1) / 4], scale_pick[(j + 1) % 4]);
+            for (int t = 0; t < T; ++t) {
+                __m512i l = lo[0][t];
+                __m512i h = hi[0][t];
+                if constexpr (kChains == 2) {
+                    l = _mm512_add_epi32(l, lo[1][t]);
+                    h = _mm512_add_epi32(h, hi[1][t]);
+                }
+                sums[t] = _mm512_add_epi32(
+                    sums[t], _mm512_add_epi32(_mm512_mullo_epi32(l, s_lo), _mm512_mullo_epi32(h, s_hi)));
+            }
+        }
+        for (int t = 0; t < T; ++t) {
+            const __m512 xs = _mm512_set1_ps(x[t].scales[b]);
+            acc[t] = _mm512_fmadd_ps(_mm512_mul_ps(d, xs), _mm512_cvtepi32_ps(sums[t]), acc[t]);
+            acc[t] = _mm512_fnmadd_ps(_mm512_mul_ps(dmin, xs), _mm512_cvtepi32_ps(mins[t]), acc[t]);
+        }
+    }
+    for (int t = 0; t < T; ++t) _mm512_storeu_ps(y + t * ldy, acc[t]);
+}
+
+}  // namespace
+
+void quant_matvec_r16_avx512(const QuantMatvecArgs& args) {
+    static constexpr R16GroupKernel kQ4_0[] = {q4_0_group<1>, q4_0_group<2>, q4_0_group<3>,
+                                               q4_0_group<4>, q4_0_group<5>, q4_0_group<6>,
+                                               q4_0_group<7>, q4_0_group<8>};
+    static constexpr R16GroupKernel kQ4_K[] = {q4_k_group<1>, q4_k_group<2>, q4_k_group<3>,
+                                               q4_k_group<4>};
+    switch (args.dtype) {
+        case DType::Q4_0_R16:
+            r16_groups_loop(args, 32, kQ4_0);
+            break;
+        case DType::Q4_K_R16:
+            r16_groups_loop(args, 256, kQ4_K);
+            break;
+        default:
+            break;  // matvec_quant checked the type
+    }
+}
+
+}  // namespace llama::kernels::detail
+
+#else  // not x86: never selected (quant_path_supported is false)
+
+namespace llama::kernels::detail {
+void quant_matvec_r16_avx512(const QuantMatvecArgs& args) { quant_matvec_r16_scalar(args); }
+}  // namespace llama::kernels::detail
+
+#endif

@@ -1,0 +1,178 @@
+// Row-interleaved Q4_0 / Q4_K (kernels/quant_interleave.h): the layout byte by byte, the round
+// trip, and the products of every path against the base type's portable kernel, one token and
+// several (each token's result the same alone as in a batch).
+
+#include "kernels/quant_interleave.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <iostream>
+#include <random>
+#include <vector>
+
+#include "kernels/quant.h"
+#include "kernels/quant_gemm.h"
+#include "llama/error.h"
+
+namespace llama::kernels {
+namespace {
+
+std::vector<std::byte> random_bytes(size_t n, uint32_t seed) {
+    std::mt19937 rng(seed);
+    std::vector<std::byte> out(n);
+    for (auto& b : out) b = static_cast<std::byte>(rng() & 0xFF);
+    return out;
+}
+
+// Quantized weights of realistic magnitude (random bytes would make f16 scales of any size).
+std::vector<std::byte> random_weights(DType type, int64_t rows, int64_t cols, uint32_t seed) {
+    std::mt19937 rng(seed);
+    std::normal_distribution<float> normal(0.0f, 0.02f);
+    std::vector<float> x(rows * cols);
+    for (auto& v : x) v = normal(rng);
+    std::vector<std::byte> out(rows * row_bytes(type, cols));
+    quantize_rows(type, x.data(), rows, cols, out.data());
+    return out;
+}
+
+std::vector<float> random_activations(int64_t n, uint32_t seed) {
+    std::mt19937 rng(seed);
+    std::normal_distribution<float> normal(0.0f, 1.0f);
+    std::vector<float> x(n);
+    for (auto& v : x) v = normal(rng);
+    return x;
+}
+
+TEST(Interleave, Q4_0LayoutByteByByte) {
+    constexpr int64_t kCols = 64;  // two blocks
+    const int64_t stride = row_bytes(DType::Q4_0, kCols);
+    const auto rows = random_bytes(16 * stride, 1);
+    std::vector<std::byte> group(rows.size());
+    interleave_rows(DType::Q4_0, rows.data(), stride, 2, group.data());
+    for (int64_t b = 0; b < 2; ++b) {
+        const std::byte* g = group.data() + b * 288;
+        for (int r = 0; r < 16; ++r) {
+            const std::byte* block = rows.data() + r * stride + b * 18;
+            for (int k = 0; k < 4; ++k) {
+                EXPECT_EQ(std::memcmp(g + 64 * k + 4 * r, block + 2 + 4 * k, 4), 0)
+                    << "block " << b << " row " << r << " word " << k;
+            }
+            EXPECT_EQ(std::memcmp(g + kQ4_0R16Scales + 2 * r, block, 2), 0);
+        }
+    }
+}
+
+TEST(Interleave, Q4_KLayoutByteByByte) {
+    constexpr int64_t kCols = 512;
+    const int64_t stride = row_bytes(DType::Q4_K, kCols);
+    const auto rows = random_bytes(16 * stride, 2);
+    std::vector<std::byte> group(rows.size());
+    interleave_rows(DType::Q4_K, rows.data(), stride, 2, group.data());
+    for (int64_t b = 0; b < 2; ++b) {
+        const std::byte* g = group.data() + b * 2304;
+        for (int r = 0; r < 16; ++r) {
+            const std::byte* block = rows.data() + r * stride + b * 144;
+            for (int c = 0; c < 32; ++c) {
+                EXPECT_EQ(std::memcmp(g + 64 * c + 4 * r, block + 16 + 4 * c, 4), 0);
+            }
+            for (int w = 0; w < 3; ++w) {
+                EXPECT_EQ(std::memcmp(g + kQ4_KR16Scales + 64 * w + 4 * r, block + 4 + 4 * w, 4),
+                          0);
+            }
+            EXPECT_EQ(std::memcmp(g + kQ4_KR16D + 2 * r, block, 2), 0);
+            EXPECT_EQ(std::memcmp(g + kQ4_KR16Dmin + 2 * r, block + 2, 2), 0);
+        }
+    }
+}
+
+TEST(Interleave, MatrixRoundTripAndSlices) {
+    for (DType base : {DType::Q4_0, DType::Q4_K}) {
+        const int64_t rows = 48, cols = 512;
+        const auto original = random_bytes(rows * row_bytes(base, cols), 3);
+        auto data = original;
+        interleave_matrix(base, data.data(), rows, cols);
+        EXPECT_NE(data, original);
+        const Matrix w{interleaved_type(base), rows, cols, data.data()};
+        // Any rows from a group boundary, back in the base layout.
+        std::vector<std::byte> slice(20 * w.row_stride());
+        deinterleave_slice(w, 16, 20, slice.data());
+        EXPECT_EQ(std::memcmp(slice.data(), original.data() + 16 * w.row_stride(), slice.size()),
+                  0);
+        deinterleave_matrix(interleaved_type(base), data.data(), rows, cols);
+        EXPECT_EQ(data, original) << dtype_name(base);
+    }
+}
+
+TEST(Interleave, BadShapesAndTypesThrow) {
+    std::vector<std::byte> data(24 * row_bytes(DType::Q4_0, 64));
+    EXPECT_THROW(interleave_matrix(DType::Q4_0, data.data(), 24, 64), Error);
+    EXPECT_THROW(interleave_matrix(DType::Q8_0, data.data(), 16, 64), Error);
+    EXPECT_THROW(deinterleave_matrix(DType::Q4_0, data.data(), 16, 64), Error);
+    const Matrix w{DType::Q4_0_R16, 16, 64, data.data()};
+    EXPECT_THROW(deinterleave_slice(w, 8, 8, data.data()), Error);
+    EXPECT_THROW(deinterleave_slice(w, 0, 17, data.data()), Error);
+    // Products need whole groups.
+    QuantizedActivations x;
+    quantize_activations(DType::Q4_0_R16, random_activations(64, 4), x);
+    std::vector<float> y(8);
+    EXPECT_THROW(matvec_quant(Matrix{DType::Q4_0_R16, 8, 64, data.data()}, x, y), Error);
+}
+
+// Every path, 1 to 9 tokens: each token's products equal the base type's portable kernel within
+// float accumulation order, and equal bit for bit what the same path gives the token alone.
+TEST(Interleave, ProductsEqualTheBaseTypeOnEveryPath) {
+    for (DType base : {DType::Q4_0, DType::Q4_K}) {
+        const int64_t rows = 64, cols = 1024;
+        const auto original = random_weights(base, rows, cols, 5);
+        auto data = original;
+        interleave_matrix(base, data.data(), rows, cols);
+        const Matrix w_base{base, rows, cols, original.data()};
+        const Matrix w{interleaved_type(base), rows, cols, data.data()};
+        constexpr int kTokens = 9;
+        std::vector<QuantizedActivations> x(kTokens);
+        for (int t = 0; t < kTokens; ++t) {
+            quantize_activations(w.dtype, random_activations(cols, 10 + t), x[t]);
+            EXPECT_EQ(x[t].weight_type, base);
+        }
+        std::vector<float> reference(kTokens * rows);
+        matmul_quant(QuantPath::Scalar, w_base, x, reference, rows);
+        // The same integer sums; the float accumulation order differs, and Q4_K's result is a
+        // difference of two larger sums (scales, mins): bound by the largest result's magnitude.
+        double largest = 0;
+        for (float v : reference) largest = std::max(largest, std::fabs(static_cast<double>(v)));
+        for (QuantPath path : {QuantPath::Scalar, QuantPath::Avx2, QuantPath::Avx512Vnni}) {
+            if (!quant_path_supported(path)) {
+                std::cout << "skipping " << quant_path_name(path) << ": not supported\n";
+                continue;
+            }
+            std::vector<float> alone(kTokens * rows);
+            for (int t = 0; t < kTokens; ++t) {
+                matvec_quant(path, w, x[t], std::span(alone).subspan(t * rows, rows));
+            }
+            for (int64_t i = 0; i < kTokens * rows; ++i) {
+                ASSERT_NEAR(alone[i], reference[i], 1e-5 * largest)
+                    << dtype_name(w.dtype) << " " << quant_path_name(path) << " token "
+                    << i / rows << " row " << i % rows;
+            }
+            for (int n = 2; n <= kTokens; ++n) {
+                std::vector<float> batch(n * rows + 3, -7.0f);
+                // Rows 16-47 only, into a wider output: slices start at group boundaries.
+                const Matrix part = w.slice_rows(16, 32);
+                matmul_quant(path, part, std::span(x).first(n), batch, rows);
+                for (int t = 0; t < n; ++t) {
+                    for (int64_t r = 0; r < 32; ++r) {
+                        ASSERT_EQ(batch[t * rows + r], alone[t * rows + 16 + r])
+                            << dtype_name(w.dtype) << " " << quant_path_name(path) << " " << n
+                            << " tokens, token " << t << " row " << r;
+                    }
+                }
+            }
+        }
+    }
+}
+
+}  // namespace
+}  // namespace llama::kernels
