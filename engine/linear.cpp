@@ -82,8 +82,9 @@ void linear_small_batch(ThreadPool& pool, const Matrix& w, std::span<const float
 void linear_gemm(ThreadPool& pool, const Matrix& w, std::span<const float> x, int64_t n_tokens,
                  std::span<float> y, LinearScratch& scratch) {
     scratch.tiles.resize(pool.size());
-    const int64_t tile_rows =
-        std::min<int64_t>(kTileRows, (w.rows + pool.size() - 1) / pool.size());
+    // Whole 16-row groups for row-interleaved weights (any tile is dequantized group by group).
+    const int64_t tile_rows = std::min<int64_t>(
+        kTileRows, ((w.rows + pool.size() - 1) / pool.size() + 15) / 16 * 16);
     const int64_t n_tiles = (w.rows + tile_rows - 1) / tile_rows;
     pool.parallel_for(n_tiles, 1, [&](int64_t tile_begin, int64_t tile_end, int thread) {
         for (int64_t tile = tile_begin; tile < tile_end; ++tile) {

@@ -4,10 +4,12 @@
 #include <algorithm>
 #include <cmath>
 #include <string>
+#include <vector>
 
 #include "kernels/fp16_scalar.h"
 #include "kernels/quant.h"
 #include "kernels/quant_impl.h"
+#include "kernels/quant_interleave.h"
 #include "kernels/quantize_search.h"
 #include "llama/error.h"
 
@@ -126,6 +128,20 @@ void dequantize_rows_quant(DType type, const std::byte* data, int64_t rows, int6
 void dequantize_rows_quant(QuantPath path, DType type, const std::byte* data, int64_t rows,
                            int64_t cols, float* out) {
     const int64_t stride = row_bytes(type, cols);  // throws for partial blocks
+    if (is_interleaved(type)) {
+        // Group by group (data starts a group; the matrix holds whole groups) in the base layout.
+        const DType base = interleaved_base(type);
+        std::vector<std::byte> group(static_cast<size_t>(kInterleaveRows * stride));
+        std::vector<float> values(static_cast<size_t>(kInterleaveRows * cols));
+        for (int64_t r = 0; r < rows; r += kInterleaveRows) {
+            const int64_t count = std::min<int64_t>(kInterleaveRows, rows - r);
+            deinterleave_rows(base, data + r * stride, cols / dtype_traits(base).block_elements,
+                              group.data(), stride);
+            dequantize_rows_quant(path, base, group.data(), kInterleaveRows, cols, values.data());
+            std::copy_n(values.data(), count * cols, out + r * cols);
+        }
+        return;
+    }
     const bool avx512 = path == QuantPath::Avx512Vnni && quant_path_supported(path);
     for (int64_t r = 0; r < rows; ++r) {
         if (avx512 && detail::has_avx512_dequantize(type)) {

@@ -47,6 +47,10 @@ inline bool is_k_quant_type(DType type) {
 // as Q6_K's -32 is 32 * scale; Q2_K's mins with its own dmin).
 inline DType panel_type(DType type) {
     switch (type) {
+        case DType::Q4_0_R16:  // row-interleaved: each panel's rows are taken out first
+            return DType::Q4_0;
+        case DType::Q4_K_R16:
+            return DType::Q4_K;
         case DType::Q5_0:
         case DType::IQ4_NL:
         case DType::IQ4_XS:

@@ -10,6 +10,7 @@
 
 #include "kernels/kernels.h"
 #include "kernels/quant.h"
+#include "kernels/quant_interleave.h"
 #include "llama/error.h"
 #include "model/load_progress.h"
 
@@ -149,6 +150,34 @@ class GgufModelReader {
         return fused;
     }
 
+    // A Q4_0 / Q4_K matrix of whole 16-row groups as its row-interleaved type
+    // (kernels/quant_interleave.h): in place in a copy the loader made (fused q/k/v, gate/up),
+    // else into a buffer of its own, the file's pages released. Other matrices are returned as
+    // they are. The matrix takes the same memory either way.
+    Matrix interleave(const Matrix& m, std::vector<std::shared_ptr<const void>>& storage) const {
+        const DType type = kernels::interleaved_type(m.dtype);
+        if (type == m.dtype || m.rows % kernels::kInterleaveRows != 0) return m;
+        const std::byte* file_start = file_.file()->bytes().data();
+        const bool view = m.data >= file_start && m.data < file_start + file_.file()->bytes().size();
+        if (!view) {
+            // The loader's own copy: std::byte storage it allocated non-const.
+            kernels::interleave_matrix(m.dtype, const_cast<std::byte*>(m.data), m.rows, m.cols);
+            interleaved_++;
+            return {type, m.rows, m.cols, m.data};
+        }
+        auto buffer = std::shared_ptr<std::byte[]>(new std::byte[m.bytes().size()]);
+        const int64_t stride = m.row_stride();
+        const int64_t n_blocks = m.cols / dtype_traits(m.dtype).block_elements;
+        for (int64_t r = 0; r < m.rows; r += kernels::kInterleaveRows) {
+            kernels::interleave_rows(m.dtype, m.row(r), stride, n_blocks, buffer.get() + r * stride);
+        }
+        file_.file()->advise_dontneed(static_cast<size_t>(m.data - file_start), m.bytes().size());
+        const Matrix out{type, m.rows, m.cols, buffer.get()};
+        storage.push_back(std::move(buffer));
+        interleaved_++;
+        return out;
+    }
+
     // Whether the named matrices have different types, one of them quantized: the q/k/v that
     // stay separate matrices rather than being requantized to one type.
     bool mixed_quantized(const std::vector<std::string>& names) const {
@@ -164,12 +193,14 @@ class GgufModelReader {
     }
 
     int copied_fusions() const { return copied_fusions_; }
+    int interleaved() const { return interleaved_; }
     int mixed_fusions() const { return mixed_fusions_; }
 
   private:
     const GgufFile& file_;
     mutable int copied_fusions_ = 0;
     mutable int mixed_fusions_ = 0;
+    mutable int interleaved_ = 0;
 };
 
 std::string layer_tensor(int64_t layer, const char* suffix) {
@@ -305,11 +336,13 @@ LlamaConfig read_gguf_config(const GgufFile& file) {
     return c;
 }
 
-LlamaModel load_gguf_model(const std::filesystem::path& path, ProgressReporter* progress_reporter) {
-    return load_gguf_model(GgufFile::open(path), progress_reporter);
+LlamaModel load_gguf_model(const std::filesystem::path& path, ProgressReporter* progress_reporter,
+                           bool interleave) {
+    return load_gguf_model(GgufFile::open(path), progress_reporter, interleave);
 }
 
-LlamaModel load_gguf_model(const GgufFile& file, ProgressReporter* progress_reporter) {
+LlamaModel load_gguf_model(const GgufFile& file, ProgressReporter* progress_reporter,
+                           bool interleave) {
     const std::filesystem::path& path = file.path();
     LlamaModel model;
     model.config = read_gguf_config(file);
@@ -334,27 +367,38 @@ LlamaModel load_gguf_model(const GgufFile& file, ProgressReporter* progress_repo
     }
     LoadProgress progress("loading " + path.filename().string(), c.n_layers, progress_reporter);
     model.layers.reserve(static_cast<size_t>(c.n_layers));
+    // Q4_0 / Q4_K weights interleaved for the kernels (the embedding table stays as it is: its
+    // rows are looked up one by one).
+    const auto weight = [&](const Matrix& m) {
+        return interleave ? reader.interleave(m, model.storage) : m;
+    };
+    if (model.lm_head.data != model.token_embedding.data) model.lm_head = weight(model.lm_head);
     for (int64_t i = 0; i < c.n_layers; ++i) {
         const std::vector<std::string> qkv_names{
             layer_tensor(i, "attn_q"), layer_tensor(i, "attn_k"), layer_tensor(i, "attn_v")};
-        const Matrix o = reader.matrix(layer_tensor(i, "attn_output"), c.hidden_size, c.q_size());
+        const Matrix o =
+            weight(reader.matrix(layer_tensor(i, "attn_output"), c.hidden_size, c.q_size()));
         const LlamaAttention attention =
             reader.mixed_quantized(qkv_names)
-                ? LlamaAttention(c, reader.matrix(qkv_names[0], c.q_size(), c.hidden_size),
-                                 reader.matrix(qkv_names[1], c.kv_size(), c.hidden_size),
-                                 reader.matrix(qkv_names[2], c.kv_size(), c.hidden_size), o)
+                ? LlamaAttention(c, weight(reader.matrix(qkv_names[0], c.q_size(), c.hidden_size)),
+                                 weight(reader.matrix(qkv_names[1], c.kv_size(), c.hidden_size)),
+                                 weight(reader.matrix(qkv_names[2], c.kv_size(), c.hidden_size)),
+                                 o)
                 : LlamaAttention(c,
-                                 reader.fuse(qkv_names, {c.q_size(), c.kv_size(), c.kv_size()},
-                                             c.hidden_size, model.storage),
+                                 weight(reader.fuse(qkv_names,
+                                                    {c.q_size(), c.kv_size(), c.kv_size()},
+                                                    c.hidden_size, model.storage)),
                                  o);
-        const Matrix gate_up = reader.fuse({layer_tensor(i, "ffn_gate"), layer_tensor(i, "ffn_up")},
-                                           {c.ffn_size, c.ffn_size}, c.hidden_size, model.storage);
+        const Matrix gate_up =
+            weight(reader.fuse({layer_tensor(i, "ffn_gate"), layer_tensor(i, "ffn_up")},
+                               {c.ffn_size, c.ffn_size}, c.hidden_size, model.storage));
         model.layers.push_back(DecoderLayer{
             reader.vector(layer_tensor(i, "attn_norm"), c.hidden_size),
             attention,
             reader.vector(layer_tensor(i, "ffn_norm"), c.hidden_size),
             LlamaMLP(c, gate_up,
-                     reader.matrix(layer_tensor(i, "ffn_down"), c.hidden_size, c.ffn_size)),
+                     weight(reader.matrix(layer_tensor(i, "ffn_down"), c.hidden_size,
+                                          c.ffn_size))),
         });
         progress.advance();
     }
@@ -368,6 +412,10 @@ LlamaModel load_gguf_model(const GgufFile& file, ProgressReporter* progress_repo
             "{}: {} fused q/k/v or gate/up matrices copied ({} with mixed types, converted "
             "to one type)",
             path.string(), reader.copied_fusions(), reader.mixed_fusions());
+    }
+    if (reader.interleaved() > 0) {
+        spdlog::info("{}: {} Q4_0/Q4_K matrices interleaved in groups of 16 rows", path.string(),
+                     reader.interleaved());
     }
     spdlog::info("loaded {}: {}", path.string(), model.description);
     return model;

@@ -13,7 +13,8 @@ namespace llama {
 
 namespace {
 
-LlamaModel load_any(const std::filesystem::path& path, ProgressReporter& progress) {
+LlamaModel load_any(const std::filesystem::path& path, ProgressReporter& progress,
+                    const LoadOptions& options) {
     apply_isa_environment();
     spdlog::info("kernels: ISA level {} (this CPU supports up to {})", isa_name(active_isa()),
                  isa_name(detected_isa()));
@@ -24,7 +25,7 @@ LlamaModel load_any(const std::filesystem::path& path, ProgressReporter& progres
     std::ifstream in(path, std::ios::binary);
     in.read(magic.data(), magic.size());
     if (in.gcount() == 4 && std::string_view(magic.data(), 4) == "GGUF") {
-        return load_gguf_model(path, &progress);
+        return load_gguf_model(path, &progress, options.interleave_weights);
     }
     throw Error(path.string() +
                 ": not a model (expected a GGUF file or a Hugging Face directory with config.json "
@@ -33,10 +34,11 @@ LlamaModel load_any(const std::filesystem::path& path, ProgressReporter& progres
 
 }  // namespace
 
-LlamaModel load_model(const std::filesystem::path& path, const LoadProgressCallback& on_progress) {
+LlamaModel load_model(const std::filesystem::path& path, const LoadProgressCallback& on_progress,
+                      const LoadOptions& options) {
     ProgressReporter progress(on_progress);
     progress.report(0.0f);
-    LlamaModel model = load_any(path, progress);
+    LlamaModel model = load_any(path, progress, options);
     progress.report(1.0f);
     return model;
 }

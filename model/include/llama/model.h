@@ -100,9 +100,16 @@ struct LlamaModel {
 // ready); returning false cancels the load, which then throws llama::Error.
 using LoadProgressCallback = std::function<bool(float fraction)>;
 
+struct LoadOptions {
+    // Store Q4_0 / Q4_K weights with every 16 rows interleaved, the layout the matrix-vector and
+    // GEMM kernels read fastest (the same memory); false keeps the file's layout (A/B timing).
+    bool interleave_weights = true;
+};
+
 // Loads a Hugging Face LLaMA directory (config.json + *.safetensors) or a GGUF file.
 // Throws llama::Error naming the problem on any bad or unsupported input.
 LlamaModel load_model(const std::filesystem::path& path,
-                      const LoadProgressCallback& on_progress = {});
+                      const LoadProgressCallback& on_progress = {},
+                      const LoadOptions& options = {});
 
 }  // namespace llama
