@@ -29,8 +29,8 @@ struct Layout {
 
 const Layout& layout(DType base) {
     // Q4_0: f16 d, qs[16]. Q4_K: f16 d, f16 dmin, scales[12], qs[128].
-    static const Layout q4_0{{{2, 4, 4}, {0, 1, 2}}, 2, 18};
-    static const Layout q4_k{{{16, 32, 4}, {4, 3, 4}, {0, 1, 2}, {2, 1, 2}}, 4, 144};
+    static const Layout q4_0{{{0, 1, 2}, {2, 4, 4}}, 2, 18};
+    static const Layout q4_k{{{0, 1, 2}, {2, 1, 2}, {4, 3, 4}, {16, 32, 4}}, 4, 144};
     switch (base) {
         case DType::Q4_0:
             return q4_0;

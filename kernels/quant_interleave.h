@@ -10,14 +10,15 @@
 // exactly the memory its file type does.
 //
 // A group of 16 rows is n_blocks block groups, one per block column b, each the 16 rows' block b
-// split into fields, every field stored as [words][16 rows][word bytes]:
-//   Q4_0_R16 (288 bytes):  qs[4][16][4]   bytes 4k..4k+3 of each row's qs (low nibbles: values
+// split into fields, every field stored as [words][16 rows][word bytes], the scales first so that
+// a kernel reads each group front to back (one forward stream for the hardware prefetcher):
+//   Q4_0_R16 (288 bytes):  d[16]          f16
+//                          qs[4][16][4]   bytes 4k..4k+3 of each row's qs (low nibbles: values
 //                                         4k..4k+3, high nibbles: values 16+4k..16+4k+3)
-//                          d[16]          f16
-//   Q4_K_R16 (2304 bytes): qs[32][16][4]  chunk c = 8g + k: bytes 32g+4k.. of each row's qs (low
-//                                         nibbles: values 64g+4k.., high: 64g+32+4k..)
+//   Q4_K_R16 (2304 bytes): d[16], dmin[16] f16
 //                          scales[3][16][4] the 12 packed scale bytes, 4 at a time
-//                          d[16], dmin[16] f16
+//                          qs[32][16][4]  chunk c = 8g + k: bytes 32g+4k.. of each row's qs (low
+//                                         nibbles: values 64g+4k.., high: 64g+32+4k..)
 // Rows past the last whole group of 16 keep the base type's layout (never the case for the
 // matrices the loader interleaves, whose row counts are multiples of 16).
 
@@ -59,10 +60,12 @@ inline DType interleaved_type(DType type) {
 }
 
 // Byte offsets of the fields inside one block group.
-inline constexpr int64_t kQ4_0R16Scales = 256;
-inline constexpr int64_t kQ4_KR16Scales = 2048;
-inline constexpr int64_t kQ4_KR16D = 2240;
-inline constexpr int64_t kQ4_KR16Dmin = 2272;
+inline constexpr int64_t kQ4_0R16D = 0;
+inline constexpr int64_t kQ4_0R16Qs = 32;
+inline constexpr int64_t kQ4_KR16D = 0;
+inline constexpr int64_t kQ4_KR16Dmin = 32;
+inline constexpr int64_t kQ4_KR16Scales = 64;
+inline constexpr int64_t kQ4_KR16Qs = 256;
 
 // 16 rows of n_blocks blocks of `base` (Q4_0 or Q4_K), rows row_stride bytes apart, as one
 // interleaved group at `group` (16 * n_blocks * block bytes), and back.

@@ -34,47 +34,47 @@ LLAMA_TARGET_AVX2 inline __m256i broadcast4(const void* p) {
     return _mm256_set1_epi32(v);
 }
 
-// One half (8 rows, `half` 0 or 1) of a Q4_0 group.
-template <int T>
-LLAMA_TARGET_AVX2 void q4_0_half(const std::byte* group, int half, int64_t n_blocks,
-                                 const QuantizedActivations* x, float* y, int64_t ldy) {
-    const __m256i low_mask = _mm256_set1_epi8(0x0F);
-    const __m256i ones = _mm256_set1_epi16(1);
-    __m256 acc[T];
-    for (int t = 0; t < T; ++t) acc[t] = _mm256_setzero_ps();
-    for (int64_t b = 0; b < n_blocks; ++b) {
-        const std::byte* g = group + b * 288 + 32 * half;
-        __m256i q[8];
-        for (int k = 0; k < 4; ++k) {
-            const __m256i v = load256(g + 64 * k);
-            q[k] = _mm256_and_si256(v, low_mask);
-            q[k + 4] = _mm256_and_si256(_mm256_srli_epi16(v, 4), low_mask);
-        }
-        const __m256 d = load_f16x8(group + b * 288 + kQ4_0R16Scales + 16 * half);
-        for (int t = 0; t < T; ++t) {
-            const int8_t* xq = x[t].qs.data() + b * 32;
-            __m256i s0 = _mm256_maddubs_epi16(q[0], broadcast4(xq));
-            __m256i s1 = _mm256_maddubs_epi16(q[1], broadcast4(xq + 4));
-            for (int k = 2; k < 8; k += 2) {
-                s0 = _mm256_add_epi16(s0, _mm256_maddubs_epi16(q[k], broadcast4(xq + 4 * k)));
-                s1 = _mm256_add_epi16(s1,
-                                      _mm256_maddubs_epi16(q[k + 1], broadcast4(xq + 4 * k + 4)));
-            }
-            const __m256i sum =
-                _mm256_add_epi32(_mm256_madd_epi16(_mm256_add_epi16(s0, s1), ones),
-                                 _mm256_set1_epi32(x[t].bias[b]));
-            acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(d, _mm256_set1_ps(x[t].scales[b])),
-                                     _mm256_cvtepi32_ps(sum), acc[t]);
-        }
-    }
-    for (int t = 0; t < T; ++t) _mm256_storeu_ps(y + t * ldy + 8 * half, acc[t]);
-}
-
+// Q4_0: per block and half, 4 loads give the 8 nibble vectors, then per token 8 VPMADDUBSW summed
+// in int16, one VPMADDWD by ones, the activation bias, and one FMA with d * x scale. Both halves
+// of a block are done before the next block, so the group is read once, front to back.
 template <int T>
 LLAMA_TARGET_AVX2 void q4_0_group(const std::byte* group, int64_t n_blocks,
                                   const QuantizedActivations* x, float* y, int64_t ldy) {
-    q4_0_half<T>(group, 0, n_blocks, x, y, ldy);
-    q4_0_half<T>(group, 1, n_blocks, x, y, ldy);
+    const __m256i low_mask = _mm256_set1_epi8(0x0F);
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256 acc[2][T];
+    for (int t = 0; t < T; ++t) acc[0][t] = acc[1][t] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < n_blocks; ++b) {
+        for (int half = 0; half < 2; ++half) {
+            const std::byte* g = group + b * 288 + 32 * half;
+            __m256i q[8];
+            for (int k = 0; k < 4; ++k) {
+                const __m256i v = load256(g + kQ4_0R16Qs + 64 * k);
+                q[k] = _mm256_and_si256(v, low_mask);
+                q[k + 4] = _mm256_and_si256(_mm256_srli_epi16(v, 4), low_mask);
+            }
+            const __m256 d = load_f16x8(group + b * 288 + kQ4_0R16D + 16 * half);
+            for (int t = 0; t < T; ++t) {
+                const int8_t* xq = x[t].qs.data() + b * 32;
+                __m256i s0 = _mm256_maddubs_epi16(q[0], broadcast4(xq));
+                __m256i s1 = _mm256_maddubs_epi16(q[1], broadcast4(xq + 4));
+                for (int k = 2; k < 8; k += 2) {
+                    s0 = _mm256_add_epi16(s0, _mm256_maddubs_epi16(q[k], broadcast4(xq + 4 * k)));
+                    s1 = _mm256_add_epi16(
+                        s1, _mm256_maddubs_epi16(q[k + 1], broadcast4(xq + 4 * k + 4)));
+                }
+                const __m256i sum =
+                    _mm256_add_epi32(_mm256_madd_epi16(_mm256_add_epi16(s0, s1), ones),
+                                     _mm256_set1_epi32(x[t].bias[b]));
+                acc[half][t] = _mm256_fmadd_ps(_mm256_mul_ps(d, _mm256_set1_ps(x[t].scales[b])),
+                                               _mm256_cvtepi32_ps(sum), acc[half][t]);
+            }
+        }
+    }
+    for (int t = 0; t < T; ++t) {
+        _mm256_storeu_ps(y + t * ldy, acc[0][t]);
+        _mm256_storeu_ps(y + t * ldy + 8, acc[1][t]);
+    }
 }
 
 // VPSHUFB indices putting byte j (0..3) of every 32-bit lane into both of its 16-bit halves.
@@ -85,86 +85,88 @@ LLAMA_TARGET_AVX2 inline __m256i pair_picker(int j) {
     return _mm256_add_epi32(_mm256_set1_epi32(static_cast<int32_t>(index)), offsets);
 }
 
+// One half (8 rows) of one Q4_K super-block group, added into acc.
 template <int T>
-LLAMA_TARGET_AVX2 void q4_k_half(const std::byte* group, int half, int64_t n_blocks,
-                                 const QuantizedActivations* x, float* y, int64_t ldy) {
+LLAMA_TARGET_AVX2 inline void q4_k_block_half(const std::byte* g, int half, int64_t b,
+                                              const QuantizedActivations* x, __m256* acc) {
     const __m256i low_mask = _mm256_set1_epi8(0x0F);
     const __m256i six_bits = _mm256_set1_epi8(0x3F);
     const __m256i two_bits = _mm256_set1_epi8(0x03);
-    __m256i pick[4];
-    for (int j = 0; j < 4; ++j) pick[j] = pair_picker(j);
-    __m256 acc[T];
-    for (int t = 0; t < T; ++t) acc[t] = _mm256_setzero_ps();
-    for (int64_t b = 0; b < n_blocks; ++b) {
-        const std::byte* g = group + b * 2304;
-        const std::byte* rows = g + 32 * half;
-        // Scales and mins of 8 rows as in the AVX-512 file.
-        const __m256i u0 = load256(rows + kQ4_KR16Scales);
-        const __m256i u1 = load256(rows + kQ4_KR16Scales + 64);
-        const __m256i u2 = load256(rows + kQ4_KR16Scales + 128);
-        const __m256i sc[2] = {
-            _mm256_and_si256(u0, six_bits),
-            _mm256_or_si256(_mm256_and_si256(u2, low_mask),
-                            _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(u0, 6), two_bits),
-                                              4))};
-        const __m256i mn[2] = {
-            _mm256_and_si256(u1, six_bits),
-            _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi32(u2, 4), low_mask),
-                            _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(u1, 6), two_bits),
-                                              4))};
-        const __m256 d = load_f16x8(g + kQ4_KR16D + 16 * half);
-        const __m256 dmin = load_f16x8(g + kQ4_KR16Dmin + 16 * half);
+    const std::byte* rows = g + 32 * half;
+    // Scales and mins of 8 rows as in the AVX-512 file.
+    const __m256i u0 = load256(rows + kQ4_KR16Scales);
+    const __m256i u1 = load256(rows + kQ4_KR16Scales + 64);
+    const __m256i u2 = load256(rows + kQ4_KR16Scales + 128);
+    const __m256i sc[2] = {
+        _mm256_and_si256(u0, six_bits),
+        _mm256_or_si256(
+            _mm256_and_si256(u2, low_mask),
+            _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(u0, 6), two_bits), 4))};
+    const __m256i mn[2] = {
+        _mm256_and_si256(u1, six_bits),
+        _mm256_or_si256(
+            _mm256_and_si256(_mm256_srli_epi32(u2, 4), low_mask),
+            _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(u1, 6), two_bits), 4))};
+    const __m256 d = load_f16x8(g + kQ4_KR16D + 16 * half);
+    const __m256 dmin = load_f16x8(g + kQ4_KR16Dmin + 16 * half);
 
-        __m256i mins[T];
-        for (int t = 0; t < T; ++t) mins[t] = _mm256_setzero_si256();
-        for (int j = 0; j < 8; ++j) {
-            const __m256i m = _mm256_shuffle_epi8(mn[j / 4], pick[j % 4]);
-            for (int t = 0; t < T; ++t) {
-                mins[t] = _mm256_add_epi32(
-                    mins[t],
-                    _mm256_madd_epi16(m, broadcast4(x[t].bsums.data() + b * 16 + 2 * j)));
-            }
-        }
-
-        __m256i sums[T];
-        for (int t = 0; t < T; ++t) sums[t] = _mm256_setzero_si256();
-        for (int h = 0; h < 4; ++h) {  // 64 values: sub-blocks 2h, 2h + 1
-            __m256i lo[T];
-            __m256i hi[T];
-            for (int k = 0; k < 8; ++k) {
-                const __m256i v = load256(rows + 64 * (8 * h + k));
-                const __m256i q_lo = _mm256_and_si256(v, low_mask);
-                const __m256i q_hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), low_mask);
-                for (int t = 0; t < T; ++t) {
-                    const int8_t* xq = x[t].qs.data() + b * 256 + 64 * h + 4 * k;
-                    const __m256i p_lo = _mm256_maddubs_epi16(q_lo, broadcast4(xq));
-                    const __m256i p_hi = _mm256_maddubs_epi16(q_hi, broadcast4(xq + 32));
-                    lo[t] = k == 0 ? p_lo : _mm256_add_epi16(lo[t], p_lo);
-                    hi[t] = k == 0 ? p_hi : _mm256_add_epi16(hi[t], p_hi);
-                }
-            }
-            const int j = 2 * h;
-            const __m256i s_lo = _mm256_shuffle_epi8(sc[j / 4], pick[j % 4]);
-            const __m256i s_hi = _mm256_shuffle_epi8(sc[(j + 1) / 4], pick[(j + 1) % 4]);
-            for (int t = 0; t < T; ++t) {
-                sums[t] = _mm256_add_epi32(sums[t], _mm256_add_epi32(_mm256_madd_epi16(lo[t], s_lo),
-                                                                     _mm256_madd_epi16(hi[t], s_hi)));
-            }
-        }
+    __m256i mins[T];
+    for (int t = 0; t < T; ++t) mins[t] = _mm256_setzero_si256();
+    for (int j = 0; j < 8; ++j) {
+        const __m256i m = _mm256_shuffle_epi8(mn[j / 4], pair_picker(j % 4));
         for (int t = 0; t < T; ++t) {
-            const __m256 xs = _mm256_set1_ps(x[t].scales[b]);
-            acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(d, xs), _mm256_cvtepi32_ps(sums[t]), acc[t]);
-            acc[t] = _mm256_fnmadd_ps(_mm256_mul_ps(dmin, xs), _mm256_cvtepi32_ps(mins[t]), acc[t]);
+            mins[t] = _mm256_add_epi32(
+                mins[t], _mm256_madd_epi16(m, broadcast4(x[t].bsums.data() + b * 16 + 2 * j)));
         }
     }
-    for (int t = 0; t < T; ++t) _mm256_storeu_ps(y + t * ldy + 8 * half, acc[t]);
+
+    __m256i sums[T];
+    for (int t = 0; t < T; ++t) sums[t] = _mm256_setzero_si256();
+    for (int h = 0; h < 4; ++h) {  // 64 values: sub-blocks 2h, 2h + 1
+        __m256i lo[T];
+        __m256i hi[T];
+        for (int k = 0; k < 8; ++k) {
+            const __m256i v = load256(rows + kQ4_KR16Qs + 64 * (8 * h + k));
+            const __m256i q_lo = _mm256_and_si256(v, low_mask);
+            const __m256i q_hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), low_mask);
+            for (int t = 0; t < T; ++t) {
+                const int8_t* xq = x[t].qs.data() + b * 256 + 64 * h + 4 * k;
+                const __m256i p_lo = _mm256_maddubs_epi16(q_lo, broadcast4(xq));
+                const __m256i p_hi = _mm256_maddubs_epi16(q_hi, broadcast4(xq + 32));
+                lo[t] = k == 0 ? p_lo : _mm256_add_epi16(lo[t], p_lo);
+                hi[t] = k == 0 ? p_hi : _mm256_add_epi16(hi[t], p_hi);
+            }
+        }
+        const int j = 2 * h;
+        const __m256i s_lo = _mm256_shuffle_epi8(sc[j / 4], pair_picker(j % 4));
+        const __m256i s_hi = _mm256_shuffle_epi8(sc[(j + 1) / 4], pair_picker((j + 1) % 4));
+        for (int t = 0; t < T; ++t) {
+            sums[t] = _mm256_add_epi32(sums[t], _mm256_add_epi32(_mm256_madd_epi16(lo[t], s_lo),
+                                                                 _mm256_madd_epi16(hi[t], s_hi)));
+        }
+    }
+    for (int t = 0; t < T; ++t) {
+        const __m256 xs = _mm256_set1_ps(x[t].scales[b]);
+        acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(d, xs), _mm256_cvtepi32_ps(sums[t]), acc[t]);
+        acc[t] = _mm256_fnmadd_ps(_mm256_mul_ps(dmin, xs), _mm256_cvtepi32_ps(mins[t]), acc[t]);
+    }
 }
 
+// Both halves of each super-block before the next: the group is read once, front to back.
 template <int T>
 LLAMA_TARGET_AVX2 void q4_k_group(const std::byte* group, int64_t n_blocks,
                                   const QuantizedActivations* x, float* y, int64_t ldy) {
-    q4_k_half<T>(group, 0, n_blocks, x, y, ldy);
-    q4_k_half<T>(group, 1, n_blocks, x, y, ldy);
+    __m256 acc[2][T];
+    for (int t = 0; t < T; ++t) acc[0][t] = acc[1][t] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < n_blocks; ++b) {
+        const std::byte* g = group + b * 2304;
+        q4_k_block_half<T>(g, 0, b, x, acc[0]);
+        q4_k_block_half<T>(g, 1, b, x, acc[1]);
+    }
+    for (int t = 0; t < T; ++t) {
+        _mm256_storeu_ps(y + t * ldy, acc[0][t]);
+        _mm256_storeu_ps(y + t * ldy + 8, acc[1][t]);
+    }
 }
 
 }  // namespace

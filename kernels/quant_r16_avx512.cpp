@@ -51,11 +51,11 @@ LLAMA_TARGET_AVX512_VNNI void q4_0_group(const std::byte* group, int64_t n_block
         const std::byte* g = group + b * 288;
         __m512i q[8];
         for (int k = 0; k < 4; ++k) {
-            const __m512i v = load512(g + 64 * k);
+            const __m512i v = load512(g + kQ4_0R16Qs + 64 * k);
             q[k] = _mm512_and_si512(v, low_mask);
             q[k + 4] = _mm512_and_si512(_mm512_srli_epi16(v, 4), low_mask);
         }
-        const __m512 d = load_f16x16(g + kQ4_0R16Scales);
+        const __m512 d = load_f16x16(g + kQ4_0R16D);
         for (int t = 0; t < T; ++t) {
             const int8_t* xq = x[t].qs.data() + b * 32;
             __m512i s0 = _mm512_set1_epi32(x[t].bias[b]);
@@ -74,12 +74,13 @@ LLAMA_TARGET_AVX512_VNNI void q4_0_group(const std::byte* group, int64_t n_block
 // VPSHUFB indices picking byte j (0..3) of every 32-bit lane into the lane's low byte (`pair`:
 // into both 16-bit halves), zeroing the rest.
 LLAMA_TARGET_AVX512_VNNI inline __m512i byte_picker(int j, bool pair) {
-    const __m512i lane_offsets = _mm512_set_epi32(12, 8, 4, 0, 12, 8, 4, 0, 12, 8, 4, 0, 12, 8, 4, 0);
+    const __m512i lane_offsets =
+        _mm512_set_epi32(12, 8, 4, 0, 12, 8, 4, 0, 12, 8, 4, 0, 12, 8, 4, 0);
     const __m512i offsets =
         pair ? _mm512_or_si512(lane_offsets, _mm512_slli_epi32(lane_offsets, 16)) : lane_offsets;
-    const uint32_t index = pair ? (0x80008000u | static_cast<uint32_t>(j) |
-                                   static_cast<uint32_t>(j) << 16)
-                                : (0x80808000u | static_cast<uint32_t>(j));
+    const uint32_t index =
+        pair ? (0x80008000u | static_cast<uint32_t>(j) | static_cast<uint32_t>(j) << 16)
+             : (0x80808000u | static_cast<uint32_t>(j));
     return _mm512_add_epi32(_mm512_set1_epi32(static_cast<int32_t>(index)), offsets);
 }
 
@@ -110,14 +111,14 @@ LLAMA_TARGET_AVX512_VNNI void q4_k_group(const std::byte* group, int64_t n_block
         const __m512i u2 = load512(g + kQ4_KR16Scales + 128);
         const __m512i sc[2] = {
             _mm512_and_si512(u0, six_bits),
-            _mm512_or_si512(_mm512_and_si512(u2, low_mask),
-                            _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(u0, 6), two_bits),
-                                              4))};
+            _mm512_or_si512(
+                _mm512_and_si512(u2, low_mask),
+                _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(u0, 6), two_bits), 4))};
         const __m512i mn[2] = {
             _mm512_and_si512(u1, six_bits),
-            _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi32(u2, 4), low_mask),
-                            _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(u1, 6), two_bits),
-                                              4))};
+            _mm512_or_si512(
+                _mm512_and_si512(_mm512_srli_epi32(u2, 4), low_mask),
+                _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(u1, 6), two_bits), 4))};
         const __m512 d = load_f16x16(g + kQ4_KR16D);
         const __m512 dmin = load_f16x16(g + kQ4_KR16Dmin);
 
@@ -141,7 +142,7 @@ LLAMA_TARGET_AVX512_VNNI void q4_k_group(const std::byte* group, int64_t n_block
                 for (int t = 0; t < T; ++t) lo[c][t] = hi[c][t] = _mm512_setzero_si512();
             }
             for (int k = 0; k < 8; ++k) {
-                const __m512i v = load512(g + 64 * (8 * half + k));
+                const __m512i v = load512(g + kQ4_KR16Qs + 64 * (8 * half + k));
                 const __m512i q_lo = _mm512_and_si512(v, low_mask);
                 const __m512i q_hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), low_mask);
                 const int c = k % kChains;
@@ -161,8 +162,8 @@ LLAMA_TARGET_AVX512_VNNI void q4_k_group(const std::byte* group, int64_t n_block
                     l = _mm512_add_epi32(l, lo[1][t]);
                     h = _mm512_add_epi32(h, hi[1][t]);
                 }
-                sums[t] = _mm512_add_epi32(
-                    sums[t], _mm512_add_epi32(_mm512_mullo_epi32(l, s_lo), _mm512_mullo_epi32(h, s_hi)));
+                sums[t] = _mm512_add_epi32(sums[t], _mm512_add_epi32(_mm512_mullo_epi32(l, s_lo),
+                                                                     _mm512_mullo_epi32(h, s_hi)));
             }
         }
         for (int t = 0; t < T; ++t) {

@@ -158,7 +158,8 @@ class GgufModelReader {
         const DType type = kernels::interleaved_type(m.dtype);
         if (type == m.dtype || m.rows % kernels::kInterleaveRows != 0) return m;
         const std::byte* file_start = file_.file()->bytes().data();
-        const bool view = m.data >= file_start && m.data < file_start + file_.file()->bytes().size();
+        const bool view =
+            m.data >= file_start && m.data < file_start + file_.file()->bytes().size();
         if (!view) {
             // The loader's own copy: std::byte storage it allocated non-const.
             kernels::interleave_matrix(m.dtype, const_cast<std::byte*>(m.data), m.rows, m.cols);
@@ -169,7 +170,8 @@ class GgufModelReader {
         const int64_t stride = m.row_stride();
         const int64_t n_blocks = m.cols / dtype_traits(m.dtype).block_elements;
         for (int64_t r = 0; r < m.rows; r += kernels::kInterleaveRows) {
-            kernels::interleave_rows(m.dtype, m.row(r), stride, n_blocks, buffer.get() + r * stride);
+            kernels::interleave_rows(m.dtype, m.row(r), stride, n_blocks,
+                                     buffer.get() + r * stride);
         }
         file_.file()->advise_dontneed(static_cast<size_t>(m.data - file_start), m.bytes().size());
         const Matrix out{type, m.rows, m.cols, buffer.get()};
@@ -382,13 +384,12 @@ LlamaModel load_gguf_model(const GgufFile& file, ProgressReporter* progress_repo
             reader.mixed_quantized(qkv_names)
                 ? LlamaAttention(c, weight(reader.matrix(qkv_names[0], c.q_size(), c.hidden_size)),
                                  weight(reader.matrix(qkv_names[1], c.kv_size(), c.hidden_size)),
-                                 weight(reader.matrix(qkv_names[2], c.kv_size(), c.hidden_size)),
-                                 o)
-                : LlamaAttention(c,
-                                 weight(reader.fuse(qkv_names,
-                                                    {c.q_size(), c.kv_size(), c.kv_size()},
-                                                    c.hidden_size, model.storage)),
-                                 o);
+                                 weight(reader.matrix(qkv_names[2], c.kv_size(), c.hidden_size)), o)
+                : LlamaAttention(
+                      c,
+                      weight(reader.fuse(qkv_names, {c.q_size(), c.kv_size(), c.kv_size()},
+                                         c.hidden_size, model.storage)),
+                      o);
         const Matrix gate_up =
             weight(reader.fuse({layer_tensor(i, "ffn_gate"), layer_tensor(i, "ffn_up")},
                                {c.ffn_size, c.ffn_size}, c.hidden_size, model.storage));
@@ -397,8 +398,7 @@ LlamaModel load_gguf_model(const GgufFile& file, ProgressReporter* progress_repo
             attention,
             reader.vector(layer_tensor(i, "ffn_norm"), c.hidden_size),
             LlamaMLP(c, gate_up,
-                     weight(reader.matrix(layer_tensor(i, "ffn_down"), c.hidden_size,
-                                          c.ffn_size))),
+                     weight(reader.matrix(layer_tensor(i, "ffn_down"), c.hidden_size, c.ffn_size))),
         });
         progress.advance();
     }

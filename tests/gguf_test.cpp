@@ -16,6 +16,7 @@
 
 #include "kernels/kernels.h"
 #include "kernels/quant.h"
+#include "kernels/quant_interleave.h"
 #include "llama/error.h"
 #include "llama/model.h"
 #include "model/gguf_loader.h"
@@ -368,7 +369,7 @@ TEST(GgufLoader, LoadsConfigAndMapsWeightsInPlace) {
         TinyGgufSpec spec;
         spec.matrix_type = type;
         const TensorValues values = write_tiny_gguf(dir / "m.gguf", spec);
-        const LlamaModel model = load_gguf_model(dir / "m.gguf");
+        const LlamaModel model = load_gguf_model(dir / "m.gguf", nullptr, /*interleave=*/false);
         const LlamaConfig& c = model.config;
         EXPECT_EQ(c.hidden_size, 64);
         EXPECT_EQ(c.n_layers, 2);
@@ -403,6 +404,38 @@ TEST(GgufLoader, LoadsConfigAndMapsWeightsInPlace) {
     }
 }
 
+// By default Q4_0 / Q4_K matrices are interleaved in 16-row groups, in buffers of the same size:
+// the bytes are the file's, permuted; the embedding table keeps the file's layout; the values
+// are unchanged.
+TEST(GgufLoader, InterleavesQ4MatricesAtLoad) {
+    for (bool swapped : {false, true}) {  // fused views of the file, and fused copies
+        SCOPED_TRACE(swapped ? "copied q/k/v" : "q/k/v views");
+        TempDir dir;
+        TinyGgufSpec spec;
+        spec.matrix_type = GgmlType::Q4_0;
+        spec.swap_q_and_k = swapped;
+        const TensorValues values = write_tiny_gguf(dir / "m.gguf", spec);
+        const LlamaModel plain = load_gguf_model(dir / "m.gguf", nullptr, false);
+        const LlamaModel model = load_model(dir / "m.gguf");
+        EXPECT_EQ(model.token_embedding.dtype, plain.token_embedding.dtype);
+        expect_model_matches(model, values, 0.0f);
+        const auto check = [](const Matrix& interleaved, const Matrix& original) {
+            EXPECT_EQ(interleaved.dtype, DType::Q4_0_R16);
+            EXPECT_EQ(interleaved.bytes().size(), original.bytes().size());
+            std::vector<std::byte> rows(original.bytes().size());
+            kernels::deinterleave_slice(interleaved, 0, interleaved.rows, rows.data());
+            EXPECT_EQ(std::memcmp(rows.data(), original.data, rows.size()), 0);
+        };
+        for (size_t i = 0; i < model.layers.size(); ++i) {
+            check(model.layers[i].attention.qkv_weight(), plain.layers[i].attention.qkv_weight());
+            check(model.layers[i].attention.o_weight(), plain.layers[i].attention.o_weight());
+            check(model.layers[i].mlp.gate_up_weight(), plain.layers[i].mlp.gate_up_weight());
+            check(model.layers[i].mlp.down_weight(), plain.layers[i].mlp.down_weight());
+        }
+        EXPECT_EQ(model.weight_bytes(), plain.weight_bytes());
+    }
+}
+
 TEST(GgufLoader, TiedOutputUsesTheEmbedding) {
     TempDir dir;
     TinyGgufSpec spec;
@@ -419,7 +452,7 @@ TEST(GgufLoader, CopiesNonAdjacentParts) {
     spec.matrix_type = GgmlType::Q4_0;
     spec.swap_q_and_k = true;
     const TensorValues values = write_tiny_gguf(dir / "m.gguf", spec);
-    const LlamaModel model = load_gguf_model(dir / "m.gguf");
+    const LlamaModel model = load_gguf_model(dir / "m.gguf", nullptr, /*interleave=*/false);
     EXPECT_EQ(model.layers[0].attention.qkv_weight().dtype, DType::Q4_0);
     EXPECT_EQ(model.storage.size(), 3u);  // the file and one qkv buffer per layer
     expect_model_matches(model, values, 0.0f);
@@ -435,7 +468,7 @@ TEST(GgufLoader, ConvertsPartsOfDifferentTypes) {
     spec.types["blk.1.attn_k.weight"] = GgmlType::F32;
     spec.types["blk.1.attn_v.weight"] = GgmlType::BF16;
     const TensorValues values = write_tiny_gguf(dir / "m.gguf", spec);
-    const LlamaModel model = load_gguf_model(dir / "m.gguf");
+    const LlamaModel model = load_gguf_model(dir / "m.gguf", nullptr, /*interleave=*/false);
     // q/k/v with a quantized part: three matrices in the file's own types, not requantized.
     const auto parts = model.layers[0].attention.qkv_parts();
     ASSERT_EQ(parts.size(), 3u);

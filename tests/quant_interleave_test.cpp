@@ -57,10 +57,10 @@ TEST(Interleave, Q4_0LayoutByteByByte) {
         for (int r = 0; r < 16; ++r) {
             const std::byte* block = rows.data() + r * stride + b * 18;
             for (int k = 0; k < 4; ++k) {
-                EXPECT_EQ(std::memcmp(g + 64 * k + 4 * r, block + 2 + 4 * k, 4), 0)
+                EXPECT_EQ(std::memcmp(g + kQ4_0R16Qs + 64 * k + 4 * r, block + 2 + 4 * k, 4), 0)
                     << "block " << b << " row " << r << " word " << k;
             }
-            EXPECT_EQ(std::memcmp(g + kQ4_0R16Scales + 2 * r, block, 2), 0);
+            EXPECT_EQ(std::memcmp(g + kQ4_0R16D + 2 * r, block, 2), 0);
         }
     }
 }
@@ -76,7 +76,7 @@ TEST(Interleave, Q4_KLayoutByteByByte) {
         for (int r = 0; r < 16; ++r) {
             const std::byte* block = rows.data() + r * stride + b * 144;
             for (int c = 0; c < 32; ++c) {
-                EXPECT_EQ(std::memcmp(g + 64 * c + 4 * r, block + 16 + 4 * c, 4), 0);
+                EXPECT_EQ(std::memcmp(g + kQ4_KR16Qs + 64 * c + 4 * r, block + 16 + 4 * c, 4), 0);
             }
             for (int w = 0; w < 3; ++w) {
                 EXPECT_EQ(std::memcmp(g + kQ4_KR16Scales + 64 * w + 4 * r, block + 4 + 4 * w, 4),
@@ -154,8 +154,8 @@ TEST(Interleave, ProductsEqualTheBaseTypeOnEveryPath) {
             }
             for (int64_t i = 0; i < kTokens * rows; ++i) {
                 ASSERT_NEAR(alone[i], reference[i], 1e-5 * largest)
-                    << dtype_name(w.dtype) << " " << quant_path_name(path) << " token "
-                    << i / rows << " row " << i % rows;
+                    << dtype_name(w.dtype) << " " << quant_path_name(path) << " token " << i / rows
+                    << " row " << i % rows;
             }
             for (int n = 2; n <= kTokens; ++n) {
                 std::vector<float> batch(n * rows + 3, -7.0f);

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "kernels/quant.h"
+#include "kernels/quant_interleave.h"
 #include "kernels/simd.h"
 #include "tools/bench-kernels/bench_data.h"
 
@@ -143,7 +144,9 @@ void BM_MatvecQuant(benchmark::State& state, DType dtype) {
     }
     state.SetLabel(std::string(baseline ? "baseline" : quant_path_name(path)) +
                    (streamed ? " dram" : " cached"));
-    const auto matrix = quantized_bytes(dtype, rows, cols);
+    auto matrix = quantized_bytes(interleaved_base(dtype), rows, cols);
+    if (is_interleaved(dtype))
+        interleave_matrix(interleaved_base(dtype), matrix.data(), rows, cols);
     const size_t copies = streamed ? (kStreamBytes + matrix.size() - 1) / matrix.size() : 1;
     std::vector<std::byte> bytes(copies * matrix.size());
     for (size_t c = 0; c < copies; ++c) {
@@ -197,6 +200,8 @@ BENCHMARK_CAPTURE(BM_MatvecQuant, q4_0, DType::Q4_0)
     ->Apply(matvec_args_with_baseline)
     ->UseRealTime();
 BENCHMARK_CAPTURE(BM_MatvecQuant, q4_k, DType::Q4_K)->Apply(matvec_args)->UseRealTime();
+BENCHMARK_CAPTURE(BM_MatvecQuant, q4_0_r16, DType::Q4_0_R16)->Apply(matvec_args)->UseRealTime();
+BENCHMARK_CAPTURE(BM_MatvecQuant, q4_k_r16, DType::Q4_K_R16)->Apply(matvec_args)->UseRealTime();
 BENCHMARK_CAPTURE(BM_MatvecQuant, q5_k, DType::Q5_K)->Apply(matvec_args)->UseRealTime();
 BENCHMARK_CAPTURE(BM_MatvecQuant, q6_k, DType::Q6_K)->Apply(matvec_args)->UseRealTime();
 BENCHMARK_CAPTURE(BM_MatvecQuant, q4_1, DType::Q4_1)->Apply(matvec_args)->UseRealTime();

@@ -40,7 +40,7 @@ LlamaModel build_model(const BenchOptions& o, int threads, std::string& model_na
         set_isa_cap(o.isa, "--isa");
     }
     if (!o.model_path.empty()) {
-        LlamaModel model = load_model(o.model_path);
+        LlamaModel model = load_model(o.model_path, {}, {.interleave_weights = o.repack});
         if (o.layers > 0 && o.layers < model.config.n_layers) {
             model.layers.erase(model.layers.begin() + o.layers, model.layers.end());
             model.config.n_layers = o.layers;

@@ -153,6 +153,14 @@ const std::vector<FlagSpec>& flag_specs() {
                  throw Error("--precision must be f32 or bf16, got '" + std::string(v) + "'");
              }
          }},
+        {{"--repack"},
+         true,
+         [](BenchOptions& o, std::string_view v) {
+             if (v != "0" && v != "1") {
+                 throw Error("--repack must be 0 or 1, got '" + std::string(v) + "'");
+             }
+             o.repack = v == "1";
+         }},
         {{"--isa"},
          true,
          // Checked when applied (main.cpp): bench_core does not link the engine.
@@ -370,6 +378,8 @@ Grid:
                           tiles or AVX512-BF16 where the ISA level has them, fp32 elsewhere
   --isa LEVEL             cap the instruction set: scalar|avx2|avx512|avx512-vnni|
                           avx512-bf16|amx (default: $LLAMA_ISA, else all the CPU has)
+  --repack 0|1            interleave Q4_0/Q4_K weights at load (default 1; 0 = the file's
+                          layout, for A/B timing)
   --split-mode MODE       cached | per-forward | ab (default ab). ab runs three arms per
                           configuration -- cached, per-forward and cached again (the A/A
                           control) -- in a seeded random order within every repetition.
