@@ -8,6 +8,7 @@
 #include "kernels/gemm_fma.h"
 #include "kernels/kernels.h"
 #include "kernels/quant_gemm.h"
+#include "kernels/quant_interleave.h"
 
 namespace llama {
 
@@ -22,6 +23,11 @@ constexpr int64_t kSmallBatch = 4;
 // thread: Q4_0/Q8_0/Q4_K 1.0-1.5x faster at 3 tokens, 1.3-1.8x at 4, 1.5-2x at 6-8; at 1 token
 // the matrix-vector path is 1.6-4x faster, at 2 tokens it depends on the type).
 constexpr int64_t kSmallBatchIntGemm = 2;
+// Row-interleaved weights (kernels/quant_interleave.h): their small-batch kernels share each
+// unpacked weight vector between up to 8 tokens with no horizontal sums, and the integer GEMM
+// must first take each panel's rows out of the interleaved layout; up to this many tokens the
+// small-batch kernels are faster.
+constexpr int64_t kSmallBatchInterleaved = 16;
 // Rows of a block that stays in cache while every token of a small batch reads it.
 constexpr int64_t kMatvecRows = 32;
 // Quantized weights must be dequantized to be packed for AMX; up to this many tokens the
@@ -199,9 +205,10 @@ void linear(ThreadPool& pool, const Matrix& w, std::span<const float> x, int64_t
     // Quantized weights without AMX: integer dot products on 8-bit activations, as decode does.
     const bool int_gemm =
         quantized && !amx && scratch.int_gemm && kernels::gemm_quant_supports(w.dtype);
-    const int64_t small_batch = amx && quantized ? kAmxSmallBatchQuantized
-                                : int_gemm       ? kSmallBatchIntGemm
-                                                 : kSmallBatch;
+    const int64_t small_batch = kernels::is_interleaved(w.dtype) ? kSmallBatchInterleaved
+                                : amx && quantized                ? kAmxSmallBatchQuantized
+                                : int_gemm                        ? kSmallBatchIntGemm
+                                                                  : kSmallBatch;
     if (n_tokens <= small_batch || n_tokens <= scratch.matvec_max_tokens) {
         linear_small_batch(pool, w, x, n_tokens, y, scratch);
     } else if (int_gemm) {
