@@ -89,8 +89,8 @@ void linear_gemm(ThreadPool& pool, const Matrix& w, std::span<const float> x, in
                  std::span<float> y, LinearScratch& scratch) {
     scratch.tiles.resize(pool.size());
     // Whole 16-row groups for row-interleaved weights (any tile is dequantized group by group).
-    const int64_t tile_rows = std::min<int64_t>(
-        kTileRows, ((w.rows + pool.size() - 1) / pool.size() + 15) / 16 * 16);
+    const int64_t tile_rows =
+        std::min<int64_t>(kTileRows, ((w.rows + pool.size() - 1) / pool.size() + 15) / 16 * 16);
     const int64_t n_tiles = (w.rows + tile_rows - 1) / tile_rows;
     pool.parallel_for(n_tiles, 1, [&](int64_t tile_begin, int64_t tile_end, int thread) {
         for (int64_t tile = tile_begin; tile < tile_end; ++tile) {
@@ -206,9 +206,9 @@ void linear(ThreadPool& pool, const Matrix& w, std::span<const float> x, int64_t
     const bool int_gemm =
         quantized && !amx && scratch.int_gemm && kernels::gemm_quant_supports(w.dtype);
     const int64_t small_batch = kernels::is_interleaved(w.dtype) ? kSmallBatchInterleaved
-                                : amx && quantized                ? kAmxSmallBatchQuantized
-                                : int_gemm                        ? kSmallBatchIntGemm
-                                                                  : kSmallBatch;
+                                : amx && quantized               ? kAmxSmallBatchQuantized
+                                : int_gemm                       ? kSmallBatchIntGemm
+                                                                 : kSmallBatch;
     if (n_tokens <= small_batch || n_tokens <= scratch.matvec_max_tokens) {
         linear_small_batch(pool, w, x, n_tokens, y, scratch);
     } else if (int_gemm) {

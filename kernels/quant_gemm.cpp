@@ -146,24 +146,19 @@ void gemm_quant(QuantPath path, const Matrix& w, const QuantizedBatch& x, std::s
     if (x.n_tokens == 0 || w.rows == 0) return;
     const PanelFunctions functions = panel_functions(path);
     const int64_t n_blocks = w.cols / x.block;
-    const int64_t panel_bytes = n_blocks * detail::panel_block_bytes(w.dtype);
     const int64_t stride = w.row_stride();
-    // Row-interleaved weights: each group of 16 rows goes back to the base layout after the
-    // panel, then is packed as the base type.
+    // Row-interleaved weights: each 16-row group is one panel, converted directly.
     const bool interleaved = is_interleaved(w.dtype);
     if (interleaved && w.rows % kInterleaveRows != 0) {
         throw Error("gemm_quant: " + std::to_string(w.rows) + " rows of " +
                     std::string(dtype_name(w.dtype)) + " are not whole groups of 16");
     }
     static_assert(detail::kPanelRows == kInterleaveRows);
-    panel.resize(static_cast<size_t>(panel_bytes + (interleaved ? kInterleaveRows * stride : 0)));
-    const DType base = interleaved_base(w.dtype);
-    std::byte* rows = panel.data() + panel_bytes;
+    panel.resize(static_cast<size_t>(n_blocks * detail::panel_block_bytes(w.dtype)));
     for (int64_t r0 = 0; r0 < w.rows; r0 += detail::kPanelRows) {
         const int n_rows = static_cast<int>(std::min<int64_t>(detail::kPanelRows, w.rows - r0));
         if (interleaved) {
-            deinterleave_rows(base, w.row(r0), n_blocks, rows, stride);
-            functions.pack(base, rows, stride, n_rows, n_blocks, panel.data());
+            detail::pack_panel_r16(w.dtype, w.row(r0), n_blocks, panel.data());
         } else {
             functions.pack(w.dtype, w.row(r0), stride, n_rows, n_blocks, panel.data());
         }

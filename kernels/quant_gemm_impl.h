@@ -92,6 +92,10 @@ void pack_panel(DType type, const std::byte* rows, int64_t row_stride, int n_row
 void pack_panel_avx512(DType type, const std::byte* rows, int64_t row_stride, int n_rows,
                        int64_t n_blocks, std::byte* panel);
 
+// The panel of one 16-row group of a row-interleaved matrix (Q4_0_R16, Q4_K_R16): the same bytes
+// pack_panel gives for those rows in the base layout.
+void pack_panel_r16(DType type, const std::byte* group, int64_t n_blocks, std::byte* panel);
+
 // out[t * ldy + i] = dot(panel row i, token t) for i < n_rows, t < x.n_tokens.
 struct PanelGemmArgs {
     DType dtype;

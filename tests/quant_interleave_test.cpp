@@ -174,5 +174,29 @@ TEST(Interleave, ProductsEqualTheBaseTypeOnEveryPath) {
     }
 }
 
+// The integer GEMM reads interleaved weights into the same panels: results equal bit for bit.
+TEST(Interleave, GemmEqualsTheBaseTypeBitForBit) {
+    for (DType base : {DType::Q4_0, DType::Q4_K}) {
+        const int64_t rows = 48, cols = 512, tokens = 7;
+        const auto original = random_weights(base, rows, cols, 8);
+        auto data = original;
+        interleave_matrix(base, data.data(), rows, cols);
+        const Matrix w_base{base, rows, cols, original.data()};
+        const Matrix w{interleaved_type(base), rows, cols, data.data()};
+        EXPECT_TRUE(gemm_quant_supports(w.dtype));
+        const auto x = random_activations(tokens * cols, 9);
+        for (QuantPath path : {QuantPath::Scalar, QuantPath::Avx2, QuantPath::Avx512Vnni}) {
+            if (!quant_path_supported(path)) continue;
+            QuantizedBatch batch;
+            quantize_batch(path, w.dtype, x, tokens, batch);
+            QuantPanelBuffer panel;
+            std::vector<float> expected(tokens * rows), y(tokens * rows);
+            gemm_quant(path, w_base, batch, expected, rows, panel);
+            gemm_quant(path, w, batch, y, rows, panel);
+            EXPECT_EQ(y, expected) << dtype_name(w.dtype) << " " << quant_path_name(path);
+        }
+    }
+}
+
 }  // namespace
 }  // namespace llama::kernels

@@ -1,0 +1,96 @@
+// gemm_quant's panels (quant_gemm_impl.h) straight from row-interleaved Q4_0 / Q4_K groups
+// (quant_interleave.h): the weight bytes are already transposed 4 at a time, so a panel group is a
+// masked or shifted copy of an interleaved one, and only the scales are widened row by row. Plain
+// C++ the compiler vectorizes, for every path; the panel is the one pack_panel makes from the
+// same rows in the file's layout, byte for byte.
+
+#include <cstring>
+
+#include "kernels/fp16_scalar.h"
+#include "kernels/quant_gemm_impl.h"
+#include "kernels/quant_interleave.h"
+#include "llama/error.h"
+
+namespace llama::kernels::detail {
+
+namespace {
+
+// Panel groups `low` and `high` (64 bytes each) from the low and high nibbles of 64 bytes.
+void split_nibbles(const std::byte* in, std::byte* low, std::byte* high) {
+    for (int i = 0; i < 64; ++i) {
+        const auto v = static_cast<uint8_t>(in[i]);
+        low[i] = static_cast<std::byte>(v & 0x0F);
+        high[i] = static_cast<std::byte>(v >> 4);
+    }
+}
+
+void store_f16_as_f32(const std::byte* halves, std::byte* floats) {
+    for (int r = 0; r < kInterleaveRows; ++r) {
+        uint16_t h;
+        std::memcpy(&h, halves + 2 * r, 2);
+        const float v = f16_to_f32_scalar(h);
+        std::memcpy(floats + 4 * r, &v, 4);
+    }
+}
+
+void pack_q4_0_r16(const std::byte* group, int64_t n_blocks, std::byte* panel) {
+    for (int64_t b = 0; b < n_blocks; ++b) {
+        const std::byte* in = group + b * 288;
+        std::byte* out = panel + b * kQ32PanelBlock;
+        for (int k = 0; k < 4; ++k) {
+            split_nibbles(in + kQ4_0R16Qs + 64 * k, out + 64 * k, out + 64 * (k + 4));
+        }
+        store_f16_as_f32(in + kQ4_0R16D, out + 512);
+    }
+}
+
+void pack_q4_k_r16(const std::byte* group, int64_t n_blocks, std::byte* panel) {
+    const int64_t block_bytes = panel_block_bytes(DType::Q4_K);
+    for (int64_t b = 0; b < n_blocks; ++b) {
+        const std::byte* in = group + b * 2304;
+        std::byte* out = panel + b * block_bytes;
+        // Chunk 8g + k: low nibbles are values 64g + 4k.. (panel group 16g + k), high nibbles
+        // 64g + 32 + 4k.. (group 16g + 8 + k).
+        for (int g = 0; g < 4; ++g) {
+            for (int k = 0; k < 8; ++k) {
+                split_nibbles(in + kQ4_KR16Qs + 64 * (8 * g + k), out + 64 * (16 * g + k),
+                              out + 64 * (16 * g + 8 + k));
+            }
+        }
+        std::byte* scales = out + kKPanelScales;
+        std::byte* mins = scales + 8 * 64;
+        for (int r = 0; r < kInterleaveRows; ++r) {
+            uint8_t packed[12];
+            for (int w = 0; w < 3; ++w) {
+                std::memcpy(packed + 4 * w, in + kQ4_KR16Scales + 64 * w + 4 * r, 4);
+            }
+            for (int j = 0; j < 8; ++j) {
+                uint8_t sc;
+                uint8_t m;
+                unpack_q4k_scale_min(j, packed, &sc, &m);
+                const int32_t scale = sc;
+                const uint32_t pair = static_cast<uint32_t>(m) | static_cast<uint32_t>(m) << 16;
+                std::memcpy(scales + 64 * j + 4 * r, &scale, 4);
+                std::memcpy(mins + 64 * j + 4 * r, &pair, 4);
+            }
+        }
+        store_f16_as_f32(in + kQ4_KR16D, mins + 512);
+        store_f16_as_f32(in + kQ4_KR16Dmin, mins + 576);
+    }
+}
+
+}  // namespace
+
+void pack_panel_r16(DType type, const std::byte* group, int64_t n_blocks, std::byte* panel) {
+    switch (type) {
+        case DType::Q4_0_R16:
+            return pack_q4_0_r16(group, n_blocks, panel);
+        case DType::Q4_K_R16:
+            return pack_q4_k_r16(group, n_blocks, panel);
+        default:
+            throw Error("pack_panel_r16: " + std::string(dtype_name(type)) +
+                        " is not an interleaved type");
+    }
+}
+
+}  // namespace llama::kernels::detail
