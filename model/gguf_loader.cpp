@@ -13,6 +13,7 @@
 #include "kernels/quant_interleave.h"
 #include "llama/error.h"
 #include "model/load_progress.h"
+#include "model/weight_buffer.h"
 
 namespace llama {
 
@@ -120,7 +121,7 @@ class GgufModelReader {
             mixed_fusions_++;
         }
         Matrix fused{fused_type, total_rows, cols, nullptr};
-        auto buffer = std::shared_ptr<std::byte[]>(new std::byte[fused.bytes().size()]);
+        auto buffer = allocate_weight_buffer(fused.bytes().size());
         std::byte* out = buffer.get();
         std::vector<float> row(static_cast<size_t>(cols));
         for (const Matrix& part : parts) {
@@ -166,7 +167,7 @@ class GgufModelReader {
             interleaved_++;
             return {type, m.rows, m.cols, m.data};
         }
-        auto buffer = std::shared_ptr<std::byte[]>(new std::byte[m.bytes().size()]);
+        auto buffer = allocate_weight_buffer(m.bytes().size());
         const int64_t stride = m.row_stride();
         const int64_t n_blocks = m.cols / dtype_traits(m.dtype).block_elements;
         for (int64_t r = 0; r < m.rows; r += kernels::kInterleaveRows) {

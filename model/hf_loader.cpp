@@ -13,6 +13,7 @@
 #include "kernels/kernels.h"
 #include "llama/error.h"
 #include "model/safetensors.h"
+#include "model/weight_buffer.h"
 
 namespace llama {
 
@@ -95,7 +96,7 @@ Matrix fuse_rows(const std::vector<Matrix>& parts, const std::vector<const Safet
         rows += part.rows;
     }
     Matrix fused{parts[0].dtype, rows, parts[0].cols, nullptr};
-    auto buffer = std::shared_ptr<std::byte[]>(new std::byte[fused.bytes().size()]);
+    auto buffer = allocate_weight_buffer(fused.bytes().size());
     std::byte* out = buffer.get();
     for (size_t i = 0; i < parts.size(); ++i) {
         const auto bytes = parts[i].bytes();
