@@ -104,6 +104,22 @@ void r16_groups_loop(const QuantMatvecArgs& args, int64_t block_values,
     }
 }
 
+// The interleaved types' group kernels of one instruction set, by type.
+template <size_t N0, size_t NK>
+void r16_dispatch(const QuantMatvecArgs& args, const R16GroupKernel (&q4_0)[N0],
+                  const R16GroupKernel (&q4_k)[NK]) {
+    switch (args.dtype) {
+        case DType::Q4_0_R16:
+            r16_groups_loop(args, 32, q4_0);
+            break;
+        case DType::Q4_K_R16:
+            r16_groups_loop(args, 256, q4_k);
+            break;
+        default:
+            break;  // matvec_quant checked the type
+    }
+}
+
 void quant_matvec_scalar(const QuantMatvecArgs& args);
 void quant_matvec_r16_scalar(const QuantMatvecArgs& args);
 void quant_matvec_r16_avx2(const QuantMatvecArgs& args);

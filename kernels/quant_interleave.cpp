@@ -102,7 +102,11 @@ void deinterleave_rows(DType base, const std::byte* group, int64_t n_blocks, std
     }
 }
 
-void interleave_matrix(DType base, std::byte* data, int64_t rows, int64_t cols) {
+namespace {
+
+// Every 16-row group of a [rows, cols] matrix of `base`, through a copy of the group, into or out
+// of the interleaved layout.
+void rewrite_groups(DType base, std::byte* data, int64_t rows, int64_t cols, bool interleave) {
     check_shape(base, rows, cols);
     const int64_t stride = row_bytes(base, cols);
     const int64_t n_blocks = cols / dtype_traits(base).block_elements;
@@ -110,24 +114,25 @@ void interleave_matrix(DType base, std::byte* data, int64_t rows, int64_t cols) 
     for (int64_t r = 0; r < rows; r += kInterleaveRows) {
         std::byte* group = data + r * stride;
         std::memcpy(copy.data(), group, copy.size());
-        interleave_rows(base, copy.data(), stride, n_blocks, group);
+        if (interleave) {
+            interleave_rows(base, copy.data(), stride, n_blocks, group);
+        } else {
+            deinterleave_rows(base, copy.data(), n_blocks, group, stride);
+        }
     }
 }
 
+}  // namespace
+
+void interleave_matrix(DType base, std::byte* data, int64_t rows, int64_t cols) {
+    rewrite_groups(base, data, rows, cols, true);
+}
+
 void deinterleave_matrix(DType interleaved, std::byte* data, int64_t rows, int64_t cols) {
-    const DType base = interleaved_base(interleaved);
     if (!is_interleaved(interleaved)) {
         throw Error(std::string(dtype_name(interleaved)) + " is not an interleaved type");
     }
-    check_shape(base, rows, cols);
-    const int64_t stride = row_bytes(base, cols);
-    const int64_t n_blocks = cols / dtype_traits(base).block_elements;
-    std::vector<std::byte> copy(static_cast<size_t>(stride * kInterleaveRows));
-    for (int64_t r = 0; r < rows; r += kInterleaveRows) {
-        std::byte* group = data + r * stride;
-        std::memcpy(copy.data(), group, copy.size());
-        deinterleave_rows(base, copy.data(), n_blocks, group, stride);
-    }
+    rewrite_groups(interleaved_base(interleaved), data, rows, cols, false);
 }
 
 void deinterleave_slice(const Matrix& w, int64_t row0, int64_t n_rows, std::byte* out) {

@@ -183,16 +183,7 @@ void quant_matvec_r16_avx512(const QuantMatvecArgs& args) {
                                                q4_0_group<7>, q4_0_group<8>};
     static constexpr R16GroupKernel kQ4_K[] = {q4_k_group<1>, q4_k_group<2>, q4_k_group<3>,
                                                q4_k_group<4>};
-    switch (args.dtype) {
-        case DType::Q4_0_R16:
-            r16_groups_loop(args, 32, kQ4_0);
-            break;
-        case DType::Q4_K_R16:
-            r16_groups_loop(args, 256, kQ4_K);
-            break;
-        default:
-            break;  // matvec_quant checked the type
-    }
+    r16_dispatch(args, kQ4_0, kQ4_K);
 }
 
 }  // namespace llama::kernels::detail
