@@ -51,6 +51,8 @@ inline DType panel_type(DType type) {
             return DType::Q4_0;
         case DType::Q4_K_R16:
             return DType::Q4_K;
+        case DType::IQ4_NL_R16:
+            return DType::Q8_0;
         case DType::Q5_0:
         case DType::IQ4_NL:
         case DType::IQ4_XS:

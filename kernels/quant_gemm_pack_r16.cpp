@@ -1,4 +1,4 @@
-// gemm_quant's panels (quant_gemm_impl.h) straight from row-interleaved Q4_0 / Q4_K groups
+// gemm_quant's panels (quant_gemm_impl.h) straight from row-interleaved Q4_0 / Q4_K / IQ4_NL groups
 // (quant_interleave.h): the weight bytes are already transposed 4 at a time, so a panel group is a
 // masked or shifted copy of an interleaved one, and only the scales are widened row by row. Plain
 // C++ the compiler vectorizes, for every path; the panel is the one pack_panel makes from the
@@ -39,6 +39,22 @@ void pack_q4_0_r16(const std::byte* group, int64_t n_blocks, std::byte* panel) {
         std::byte* out = panel + b * kQ32PanelBlock;
         for (int k = 0; k < 4; ++k) {
             split_nibbles(in + kQ4_0R16Qs + 64 * k, out + 64 * k, out + 64 * (k + 4));
+        }
+        store_f16_as_f32(in + kQ4_0R16D, out + 512);
+    }
+}
+
+// IQ4_NL as Q8_0's panel: the grid values of the nibbles, signed.
+void pack_iq4_nl_r16(const std::byte* group, int64_t n_blocks, std::byte* panel) {
+    for (int64_t b = 0; b < n_blocks; ++b) {
+        const std::byte* in = group + b * 288;
+        std::byte* out = panel + b * kQ32PanelBlock;
+        for (int k = 0; k < 4; ++k) {
+            for (int i = 0; i < 64; ++i) {
+                const auto v = static_cast<uint8_t>(in[kQ4_0R16Qs + 64 * k + i]);
+                out[64 * k + i] = static_cast<std::byte>(kIq4nlValues[v & 0x0F]);
+                out[64 * (k + 4) + i] = static_cast<std::byte>(kIq4nlValues[v >> 4]);
+            }
         }
         store_f16_as_f32(in + kQ4_0R16D, out + 512);
     }
@@ -87,6 +103,8 @@ void pack_panel_r16(DType type, const std::byte* group, int64_t n_blocks, std::b
             return pack_q4_0_r16(group, n_blocks, panel);
         case DType::Q4_K_R16:
             return pack_q4_k_r16(group, n_blocks, panel);
+        case DType::IQ4_NL_R16:
+            return pack_iq4_nl_r16(group, n_blocks, panel);
         default:
             throw Error("pack_panel_r16: " + std::string(dtype_name(type)) +
                         " is not an interleaved type");

@@ -105,12 +105,15 @@ void r16_groups_loop(const QuantMatvecArgs& args, int64_t block_values,
 }
 
 // The interleaved types' group kernels of one instruction set, by type.
-template <size_t N0, size_t NK>
+template <size_t N0, size_t NK, size_t NL>
 void r16_dispatch(const QuantMatvecArgs& args, const R16GroupKernel (&q4_0)[N0],
-                  const R16GroupKernel (&q4_k)[NK]) {
+                  const R16GroupKernel (&q4_k)[NK], const R16GroupKernel (&iq4_nl)[NL]) {
     switch (args.dtype) {
         case DType::Q4_0_R16:
             r16_groups_loop(args, 32, q4_0);
+            break;
+        case DType::IQ4_NL_R16:
+            r16_groups_loop(args, 32, iq4_nl);
             break;
         case DType::Q4_K_R16:
             r16_groups_loop(args, 256, q4_k);

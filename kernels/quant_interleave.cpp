@@ -1,4 +1,4 @@
-// Interleaving 16 rows of Q4_0 / Q4_K blocks and back (layout in quant_interleave.h).
+// Interleaving 16 rows of Q4_0 / Q4_K / IQ4_NL blocks and back (layout in quant_interleave.h).
 
 #include "kernels/quant_interleave.h"
 
@@ -33,6 +33,7 @@ const Layout& layout(DType base) {
     static const Layout q4_k{{{0, 1, 2}, {2, 1, 2}, {4, 3, 4}, {16, 32, 4}}, 4, 144};
     switch (base) {
         case DType::Q4_0:
+        case DType::IQ4_NL:  // the same block: f16 d, qs[16]
             return q4_0;
         case DType::Q4_K:
             return q4_k;

@@ -1,5 +1,5 @@
-// AVX2 products of row-interleaved Q4_0 / Q4_K weights (quant_interleave.h) with 1 to a few
-// tokens: each 16-row group as two halves of 8 rows, lane i of a 256-bit vector = row i of the
+// AVX2 products of row-interleaved Q4_0 / Q4_K / IQ4_NL weights (quant_interleave.h) with 1 to a
+// few tokens: each 16-row group as two halves of 8 rows, lane i of a 256-bit vector = row i of the
 // half. VPMADDUBSW multiplies the unsigned nibbles by 4 broadcast signed activation bytes into
 // int16 pairs; 8 of them (32 values) are summed in int16 (at most 8 * 2 * 15 * 127 = 30480, no
 // saturation) before VPMADDWD widens them: by ones (Q4_0) or by the sub-block scale in both halves
@@ -66,6 +66,49 @@ LLAMA_TARGET_AVX2 void q4_0_group(const std::byte* group, int64_t n_blocks,
                 const __m256i sum =
                     _mm256_add_epi32(_mm256_madd_epi16(_mm256_add_epi16(s0, s1), ones),
                                      _mm256_set1_epi32(x[t].bias[b]));
+                acc[half][t] = _mm256_fmadd_ps(_mm256_mul_ps(d, _mm256_set1_ps(x[t].scales[b])),
+                                               _mm256_cvtepi32_ps(sum), acc[half][t]);
+            }
+        }
+    }
+    for (int t = 0; t < T; ++t) {
+        _mm256_storeu_ps(y + t * ldy, acc[0][t]);
+        _mm256_storeu_ps(y + t * ldy + 8, acc[1][t]);
+    }
+}
+
+// IQ4_NL: the nibbles looked up (VPSHUFB) in the signed grid. Grid values reach -127, so
+// VPMADDUBSW takes |x| by the grid value carrying x's sign (pairs reach 2 * 127 * 127 = 32258):
+// each product pair is widened by VPMADDWD at once, no int16 sums.
+template <int T>
+LLAMA_TARGET_AVX2 void iq4_nl_group(const std::byte* group, int64_t n_blocks,
+                                    const QuantizedActivations* x, float* y, int64_t ldy) {
+    const __m256i low_mask = _mm256_set1_epi8(0x0F);
+    const __m256i ones = _mm256_set1_epi16(1);
+    const __m256i grid = _mm256_broadcastsi128_si256(
+        _mm_loadu_si128(reinterpret_cast<const __m128i*>(kIq4nlValues)));
+    __m256 acc[2][T];
+    for (int t = 0; t < T; ++t) acc[0][t] = acc[1][t] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < n_blocks; ++b) {
+        for (int half = 0; half < 2; ++half) {
+            const std::byte* g = group + b * 288 + 32 * half;
+            __m256i v[8];
+            for (int k = 0; k < 4; ++k) {
+                const __m256i raw = load256(g + kQ4_0R16Qs + 64 * k);
+                v[k] = _mm256_shuffle_epi8(grid, _mm256_and_si256(raw, low_mask));
+                v[k + 4] = _mm256_shuffle_epi8(
+                    grid, _mm256_and_si256(_mm256_srli_epi16(raw, 4), low_mask));
+            }
+            const __m256 d = load_f16x8(group + b * 288 + kQ4_0R16D + 16 * half);
+            for (int t = 0; t < T; ++t) {
+                const int8_t* xq = x[t].qs.data() + b * 32;
+                __m256i sum = _mm256_setzero_si256();
+                for (int k = 0; k < 8; ++k) {
+                    const __m256i xb = broadcast4(xq + 4 * k);
+                    const __m256i p =
+                        _mm256_maddubs_epi16(_mm256_abs_epi8(xb), _mm256_sign_epi8(v[k], xb));
+                    sum = _mm256_add_epi32(sum, _mm256_madd_epi16(p, ones));
+                }
                 acc[half][t] = _mm256_fmadd_ps(_mm256_mul_ps(d, _mm256_set1_ps(x[t].scales[b])),
                                                _mm256_cvtepi32_ps(sum), acc[half][t]);
             }
@@ -176,7 +219,9 @@ void quant_matvec_r16_avx2(const QuantMatvecArgs& args) {
                                                q4_0_group<4>};
     static constexpr R16GroupKernel kQ4_K[] = {q4_k_group<1>, q4_k_group<2>, q4_k_group<3>,
                                                q4_k_group<4>};
-    r16_dispatch(args, kQ4_0, kQ4_K);
+    static constexpr R16GroupKernel kIq4Nl[] = {iq4_nl_group<1>, iq4_nl_group<2>, iq4_nl_group<3>,
+                                                iq4_nl_group<4>};
+    r16_dispatch(args, kQ4_0, kQ4_K, kIq4Nl);
 }
 
 }  // namespace llama::kernels::detail

@@ -1,6 +1,6 @@
-// AVX-512 VNNI products of row-interleaved Q4_0 / Q4_K weights (quant_interleave.h) with 1 to a
-// few tokens. Lane i of every vector is row i of a 16-row group: one 512-bit load is the next 4
-// bytes of all 16 rows, each nibble half is one VPDPBUSD against 4 activation values broadcast
+// AVX-512 VNNI products of row-interleaved Q4_0 / Q4_K / IQ4_NL weights (quant_interleave.h) with 1
+// to a few tokens. Lane i of every vector is row i of a 16-row group: one 512-bit load is the next
+// 4 bytes of all 16 rows, each nibble half is one VPDPBUSD against 4 activation values broadcast
 // from memory, and the block scales of 16 rows are widened with one VCVTPH2PS. Each token's
 // arithmetic is the same whatever else is in the batch (its own accumulators, the same order), so
 // a token's result does not depend on the batch; what the tokens share is the loading and
@@ -41,10 +41,15 @@ LLAMA_TARGET_AVX512_VNNI inline __m512i broadcast4(const void* p) {
 
 // Q4_0: per block, 4 loads give the 8 nibble vectors (values 4k.. of all rows), then per token 8
 // VPDPBUSD from the activation bias (which cancels the -8 offset) and one FMA with d * x scale.
-template <int T>
+// IQ4_NL (kGrid): the nibbles are looked up (VPSHUFB) in the grid shifted by +128 to be unsigned,
+// the bias cancelling the -128.
+template <int T, bool kGrid = false>
 LLAMA_TARGET_AVX512_VNNI void q4_0_group(const std::byte* group, int64_t n_blocks,
                                          const QuantizedActivations* x, float* y, int64_t ldy) {
     const __m512i low_mask = _mm512_set1_epi8(0x0F);
+    const __m512i grid = _mm512_broadcast_i32x4(
+        _mm_xor_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(kIq4nlValues)),
+                      _mm_set1_epi8(static_cast<char>(0x80))));
     __m512 acc[T];
     for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps();
     for (int64_t b = 0; b < n_blocks; ++b) {
@@ -54,6 +59,10 @@ LLAMA_TARGET_AVX512_VNNI void q4_0_group(const std::byte* group, int64_t n_block
             const __m512i v = load512(g + kQ4_0R16Qs + 64 * k);
             q[k] = _mm512_and_si512(v, low_mask);
             q[k + 4] = _mm512_and_si512(_mm512_srli_epi16(v, 4), low_mask);
+            if constexpr (kGrid) {
+                q[k] = _mm512_shuffle_epi8(grid, q[k]);
+                q[k + 4] = _mm512_shuffle_epi8(grid, q[k + 4]);
+            }
         }
         const __m512 d = load_f16x16(g + kQ4_0R16D);
         for (int t = 0; t < T; ++t) {
@@ -183,7 +192,10 @@ void quant_matvec_r16_avx512(const QuantMatvecArgs& args) {
                                                q4_0_group<7>, q4_0_group<8>};
     static constexpr R16GroupKernel kQ4_K[] = {q4_k_group<1>, q4_k_group<2>, q4_k_group<3>,
                                                q4_k_group<4>};
-    r16_dispatch(args, kQ4_0, kQ4_K);
+    static constexpr R16GroupKernel kIq4Nl[] = {
+        q4_0_group<1, true>, q4_0_group<2, true>, q4_0_group<3, true>, q4_0_group<4, true>,
+        q4_0_group<5, true>, q4_0_group<6, true>, q4_0_group<7, true>, q4_0_group<8, true>};
+    r16_dispatch(args, kQ4_0, kQ4_K, kIq4Nl);
 }
 
 }  // namespace llama::kernels::detail

@@ -20,9 +20,9 @@ LlamaConfig read_gguf_config(const GgufFile& file);
 // part stay three matrices, each in its own type (llama.cpp's K presets give attn_v more bits);
 // float parts are widened to F32; gate/up with a quantized part are requantized to Q8_0 (ggml's
 // quantizer; a small extra error next to the 4-6 bit originals). RoPE uses the interleaved layout
-// GGUF converters permute q/k into. With `interleave`, Q4_0 and Q4_K matrices (but the embedding
-// table) are stored as their 16-row interleaved types (kernels/quant_interleave.h) in buffers of
-// their own, the file's pages released: the same memory, faster products.
+// GGUF converters permute q/k into. With `interleave`, Q4_0, Q4_K and IQ4_NL matrices (but the
+// embedding table) are stored as their 16-row interleaved types (kernels/quant_interleave.h) in
+// buffers of their own, the file's pages released: the same memory, faster products.
 LlamaModel load_gguf_model(const std::filesystem::path& path, ProgressReporter* progress = nullptr,
                            bool interleave = true);
 // The same for a file already parsed (the model keeps file.file() alive).

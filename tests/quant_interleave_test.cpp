@@ -1,5 +1,5 @@
-// Row-interleaved Q4_0 / Q4_K (kernels/quant_interleave.h): the layout byte by byte, the round
-// trip, and the products of every path against the base type's portable kernel, one token and
+// Row-interleaved Q4_0 / Q4_K / IQ4_NL (kernels/quant_interleave.h): the layout byte by byte, the
+// round trip, and the products of every path against the base type's portable kernel, one token and
 // several (each token's result the same alone as in a batch).
 
 #include "kernels/quant_interleave.h"
@@ -89,7 +89,7 @@ TEST(Interleave, Q4_KLayoutByteByByte) {
 }
 
 TEST(Interleave, MatrixRoundTripAndSlices) {
-    for (DType base : {DType::Q4_0, DType::Q4_K}) {
+    for (DType base : {DType::Q4_0, DType::Q4_K, DType::IQ4_NL}) {
         const int64_t rows = 48, cols = 512;
         const auto original = random_bytes(rows * row_bytes(base, cols), 3);
         auto data = original;
@@ -124,7 +124,7 @@ TEST(Interleave, BadShapesAndTypesThrow) {
 // Every path, 1 to 9 tokens: each token's products equal the base type's portable kernel within
 // float accumulation order, and equal bit for bit what the same path gives the token alone.
 TEST(Interleave, ProductsEqualTheBaseTypeOnEveryPath) {
-    for (DType base : {DType::Q4_0, DType::Q4_K}) {
+    for (DType base : {DType::Q4_0, DType::Q4_K, DType::IQ4_NL}) {
         const int64_t rows = 64, cols = 1024;
         const auto original = random_weights(base, rows, cols, 5);
         auto data = original;
@@ -176,7 +176,7 @@ TEST(Interleave, ProductsEqualTheBaseTypeOnEveryPath) {
 
 // The integer GEMM reads interleaved weights into the same panels: results equal bit for bit.
 TEST(Interleave, GemmEqualsTheBaseTypeBitForBit) {
-    for (DType base : {DType::Q4_0, DType::Q4_K}) {
+    for (DType base : {DType::Q4_0, DType::Q4_K, DType::IQ4_NL}) {
         const int64_t rows = 48, cols = 512, tokens = 7;
         const auto original = random_weights(base, rows, cols, 8);
         auto data = original;
