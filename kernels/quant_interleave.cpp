@@ -66,6 +66,7 @@ inline void copy_word(std::byte* to, const std::byte* from, int bytes) {
 }
 
 void check_shape(DType base, int64_t rows, int64_t cols) {
+    (void)layout(base);  // throws for a type without an interleaved layout
     if (rows % kInterleaveRows != 0) {
         throw Error("cannot interleave " + std::to_string(rows) + " rows of " +
                     std::string(dtype_name(base)) + ": not a multiple of 16");
