@@ -6,6 +6,7 @@
 #include <cstring>
 #include <map>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "kernels/kernels.h"
@@ -27,6 +28,21 @@ std::string shape_text(const std::vector<int64_t>& dims) {
     std::string text;
     for (int64_t dim : dims) text += (text.empty() ? "" : ", ") + std::to_string(dim);
     return "[" + text + "]";
+}
+
+// body(begin, end) over [0, n) in contiguous ranges, one per hardware thread (the loader has no
+// thread pool; the ranges are disjoint, so the result is the same on any number of threads).
+template <class Body>
+void for_ranges_in_parallel(int64_t n, const Body& body) {
+    const int64_t threads = std::clamp<int64_t>(
+        static_cast<int64_t>(std::thread::hardware_concurrency()), 1, std::max<int64_t>(n, 1));
+    std::vector<std::thread> workers;
+    for (int64_t t = 1; t < threads; ++t) {
+        workers.emplace_back(
+            [&body, n, t, threads] { body(n * t / threads, n * (t + 1) / threads); });
+    }
+    body(0, n / threads);
+    for (std::thread& worker : workers) worker.join();
 }
 
 // Rows [0, rows) of any supported type, widened to fp32.
@@ -170,10 +186,15 @@ class GgufModelReader {
         auto buffer = allocate_weight_buffer(m.bytes().size());
         const int64_t stride = m.row_stride();
         const int64_t n_blocks = m.cols / dtype_traits(m.dtype).block_elements;
-        for (int64_t r = 0; r < m.rows; r += kernels::kInterleaveRows) {
-            kernels::interleave_rows(m.dtype, m.row(r), stride, n_blocks,
-                                     buffer.get() + r * stride);
-        }
+        // Groups on every core: the copy and the kernel zeroing the new pages at first touch were
+        // 70% of a 7B Q4_0 load on one thread.
+        for_ranges_in_parallel(m.rows / kernels::kInterleaveRows, [&](int64_t begin, int64_t end) {
+            for (int64_t g = begin; g < end; ++g) {
+                const int64_t r = g * kernels::kInterleaveRows;
+                kernels::interleave_rows(m.dtype, m.row(r), stride, n_blocks,
+                                         buffer.get() + r * stride);
+            }
+        });
         file_.file()->advise_dontneed(static_cast<size_t>(m.data - file_start), m.bytes().size());
         const Matrix out{type, m.rows, m.cols, buffer.get()};
         storage.push_back(std::move(buffer));
