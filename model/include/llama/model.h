@@ -101,8 +101,9 @@ struct LlamaModel {
 using LoadProgressCallback = std::function<bool(float fraction)>;
 
 struct LoadOptions {
-    // Store Q4_0 / Q4_K / IQ4_NL weights with every 16 rows interleaved, the layout the matrix-vector and
-    // GEMM kernels read fastest (the same memory); false keeps the file's layout (A/B timing).
+    // Store Q4_0 / Q4_K / IQ4_NL weights with every 16 rows interleaved, the layout the
+    // matrix-vector and GEMM kernels read fastest (the same memory); false keeps the file's layout
+    // (A/B timing).
     bool interleave_weights = true;
 };
 
