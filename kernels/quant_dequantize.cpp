@@ -132,13 +132,12 @@ void dequantize_rows_quant(QuantPath path, DType type, const std::byte* data, in
         // Group by group (data starts a group; the matrix holds whole groups) in the base layout.
         const DType base = interleaved_base(type);
         std::vector<std::byte> group(static_cast<size_t>(kInterleaveRows * stride));
-        std::vector<float> values(static_cast<size_t>(kInterleaveRows * cols));
         for (int64_t r = 0; r < rows; r += kInterleaveRows) {
-            const int64_t count = std::min<int64_t>(kInterleaveRows, rows - r);
             deinterleave_rows(base, data + r * stride, cols / dtype_traits(base).block_elements,
                               group.data(), stride);
-            dequantize_rows_quant(path, base, group.data(), kInterleaveRows, cols, values.data());
-            std::copy_n(values.data(), count * cols, out + r * cols);
+            dequantize_rows_quant(path, base, group.data(),
+                                  std::min<int64_t>(kInterleaveRows, rows - r), cols,
+                                  out + r * cols);
         }
         return;
     }

@@ -149,10 +149,7 @@ void gemm_quant(QuantPath path, const Matrix& w, const QuantizedBatch& x, std::s
     const int64_t stride = w.row_stride();
     // Row-interleaved weights: each 16-row group is one panel, converted directly.
     const bool interleaved = is_interleaved(w.dtype);
-    if (interleaved && w.rows % kInterleaveRows != 0) {
-        throw Error("gemm_quant: " + std::to_string(w.rows) + " rows of " +
-                    std::string(dtype_name(w.dtype)) + " are not whole groups of 16");
-    }
+    if (interleaved) check_whole_groups(w, "gemm_quant");
     static_assert(detail::kPanelRows == kInterleaveRows);
     panel.resize(static_cast<size_t>(n_blocks * detail::panel_block_bytes(w.dtype)));
     for (int64_t r0 = 0; r0 < w.rows; r0 += detail::kPanelRows) {

@@ -19,6 +19,7 @@
 #include <limits>
 
 #include "kernels/quant.h"
+#include "kernels/quant_interleave.h"
 
 namespace llama::kernels::detail {
 
@@ -93,9 +94,8 @@ using R16GroupKernel = void (*)(const std::byte* group, int64_t n_blocks,
 template <size_t N>
 void r16_groups_loop(const QuantMatvecArgs& args, int64_t block_values,
                      const R16GroupKernel (&kernels)[N]) {
-    constexpr int64_t kRows = 16;
     const int64_t n_blocks = args.cols / block_values;
-    for (int64_t r = 0; r < args.rows; r += kRows) {
+    for (int64_t r = 0; r < args.rows; r += kInterleaveRows) {
         const std::byte* group = args.weights + r * args.row_stride;
         for (int64_t t0 = 0; t0 < args.n_tokens; t0 += static_cast<int64_t>(N)) {
             const int64_t count = std::min<int64_t>(N, args.n_tokens - t0);

@@ -137,6 +137,13 @@ void deinterleave_matrix(DType interleaved, std::byte* data, int64_t rows, int64
     rewrite_groups(interleaved_base(interleaved), data, rows, cols, false);
 }
 
+void check_whole_groups(const Matrix& w, const char* what) {
+    if (w.rows % kInterleaveRows != 0) {
+        throw Error(std::string(what) + ": " + std::to_string(w.rows) + " rows of " +
+                    std::string(dtype_name(w.dtype)) + " are not whole groups of 16");
+    }
+}
+
 void deinterleave_slice(const Matrix& w, int64_t row0, int64_t n_rows, std::byte* out) {
     const DType base = interleaved_base(w.dtype);
     if (!is_interleaved(w.dtype) || row0 % kInterleaveRows != 0 || row0 < 0 ||

@@ -84,6 +84,10 @@ void deinterleave_rows(DType base, const std::byte* group, int64_t n_blocks, std
 void interleave_matrix(DType base, std::byte* data, int64_t rows, int64_t cols);
 void deinterleave_matrix(DType interleaved, std::byte* data, int64_t rows, int64_t cols);
 
+// Throws llama::Error naming `what` if the interleaved matrix w is not whole groups of 16 rows
+// (the products and the GEMM read group by group).
+void check_whole_groups(const Matrix& w, const char* what);
+
 // Rows [row0, row0 + n_rows) of an interleaved matrix (row0 a multiple of 16, any n_rows) in the
 // base type's layout, row after row at `out` (n_rows * row_bytes).
 void deinterleave_slice(const Matrix& w, int64_t row0, int64_t n_rows, std::byte* out);

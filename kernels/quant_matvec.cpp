@@ -145,33 +145,17 @@ void matmul_quant(QuantPath path, const Matrix& w, std::span<const QuantizedActi
     }
     const detail::QuantMatvecArgs args{w.dtype,  w.data,   w.rows,   w.cols, w.row_stride(),
                                        x.data(), n_tokens, y.data(), ldy};
-    if (is_interleaved(w.dtype)) {
-        if (w.rows % kInterleaveRows != 0) {
-            throw Error("matvec_quant: " + std::to_string(w.rows) + " rows of " +
-                        std::string(dtype_name(w.dtype)) + " are not whole groups of 16");
-        }
-        switch (path) {
-            case QuantPath::Scalar:
-                detail::quant_matvec_r16_scalar(args);
-                break;
-            case QuantPath::Avx2:
-                detail::quant_matvec_r16_avx2(args);
-                break;
-            case QuantPath::Avx512Vnni:
-                detail::quant_matvec_r16_avx512(args);
-                break;
-        }
-        return;
-    }
+    const bool interleaved = is_interleaved(w.dtype);
+    if (interleaved) check_whole_groups(w, "matvec_quant");
     switch (path) {
         case QuantPath::Scalar:
-            detail::quant_matvec_scalar(args);
+            (interleaved ? detail::quant_matvec_r16_scalar : detail::quant_matvec_scalar)(args);
             break;
         case QuantPath::Avx2:
-            detail::quant_matvec_avx2(args);
+            (interleaved ? detail::quant_matvec_r16_avx2 : detail::quant_matvec_avx2)(args);
             break;
         case QuantPath::Avx512Vnni:
-            detail::quant_matvec_avx512(args);
+            (interleaved ? detail::quant_matvec_r16_avx512 : detail::quant_matvec_avx512)(args);
             break;
     }
 }
