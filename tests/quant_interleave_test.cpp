@@ -16,6 +16,8 @@
 #include "kernels/quant.h"
 #include "kernels/quant_gemm.h"
 #include "llama/error.h"
+#include "tests/quant_matvec_check.h"
+#include "tests/random_values.h"
 
 namespace llama::kernels {
 namespace {
@@ -36,14 +38,6 @@ std::vector<std::byte> random_weights(DType type, int64_t rows, int64_t cols, ui
     std::vector<std::byte> out(rows * row_bytes(type, cols));
     quantize_rows(type, x.data(), rows, cols, out.data());
     return out;
-}
-
-std::vector<float> random_activations(int64_t n, uint32_t seed) {
-    std::mt19937 rng(seed);
-    std::normal_distribution<float> normal(0.0f, 1.0f);
-    std::vector<float> x(n);
-    for (auto& v : x) v = normal(rng);
-    return x;
 }
 
 TEST(Interleave, Q4_0LayoutByteByByte) {
@@ -116,7 +110,7 @@ TEST(Interleave, BadShapesAndTypesThrow) {
     EXPECT_THROW(deinterleave_slice(w, 0, 17, data.data()), Error);
     // Products need whole groups.
     QuantizedActivations x;
-    quantize_activations(DType::Q4_0_R16, random_activations(64, 4), x);
+    quantize_activations(DType::Q4_0_R16, test::random_floats(64, 4), x);
     std::vector<float> y(8);
     EXPECT_THROW(matvec_quant(Matrix{DType::Q4_0_R16, 8, 64, data.data()}, x, y), Error);
 }
@@ -132,11 +126,8 @@ TEST(Interleave, ProductsEqualTheBaseTypeOnEveryPath) {
         const Matrix w_base{base, rows, cols, original.data()};
         const Matrix w{interleaved_type(base), rows, cols, data.data()};
         constexpr int kTokens = 9;
-        std::vector<QuantizedActivations> x(kTokens);
-        for (int t = 0; t < kTokens; ++t) {
-            quantize_activations(w.dtype, random_activations(cols, 10 + t), x[t]);
-            EXPECT_EQ(x[t].weight_type, base);
-        }
+        const auto x = random_quantized_tokens(w.dtype, cols, kTokens, 10);
+        for (const QuantizedActivations& xt : x) EXPECT_EQ(xt.weight_type, base);
         std::vector<float> reference(kTokens * rows);
         matmul_quant(QuantPath::Scalar, w_base, x, reference, rows);
         // The same integer sums; the float accumulation order differs, and Q4_K's result is a
@@ -157,19 +148,11 @@ TEST(Interleave, ProductsEqualTheBaseTypeOnEveryPath) {
                     << dtype_name(w.dtype) << " " << quant_path_name(path) << " token " << i / rows
                     << " row " << i % rows;
             }
-            for (int n = 2; n <= kTokens; ++n) {
-                std::vector<float> batch(n * rows + 3, -7.0f);
-                // Rows 16-47 only, into a wider output: slices start at group boundaries.
-                const Matrix part = w.slice_rows(16, 32);
-                matmul_quant(path, part, std::span(x).first(n), batch, rows);
-                for (int t = 0; t < n; ++t) {
-                    for (int64_t r = 0; r < 32; ++r) {
-                        ASSERT_EQ(batch[t * rows + r], alone[t * rows + 16 + r])
-                            << dtype_name(w.dtype) << " " << quant_path_name(path) << " " << n
-                            << " tokens, token " << t << " row " << r;
-                    }
-                }
-            }
+        }
+        // Any number of tokens on a slice of whole groups (rows 16-47) into a wider output: each
+        // token's result equals its own matvec bit for bit, on every path.
+        for (int n = 2; n <= kTokens; ++n) {
+            check_matmul_matches_matvec(w.slice_rows(16, 32), std::span(x).first(n), rows);
         }
     }
 }
@@ -184,7 +167,7 @@ TEST(Interleave, GemmEqualsTheBaseTypeBitForBit) {
         const Matrix w_base{base, rows, cols, original.data()};
         const Matrix w{interleaved_type(base), rows, cols, data.data()};
         EXPECT_TRUE(gemm_quant_supports(w.dtype));
-        const auto x = random_activations(tokens * cols, 9);
+        const auto x = test::random_floats(tokens * cols, 9);
         for (QuantPath path : {QuantPath::Scalar, QuantPath::Avx2, QuantPath::Avx512Vnni}) {
             if (!quant_path_supported(path)) continue;
             QuantizedBatch batch;

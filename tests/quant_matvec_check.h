@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "kernels/quant.h"
+#include "tests/random_values.h"
 
 namespace llama::kernels {
 
@@ -60,6 +61,16 @@ inline void check_matvec_paths(DType type, int64_t rows, int64_t cols,
     std::vector<float> y(rows);
     matvec_quant(w, x, y);
     for (int64_t r = 0; r < rows; ++r) EXPECT_NEAR(y[r], reference[r], bound[r]) << r;
+}
+
+// n_tokens activation vectors of `cols` seeded uniform values in [-1, 1), quantized for `type`.
+inline std::vector<QuantizedActivations> random_quantized_tokens(DType type, int64_t cols,
+                                                                 int64_t n_tokens, uint32_t seed) {
+    std::vector<QuantizedActivations> xs(static_cast<size_t>(n_tokens));
+    for (int64_t t = 0; t < n_tokens; ++t) {
+        quantize_activations(type, test::random_floats(static_cast<size_t>(cols), seed + t), xs[t]);
+    }
+    return xs;
 }
 
 // Every path: each token of matmul_quant equals its own matvec_quant bit for bit, and the padding

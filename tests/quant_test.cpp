@@ -517,12 +517,7 @@ TEST(QuantMatmul, EachTokenMatchesItsMatvec) {
             const int64_t rows = 7, cols = k_quant ? 512 : 544, ldy = 9;
             const std::vector<std::byte> data = random_weights(type, rows, cols, false);
             const Matrix w{type, rows, cols, data.data()};
-            std::vector<QuantizedActivations> xs(n_tokens);
-            for (auto& xq : xs) {
-                std::vector<float> x(cols);
-                for (auto& v : x) v = uniform(-1.0f, 1.0f);
-                quantize_activations(type, x, xq);
-            }
+            const auto xs = random_quantized_tokens(type, cols, n_tokens, 40);
             check_matmul_matches_matvec(w, xs, ldy);
             std::vector<float> too_small(2 * ldy);
             EXPECT_THROW(matmul_quant(w, xs, too_small, ldy), Error);

@@ -231,13 +231,7 @@ TEST(QuantTypes, MatmulEachTokenMatchesItsMatvec) {
         const int64_t rows = 7, cols = 512, n_tokens = 3, ldy = 9;
         const auto data = random_weights(type, rows, cols, false);
         const Matrix w{type, rows, cols, data.data()};
-        std::vector<QuantizedActivations> xs(n_tokens);
-        for (auto& xq : xs) {
-            std::vector<float> x(cols);
-            for (auto& v : x) v = uniform(-1.0f, 1.0f);
-            quantize_activations(type, x, xq);
-        }
-        check_matmul_matches_matvec(w, xs, ldy);
+        check_matmul_matches_matvec(w, random_quantized_tokens(type, cols, n_tokens, 50), ldy);
     }
 }
 
