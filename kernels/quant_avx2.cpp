@@ -306,12 +306,41 @@ void quant_matvec_avx2(const QuantMatvecArgs& args) {
     }
 }
 
+// Bit-identical to the portable quantize_block for finite input, as the AVX-512 one: the same
+// max, the same 127/amax, the same products, VCVTPS2DQ rounding to nearest even, and the values
+// (within +-127) narrowed by saturating packs. count is a multiple of 32.
+LLAMA_TARGET_AVX2 float quantize_block_avx2(const float* x, int64_t count, int8_t* q) {
+    const __m256 sign_bit = _mm256_set1_ps(-0.0f);
+    __m256 amax = _mm256_setzero_ps();
+    for (int64_t j = 0; j < count; j += 8) {
+        amax = _mm256_max_ps(amax, _mm256_andnot_ps(sign_bit, _mm256_loadu_ps(x + j)));
+    }
+    __m128 max4 = _mm_max_ps(_mm256_castps256_ps128(amax), _mm256_extractf128_ps(amax, 1));
+    max4 = _mm_max_ps(max4, _mm_movehl_ps(max4, max4));
+    const float max = _mm_cvtss_f32(_mm_max_ss(max4, _mm_movehdup_ps(max4)));
+    const __m256 inverse = _mm256_set1_ps(activation_inverse(max));
+    // packs interleave 128-bit lanes: bytes come out as dwords 0 2 4 6 1 3 5 7 of 4-byte groups.
+    const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+    for (int64_t j = 0; j < count; j += 32) {
+        __m256i r[4];
+        for (int i = 0; i < 4; ++i) {
+            r[i] = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x + j + 8 * i), inverse));
+        }
+        const __m256i bytes =
+            _mm256_packs_epi16(_mm256_packs_epi32(r[0], r[1]), _mm256_packs_epi32(r[2], r[3]));
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(q + j),
+                            _mm256_permutevar8x32_epi32(bytes, order));
+    }
+    return max / 127.0f;
+}
+
 }  // namespace llama::kernels::detail
 
 #else  // not x86: never selected (quant_path_supported is false)
 
 namespace llama::kernels::detail {
 void quant_matvec_avx2(const QuantMatvecArgs& args) { quant_matvec_scalar(args); }
+float quantize_block_avx2(const float*, int64_t, int8_t*) { return 0.0f; }
 }  // namespace llama::kernels::detail
 
 #endif

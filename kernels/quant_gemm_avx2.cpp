@@ -145,12 +145,14 @@ LLAMA_TARGET_AVX2 void tile_k(const PanelGemmArgs& args, int64_t t0, int half) {
             const __m256i scale = _mm256_blend_epi16(scale32, _mm256_slli_epi32(scale32, 16), 0xAA);
             for (int g0 = 0; g0 < kGroups; g0 += kRun) {
                 __m256i p[T];
+                for (int t = 0; t < T; ++t) p[t] = _mm256_setzero_si256();
+#pragma GCC unroll 8
                 for (int g = g0; g < g0 + kRun; ++g) {
                     const __m256i w = load(block + 64 * (s * kGroups + g));
                     const int8_t* xg = xq + 4 * (s * kGroups + g);
                     for (int t = 0; t < T; ++t) {
-                        const __m256i product = _mm256_maddubs_epi16(w, broadcast4(xg + 256 * t));
-                        p[t] = g == g0 ? product : _mm256_add_epi16(p[t], product);
+                        p[t] = _mm256_add_epi16(p[t],
+                                                _mm256_maddubs_epi16(w, broadcast4(xg + 256 * t)));
                     }
                 }
                 for (int t = 0; t < T; ++t) {
@@ -276,7 +278,7 @@ void panel_gemm_avx2(const PanelGemmArgs& args) {
             run_tokens_32<true, true>(args);
             break;
         case DType::Q4_K:
-            run_tokens<kTokensK, TileK<8, 8>::Of>(args);
+            run_tokens<kTokensK, TileK<8, 4>::Of>(args);
             break;
         case DType::Q5_K:
             run_tokens<kTokensK, TileK<8, 4>::Of>(args);

@@ -148,5 +148,6 @@ inline bool has_avx512_dequantize(DType type) {
            type == DType::Q5_K || type == DType::Q6_K;
 }
 float quantize_block_avx512(const float* x, int64_t count, int8_t* q);
+float quantize_block_avx2(const float* x, int64_t count, int8_t* q);
 
 }  // namespace llama::kernels::detail

@@ -46,8 +46,10 @@ void quantize_activations(DType weight_type, std::span<const float> x, Quantized
 void quantize_activations(QuantPath path, DType weight_type_in, std::span<const float> x,
                           QuantizedActivations& out) {
     const DType weight_type = interleaved_base(weight_type_in);  // the same activations
-    const bool avx512 = path == QuantPath::Avx512Vnni && quant_path_supported(path);
-    const auto quantize_block = avx512 ? detail::quantize_block_avx512 : quantize_block_portable;
+    const auto quantize_block = !quant_path_supported(path)     ? quantize_block_portable
+                                : path == QuantPath::Avx512Vnni ? detail::quantize_block_avx512
+                                : path == QuantPath::Avx2       ? detail::quantize_block_avx2
+                                                                : quantize_block_portable;
     check_quantized(weight_type, "quantize_activations");
     const auto n = static_cast<int64_t>(x.size());
     const int64_t block = is_k_quant(weight_type) ? kSuperBlockSize : kQ8_0BlockSize;

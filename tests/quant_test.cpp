@@ -462,7 +462,7 @@ TEST(QuantActivations, QuantizeWithinHalfAStep) {
     std::vector<float> tiny(64, 0.0f);
     tiny[40] = 1e-39f;  // subnormal: 127 / 1e-39 overflows
     tiny[41] = -5e-40f;
-    for (QuantPath path : {QuantPath::Scalar, QuantPath::Avx512Vnni}) {
+    for (QuantPath path : {QuantPath::Scalar, QuantPath::Avx2, QuantPath::Avx512Vnni}) {
         if (!quant_path_supported(path)) continue;
         QuantizedActivations zeros;
         quantize_activations(path, DType::Q8_0, tiny, zeros);
