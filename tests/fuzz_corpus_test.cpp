@@ -186,8 +186,9 @@ Seeds config_json_seeds() {
 }
 
 Bytes with_mode(uint8_t mode, std::string_view payload) {
-    Bytes out{mode};
-    out.insert(out.end(), payload.begin(), payload.end());
+    Bytes out(payload.size() + 1);
+    out[0] = mode;
+    std::copy(payload.begin(), payload.end(), out.begin() + 1);
     return out;
 }
 
@@ -217,6 +218,30 @@ Seeds chat_prompt_seeds() {
     };
 }
 
+#ifdef LLAMA_FUZZ_SERVER
+// Mode byte 0: POST /v1/completions; 1: POST /v1/chat/completions.
+Seeds server_request_seeds() {
+    return {
+        {"completion.bin", with_mode(0, R"({"prompt": "In the beginning", "max_tokens": 16})")},
+        {"completion-all-fields.bin",
+         with_mode(0, R"({"model": "x", "prompt": ["And God said"], "max_tokens": 8,)"
+                      R"( "temperature": 0.7, "top_p": 0.9, "top_k": 40, "min_p": 0.05,)"
+                      R"( "seed": -3, "stop": ["\n", "Amen"], "presence_penalty": 0.5,)"
+                      R"( "frequency_penalty": -0.5, "repeat_penalty": 1.1, "stream": true,)"
+                      R"( "stream_options": {"include_usage": true}, "ignore_eos": false,)"
+                      R"( "logprobs": null, "user": "someone"})")},
+        {"chat.bin",
+         with_mode(1, R"({"messages": [{"role": "user", "content": "Who was Moses?"}]})")},
+        {"chat-dialog.bin",
+         with_mode(1, R"({"messages": [{"role": "system", "content": "Be brief."},)"
+                      R"( {"role": "user", "content": [{"type": "text", "text": "Hello"}]},)"
+                      R"( {"role": "assistant", "content": "Hi!"},)"
+                      R"( {"role": "user", "content": "Who was Aaron?"}],)"
+                      R"( "max_completion_tokens": 32, "temperature": 0, "stop": "\n"})")},
+    };
+}
+#endif
+
 const std::map<std::string, Seeds (*)()>& seed_generators() {
     static const std::map<std::string, Seeds (*)()> generators = {
         {"gguf_reader", gguf_reader_seeds},
@@ -226,6 +251,9 @@ const std::map<std::string, Seeds (*)()>& seed_generators() {
         {"config_json", config_json_seeds},
         {"tokenizer_text", tokenizer_text_seeds},
         {"chat_prompt", chat_prompt_seeds},
+#ifdef LLAMA_FUZZ_SERVER
+        {"server_request", server_request_seeds},
+#endif
     };
     return generators;
 }

@@ -24,7 +24,7 @@ rss_mb=${FUZZ_RSS_MB:-2048}
 timeout_s=${FUZZ_TIMEOUT:-10}
 runs=${FUZZ_RUNS:--1}
 all=(gguf_reader gguf_tokenizer safetensors_header safetensors_index config_json tokenizer_text
-     chat_prompt)
+     chat_prompt server_request)
 harnesses=("$@")
 ((${#harnesses[@]})) || harnesses=("${all[@]}")
 

@@ -25,6 +25,10 @@ constexpr Target kTargets[] = {
     {"config_json", config_json, 64},
     {"tokenizer_text", tokenizer_text, 256},
     {"chat_prompt", chat_prompt, 256},
+#ifdef LLAMA_FUZZ_SERVER
+    // A parsed JSON document costs some 50-100 bytes per input byte (nlohmann nodes, strings).
+    {"server_request", server_request, 256},
+#endif
 };
 
 }  // namespace

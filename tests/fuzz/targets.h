@@ -35,8 +35,9 @@ void safetensors_index(Input input);   // model.safetensors.index.json
 void config_json(Input input);         // a Hugging Face config.json
 void tokenizer_text(Input input);      // encode/decode of arbitrary bytes and token ids
 void chat_prompt(Input input);         // the LLaMA-2 chat prompt builder
-// The HTTP server's request JSON gets its target here when the server lands (the server's
-// request parser as a function of the body bytes, like config_json).
+#ifdef LLAMA_FUZZ_SERVER
+void server_request(Input input);  // llama-server's request body -> prompt tokens and settings
+#endif
 
 // Every target, in a fixed order.
 std::span<const Target> all_targets();

@@ -206,21 +206,12 @@ void HttpServer::generate(const httplib::Request& req, httplib::Response& res, b
             if (counter) --*counter;
         }
     } uncount{&responding_};
-    const json body = parse_json_body(req.body);
+    PromptRequest request = parse_prompt_request(req.body, chat, tokenizer_, random_seed());
     auto job = std::make_shared<Job>();
-    GenerationRequest generation;
-    if (chat) {
-        ChatRequest request = parse_chat_request(body, random_seed());
-        job->prompt = llama2_chat_tokens(tokenizer_, request.system, request.turns);
-        job->text_after_prompt = false;
-        generation = std::move(request.generation);
-    } else {
-        CompletionRequest request = parse_completion_request(body, random_seed());
-        job->prompt = tokenizer_.encode(request.prompt, /*add_bos=*/true);
-        generation = std::move(request.generation);
-    }
+    job->prompt = std::move(request.prompt);
+    job->text_after_prompt = request.text_after_prompt;
+    const GenerationRequest generation = std::move(request.generation);
     const auto n_prompt = static_cast<int64_t>(job->prompt.size());
-    if (n_prompt == 0) throw invalid_field("prompt", "the prompt is empty");
     if (n_prompt >= scheduler_.n_ctx()) {
         throw ApiError(
             400,

@@ -238,4 +238,22 @@ ChatRequest parse_chat_request(const json& body, uint64_t random_seed) {
     return request;
 }
 
+PromptRequest parse_prompt_request(const std::string& body, bool chat, const Tokenizer& tokenizer,
+                                   uint64_t random_seed) {
+    const json parsed = parse_json_body(body);
+    PromptRequest request;
+    if (chat) {
+        ChatRequest chat_request = parse_chat_request(parsed, random_seed);
+        request.prompt = llama2_chat_tokens(tokenizer, chat_request.system, chat_request.turns);
+        request.text_after_prompt = false;
+        request.generation = std::move(chat_request.generation);
+    } else {
+        CompletionRequest completion = parse_completion_request(parsed, random_seed);
+        request.prompt = tokenizer.encode(completion.prompt, /*add_bos=*/true);
+        request.generation = std::move(completion.generation);
+    }
+    if (request.prompt.empty()) throw invalid_field("prompt", "the prompt is empty");
+    return request;
+}
+
 }  // namespace llama::server

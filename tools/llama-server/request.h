@@ -8,6 +8,7 @@
 
 #include "llama/chat.h"
 #include "llama/sampler.h"
+#include "llama/tokenizer.h"
 
 namespace llama::server {
 
@@ -40,5 +41,18 @@ struct ChatRequest {
 nlohmann::json parse_json_body(const std::string& body);
 CompletionRequest parse_completion_request(const nlohmann::json& body, uint64_t random_seed);
 ChatRequest parse_chat_request(const nlohmann::json& body, uint64_t random_seed);
+
+// A request body of POST /v1/chat/completions (`chat`) or /v1/completions as the server queues
+// it: the prompt tokenized (a completion's text after BOS; a chat in the LLaMA-2 format) and the
+// generation settings. Throws ApiError (400) for a bad body or an empty prompt and llama::Error
+// for a dialog the tokenizer cannot build. The one parser of both endpoints, also fuzzed
+// (tests/fuzz/server_request.cpp).
+struct PromptRequest {
+    std::vector<int32_t> prompt;
+    bool text_after_prompt = true;  // a completion's text continues the prompt's
+    GenerationRequest generation;
+};
+PromptRequest parse_prompt_request(const std::string& body, bool chat, const Tokenizer& tokenizer,
+                                   uint64_t random_seed);
 
 }  // namespace llama::server
