@@ -219,7 +219,7 @@ Seeds chat_prompt_seeds() {
 }
 
 #ifdef LLAMA_FUZZ_SERVER
-// Mode byte 0: POST /v1/completions; 1: POST /v1/chat/completions.
+// Mode byte 0: POST /v1/completions; 1: /v1/chat/completions; 2: /tokenize; 3: /detokenize.
 Seeds server_request_seeds() {
     return {
         {"completion.bin", with_mode(0, R"({"prompt": "In the beginning", "max_tokens": 16})")},
@@ -238,6 +238,8 @@ Seeds server_request_seeds() {
                       R"( {"role": "assistant", "content": "Hi!"},)"
                       R"( {"role": "user", "content": "Who was Aaron?"}],)"
                       R"( "max_completion_tokens": 32, "temperature": 0, "stop": "\n"})")},
+        {"tokenize.bin", with_mode(2, R"({"content": "Let there be light", "add_special": true})")},
+        {"detokenize.bin", with_mode(3, R"({"tokens": [1, 5, 300, 17]})")},
     };
 }
 #endif

@@ -1,5 +1,6 @@
-// llama-server's request parser: a POST body as /v1/completions or /v1/chat/completions gets it,
-// through the server's own parse_prompt_request (JSON, fields, prompt tokenization).
+// llama-server's request parsers: a POST body as /v1/completions, /v1/chat/completions,
+// /tokenize or /detokenize gets it, through the server's own functions (JSON, fields, prompt
+// tokenization).
 
 #include <string>
 
@@ -31,23 +32,39 @@ void check_generation(const server::GenerationRequest& g) {
 
 }  // namespace
 
-// Input: a mode byte (bit 0: the chat endpoint), then the body. A request the server refuses
-// must be a 4xx with a message; it is reported as the llama::Error the harness contract expects.
+// Input: a mode byte (its low 2 bits: 0 POST /v1/completions, 1 /v1/chat/completions,
+// 2 /tokenize, 3 /detokenize), then the body. A request the server refuses must be a 4xx with a
+// message; it is reported as the llama::Error the harness contract expects.
 void server_request(Input input) {
     if (input.empty()) return;
-    const bool chat = (input[0] & 1) != 0;
+    const int mode = input[0] & 3;
     const std::string body(reinterpret_cast<const char*>(input.data()) + 1, input.size() - 1);
     const Tokenizer& tokenizer = fixed_tokenizer();
-    try {
-        const server::PromptRequest request =
-            server::parse_prompt_request(body, chat, tokenizer, /*random_seed=*/42);
-        check(!request.prompt.empty() && request.prompt.front() == tokenizer.bos_id(),
-              "accepted prompt does not start with BOS");
-        for (int32_t id : request.prompt) {
-            check(id >= 0 && id < tokenizer.vocab_size(), "prompt token out of range");
+    const auto check_ids = [&](const std::vector<int32_t>& ids) {
+        for (int32_t id : ids) {
+            check(id >= 0 && id < tokenizer.vocab_size(), "token id out of range");
         }
-        check(request.text_after_prompt == !chat, "text_after_prompt differs from the endpoint");
-        check_generation(request.generation);
+    };
+    try {
+        if (mode <= 1) {
+            const bool chat = mode == 1;
+            const server::PromptRequest request =
+                server::parse_prompt_request(body, chat, tokenizer, /*random_seed=*/42);
+            check(!request.prompt.empty() && request.prompt.front() == tokenizer.bos_id(),
+                  "accepted prompt does not start with BOS");
+            check_ids(request.prompt);
+            check(request.text_after_prompt == !chat,
+                  "text_after_prompt differs from the endpoint");
+            check_generation(request.generation);
+        } else if (mode == 2) {
+            const server::TokenizeRequest request = server::parse_tokenize_request(body);
+            check_ids(tokenizer.encode(request.content, request.add_special));
+        } else {
+            const std::vector<int32_t> ids =
+                server::parse_detokenize_request(body, tokenizer.vocab_size());
+            check_ids(ids);
+            tokenizer.decode(ids);
+        }
     } catch (const server::ApiError& e) {
         check(e.status() >= 400 && e.status() < 500, "a refused request that is not a 4xx");
         check(e.what()[0] != '\0', "a refused request without a message");

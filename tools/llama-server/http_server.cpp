@@ -235,7 +235,7 @@ void HttpServer::generate(const httplib::Request& req, httplib::Response& res, b
         chat ? Endpoint::ChatCompletions : Endpoint::Completions,
         std::string(chat ? "chatcmpl-" : "cmpl-") + std::to_string(next_id_++),
         static_cast<int64_t>(std::time(nullptr)), model_id_};
-    constexpr auto kPoll = std::chrono::milliseconds(100);
+    static constexpr auto kPoll = std::chrono::milliseconds(100);
     if (!generation.stream) {
         std::string text;
         while (true) {
@@ -304,35 +304,12 @@ void HttpServer::generate(const httplib::Request& req, httplib::Response& res, b
 }
 
 void HttpServer::tokenize(const httplib::Request& req, httplib::Response& res) {
-    const json body = parse_json_body(req.body);
-    const auto content = body.find("content");
-    if (content == body.end() || !content->is_string()) {
-        throw invalid_field("content", "'content' must be a string");
-    }
-    bool add_special = false;
-    if (const auto it = body.find("add_special"); it != body.end() && !it->is_null()) {
-        if (!it->is_boolean()) throw invalid_field("add_special", "'add_special' must be a bool");
-        add_special = it->get<bool>();
-    }
-    send_json(res, 200, {{"tokens", tokenizer_.encode(content->get<std::string>(), add_special)}});
+    const TokenizeRequest request = parse_tokenize_request(req.body);
+    send_json(res, 200, {{"tokens", tokenizer_.encode(request.content, request.add_special)}});
 }
 
 void HttpServer::detokenize(const httplib::Request& req, httplib::Response& res) {
-    const json body = parse_json_body(req.body);
-    const auto tokens = body.find("tokens");
-    if (tokens == body.end() || !tokens->is_array()) {
-        throw invalid_field("tokens", "'tokens' must be an array of token ids");
-    }
-    std::vector<int32_t> ids;
-    for (const json& t : *tokens) {
-        if (!t.is_number_integer() || t.get<int64_t>() < 0 ||
-            t.get<int64_t>() >= tokenizer_.vocab_size()) {
-            throw invalid_field("tokens", "'tokens' must hold token ids in [0, " +
-                                              std::to_string(tokenizer_.vocab_size()) + "), got " +
-                                              t.dump());
-        }
-        ids.push_back(static_cast<int32_t>(t.get<int64_t>()));
-    }
+    const std::vector<int32_t> ids = parse_detokenize_request(req.body, tokenizer_.vocab_size());
     send_json(res, 200, {{"content", tokenizer_.decode(ids)}});
 }
 

@@ -142,13 +142,16 @@ std::string message_content(const json& message, size_t index) {
     if (content->is_array()) {
         std::string text;
         for (const json& part : *content) {
-            if (!part.is_object() || part.value("type", "") != "text" || !part.contains("text") ||
-                !part["text"].is_string()) {
+            // Types checked before values are read: json::value() throws on a non-string "type".
+            const json* type = part.is_object() ? field(part, "type") : nullptr;
+            const json* part_text = part.is_object() ? field(part, "text") : nullptr;
+            if (!type || !type->is_string() || *type != "text" || !part_text ||
+                !part_text->is_string()) {
                 throw invalid_field(param, "'" + param +
                                                "' parts must be {\"type\": \"text\", "
                                                "\"text\": string}");
             }
-            text += part["text"].get<std::string>();
+            text += part_text->get<std::string>();
         }
         return text;
     }
@@ -254,6 +257,32 @@ PromptRequest parse_prompt_request(const std::string& body, bool chat, const Tok
     }
     if (request.prompt.empty()) throw invalid_field("prompt", "the prompt is empty");
     return request;
+}
+
+TokenizeRequest parse_tokenize_request(const std::string& body) {
+    const json parsed = parse_json_body(body);
+    const json* content = field(parsed, "content");
+    if (!content || !content->is_string()) {
+        throw invalid_field("content", "'content' must be a string");
+    }
+    return {content->get<std::string>(), bool_field(parsed, "add_special").value_or(false)};
+}
+
+std::vector<int32_t> parse_detokenize_request(const std::string& body, int64_t vocab_size) {
+    const json parsed = parse_json_body(body);
+    const json* tokens = field(parsed, "tokens");
+    if (!tokens || !tokens->is_array()) {
+        throw invalid_field("tokens", "'tokens' must be an array of token ids");
+    }
+    std::vector<int32_t> ids;
+    for (const json& t : *tokens) {
+        if (!t.is_number_integer() || t.get<int64_t>() < 0 || t.get<int64_t>() >= vocab_size) {
+            throw invalid_field("tokens", "'tokens' must hold token ids in [0, " +
+                                              std::to_string(vocab_size) + "), got " + t.dump());
+        }
+        ids.push_back(static_cast<int32_t>(t.get<int64_t>()));
+    }
+    return ids;
 }
 
 }  // namespace llama::server

@@ -55,4 +55,13 @@ struct PromptRequest {
 PromptRequest parse_prompt_request(const std::string& body, bool chat, const Tokenizer& tokenizer,
                                    uint64_t random_seed);
 
+// POST /tokenize: {"content": string, "add_special": bool (default false)}.
+struct TokenizeRequest {
+    std::string content;
+    bool add_special = false;
+};
+TokenizeRequest parse_tokenize_request(const std::string& body);
+// POST /detokenize: {"tokens": [ids in [0, vocab_size)]}.
+std::vector<int32_t> parse_detokenize_request(const std::string& body, int64_t vocab_size);
+
 }  // namespace llama::server
