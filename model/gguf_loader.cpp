@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstring>
 #include <map>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -174,17 +175,22 @@ class GgufModelReader {
     Matrix interleave(const Matrix& m, std::vector<std::shared_ptr<const void>>& storage) const {
         const DType type = kernels::interleaved_type(m.dtype);
         if (type == m.dtype || m.rows % kernels::kInterleaveRows != 0) return m;
-        const std::byte* file_start = file_.file()->bytes().data();
-        const bool view =
-            m.data >= file_start && m.data < file_start + file_.file()->bytes().size();
-        if (!view) {
-            // The loader's own copy: std::byte storage it allocated non-const.
-            kernels::interleave_matrix(m.dtype, const_cast<std::byte*>(m.data), m.rows, m.cols);
+        const std::optional<size_t> offset = file_.file()->offset_of(m.data);
+        const int64_t stride = m.row_stride();
+        if (!offset) {
+            // The loader's own copy (std::byte storage it allocated non-const), in place: each
+            // core takes whole groups.
+            auto* data = const_cast<std::byte*>(m.data);
+            for_ranges_in_parallel(
+                m.rows / kernels::kInterleaveRows, [&](int64_t begin, int64_t end) {
+                    const int64_t r = begin * kernels::kInterleaveRows;
+                    kernels::interleave_matrix(m.dtype, data + r * stride,
+                                               (end - begin) * kernels::kInterleaveRows, m.cols);
+                });
             interleaved_++;
             return {type, m.rows, m.cols, m.data};
         }
         auto buffer = allocate_weight_buffer(m.bytes().size());
-        const int64_t stride = m.row_stride();
         const int64_t n_blocks = m.cols / dtype_traits(m.dtype).block_elements;
         // Groups on every core: the copy and the kernel zeroing the new pages at first touch were
         // 70% of a 7B Q4_0 load on one thread.
@@ -195,7 +201,7 @@ class GgufModelReader {
                                          buffer.get() + r * stride);
             }
         });
-        file_.file()->advise_dontneed(static_cast<size_t>(m.data - file_start), m.bytes().size());
+        file_.file()->advise_dontneed(*offset, m.bytes().size());
         const Matrix out{type, m.rows, m.cols, buffer.get()};
         storage.push_back(std::move(buffer));
         interleaved_++;
@@ -246,13 +252,10 @@ std::string tensor_type_summary(const GgufFile& file) {
 // first forward pass does not fault them in 4 KiB at a time, and the progress bar shows the
 // reading. Copied tensors' pages were released and are skipped.
 void prefault_weights(const LlamaModel& model, const MappedFile& file, LoadProgress& progress) {
-    const std::byte* begin = file.bytes().data();
-    const std::byte* end = begin + file.bytes().size();
     std::vector<std::pair<size_t, size_t>> ranges;
     auto note = [&](const Matrix& m) {
-        if (m.data >= begin && m.data < end) {
-            const auto offset = static_cast<size_t>(m.data - begin);
-            ranges.emplace_back(offset, offset + m.bytes().size());
+        if (const std::optional<size_t> offset = file.offset_of(m.data)) {
+            ranges.emplace_back(*offset, *offset + m.bytes().size());
         }
     };
     note(model.token_embedding);

@@ -2,7 +2,9 @@
 
 #include <cstddef>
 #include <filesystem>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <vector>
 
@@ -26,6 +28,13 @@ class MappedFile {
 
     std::span<const std::byte> bytes() const { return {data_, size_}; }
     const std::filesystem::path& path() const { return path_; }
+    // The offset of `p` in the file if it points into these bytes (a weight that is a view of
+    // the file), else nullopt (a copy the loader made).
+    std::optional<size_t> offset_of(const std::byte* p) const {
+        // std::less: a total order even for pointers into other objects.
+        if (std::less<>{}(p, data_) || !std::less<>{}(p, data_ + size_)) return std::nullopt;
+        return static_cast<size_t>(p - data_);
+    }
 
     // Page-cache hints for a byte range of the file (rounded out to whole pages). Failures are
     // ignored: they only cost speed or memory, never correctness.

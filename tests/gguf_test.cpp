@@ -10,6 +10,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
@@ -392,16 +393,25 @@ TEST(GgufLoader, LoadsConfigAndMapsWeightsInPlace) {
         auto in_model_file = [&](const Matrix& m) {
             // Same file, so the same offset inside the model's own mapping.
             const auto* model_file = static_cast<const MappedFile*>(model.storage[0].get());
-            const std::byte* begin = model_file->bytes().data();
-            const size_t offset = static_cast<size_t>(m.data - begin);
-            return m.data >= begin && offset < mapped.size() &&
-                   std::memcmp(m.data, mapped.data() + offset, m.bytes().size()) == 0;
+            const std::optional<size_t> offset = model_file->offset_of(m.data);
+            return offset && *offset + m.bytes().size() <= mapped.size() &&
+                   std::memcmp(m.data, mapped.data() + *offset, m.bytes().size()) == 0;
         };
         EXPECT_EQ(model.storage.size(), 1u);
         EXPECT_TRUE(in_model_file(model.layers[1].attention.qkv_weight()));
         EXPECT_TRUE(in_model_file(model.layers[1].mlp.gate_up_weight()));
         EXPECT_NE(model.description.find("GGUF v3"), std::string::npos) << model.description;
     }
+}
+
+TEST(MappedFile, OffsetOfTellsViewsOfTheFileFromOtherMemory) {
+    const std::vector<std::byte> bytes(100, std::byte{7});
+    const auto file = MappedFile::from_bytes("x.bin", bytes);
+    const std::byte* data = file->bytes().data();
+    EXPECT_EQ(file->offset_of(data), std::optional<size_t>(0));
+    EXPECT_EQ(file->offset_of(data + 99), std::optional<size_t>(99));
+    EXPECT_EQ(file->offset_of(data + 100), std::nullopt);    // one past the end
+    EXPECT_EQ(file->offset_of(bytes.data()), std::nullopt);  // a copy of the bytes
 }
 
 // By default Q4_0 / Q4_K matrices are interleaved in 16-row groups, in buffers of the same size:
