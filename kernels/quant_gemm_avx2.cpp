@@ -6,8 +6,8 @@
 // saturating int16, so the int16 sums must stay below 32767: a lane sums 2 values per
 // instruction, at most |q| * 127 each. Q4_0 (q <= 15) adds 8 instructions' results in int16 (16
 // values, 30480), Q4_K and Q5_K 4 (measured faster for Q4_K than 8) and Q6_K 2, before VPMADDWD
-// widens them to int32 (times the sub-block scale for the K-quants). Q8_0 is signed: |w| times x with w's sign, one product pair
-// per int16 lane (ggml's trick), widened each time.
+// widens them to int32 (times the sub-block scale for the K-quants). Q8_0 is signed: |w| times x
+// with w's sign, one product pair per int16 lane (ggml's trick), widened each time.
 
 #include <array>
 #include <cstdint>
