@@ -138,8 +138,8 @@ void linear_fma(ThreadPool& pool, const Matrix& w, std::span<const float> x, int
 void linear_quant_gemm(ThreadPool& pool, const Matrix& w, std::span<const float> x,
                        int64_t n_tokens, std::span<float> y, LinearScratch& scratch) {
     // Quantizing is a few percent of the product: split over the threads too.
-    kernels::prepare_batch(w.dtype, w.cols, n_tokens, scratch.batch);
     const auto path = kernels::best_quant_path();
+    kernels::prepare_batch(path, w.dtype, w.cols, n_tokens, scratch.batch);
     pool.parallel_for(n_tokens, 1, [&](int64_t begin, int64_t end, int) {
         kernels::quantize_batch_tokens(path, x.first(n_tokens * w.cols), begin, end, scratch.batch);
     });

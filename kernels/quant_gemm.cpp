@@ -52,7 +52,8 @@ bool gemm_quant_supports(DType type) {
            detail::is_k_quant_type(panel);
 }
 
-void prepare_batch(DType weight_type, int64_t n, int64_t n_tokens, QuantizedBatch& out) {
+void prepare_batch(QuantPath path, DType weight_type, int64_t n, int64_t n_tokens,
+                   QuantizedBatch& out) {
     if (!gemm_quant_supports(weight_type)) {
         throw Error("quantize_batch: " + std::string(dtype_name(weight_type)) +
                     " is not a quantized type the integer GEMM runs");
@@ -69,10 +70,15 @@ void prepare_batch(DType weight_type, int64_t n, int64_t n_tokens, QuantizedBatc
     out.n = n;
     out.n_tokens = n_tokens;
     out.block = block;
+    out.group = detail::tile_tokens(path, out.weight_type);
     out.qs.resize(static_cast<size_t>(n * n_tokens));
     out.scales.resize(static_cast<size_t>(n_blocks * n_tokens));
     out.bias.resize(k_quant ? 0 : static_cast<size_t>(n_blocks * n_tokens));
     out.bsums.resize(k_quant ? static_cast<size_t>(n_blocks * n_tokens * 16) : 0);
+}
+
+void prepare_batch(DType weight_type, int64_t n, int64_t n_tokens, QuantizedBatch& out) {
+    prepare_batch(best_quant_path(), weight_type, n, n_tokens, out);
 }
 
 void quantize_batch_tokens(QuantPath path, std::span<const float> x, int64_t t_begin, int64_t t_end,
@@ -86,13 +92,13 @@ void quantize_batch_tokens(QuantPath path, std::span<const float> x, int64_t t_b
     const bool k_quant = detail::is_k_quant_type(out.weight_type);
     const int64_t n_blocks = n / block;
     // One token at a time through the matvec quantizer (the same bytes by construction), then
-    // scattered to the block-major layout.
+    // scattered to the grouped layout.
     QuantizedActivations token;
     for (int64_t t = t_begin; t < t_end; ++t) {
         quantize_activations(path, out.weight_type, x.subspan(static_cast<size_t>(t * n), n),
                              token);
         for (int64_t b = 0; b < n_blocks; ++b) {
-            const int64_t at = b * n_tokens + t;
+            const int64_t at = out.slot(b, t);
             std::memcpy(out.qs.data() + at * block, token.qs.data() + b * block,
                         static_cast<size_t>(block));
             out.scales[at] = token.scales[b];
@@ -112,7 +118,7 @@ void quantize_batch(QuantPath path, DType weight_type, std::span<const float> x,
         throw Error("quantize_batch: " + std::to_string(x.size()) + " values are not " +
                     std::to_string(n_tokens) + " tokens");
     }
-    prepare_batch(weight_type, static_cast<int64_t>(x.size()) / n_tokens, n_tokens, out);
+    prepare_batch(path, weight_type, static_cast<int64_t>(x.size()) / n_tokens, n_tokens, out);
     quantize_batch_tokens(path, x, 0, n_tokens, out);
 }
 

@@ -28,15 +28,34 @@ namespace llama::kernels {
 bool gemm_quant_supports(DType type);
 
 // x quantized for gemm_quant. For Q8_0/Q4_0 blocks are 32 values, for the K-quants 256.
+//
+// The tokens are stored in groups of `group` (the last group may be shorter), and each group
+// block-major: block b of the group's tokens one after the other, then block b + 1. A group is
+// the token tile of the path's micro-kernel, so a tile reads its activations as one sequential
+// stream; with one block-major array over all tokens, a tile's next block was n_tokens blocks
+// away (32 KB for 128 tokens of a K-quant), one page and the same cache sets each time.
+// slot(b, t) is the index of token t's block b in scales, bias (and, times the block size or
+// 16, in qs and bsums).
 struct QuantizedBatch {
     DType weight_type = DType::Q8_0;  // the panel type of the weights (Q8_0 for Q5_0, ...)
     int64_t n = 0;                    // values per token
     int64_t n_tokens = 0;             // tokens
     int64_t block = 0;                // values per block
-    std::vector<int8_t> qs;           // [n / block][n_tokens][block]
-    std::vector<float> scales;        // [n / block][n_tokens]
-    std::vector<int32_t> bias;   // Q8_0/Q4_0: [n / 32][n_tokens], as QuantizedActivations::bias
-    std::vector<int16_t> bsums;  // K-quants: [n / 256][n_tokens][16], sums of 16 values
+    int64_t group = 1;                // tokens per group
+    std::vector<int8_t> qs;           // [slot][block]
+    std::vector<float> scales;        // [slot]
+    std::vector<int32_t> bias;        // Q8_0/Q4_0: [slot], as QuantizedActivations::bias
+    std::vector<int16_t> bsums;       // K-quants: [slot][16], sums of 16 values
+
+    int64_t n_blocks() const { return n / block; }
+    // Tokens in the group that starts at token g0.
+    int64_t group_size(int64_t g0) const { return n_tokens - g0 < group ? n_tokens - g0 : group; }
+    int64_t slot(int64_t b, int64_t t) const {
+        const int64_t g0 = t - t % group;
+        return g0 * n_blocks() + b * group_size(g0) + (t - g0);
+    }
+    // slot(b, t) - slot(b - 1, t): the size of t's group.
+    int64_t slot_stride(int64_t t) const { return group_size(t - t % group); }
 };
 
 // Quantizes x ([n_tokens, n] row-major) for weights of `weight_type`; the values and scales are
@@ -46,7 +65,10 @@ void quantize_batch(QuantPath path, DType weight_type, std::span<const float> x,
 void quantize_batch(DType weight_type, std::span<const float> x, int64_t n_tokens,
                     QuantizedBatch& out);
 // The same in two steps, so that threads can quantize disjoint token ranges: size out, then
-// quantize tokens [t_begin, t_end) of x (all n_tokens of them, as prepared) into it.
+// quantize tokens [t_begin, t_end) of x (all n_tokens of them, as prepared) into it. The groups
+// are the tiles of `path`'s kernel (any path's gemm_quant runs any batch; its own is fastest).
+void prepare_batch(QuantPath path, DType weight_type, int64_t n, int64_t n_tokens,
+                   QuantizedBatch& out);
 void prepare_batch(DType weight_type, int64_t n, int64_t n_tokens, QuantizedBatch& out);
 void quantize_batch_tokens(QuantPath path, std::span<const float> x, int64_t t_begin, int64_t t_end,
                            QuantizedBatch& out);

@@ -25,8 +25,8 @@ namespace {
 
 // Tokens per tile: T block sums, T float accumulators and the loop's temporaries fit the 16 ymm
 // registers.
-constexpr int kTokens32 = 3;
-constexpr int kTokensK = 5;
+constexpr int kTokens32 = kAvx2Tokens32;
+constexpr int kTokensK = kAvx2TokensK;
 
 LLAMA_TARGET_AVX2 inline __m256i broadcast4(const void* p) {
     int32_t v;
@@ -68,7 +68,7 @@ template <bool kQ8, int kHalves, int T, bool kMin = false>
 LLAMA_TARGET_AVX2 void tile_32(const PanelGemmArgs& args, int64_t t0) {
     constexpr int64_t kBlockBytes = kMin ? kQ32MinPanelBlock : kQ32PanelBlock;
     const QuantizedBatch& x = *args.x;
-    const int64_t nt = x.n_tokens;
+    const int64_t slot0 = x.slot(0, t0), slot_stride = x.slot_stride(t0);
     const __m256i ones = _mm256_set1_epi16(1);
     __m256 acc[kHalves][T];
     for (int h = 0; h < kHalves; ++h) {
@@ -76,7 +76,7 @@ LLAMA_TARGET_AVX2 void tile_32(const PanelGemmArgs& args, int64_t t0) {
     }
     for (int64_t b = 0; b < args.n_blocks; ++b) {
         const std::byte* block = args.panel + b * kBlockBytes;
-        const int64_t at = b * nt + t0;
+        const int64_t at = slot0 + b * slot_stride;
         const int8_t* xq = x.qs.data() + at * 32;
         __m256i sum[kHalves][T];  // Q4_0: int16 pair sums; Q8_0: int32
         for (int h = 0; h < kHalves; ++h) {
@@ -153,12 +153,12 @@ LLAMA_TARGET_AVX2 void tile_k(const PanelGemmArgs& args, int64_t t0, int half) {
     constexpr int kGroups = 64 / kSubs;  // 4-value groups per sub-block
     constexpr int64_t kBlockBytes = kKPanelScales + 64 * kSubs + kKPanelMinsFromEnd;
     const QuantizedBatch& x = *args.x;
-    const int64_t nt = x.n_tokens;
+    const int64_t slot0 = x.slot(0, t0), slot_stride = x.slot_stride(t0);
     __m256 acc[T];
     for (int t = 0; t < T; ++t) acc[t] = _mm256_setzero_ps();
     for (int64_t b = 0; b < args.n_blocks; ++b) {
         const std::byte* block = args.panel + b * kBlockBytes + 32 * half;
-        const int64_t at = b * nt + t0;
+        const int64_t at = slot0 + b * slot_stride;
         const int8_t* xq = x.qs.data() + at * 256;
         __m256i total[T];
         for (int t = 0; t < T; ++t) total[t] = _mm256_setzero_si256();
@@ -216,12 +216,10 @@ void run_tokens(const PanelGemmArgs& args) {
         return std::array<TileFn, kMax>{Tile<static_cast<int>(I) + 1>::fn...};
     }
     (std::make_index_sequence<kMax>{});
-    const int64_t nt = args.x->n_tokens;
     const int halves = args.n_rows > 8 ? 2 : 1;
-    for (int64_t t0 = 0; t0 < nt; t0 += kMax) {
-        const int64_t count = nt - t0 < kMax ? nt - t0 : kMax;
+    for_each_tile(*args.x, kMax, [&](int64_t t0, int64_t count) {
         for (int half = 0; half < halves; ++half) tiles[count - 1](args, t0, half);
-    }
+    });
 }
 
 using Tile32Fn = void (*)(const PanelGemmArgs&, int64_t);
@@ -236,12 +234,9 @@ void run_tokens_32(const PanelGemmArgs& args) {
              {tile_32<kQ8, 2, static_cast<int>(I) + 1, kMin>...}}};
     }
     (std::make_index_sequence<kTokens32>{});
-    const int64_t nt = args.x->n_tokens;
     const auto& by_count = tiles[args.n_rows > 8 ? 1 : 0];
-    for (int64_t t0 = 0; t0 < nt; t0 += kTokens32) {
-        const int64_t count = nt - t0 < kTokens32 ? nt - t0 : kTokens32;
-        by_count[count - 1](args, t0);
-    }
+    for_each_tile(*args.x, kTokens32,
+                  [&](int64_t t0, int64_t count) { by_count[count - 1](args, t0); });
 }
 
 template <int kSubs, int kRun>

@@ -24,8 +24,8 @@ namespace {
 
 // Tokens per tile: T accumulators plus the 8 weight registers of a 32-value group fit the 32
 // zmm registers (the K-quants also hold T integer super-block sums).
-constexpr int kTokens32 = 16;
-constexpr int kTokensK = 12;
+constexpr int kTokens32 = kAvx512Tokens32;
+constexpr int kTokensK = kAvx512TokensK;
 
 LLAMA_TARGET_AVX512_VNNI inline __m512i broadcast4(const int8_t* p) {
     int32_t v;
@@ -47,7 +47,7 @@ template <bool kQ8, int T, bool kMin = false>
 LLAMA_TARGET_AVX512_VNNI void tile_32(const PanelGemmArgs& args, int64_t t0) {
     constexpr int64_t kBlockBytes = kMin ? kQ32MinPanelBlock : kQ32PanelBlock;
     const QuantizedBatch& x = *args.x;
-    const int64_t nt = x.n_tokens;
+    const int64_t slot0 = x.slot(0, t0), slot_stride = x.slot_stride(t0);
     const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
     __m512 acc[T];
     for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps();
@@ -59,7 +59,7 @@ LLAMA_TARGET_AVX512_VNNI void tile_32(const PanelGemmArgs& args, int64_t t0) {
             if constexpr (kQ8) w[k] = _mm512_xor_si512(w[k], flip);
         }
         const __m512 d = _mm512_load_ps(block + 512);
-        const int64_t at = b * nt + t0;
+        const int64_t at = slot0 + b * slot_stride;
         const int8_t* xq = x.qs.data() + at * 32;
         const float* dx = x.scales.data() + at;
         const int32_t* bias = x.bias.data() + at;
@@ -86,12 +86,12 @@ LLAMA_TARGET_AVX512_VNNI void tile_k(const PanelGemmArgs& args, int64_t t0) {
     constexpr int kGroups = 64 / kSubs;  // 4-value groups per sub-block
     constexpr int64_t kBlockBytes = kKPanelScales + 64 * kSubs + kKPanelMinsFromEnd;
     const QuantizedBatch& x = *args.x;
-    const int64_t nt = x.n_tokens;
+    const int64_t slot0 = x.slot(0, t0), slot_stride = x.slot_stride(t0);
     __m512 acc[T];
     for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps();
     for (int64_t b = 0; b < args.n_blocks; ++b) {
         const std::byte* block = args.panel + b * kBlockBytes;
-        const int64_t at = b * nt + t0;
+        const int64_t at = slot0 + b * slot_stride;
         const int8_t* xq = x.qs.data() + at * 256;
         __m512i total[T];
         for (int t = 0; t < T; ++t) total[t] = _mm512_setzero_si512();
@@ -133,17 +133,14 @@ LLAMA_TARGET_AVX512_VNNI void tile_k(const PanelGemmArgs& args, int64_t t0) {
 
 using TileFn = void (*)(const PanelGemmArgs&, int64_t);
 
-// tiles[T - 1] is Tile<T>: full tiles of kMax tokens, then one tile of the rest.
+// tiles[T - 1] is Tile<T>: full tiles of kMax tokens, then one tile of the rest of each group.
 template <int kMax, template <int> class Tile>
 void run_tokens(const PanelGemmArgs& args) {
     static constexpr auto tiles = []<size_t... I>(std::index_sequence<I...>) {
         return std::array<TileFn, kMax>{Tile<static_cast<int>(I) + 1>::fn...};
     }
     (std::make_index_sequence<kMax>{});
-    const int64_t nt = args.x->n_tokens;
-    int64_t t0 = 0;
-    for (; t0 + kMax <= nt; t0 += kMax) tiles[kMax - 1](args, t0);
-    if (t0 < nt) tiles[nt - t0 - 1](args, t0);
+    for_each_tile(*args.x, kMax, [&](int64_t t0, int64_t count) { tiles[count - 1](args, t0); });
 }
 
 template <bool kQ8, bool kMin = false>

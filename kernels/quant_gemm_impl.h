@@ -78,6 +78,38 @@ inline int64_t panel_block_bytes(DType weight_type) {
     return has_block_min(type) ? kQ32MinPanelBlock : kQ32PanelBlock;
 }
 
+// Tokens per micro-kernel tile, which are the groups of the batch a path quantizes
+// (QuantizedBatch::group): as many accumulators as the registers hold beside the weights, 16
+// ymm registers for AVX2, 32 zmm for AVX-512; the scalar kernel runs one token at a time.
+inline constexpr int kAvx2Tokens32 = 3;
+inline constexpr int kAvx2TokensK = 5;
+inline constexpr int kAvx512Tokens32 = 16;
+inline constexpr int kAvx512TokensK = 12;
+inline int64_t tile_tokens(QuantPath path, DType panel) {
+    const bool k_quant = is_k_quant_type(panel);
+    switch (path) {
+        case QuantPath::Avx2:
+            return k_quant ? kAvx2TokensK : kAvx2Tokens32;
+        case QuantPath::Avx512Vnni:
+            return k_quant ? kAvx512TokensK : kAvx512Tokens32;
+        case QuantPath::Scalar:
+            break;
+    }
+    return 1;
+}
+
+// Calls tile(t0, count) for tiles of at most max_tokens tokens, in order, none across a group of
+// the batch (a tile's tokens are then consecutive slots of each block).
+template <class Tile>
+void for_each_tile(const QuantizedBatch& x, int64_t max_tokens, Tile&& tile) {
+    for (int64_t g0 = 0; g0 < x.n_tokens; g0 += x.group) {
+        const int64_t end = g0 + x.group_size(g0);
+        for (int64_t t0 = g0; t0 < end; t0 += max_tokens) {
+            tile(t0, end - t0 < max_tokens ? end - t0 : max_tokens);
+        }
+    }
+}
+
 // Writes 8 panel groups (8 * 64 bytes at out, 64-byte aligned) from a tile of kPanelRows rows of
 // 8 words, row r at rows + r * row_stride (in words): group k holds word k of every row. One per
 // instruction set.

@@ -40,7 +40,7 @@ void gemm_32(const PanelGemmArgs& args) {
             float sum = 0.0f;
             for (int64_t b = 0; b < args.n_blocks; ++b) {
                 const std::byte* block = args.panel + b * block_bytes;
-                const int64_t at = b * x.n_tokens + t;
+                const int64_t at = x.slot(b, t);
                 // Q4_0's nibbles are unsigned: the bias takes the 8 off. Q4_1/Q5_1: the bias is
                 // the block sum, times the min.
                 const int32_t dot = dot_groups(block, i, 0, 8, x.qs.data() + at * 32, q8) +
@@ -67,7 +67,7 @@ void gemm_k(const PanelGemmArgs& args) {
             float sum = 0.0f;
             for (int64_t b = 0; b < args.n_blocks; ++b) {
                 const std::byte* block = args.panel + b * block_bytes;
-                const int64_t at = b * x.n_tokens + t;
+                const int64_t at = x.slot(b, t);
                 const int8_t* xq = x.qs.data() + at * 256;
                 const int16_t* bsums = x.bsums.data() + at * 16;
                 int32_t scaled = 0;

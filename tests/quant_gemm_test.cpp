@@ -8,6 +8,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <random>
@@ -15,6 +16,7 @@
 #include <vector>
 
 #include "kernels/fp16_scalar.h"
+#include "kernels/quant_gemm_impl.h"
 #include "llama/error.h"
 
 namespace llama::kernels {
@@ -164,36 +166,63 @@ std::vector<Case> all_cases() {
 INSTANTIATE_TEST_SUITE_P(AllTypesAndPaths, QuantGemmTest, ::testing::ValuesIn(all_cases()),
                          case_name);
 
-// Every path quantizes the batch to the bytes quantize_activations gives each token.
+// Every path quantizes the batch to the bytes quantize_activations gives each token, each in its
+// slot of the path's token groups.
 TEST(QuantizeBatch, MatchesPerTokenQuantization) {
     std::mt19937 rng(7);
-    for (const DType type : {DType::Q4_0, DType::Q6_K}) {
-        const int64_t n = 512, n_tokens = 3;
-        const int64_t block = type == DType::Q6_K ? 256 : 32;
-        const auto x = random_activations(n * n_tokens, rng);
-        QuantizedBatch batch;
-        quantize_batch(type, x, n_tokens, batch);
-        ASSERT_EQ(batch.n, n);
-        ASSERT_EQ(batch.n_tokens, n_tokens);
-        QuantizedActivations token;
-        for (int64_t t = 0; t < n_tokens; ++t) {
-            quantize_activations(type, std::span(x).subspan(t * n, n), token);
-            for (int64_t b = 0; b < n / block; ++b) {
-                const int64_t at = b * n_tokens + t;
-                EXPECT_EQ(batch.scales[at], token.scales[b]);
-                for (int64_t j = 0; j < block; ++j) {
-                    ASSERT_EQ(batch.qs[at * block + j], token.qs[b * block + j]);
-                }
-                if (type == DType::Q6_K) {
-                    for (int j = 0; j < 16; ++j) {
-                        EXPECT_EQ(batch.bsums[at * 16 + j], token.bsums[b * 16 + j]);
+    for (const QuantPath path : {QuantPath::Scalar, QuantPath::Avx2, QuantPath::Avx512Vnni}) {
+        if (!quant_path_supported(path)) continue;
+        for (const DType type : {DType::Q4_0, DType::Q6_K}) {
+            const int64_t n = 512, n_tokens = 37;
+            const int64_t block = type == DType::Q6_K ? 256 : 32;
+            const auto x = random_activations(n * n_tokens, rng);
+            QuantizedBatch batch;
+            quantize_batch(path, type, x, n_tokens, batch);
+            ASSERT_EQ(batch.n, n);
+            ASSERT_EQ(batch.n_tokens, n_tokens);
+            ASSERT_EQ(batch.group, detail::tile_tokens(path, type));
+            std::vector<int> used(static_cast<size_t>(n / block * n_tokens), 0);
+            QuantizedActivations token;
+            for (int64_t t = 0; t < n_tokens; ++t) {
+                quantize_activations(type, std::span(x).subspan(t * n, n), token);
+                for (int64_t b = 0; b < n / block; ++b) {
+                    const int64_t at = batch.slot(b, t);
+                    ASSERT_LT(at, static_cast<int64_t>(used.size()));
+                    ++used[static_cast<size_t>(at)];
+                    EXPECT_EQ(batch.scales[at], token.scales[b]);
+                    for (int64_t j = 0; j < block; ++j) {
+                        ASSERT_EQ(batch.qs[at * block + j], token.qs[b * block + j]);
                     }
-                } else {
-                    EXPECT_EQ(batch.bias[at], token.bias[b]);
+                    if (type == DType::Q6_K) {
+                        for (int j = 0; j < 16; ++j) {
+                            EXPECT_EQ(batch.bsums[at * 16 + j], token.bsums[b * 16 + j]);
+                        }
+                    } else {
+                        EXPECT_EQ(batch.bias[at], token.bias[b]);
+                    }
                 }
             }
+            // Every slot is one token's block: the groups tile the arrays exactly.
+            EXPECT_EQ(std::count(used.begin(), used.end(), 1), static_cast<int64_t>(used.size()));
         }
     }
+}
+
+// A group's blocks are its tokens one after the other, block after block.
+TEST(QuantizeBatch, GroupsAreBlockMajor) {
+    QuantizedBatch batch;
+    prepare_batch(QuantPath::Avx2, DType::Q4_0, 96, 7, batch);  // groups of 3, 3, 1 tokens
+    ASSERT_EQ(batch.group, 3);
+    EXPECT_EQ(batch.slot(0, 0), 0);
+    EXPECT_EQ(batch.slot(0, 2), 2);
+    EXPECT_EQ(batch.slot(1, 0), 3);
+    EXPECT_EQ(batch.slot(2, 2), 8);
+    EXPECT_EQ(batch.slot(0, 3), 9);
+    EXPECT_EQ(batch.slot(1, 4), 13);
+    EXPECT_EQ(batch.slot(0, 6), 18);
+    EXPECT_EQ(batch.slot(2, 6), 20);
+    EXPECT_EQ(batch.slot_stride(6), 1);
+    EXPECT_EQ(batch.slot_stride(4), 3);
 }
 
 // Token ranges quantized separately (as threads do) give the same batch as one call.
@@ -205,7 +234,7 @@ TEST(QuantizeBatch, TokenRangesMatchOneCall) {
         QuantizedBatch whole;
         quantize_batch(QuantPath::Scalar, type, x, n_tokens, whole);
         QuantizedBatch parts;
-        prepare_batch(type, n, n_tokens, parts);
+        prepare_batch(QuantPath::Scalar, type, n, n_tokens, parts);
         for (const auto& [begin, end] : {std::pair{4, 7}, {0, 1}, {1, 4}}) {
             quantize_batch_tokens(QuantPath::Scalar, x, begin, end, parts);
         }
@@ -213,6 +242,37 @@ TEST(QuantizeBatch, TokenRangesMatchOneCall) {
         EXPECT_EQ(parts.scales, whole.scales);
         EXPECT_EQ(parts.bias, whole.bias);
         EXPECT_EQ(parts.bsums, whole.bsums);
+    }
+}
+
+// Each path's kernel runs a batch grouped for any path (tiles never cross a group) to the same
+// floats as on its own batch: the same tiles of the same tokens, whatever the layout.
+TEST(GemmQuant, AnyGroupingGivesTheSameProducts) {
+    std::mt19937 rng(11);
+    const std::vector<QuantPath> paths = {QuantPath::Scalar, QuantPath::Avx2,
+                                          QuantPath::Avx512Vnni};
+    for (const DType type : {DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q6_K}) {
+        const int64_t rows = 24, cols = activation_block(type) * 2, n_tokens = 41;
+        const auto bytes = random_weights(type, rows, cols, rng);
+        const Matrix w{type, rows, cols, bytes.data()};
+        const auto x = random_activations(n_tokens * cols, rng);
+        QuantPanelBuffer panel;
+        for (const QuantPath run : paths) {
+            if (!quant_path_supported(run)) continue;
+            QuantizedBatch own;
+            quantize_batch(run, type, x, n_tokens, own);
+            std::vector<float> want(static_cast<size_t>(n_tokens * rows));
+            gemm_quant(run, w, own, want, rows, panel);
+            for (const QuantPath grouped : paths) {
+                QuantizedBatch other;
+                prepare_batch(grouped, type, cols, n_tokens, other);
+                quantize_batch_tokens(QuantPath::Scalar, x, 0, n_tokens, other);
+                std::vector<float> got(want.size());
+                gemm_quant(run, w, other, got, rows, panel);
+                EXPECT_EQ(got, want) << dtype_name(type) << " run " << quant_path_name(run)
+                                     << " grouped for " << quant_path_name(grouped);
+            }
+        }
     }
 }
 

@@ -43,7 +43,7 @@ void small_batch(ThreadPool& pool, const Matrix& w, std::span<const float> x, in
 void int_gemm(ThreadPool& pool, QuantPath path, const Matrix& w, std::span<const float> x,
               int64_t n_tokens, std::span<float> y, QuantizedBatch& batch,
               std::vector<QuantPanelBuffer>& panels) {
-    prepare_batch(w.dtype, w.cols, n_tokens, batch);
+    prepare_batch(path, w.dtype, w.cols, n_tokens, batch);
     pool.parallel_for(n_tokens, 1, [&](int64_t begin, int64_t end, int) {
         quantize_batch_tokens(path, x, begin, end, batch);
     });
