@@ -37,6 +37,8 @@ options:
   --tests LIST     comma-separated ppN (prompt of N tokens) and tgN (N generated tokens)
                    (default: pp128,pp512,tg128)
   --logs DIR       where the runs' JSON and logs go (default: a new /tmp/bench-vs-llamacpp.*)
+  --llama-args STR extra arguments for llama.cpp's llama-bench, split at spaces (e.g. '-rtr 1'
+                   for ik_llama.cpp, a llama.cpp fork whose llama-bench takes the same options)
   -h, --help       this text
 
 environment: BUILD (our build directory, default $root/build), and tools/bench-lib.sh's idle
@@ -57,11 +59,12 @@ isa=${ISA:-}
 llama_src=${LLAMA_CPP_SRC:-}
 tests=pp128,pp512,tg128
 logs=""
+llama_args=""
 positional=()
 while (($#)); do
     case $1 in
         -h | --help) usage 0 ;;
-        -t | -r | --isa | --llama-src | --tests | --logs)
+        -t | -r | --isa | --llama-src | --tests | --logs | --llama-args)
             (($# >= 2)) || bad "$1 needs a value"
             case $1 in
                 -t) threads=$2 ;;
@@ -70,6 +73,7 @@ while (($#)); do
                 --llama-src) llama_src=$2 ;;
                 --tests) tests=$2 ;;
                 --logs) logs=$2 ;;
+                --llama-args) llama_args=$2 ;;
             esac
             shift 2
             ;;
@@ -109,6 +113,7 @@ if [[ -z ${llama_dirs[$llama_level]:-} ]]; then
     llama_level=native
 fi
 llama_bench=${llama_dirs[$llama_level]}/llama-bench
+read -ra llama_extra <<<"$llama_args"
 models=("${positional[@]:1}")
 for model in "${models[@]}"; do
     [[ -f $model ]] || bad "$model: no such file"
@@ -198,7 +203,8 @@ for ((f = 0; f < ${#models[@]}; ++f)); do
                 log "$what: $engine"
                 test_args "$test"
                 if [[ $engine == llamacpp ]]; then
-                    cmd=("$llama_bench" -m "$model" -t "$threads" -r 1 "${llama_test[@]}" -o json)
+                    cmd=("$llama_bench" -m "$model" -t "$threads" -r 1 "${llama_test[@]}"
+                        "${llama_extra[@]}" -o json)
                 else
                     cmd=(env "${ours_env[@]}" "$ours" -m "$model" "${ours_isa[@]}"
                         --split-mode cached "${ours_test[@]}" -b 1 -r 1 -t "$threads" --seed 42
@@ -265,7 +271,7 @@ cat <<EOF
 | date (UTC) | $start_date to $end_date |
 | threads | $threads |
 | method | per file and test: llama.cpp then ours, 1 warm-up round discarded, then $reps rounds; each run its own process, started on an idle machine; t/s = mean ± sd over the rounds |
-| llama.cpp runs | \`llama-bench -m FILE -t $threads -r 1 -p N -n 0\` (ppN) / \`-p 0 -n N\` (tgN), its default warm-up |
+| llama.cpp runs | \`llama-bench -m FILE -t $threads -r 1 -p N -n 0${llama_args:+ $llama_args}\` (ppN) / \`-p 0 -n N${llama_args:+ $llama_args}\` (tgN), its default warm-up |
 | our runs | \`llama-bench -m FILE --split-mode cached -b 1 -r 1 -t $threads\` with \`-k pp -s N --warmup 1\` (ppN) / \`-k tg -s 1 -n N --warmup 0\` (tgN: N decode steps after a 1-token prefill) |
 | logs | $logs |
 
