@@ -48,6 +48,14 @@ LLAMA_TARGET_AVX2 inline void store_rows(float* y, int n_rows, __m256 v) {
     }
 }
 
+// a + b, opaque to the compiler: GCC reassociates _mm256_add_epi16 chains into trees that keep
+// every product of a run live at once, and the K-quant tile then spilled its sums to the stack.
+LLAMA_TARGET_AVX2 inline __m256i add_epi16_in_order(__m256i a, __m256i b) {
+    __m256i sum;
+    asm("vpaddw %2, %1, %0" : "=x"(sum) : "x"(a), "x"(b));
+    return sum;
+}
+
 // x with the sign of each weight, for VPMADDUBSW of |w|. On Zen 4 VPSIGNB takes one of the two
 // ports that VPMADDUBSW and VPMADDWD also need, while XOR and SUB take any of the four vector
 // ports: (x ^ m) - m with m = 0xff where w < 0 is two instructions but no multiply port. Half the
@@ -168,14 +176,13 @@ LLAMA_TARGET_AVX2 void tile_k(const PanelGemmArgs& args, int64_t t0, int half) {
             const __m256i scale = _mm256_blend_epi16(scale32, _mm256_slli_epi32(scale32, 16), 0xAA);
             for (int g0 = 0; g0 < kGroups; g0 += kRun) {
                 __m256i p[T];
-                for (int t = 0; t < T; ++t) p[t] = _mm256_setzero_si256();
 #pragma GCC unroll 8
                 for (int g = g0; g < g0 + kRun; ++g) {
                     const __m256i w = load(block + 64 * (s * kGroups + g));
                     const int8_t* xg = xq + 4 * (s * kGroups + g);
                     for (int t = 0; t < T; ++t) {
-                        p[t] = _mm256_add_epi16(p[t],
-                                                _mm256_maddubs_epi16(w, broadcast4(xg + 256 * t)));
+                        const __m256i product = _mm256_maddubs_epi16(w, broadcast4(xg + 256 * t));
+                        p[t] = g == g0 ? product : add_epi16_in_order(p[t], product);
                     }
                 }
                 for (int t = 0; t < T; ++t) {
