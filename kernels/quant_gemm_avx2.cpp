@@ -58,9 +58,11 @@ LLAMA_TARGET_AVX2 inline __m256i add_epi16_in_order(__m256i a, __m256i b) {
 
 // x with the sign of each weight, for VPMADDUBSW of |w|. On Zen 4 VPSIGNB takes one of the two
 // ports that VPMADDUBSW and VPMADDWD also need, while XOR and SUB take any of the four vector
-// ports: (x ^ m) - m with m = 0xff where w < 0 is two instructions but no multiply port. Half the
-// rows take each, which balances the ports (measured: 1.25 cycles a product against 1.6 with
-// VPSIGNB alone and 1.4 with XOR/SUB alone).
+// ports: (x ^ m) - m with m = 0xff where w < 0 is two instructions but no multiply port (a loop
+// of sign, VPMADDUBSW, VPMADDWD and add: 1.6 cycles a product with VPSIGNB, 1.25-1.3 with
+// XOR/SUB). Rows 0-7 keep VPSIGNB, rows 8-15 take XOR/SUB: in the tile, which also makes |w| and
+// m for every weight register, that mix measured fastest (quant_gemm_bench, 4096 x 4096 x 128,
+// one thread: 126 GOP/s, VPSIGNB alone 118, XOR/SUB alone 111).
 LLAMA_TARGET_AVX2 inline __m256i signed_x(__m256i x, __m256i w_or_mask, int half) {
     if (half == 0) return _mm256_sign_epi8(x, w_or_mask);
     return _mm256_sub_epi8(_mm256_xor_si256(x, w_or_mask), w_or_mask);
