@@ -97,8 +97,9 @@ void quantize_batch_tokens(QuantPath path, std::span<const float> x, int64_t t_b
     for (int64_t t = t_begin; t < t_end; ++t) {
         quantize_activations(path, out.weight_type, x.subspan(static_cast<size_t>(t * n), n),
                              token);
+        const int64_t slot0 = out.slot(0, t), slot_stride = out.slot_stride(t);
         for (int64_t b = 0; b < n_blocks; ++b) {
-            const int64_t at = out.slot(b, t);
+            const int64_t at = slot0 + b * slot_stride;
             std::memcpy(out.qs.data() + at * block, token.qs.data() + b * block,
                         static_cast<size_t>(block));
             out.scales[at] = token.scales[b];

@@ -50,12 +50,12 @@ struct QuantizedBatch {
     int64_t n_blocks() const { return n / block; }
     // Tokens in the group that starts at token g0.
     int64_t group_size(int64_t g0) const { return n_tokens - g0 < group ? n_tokens - g0 : group; }
-    int64_t slot(int64_t b, int64_t t) const {
-        const int64_t g0 = t - t % group;
-        return g0 * n_blocks() + b * group_size(g0) + (t - g0);
-    }
     // slot(b, t) - slot(b - 1, t): the size of t's group.
     int64_t slot_stride(int64_t t) const { return group_size(t - t % group); }
+    int64_t slot(int64_t b, int64_t t) const {
+        const int64_t g0 = t - t % group;
+        return g0 * n_blocks() + b * slot_stride(t) + (t - g0);
+    }
 };
 
 // Quantizes x ([n_tokens, n] row-major) for weights of `weight_type`; the values and scales are

@@ -77,6 +77,7 @@ LLAMA_TARGET_AVX2 inline __m256i signed_x(__m256i x, __m256i w_or_mask, int half
 template <bool kQ8, int kHalves, int T, bool kMin = false>
 LLAMA_TARGET_AVX2 void tile_32(const PanelGemmArgs& args, int64_t t0) {
     constexpr int64_t kBlockBytes = kMin ? kQ32MinPanelBlock : kQ32PanelBlock;
+    constexpr bool kSigned = kQ8 && !kMin;  // Q8_0; Q5_1's codes are unsigned
     const QuantizedBatch& x = *args.x;
     const int64_t slot0 = x.slot(0, t0), slot_stride = x.slot_stride(t0);
     const __m256i ones = _mm256_set1_epi16(1);
@@ -96,9 +97,8 @@ LLAMA_TARGET_AVX2 void tile_32(const PanelGemmArgs& args, int64_t t0) {
         // sums.
 #pragma GCC unroll 2
         for (int k = 0; k < 8; ++k) {
-            // Q8_0 (signed): w[h] keeps the values for VPSIGNB (h = 0) or becomes the mask of the
-            // negative ones (h = 1), see signed_x; Q5_1's codes are unsigned already.
-            constexpr bool kSigned = kQ8 && !kMin;
+            // Q8_0: w[h] keeps the values for VPSIGNB (h = 0) or becomes the mask of the
+            // negative ones (h = 1), see signed_x.
             __m256i w[kHalves];
             __m256i magnitude[kHalves];
             for (int h = 0; h < kHalves; ++h) {
@@ -116,11 +116,10 @@ LLAMA_TARGET_AVX2 void tile_32(const PanelGemmArgs& args, int64_t t0) {
             for (int t = 0; t < T; ++t) {
                 const __m256i xt = broadcast4(xq + 32 * t + 4 * k);
                 for (int h = 0; h < kHalves; ++h) {
-                    if constexpr (kSigned) {
-                        const __m256i p = _mm256_maddubs_epi16(magnitude[h], signed_x(xt, w[h], h));
-                        sum[h][t] = _mm256_add_epi32(sum[h][t], _mm256_madd_epi16(p, ones));
-                    } else if constexpr (kQ8) {
-                        const __m256i p = _mm256_maddubs_epi16(w[h], xt);
+                    if constexpr (kQ8) {
+                        const __m256i p =
+                            kSigned ? _mm256_maddubs_epi16(magnitude[h], signed_x(xt, w[h], h))
+                                    : _mm256_maddubs_epi16(w[h], xt);
                         sum[h][t] = _mm256_add_epi32(sum[h][t], _mm256_madd_epi16(p, ones));
                     } else {
                         sum[h][t] = _mm256_add_epi16(sum[h][t], _mm256_maddubs_epi16(w[h], xt));

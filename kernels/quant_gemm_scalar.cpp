@@ -36,11 +36,12 @@ void gemm_32(const PanelGemmArgs& args) {
     const bool with_min = has_block_min(args.dtype);
     const int64_t block_bytes = panel_block_bytes(args.dtype);
     for (int64_t t = 0; t < x.n_tokens; ++t) {
+        const int64_t slot0 = x.slot(0, t), slot_stride = x.slot_stride(t);
         for (int i = 0; i < args.n_rows; ++i) {
             float sum = 0.0f;
             for (int64_t b = 0; b < args.n_blocks; ++b) {
                 const std::byte* block = args.panel + b * block_bytes;
-                const int64_t at = x.slot(b, t);
+                const int64_t at = slot0 + b * slot_stride;
                 // Q4_0's nibbles are unsigned: the bias takes the 8 off. Q4_1/Q5_1: the bias is
                 // the block sum, times the min.
                 const int32_t dot = dot_groups(block, i, 0, 8, x.qs.data() + at * 32, q8) +
@@ -63,11 +64,12 @@ void gemm_k(const PanelGemmArgs& args) {
     const int64_t block_bytes = panel_block_bytes(args.dtype);
     const int64_t mins = kKPanelScales + 64 * subs;
     for (int64_t t = 0; t < x.n_tokens; ++t) {
+        const int64_t slot0 = x.slot(0, t), slot_stride = x.slot_stride(t);
         for (int i = 0; i < args.n_rows; ++i) {
             float sum = 0.0f;
             for (int64_t b = 0; b < args.n_blocks; ++b) {
                 const std::byte* block = args.panel + b * block_bytes;
-                const int64_t at = x.slot(b, t);
+                const int64_t at = slot0 + b * slot_stride;
                 const int8_t* xq = x.qs.data() + at * 256;
                 const int16_t* bsums = x.bsums.data() + at * 16;
                 int32_t scaled = 0;
