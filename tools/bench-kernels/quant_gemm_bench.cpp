@@ -16,6 +16,7 @@
 #include "engine/linear.h"
 #include "kernels/quant.h"
 #include "kernels/quant_gemm.h"
+#include "kernels/quant_interleave.h"
 #include "tools/bench-kernels/bench_data.h"
 
 namespace llama::kernels {
@@ -62,7 +63,8 @@ void BM_Linear(benchmark::State& state, DType dtype) {
     const auto mode = static_cast<Mode>(state.range(4));
     const char* names[] = {"int-gemm ", "dequant+sgemm ", "matvec "};
     state.SetLabel(std::string(names[mode]) + quant_path_name(best_quant_path()));
-    const auto bytes = quantized_bytes(dtype, rows, cols);
+    auto bytes = quantized_bytes(interleaved_base(dtype), rows, cols);
+    if (is_interleaved(dtype)) interleave_matrix(interleaved_base(dtype), bytes.data(), rows, cols);
     const Matrix w{dtype, rows, cols, bytes.data()};
     const auto x = bench::random_floats(static_cast<size_t>(n_tokens * cols), 2);
     std::vector<float> y(static_cast<size_t>(n_tokens * rows));
@@ -164,6 +166,18 @@ BENCHMARK_CAPTURE(BM_GemmPath, q6_k, DType::Q6_K)->Apply(path_shapes)->UseRealTi
 BENCHMARK_CAPTURE(BM_Linear, q4_0_batches, DType::Q4_0)->Apply(batches)->UseRealTime();
 BENCHMARK_CAPTURE(BM_Linear, q8_0_batches, DType::Q8_0)->Apply(batches)->UseRealTime();
 BENCHMARK_CAPTURE(BM_Linear, q4_k_batches, DType::Q4_K)->Apply(batches)->UseRealTime();
+// Row-interleaved weights, as the loader makes them (the server's decode steps run these).
+// Also 256 x 4096 (in L2: the kernels' compute ceiling, little disturbed by other processes).
+void interleaved_batches(benchmark::internal::Benchmark* b) {
+    batches(b);
+    for (const int tokens : {1, 2, 4, 6, 8, 12, 16}) b->Args({256, 4096, tokens, 1, kMatvec});
+}
+BENCHMARK_CAPTURE(BM_Linear, q4_0_r16_batches, DType::Q4_0_R16)
+    ->Apply(interleaved_batches)
+    ->UseRealTime();
+BENCHMARK_CAPTURE(BM_Linear, q4_k_r16_batches, DType::Q4_K_R16)
+    ->Apply(interleaved_batches)
+    ->UseRealTime();
 
 }  // namespace
 }  // namespace llama::kernels
