@@ -13,6 +13,7 @@
 #include <cstring>
 #include <utility>
 
+#include "kernels/avx512_vnni.h"
 #include "kernels/cpu_features.h"
 #include "kernels/quant_gemm_impl.h"
 #include "kernels/simd.h"
@@ -66,7 +67,7 @@ LLAMA_TARGET_AVX512_VNNI void tile_32(const PanelGemmArgs& args, int64_t t0) {
         for (int t = 0; t < T; ++t) {
             __m512i sum = kMin ? _mm512_setzero_si512() : _mm512_set1_epi32(bias[t]);
             for (int k = 0; k < 8; ++k) {
-                sum = _mm512_dpbusd_epi32(sum, w[k], broadcast4(xq + 32 * t + 4 * k));
+                sum = dpbusd_broadcast(sum, w[k], xq + 32 * t + 4 * k);
             }
             acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum),
                                      _mm512_mul_ps(d, _mm512_set1_ps(dx[t])), acc[t]);
@@ -103,9 +104,9 @@ LLAMA_TARGET_AVX512_VNNI void tile_k(const PanelGemmArgs& args, int64_t t0) {
             const __m512i scale = _mm512_load_si512(block + kKPanelScales + 64 * s);
             for (int t = 0; t < T; ++t) {
                 const int8_t* xs = xq + 256 * t + 4 * kGroups * s;
-                __m512i sum = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w[0], broadcast4(xs));
+                __m512i sum = dpbusd_broadcast(_mm512_setzero_si512(), w[0], xs);
                 for (int g = 1; g < kGroups; ++g) {
-                    sum = _mm512_dpbusd_epi32(sum, w[g], broadcast4(xs + 4 * g));
+                    sum = dpbusd_broadcast(sum, w[g], xs + 4 * g);
                 }
                 total[t] = _mm512_add_epi32(total[t], _mm512_mullo_epi32(sum, scale));
             }

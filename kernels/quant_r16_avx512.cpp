@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "kernels/avx512_vnni.h"
 #include "kernels/cpu_features.h"
 #include "kernels/quant_impl.h"
 #include "kernels/quant_interleave.h"
@@ -37,14 +38,6 @@ LLAMA_TARGET_AVX512_VNNI inline __m512i broadcast4(const void* p) {
     int32_t v;
     std::memcpy(&v, p, 4);
     return _mm512_set1_epi32(v);
-}
-
-// acc + the dot products of 4-byte groups of q with 4 activation bytes at p broadcast to every
-// lane, the broadcast folded into VPDPBUSD ({1to16}): GCC emits a separate VPBROADCASTD, two
-// instructions where one does.
-LLAMA_TARGET_AVX512_VNNI inline __m512i dpbusd_broadcast(__m512i acc, __m512i q, const void* p) {
-    asm("vpdpbusd %2%{1to16%}, %1, %0" : "+v"(acc) : "v"(q), "m"(*static_cast<const int32_t*>(p)));
-    return acc;
 }
 
 // Q4_0: per block, 4 loads give the 8 nibble vectors (values 4k.. of all rows), then per token 8
