@@ -44,6 +44,7 @@ LLAMA_TARGET_AVX512_VNNI inline __m512i broadcast4(const void* p) {
 // VPDPBUSD from the activation bias (which cancels the -8 offset) and one FMA with d * x scale.
 // IQ4_NL (kGrid): the nibbles are looked up (VPSHUFB) in the grid shifted by +128 to be unsigned,
 // the bias cancelling the -128.
+
 template <int T, bool kGrid = false>
 LLAMA_TARGET_AVX512_VNNI void q4_0_group(const std::byte* group, int64_t n_blocks,
                                          const QuantizedActivations* x, float* y, int64_t ldy) {
@@ -59,6 +60,7 @@ LLAMA_TARGET_AVX512_VNNI void q4_0_group(const std::byte* group, int64_t n_block
 #pragma GCC unroll 1
     for (int64_t b = 0; b < n_blocks; ++b) {
         const std::byte* g = group + b * 288;
+        prefetch_lines(g + kPrefetchQ4_0Groups * 288, 288);
         __m512i q[8];
         for (int k = 0; k < 4; ++k) {
             const __m512i v = load512(g + kQ4_0R16Qs + 64 * k);
@@ -118,6 +120,7 @@ LLAMA_TARGET_AVX512_VNNI void q4_k_group(const std::byte* group, int64_t n_block
     for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps();
     for (int64_t b = 0; b < n_blocks; ++b) {
         const std::byte* g = group + b * 2304;
+        prefetch_lines(g + 2304, 2304);
         // Lane i holds row i's 12 scale bytes as 3 words u0, u1, u2: scales 0-3 and mins 0-3 are
         // the low 6 bits of u0 / u1; scales and mins 4-7 are u2's nibbles with 2 top bits from
         // the spare bits of u0 / u1.
