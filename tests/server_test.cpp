@@ -526,8 +526,9 @@ TEST_F(Server, BadRequestsGet4xxAndTheServerKeepsServing) {
 // Servers of their own, with the options under test.
 
 // Default arithmetic (bf16 prompts where the CPU has it, f16 cache), 16 slots, 16-token prompt
-// chunks: a seeded request gives the same text alone as among 15 others, and the prompt cache
-// (whole chunks of a previous prompt) changes nothing either.
+// chunks: a seeded request gives the same text alone as among 15 others (some prompt chunks
+// computed in one forward with other requests' generation tokens), and the prompt cache (whole
+// chunks of a previous prompt) changes nothing either.
 TEST(ServerBatching, SeededRequestAloneEqualsAmongFifteenOthers) {
     const std::string base =
         "In the beginning God created the heaven and the earth. And the earth was without form, "
@@ -575,6 +576,10 @@ TEST(ServerBatching, SeededRequestAloneEqualsAmongFifteenOthers) {
     auto metrics = client.Get("/metrics");
     ASSERT_TRUE(metrics);
     EXPECT_GE(metric(metrics->body, "llama_prompt_tokens_reused_total"), 16);
+    // Some prompts' last chunks (under 16 tokens) ran in the same forward as the generation
+    // tokens of the requests already answering (at most 16 tokens in all): the results above
+    // held with them.
+    EXPECT_GE(metric(metrics->body, "llama_prefill_chunks_joined_total"), 1);
 }
 
 TEST(ServerOptions, ApiKeyIsRequiredExceptForHealth) {

@@ -100,6 +100,7 @@ int run(int argc, char** argv) {
     scheduler_options.n_batch = options.run.batch_size;
     scheduler_options.step_delay_ms = options.step_delay_ms;
     scheduler_options.reproducible = !options.fast_batch;
+    scheduler_options.exact_batch_tokens = context_params.exact_batch_tokens;
     llama::server::Scheduler scheduler(*slots, tokenizer, scheduler_options, metrics);
     llama::server::HttpServer http(options, scheduler, tokenizer, metrics, model_id(options));
     const int port = http.bind();

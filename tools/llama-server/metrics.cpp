@@ -31,6 +31,9 @@ std::string Metrics::prometheus_text() const {
     metric("llama_prompt_tokens_reused_total", "counter",
            "Prompt tokens taken from a slot's cache (prompt cache) instead of being computed.");
     out << "llama_prompt_tokens_reused_total " << reused_prompt_tokens_ << '\n';
+    metric("llama_prefill_chunks_joined_total", "counter",
+           "Prompt chunks computed in the same forward as the generation tokens of a step.");
+    out << "llama_prefill_chunks_joined_total " << joined_chunks_ << '\n';
     metric("llama_generated_tokens_total", "counter", "Tokens generated.");
     out << "llama_generated_tokens_total " << generated_tokens_ << '\n';
     metric("llama_generation_seconds_total", "counter",

@@ -15,6 +15,8 @@ class Metrics {
     void count_request(const std::string& endpoint, int status);
     void add_prompt_tokens(int64_t n) { prompt_tokens_ += n; }
     void add_reused_prompt_tokens(int64_t n) { reused_prompt_tokens_ += n; }
+    // A prefill chunk run in the same forward as a step's generation tokens.
+    void count_joined_chunk() { ++joined_chunks_; }
     // Tokens sampled by one decode step that took `seconds`.
     void add_generation(int64_t tokens, double seconds);
     void set_queue_depth(int64_t n) { queue_depth_ = n; }
@@ -33,6 +35,7 @@ class Metrics {
     double generation_seconds_ = 0.0;
     std::atomic<int64_t> prompt_tokens_{0};
     std::atomic<int64_t> reused_prompt_tokens_{0};
+    std::atomic<int64_t> joined_chunks_{0};
     std::atomic<int64_t> queue_depth_{0};
     std::atomic<int64_t> busy_slots_{0};
     std::atomic<int64_t> total_slots_{0};

@@ -147,47 +147,75 @@ void Scheduler::step() {
     for (Slot& slot : slots_) {
         if (slot.job && slot.job->cancelled()) finish(slot, FinishReason::Cancelled);
     }
-    // The next token of every generating slot, in one forward of its own: at most n_slots tokens,
-    // which the slot model runs with the one-token kernels (ContextParams::exact_batch_tokens),
-    // so each slot's logits do not depend on what else is in the batch.
-    std::vector<SlotToken> generation;
+    // The next token of every generating slot: at most n_slots tokens, which the slot model runs
+    // with the one-token kernels (ContextParams::exact_batch_tokens), so each slot's logits do not
+    // depend on what else is in the batch.
+    std::vector<SlotToken> batch;
     for (size_t i = 0; i < slots_.size(); ++i) {
         Slot& slot = slots_[i];
         if (slot.job && !slot.prefilling() && slot.next_token >= 0) {
-            generation.push_back({slot.next_token, static_cast<int>(i), true});
+            batch.push_back({slot.next_token, static_cast<int>(i), true});
         }
     }
-    if (!generation.empty()) {
-        const auto start = std::chrono::steady_clock::now();
-        if (run(generation)) {
-            metrics_.add_generation(
-                static_cast<int64_t>(generation.size()),
-                std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-        }
-    }
+    const size_t n_generation = batch.size();
     // Then one prefill chunk: up to n_batch prompt tokens of the first slot still reading its
     // prompt. Its chunks start where its prompt's reused prefix ends and are n_batch long
     // whatever the load, so the prompt's arithmetic does not depend on other requests either.
+    Slot* prefill = nullptr;
+    std::vector<SlotToken> chunk;
+    size_t chunk_end = 0;
+    const auto chunk_size = static_cast<size_t>(chunk_tokens());
     for (size_t i = 0; i < slots_.size(); ++i) {
         Slot& slot = slots_[i];
         if (!slot.prefilling()) continue;
         const std::vector<int32_t>& prompt = slot.job->prompt;
-        const auto chunk_size = static_cast<size_t>(chunk_tokens());
         size_t n = std::min(prompt.size() - slot.prompt_done, chunk_size);
         // Aligned chunks: [k * n_batch, (k + 1) * n_batch) (the reused prefix ends on a bound).
         if (options_.reproducible) n = std::min(n, chunk_size - slot.prompt_done % chunk_size);
-        std::vector<SlotToken> chunk;
         for (size_t k = 0; k < n; ++k) {
             const bool last = slot.prompt_done + k + 1 == prompt.size();
             chunk.push_back({prompt[slot.prompt_done + k], static_cast<int>(i), last});
         }
-        const size_t end = slot.prompt_done + n;
-        if (run(chunk)) {
-            slot.reusable = n == chunk_size ? end : slot.reusable;
-            if (!options_.reproducible) slot.reusable = SIZE_MAX;
-        }
+        prefill = &slot;
+        chunk_end = slot.prompt_done + n;
         break;
     }
+    // The chunk joins the generation tokens' forward (the weights read once for both) where that
+    // changes no result: in the reproducible mode only if the model runs all of them on the
+    // one-token kernels, each token's arithmetic then its own; otherwise within n_batch.
+    const size_t together = n_generation + chunk.size();
+    const bool join =
+        n_generation > 0 && prefill != nullptr &&
+        (options_.reproducible
+             ? together <= static_cast<size_t>(std::max<int64_t>(options_.exact_batch_tokens, 0))
+             : together <= chunk_size);
+    const auto run_prefill = [&](const std::vector<SlotToken>& tokens) {
+        if (!run(tokens)) return false;
+        prefill->reusable = chunk.size() == chunk_size ? chunk_end : prefill->reusable;
+        if (!options_.reproducible) prefill->reusable = SIZE_MAX;
+        return true;
+    };
+    if (join) {
+        batch.insert(batch.end(), chunk.begin(), chunk.end());
+        const auto start = std::chrono::steady_clock::now();
+        if (run_prefill(batch)) {
+            metrics_.count_joined_chunk();
+            metrics_.add_generation(
+                static_cast<int64_t>(n_generation),
+                std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+        }
+        return;
+    }
+    if (n_generation > 0) {
+        const auto start = std::chrono::steady_clock::now();
+        if (run(batch)) {
+            metrics_.add_generation(
+                static_cast<int64_t>(n_generation),
+                std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+        }
+    }
+    // A slot that the generation forward failed lost its job (finish) and is not prefilling.
+    if (prefill != nullptr && prefill->prefilling()) run_prefill(chunk);
 }
 
 bool Scheduler::run(const std::vector<SlotToken>& batch) {

@@ -27,15 +27,20 @@ struct SchedulerOptions {
     // only up to the end of the last full chunk of its previous prompt, so every prompt position
     // is computed by the same arithmetic as in a fresh run. false: any common prefix is reused.
     bool reproducible = true;
+    // The slot model runs forwards of up to this many tokens on its one-token kernels
+    // (ContextParams::exact_batch_tokens). In the reproducible mode a prefill chunk joins the
+    // step's generation tokens in one forward only if all of them fit (every token's arithmetic
+    // is then its own); otherwise the chunk runs in a forward of its own. 0: never together.
+    int64_t exact_batch_tokens = 0;
 };
 
 // Continuous batching over the slots of a SlotModel. A thread runs steps: each step decodes the
-// next token of every generating slot together, then a prefill chunk of one prompt still being
-// read; requests take a free slot and leave it between steps. A slot keeps its KV cache after a
-// request, and the next request placed on it reuses the longest common prefix (see
-// SchedulerOptions::reproducible; the request goes to the free slot with the longest one). Each
-// request samples with its own Sampler (its own seed and history), so what else is in the batch
-// does not change its random draws.
+// next token of every generating slot together with a prefill chunk of one prompt still being
+// read (in one forward where SchedulerOptions allow, else one after the other); requests take a
+// free slot and leave it between steps. A slot keeps its KV cache after a request, and the next
+// request placed on it reuses the longest common prefix (see SchedulerOptions::reproducible; the
+// request goes to the free slot with the longest one). Each request samples with its own Sampler
+// (its own seed and history), so what else is in the batch does not change its random draws.
 class Scheduler {
   public:
     Scheduler(SlotModel& model, const Tokenizer& tokenizer, const SchedulerOptions& options,
