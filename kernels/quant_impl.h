@@ -86,12 +86,13 @@ void rows_loop_tokens(const QuantMatvecArgs& args,
     }
 }
 
-// Software prefetch of the bytes [p, p + bytes), every cache line, for the interleaved kernels.
-// With several tokens they take long enough over each block group that the hardware prefetcher
-// falls behind: from DRAM, Q4_0 with 8 tokens (a llama-server step with 8 clients) ran at a third
-// of its speed in cache. Prefetching about 2 KB ahead (llama-bench -b 8, 8-layer 7B-shape Q4_0
-// file, 2 threads, AVX-512): 89-92 -> 128-145 t/s (4.6 KB ahead: 119-125); one token 27-30 ->
-// 28-31.
+// Software prefetch of the bytes [p, p + bytes), every cache line, for the interleaved kernels'
+// multi-token variants. With several tokens they take long enough over each block group that the
+// hardware prefetcher falls behind: from DRAM, Q4_0 with 8 tokens (a llama-server step with 8
+// clients) ran at a third of its speed in cache. Prefetching about 2 KB ahead (llama-bench -b 8,
+// 8-layer 7B-shape Q4_0 file, 2 threads, AVX-512): 89-92 -> 128-145 t/s (4.6 KB ahead: 119-125).
+// One token keeps the hardware prefetcher alone (an earlier session measured software prefetch
+// slower there; this one saw no difference beyond noise).
 inline void prefetch_lines(const std::byte* p, int64_t bytes) {
     for (int64_t line = 0; line < bytes; line += 64) __builtin_prefetch(p + line, 0, 3);
 }

@@ -45,7 +45,7 @@ LLAMA_TARGET_AVX2 void q4_0_group(const std::byte* group, int64_t n_blocks,
     __m256 acc[2][T];
     for (int t = 0; t < T; ++t) acc[0][t] = acc[1][t] = _mm256_setzero_ps();
     for (int64_t b = 0; b < n_blocks; ++b) {
-        prefetch_lines(group + (b + kPrefetchQ4_0Groups) * 288, 288);
+        if constexpr (T > 1) prefetch_lines(group + (b + kPrefetchQ4_0Groups) * 288, 288);
         for (int half = 0; half < 2; ++half) {
             const std::byte* g = group + b * 288 + 32 * half;
             __m256i q[8];
@@ -91,7 +91,7 @@ LLAMA_TARGET_AVX2 void iq4_nl_group(const std::byte* group, int64_t n_blocks,
     __m256 acc[2][T];
     for (int t = 0; t < T; ++t) acc[0][t] = acc[1][t] = _mm256_setzero_ps();
     for (int64_t b = 0; b < n_blocks; ++b) {
-        prefetch_lines(group + (b + kPrefetchQ4_0Groups) * 288, 288);
+        if constexpr (T > 1) prefetch_lines(group + (b + kPrefetchQ4_0Groups) * 288, 288);
         for (int half = 0; half < 2; ++half) {
             const std::byte* g = group + b * 288 + 32 * half;
             __m256i v[8];
@@ -205,7 +205,7 @@ LLAMA_TARGET_AVX2 void q4_k_group(const std::byte* group, int64_t n_blocks,
     for (int t = 0; t < T; ++t) acc[0][t] = acc[1][t] = _mm256_setzero_ps();
     for (int64_t b = 0; b < n_blocks; ++b) {
         const std::byte* g = group + b * 2304;
-        prefetch_lines(g + 2304, 2304);
+        if constexpr (T > 1) prefetch_lines(g + 2304, 2304);
         q4_k_block_half<T>(g, 0, b, x, acc[0]);
         q4_k_block_half<T>(g, 1, b, x, acc[1]);
     }

@@ -52,15 +52,15 @@ LLAMA_TARGET_AVX512_VNNI void q4_0_group(const std::byte* group, int64_t n_block
     const __m512i grid = _mm512_broadcast_i32x4(
         _mm_xor_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(kIq4nlValues)),
                       _mm_set1_epi8(static_cast<char>(0x80))));
+    // One block at a time, every token unrolled: the accumulators stay in registers (GCC
+    // unrolls two blocks and rolls the token loop from T = 5 on, keeping acc[] on the stack: at 8
+    // tokens that ran at half the speed per token of 4).
     __m512 acc[T];
     for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps();
-        // One block at a time, every token unrolled: the accumulators stay in registers (GCC
-        // unrolls two blocks and rolls the token loop from T = 5 on, keeping acc[] on the stack: at
-        // 8 tokens that ran at half the speed per token of 4).
 #pragma GCC unroll 1
     for (int64_t b = 0; b < n_blocks; ++b) {
         const std::byte* g = group + b * 288;
-        prefetch_lines(g + kPrefetchQ4_0Groups * 288, 288);
+        if constexpr (T > 1) prefetch_lines(g + kPrefetchQ4_0Groups * 288, 288);
         __m512i q[8];
         for (int k = 0; k < 4; ++k) {
             const __m512i v = load512(g + kQ4_0R16Qs + 64 * k);
@@ -120,7 +120,7 @@ LLAMA_TARGET_AVX512_VNNI void q4_k_group(const std::byte* group, int64_t n_block
     for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps();
     for (int64_t b = 0; b < n_blocks; ++b) {
         const std::byte* g = group + b * 2304;
-        prefetch_lines(g + 2304, 2304);
+        if constexpr (T > 1) prefetch_lines(g + 2304, 2304);
         // Lane i holds row i's 12 scale bytes as 3 words u0, u1, u2: scales 0-3 and mins 0-3 are
         // the low 6 bits of u0 / u1; scales and mins 4-7 are u2's nibbles with 2 top bits from
         // the spare bits of u0 / u1.
