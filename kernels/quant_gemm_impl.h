@@ -52,6 +52,7 @@ inline DType panel_type(DType type) {
         case DType::Q4_K_R16:
             return DType::Q4_K;
         case DType::IQ4_NL_R16:
+        case DType::Q8_0_R16:
             return DType::Q8_0;
         case DType::Q5_0:
         case DType::IQ4_NL:

@@ -1,4 +1,4 @@
-// gemm_quant's panels (quant_gemm_impl.h) straight from row-interleaved Q4_0 / Q4_K / IQ4_NL groups
+// gemm_quant's panels (quant_gemm_impl.h) straight from row-interleaved Q4_0 / Q4_K / IQ4_NL / Q8_0 groups
 // (quant_interleave.h): the weight bytes are already transposed 4 at a time, so a panel group is a
 // masked or shifted copy of an interleaved one, and only the scales are widened row by row. Plain
 // C++ the compiler vectorizes, for every path; the panel is the one pack_panel makes from the
@@ -95,6 +95,16 @@ void pack_q4_k_r16(const std::byte* group, int64_t n_blocks, std::byte* panel) {
     }
 }
 
+// Q8_0: the panel's values are the group's bytes as they are.
+void pack_q8_0_r16(const std::byte* group, int64_t n_blocks, std::byte* panel) {
+    for (int64_t b = 0; b < n_blocks; ++b) {
+        const std::byte* in = group + b * kQ8_0R16Group;
+        std::byte* out = panel + b * kQ32PanelBlock;
+        std::memcpy(out, in + kQ8_0R16Qs, 512);
+        store_f16_as_f32(in + kQ8_0R16D, out + 512);
+    }
+}
+
 }  // namespace
 
 void pack_panel_r16(DType type, const std::byte* group, int64_t n_blocks, std::byte* panel) {
@@ -105,6 +115,8 @@ void pack_panel_r16(DType type, const std::byte* group, int64_t n_blocks, std::b
             return pack_q4_k_r16(group, n_blocks, panel);
         case DType::IQ4_NL_R16:
             return pack_iq4_nl_r16(group, n_blocks, panel);
+        case DType::Q8_0_R16:
+            return pack_q8_0_r16(group, n_blocks, panel);
         default:
             throw Error("pack_panel_r16: " + std::string(dtype_name(type)) +
                         " is not an interleaved type");

@@ -119,9 +119,10 @@ void r16_groups_loop(const QuantMatvecArgs& args, int64_t block_values,
 }
 
 // The interleaved types' group kernels of one instruction set, by type.
-template <size_t N0, size_t NK, size_t NL>
+template <size_t N0, size_t NK, size_t NL, size_t N8>
 void r16_dispatch(const QuantMatvecArgs& args, const R16GroupKernel (&q4_0)[N0],
-                  const R16GroupKernel (&q4_k)[NK], const R16GroupKernel (&iq4_nl)[NL]) {
+                  const R16GroupKernel (&q4_k)[NK], const R16GroupKernel (&iq4_nl)[NL],
+                  const R16GroupKernel (&q8_0)[N8]) {
     switch (args.dtype) {
         case DType::Q4_0_R16:
             r16_groups_loop(args, 32, q4_0);
@@ -131,6 +132,9 @@ void r16_dispatch(const QuantMatvecArgs& args, const R16GroupKernel (&q4_0)[N0],
             break;
         case DType::Q4_K_R16:
             r16_groups_loop(args, 256, q4_k);
+            break;
+        case DType::Q8_0_R16:
+            r16_groups_loop(args, 32, q8_0);
             break;
         default:
             break;  // matvec_quant checked the type

@@ -1,4 +1,4 @@
-// Interleaving 16 rows of Q4_0 / Q4_K / IQ4_NL blocks and back (layout in quant_interleave.h).
+// Interleaving 16 rows of Q4_0 / Q4_K / IQ4_NL / Q8_0 blocks and back (layout in quant_interleave.h).
 
 #include "kernels/quant_interleave.h"
 
@@ -31,12 +31,16 @@ const Layout& layout(DType base) {
     // Q4_0: f16 d, qs[16]. Q4_K: f16 d, f16 dmin, scales[12], qs[128].
     static const Layout q4_0{{{0, 1, 2}, {2, 4, 4}}, 2, 18};
     static const Layout q4_k{{{0, 1, 2}, {2, 1, 2}, {4, 3, 4}, {16, 32, 4}}, 4, 144};
+    // Q8_0: f16 d, qs[32].
+    static const Layout q8_0{{{0, 1, 2}, {2, 8, 4}}, 2, 34};
     switch (base) {
         case DType::Q4_0:
         case DType::IQ4_NL:  // the same block: f16 d, qs[16]
             return q4_0;
         case DType::Q4_K:
             return q4_k;
+        case DType::Q8_0:
+            return q8_0;
         default:
             throw Error("no interleaved layout for " + std::string(dtype_name(base)));
     }

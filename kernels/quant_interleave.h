@@ -1,6 +1,6 @@
 #pragma once
 
-// Row-interleaved quantized weights: Q4_0, Q4_K and IQ4_NL with every 16 rows stored side by side,
+// Row-interleaved quantized weights: Q4_0, Q4_K, IQ4_NL and Q8_0 with every 16 rows stored side by side,
 // block column by block column, so that one 512-bit load holds the next 4 bytes of all 16 rows
 // (lane i = row i, the layout VPDPBUSD multiplies against 4 broadcast activation values). A
 // matrix-vector product then reads one stream, keeps one accumulator lane per row (no horizontal
@@ -16,6 +16,8 @@
 //                          qs[4][16][4]   bytes 4k..4k+3 of each row's qs (low nibbles: values
 //                                         4k..4k+3, high nibbles: values 16+4k..16+4k+3)
 //   IQ4_NL_R16 (288 bytes): as Q4_0_R16 (its nibbles index the non-linear grid)
+//   Q8_0_R16 (544 bytes):  d[16]          f16
+//                          qs[8][16][4]   bytes 4k..4k+3 of each row's qs (values 4k..4k+3)
 //   Q4_K_R16 (2304 bytes): d[16], dmin[16] f16
 //                          scales[3][16][4] the 12 packed scale bytes, 4 at a time
 //                          qs[32][16][4]  chunk c = 8g + k: bytes 32g+4k.. of each row's qs (low
@@ -34,7 +36,8 @@ inline constexpr int64_t kInterleaveRows = 16;
 
 // Whether `type` is a row-interleaved type.
 inline bool is_interleaved(DType type) {
-    return type == DType::Q4_0_R16 || type == DType::Q4_K_R16 || type == DType::IQ4_NL_R16;
+    return type == DType::Q4_0_R16 || type == DType::Q4_K_R16 || type == DType::IQ4_NL_R16 ||
+           type == DType::Q8_0_R16;
 }
 // The file type an interleaved type holds (itself for the others): its blocks, activations and
 // results are the base type's.
@@ -46,6 +49,8 @@ inline DType interleaved_base(DType type) {
             return DType::Q4_K;
         case DType::IQ4_NL_R16:
             return DType::IQ4_NL;
+        case DType::Q8_0_R16:
+            return DType::Q8_0;
         default:
             return type;
     }
@@ -59,6 +64,8 @@ inline DType interleaved_type(DType type) {
             return DType::Q4_K_R16;
         case DType::IQ4_NL:
             return DType::IQ4_NL_R16;
+        case DType::Q8_0:
+            return DType::Q8_0_R16;
         default:
             return type;
     }
@@ -71,8 +78,11 @@ inline constexpr int64_t kQ4_KR16D = 0;
 inline constexpr int64_t kQ4_KR16Dmin = 32;
 inline constexpr int64_t kQ4_KR16Scales = 64;
 inline constexpr int64_t kQ4_KR16Qs = 256;
+inline constexpr int64_t kQ8_0R16D = 0;
+inline constexpr int64_t kQ8_0R16Qs = 32;
+inline constexpr int64_t kQ8_0R16Group = 544;
 
-// 16 rows of n_blocks blocks of `base` (Q4_0, Q4_K or IQ4_NL), rows row_stride bytes apart, as one
+// 16 rows of n_blocks blocks of `base` (Q4_0, Q4_K, IQ4_NL or Q8_0), rows row_stride bytes apart, as one
 // interleaved group at `group` (16 * n_blocks * block bytes), and back.
 void interleave_rows(DType base, const std::byte* rows, int64_t row_stride, int64_t n_blocks,
                      std::byte* group);

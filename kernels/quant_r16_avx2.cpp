@@ -1,4 +1,4 @@
-// AVX2 products of row-interleaved Q4_0 / Q4_K / IQ4_NL weights (quant_interleave.h) with 1 to a
+// AVX2 products of row-interleaved Q4_0 / Q4_K / IQ4_NL / Q8_0 weights (quant_interleave.h) with 1 to a
 // few tokens: each 16-row group as two halves of 8 rows, lane i of a 256-bit vector = row i of the
 // half. VPMADDUBSW multiplies the unsigned nibbles by 4 broadcast signed activation bytes into
 // int16 pairs; 8 of them (32 values) are summed in int16 (at most 8 * 2 * 15 * 127 = 30480, no
@@ -122,6 +122,46 @@ LLAMA_TARGET_AVX2 void iq4_nl_group(const std::byte* group, int64_t n_blocks,
     }
 }
 
+// Q8_0: |w| (computed once per block for all tokens; -128 becomes 128, which VPMADDUBSW reads
+// unsigned) times x with w's sign, each product pair widened at once as for IQ4_NL.
+template <int T>
+LLAMA_TARGET_AVX2 void q8_0_group(const std::byte* group, int64_t n_blocks,
+                                  const QuantizedActivations* x, float* y, int64_t ldy) {
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256 acc[2][T];
+    for (int t = 0; t < T; ++t) acc[0][t] = acc[1][t] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < n_blocks; ++b) {
+        const std::byte* block = group + b * kQ8_0R16Group;
+        if constexpr (T > 1) {
+            prefetch_lines(block + kPrefetchQ4_0Groups * 288, kQ8_0R16Group);
+        }
+        for (int half = 0; half < 2; ++half) {
+            __m256i w[8];
+            __m256i magnitude[8];
+            for (int k = 0; k < 8; ++k) {
+                w[k] = load256(block + kQ8_0R16Qs + 64 * k + 32 * half);
+                magnitude[k] = _mm256_abs_epi8(w[k]);
+            }
+            const __m256 d = load_f16x8(block + kQ8_0R16D + 16 * half);
+            for (int t = 0; t < T; ++t) {
+                const int8_t* xq = x[t].qs.data() + b * 32;
+                __m256i sum = _mm256_setzero_si256();
+                for (int k = 0; k < 8; ++k) {
+                    const __m256i p = _mm256_maddubs_epi16(
+                        magnitude[k], _mm256_sign_epi8(broadcast4(xq + 4 * k), w[k]));
+                    sum = _mm256_add_epi32(sum, _mm256_madd_epi16(p, ones));
+                }
+                acc[half][t] = _mm256_fmadd_ps(_mm256_mul_ps(d, _mm256_set1_ps(x[t].scales[b])),
+                                               _mm256_cvtepi32_ps(sum), acc[half][t]);
+            }
+        }
+    }
+    for (int t = 0; t < T; ++t) {
+        _mm256_storeu_ps(y + t * ldy, acc[0][t]);
+        _mm256_storeu_ps(y + t * ldy + 8, acc[1][t]);
+    }
+}
+
 // VPSHUFB indices putting byte j (0..3) of every 32-bit lane into both of its 16-bit halves.
 LLAMA_TARGET_AVX2 inline __m256i pair_picker(int j) {
     const __m256i lane_offsets = _mm256_set_epi32(12, 8, 4, 0, 12, 8, 4, 0);
@@ -224,7 +264,9 @@ void quant_matvec_r16_avx2(const QuantMatvecArgs& args) {
                                                q4_k_group<4>};
     static constexpr R16GroupKernel kIq4Nl[] = {iq4_nl_group<1>, iq4_nl_group<2>, iq4_nl_group<3>,
                                                 iq4_nl_group<4>};
-    r16_dispatch(args, kQ4_0, kQ4_K, kIq4Nl);
+    static constexpr R16GroupKernel kQ8_0[] = {q8_0_group<1>, q8_0_group<2>, q8_0_group<3>,
+                                               q8_0_group<4>};
+    r16_dispatch(args, kQ4_0, kQ4_K, kIq4Nl, kQ8_0);
 }
 
 }  // namespace llama::kernels::detail

@@ -42,10 +42,13 @@ LLAMA_TARGET_AVX512_VNNI inline __m512i broadcast4(const void* p) {
 
 // Q4_0: per block, 4 loads give the 8 nibble vectors (values 4k.. of all rows), then per token 8
 // VPDPBUSD from the activation bias (which cancels the -8 offset) and one FMA with d * x scale.
-// IQ4_NL (kGrid): the nibbles are looked up (VPSHUFB) in the grid shifted by +128 to be unsigned,
+// IQ4_NL (Codes::Grid): the nibbles are looked up (VPSHUFB) in the grid shifted by +128 to be unsigned,
 // the bias cancelling the -128.
+// Q8_0 (kSigned8): the 8 vectors are the signed bytes + 128 (XOR 0x80), the bias cancelling the
+// +128 (-128 * block sum of x).
+enum class Codes { Nibbles, Grid, Signed8 };
 
-template <int T, bool kGrid = false>
+template <int T, Codes kCodes = Codes::Nibbles>
 LLAMA_TARGET_AVX512_VNNI void q4_0_group(const std::byte* group, int64_t n_blocks,
                                          const QuantizedActivations* x, float* y, int64_t ldy) {
     const __m512i low_mask = _mm512_set1_epi8(0x0F);
@@ -59,19 +62,29 @@ LLAMA_TARGET_AVX512_VNNI void q4_0_group(const std::byte* group, int64_t n_block
     for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps();
 #pragma GCC unroll 1
     for (int64_t b = 0; b < n_blocks; ++b) {
-        const std::byte* g = group + b * 288;
-        if constexpr (T > 1) prefetch_lines(g + kPrefetchQ4_0Groups * 288, 288);
+        constexpr int64_t kGroupBytes = kCodes == Codes::Signed8 ? kQ8_0R16Group : 288;
+        const std::byte* g = group + b * kGroupBytes;
+        if constexpr (T > 1) {
+            prefetch_lines(g + kPrefetchQ4_0Groups * 288, kGroupBytes);
+        }
         __m512i q[8];
-        for (int k = 0; k < 4; ++k) {
-            const __m512i v = load512(g + kQ4_0R16Qs + 64 * k);
-            q[k] = _mm512_and_si512(v, low_mask);
-            q[k + 4] = _mm512_and_si512(_mm512_srli_epi16(v, 4), low_mask);
-            if constexpr (kGrid) {
-                q[k] = _mm512_shuffle_epi8(grid, q[k]);
-                q[k + 4] = _mm512_shuffle_epi8(grid, q[k + 4]);
+        if constexpr (kCodes == Codes::Signed8) {
+            const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
+            for (int k = 0; k < 8; ++k) {
+                q[k] = _mm512_xor_si512(load512(g + kQ8_0R16Qs + 64 * k), flip);
+            }
+        } else {
+            for (int k = 0; k < 4; ++k) {
+                const __m512i v = load512(g + kQ4_0R16Qs + 64 * k);
+                q[k] = _mm512_and_si512(v, low_mask);
+                q[k + 4] = _mm512_and_si512(_mm512_srli_epi16(v, 4), low_mask);
+                if constexpr (kCodes == Codes::Grid) {
+                    q[k] = _mm512_shuffle_epi8(grid, q[k]);
+                    q[k + 4] = _mm512_shuffle_epi8(grid, q[k + 4]);
+                }
             }
         }
-        const __m512 d = load_f16x16(g + kQ4_0R16D);
+        const __m512 d = load_f16x16(g + (kCodes == Codes::Signed8 ? kQ8_0R16D : kQ4_0R16D));
 #pragma GCC unroll 8
         for (int t = 0; t < T; ++t) {
             const int8_t* xq = x[t].qs.data() + b * 32;
@@ -201,10 +214,15 @@ void quant_matvec_r16_avx512(const QuantMatvecArgs& args) {
                                                q4_0_group<7>, q4_0_group<8>};
     static constexpr R16GroupKernel kQ4_K[] = {q4_k_group<1>, q4_k_group<2>, q4_k_group<3>,
                                                q4_k_group<4>};
+    constexpr Codes kGrid = Codes::Grid;
     static constexpr R16GroupKernel kIq4Nl[] = {
-        q4_0_group<1, true>, q4_0_group<2, true>, q4_0_group<3, true>, q4_0_group<4, true>,
-        q4_0_group<5, true>, q4_0_group<6, true>, q4_0_group<7, true>, q4_0_group<8, true>};
-    r16_dispatch(args, kQ4_0, kQ4_K, kIq4Nl);
+        q4_0_group<1, kGrid>, q4_0_group<2, kGrid>, q4_0_group<3, kGrid>, q4_0_group<4, kGrid>,
+        q4_0_group<5, kGrid>, q4_0_group<6, kGrid>, q4_0_group<7, kGrid>, q4_0_group<8, kGrid>};
+    constexpr Codes kQ8 = Codes::Signed8;
+    static constexpr R16GroupKernel kQ8_0[] = {
+        q4_0_group<1, kQ8>, q4_0_group<2, kQ8>, q4_0_group<3, kQ8>, q4_0_group<4, kQ8>,
+        q4_0_group<5, kQ8>, q4_0_group<6, kQ8>, q4_0_group<7, kQ8>, q4_0_group<8, kQ8>};
+    r16_dispatch(args, kQ4_0, kQ4_K, kIq4Nl, kQ8_0);
 }
 
 }  // namespace llama::kernels::detail

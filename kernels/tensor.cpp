@@ -10,7 +10,7 @@ namespace llama {
 namespace {
 // Block layouts as ggml defines them: Q8_0/Q4_0/Q4_1/Q5_0/Q5_1/IQ4_NL blocks of 32; K-quants and
 // IQ4_XS in super-blocks of 256; the interleaved types as their base types.
-constexpr std::array<DTypeTraits, 18> kTraits = {{
+constexpr std::array<DTypeTraits, 19> kTraits = {{
     {"F32", 1, 4},
     {"F16", 1, 2},
     {"BF16", 1, 2},
@@ -29,6 +29,7 @@ constexpr std::array<DTypeTraits, 18> kTraits = {{
     {"Q4_0_R16", 32, 18},
     {"Q4_K_R16", 256, 144},
     {"IQ4_NL_R16", 32, 18},
+    {"Q8_0_R16", 32, 34},
 }};
 }  // namespace
 

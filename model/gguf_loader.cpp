@@ -168,7 +168,7 @@ class GgufModelReader {
         return fused;
     }
 
-    // A Q4_0 / Q4_K / IQ4_NL matrix of whole 16-row groups as its row-interleaved type
+    // A Q4_0 / Q4_K / IQ4_NL / Q8_0 matrix of whole 16-row groups as its row-interleaved type
     // (kernels/quant_interleave.h): in place in a copy the loader made (fused q/k/v, gate/up),
     // else into a buffer of its own, the file's pages released. Other matrices are returned as
     // they are. The matrix takes the same memory either way.
@@ -394,7 +394,7 @@ LlamaModel load_gguf_model(const GgufFile& file, ProgressReporter* progress_repo
     }
     LoadProgress progress("loading " + path.filename().string(), c.n_layers, progress_reporter);
     model.layers.reserve(static_cast<size_t>(c.n_layers));
-    // Q4_0 / Q4_K / IQ4_NL weights interleaved for the kernels (the embedding table stays as it is:
+    // Q4_0 / Q4_K / IQ4_NL / Q8_0 weights interleaved for the kernels (the embedding table stays as it is:
     // its rows are looked up one by one).
     const auto weight = [&](const Matrix& m) {
         return interleave ? reader.interleave(m, model.storage) : m;
@@ -439,7 +439,7 @@ LlamaModel load_gguf_model(const GgufFile& file, ProgressReporter* progress_repo
             path.string(), reader.copied_fusions(), reader.mixed_fusions());
     }
     if (reader.interleaved() > 0) {
-        spdlog::info("{}: {} Q4_0/Q4_K/IQ4_NL matrices interleaved in groups of 16 rows",
+        spdlog::info("{}: {} Q4_0/Q4_K/IQ4_NL/Q8_0 matrices interleaved in groups of 16 rows",
                      path.string(), reader.interleaved());
     }
     spdlog::info("loaded {}: {}", path.string(), model.description);

@@ -59,6 +59,63 @@ TEST(Interleave, Q4_0LayoutByteByByte) {
     }
 }
 
+TEST(Interleave, Q8_0LayoutByteByByte) {
+    constexpr int64_t kCols = 64;  // two blocks
+    const int64_t stride = row_bytes(DType::Q8_0, kCols);
+    const auto rows = random_bytes(16 * stride, 3);
+    std::vector<std::byte> group(rows.size());
+    interleave_rows(DType::Q8_0, rows.data(), stride, 2, group.data());
+    for (int64_t b = 0; b < 2; ++b) {
+        const std::byte* g = group.data() + b * kQ8_0R16Group;
+        for (int r = 0; r < 16; ++r) {
+            const std::byte* block = rows.data() + r * stride + b * 34;
+            for (int k = 0; k < 8; ++k) {
+                EXPECT_EQ(std::memcmp(g + kQ8_0R16Qs + 64 * k + 4 * r, block + 2 + 4 * k, 4), 0)
+                    << "block " << b << " row " << r << " word " << k;
+            }
+            EXPECT_EQ(std::memcmp(g + kQ8_0R16D + 2 * r, block, 2), 0);
+        }
+    }
+    std::vector<std::byte> back(rows.size());
+    deinterleave_rows(DType::Q8_0, group.data(), 2, back.data(), stride);
+    EXPECT_EQ(back, rows);
+}
+
+// Q8_0 codes of -128 (ggml never writes them, a file may hold them): on every path, 1 to 9
+// tokens, the interleaved products equal the base type's portable kernel (the AVX2 kernel reads
+// |w| unsigned, so -128 must not wrap).
+TEST(Interleave, Q8_0MinusOneTwentyEight) {
+    const int64_t rows = 32, cols = 256;
+    auto original = random_weights(DType::Q8_0, rows, cols, 11);
+    const int64_t stride = row_bytes(DType::Q8_0, cols);
+    for (int64_t r = 0; r < rows; ++r) {
+        for (int64_t b = 0; b < cols / 32; ++b) {
+            for (int i = (r + b) % 3; i < 32; i += 3) {
+                original[r * stride + b * 34 + 2 + i] = static_cast<std::byte>(0x80);
+            }
+        }
+    }
+    auto data = original;
+    interleave_matrix(DType::Q8_0, data.data(), rows, cols);
+    const Matrix w_base{DType::Q8_0, rows, cols, original.data()};
+    const Matrix w{DType::Q8_0_R16, rows, cols, data.data()};
+    const auto x = random_quantized_tokens(w.dtype, cols, 9, 12);
+    std::vector<float> reference(9 * rows);
+    matmul_quant(QuantPath::Scalar, w_base, x, reference, rows);
+    double largest = 0;
+    for (float v : reference) largest = std::max(largest, std::fabs(static_cast<double>(v)));
+    ASSERT_GT(largest, 0.0);
+    for (QuantPath path : {QuantPath::Scalar, QuantPath::Avx2, QuantPath::Avx512Vnni}) {
+        if (!quant_path_supported(path)) continue;
+        std::vector<float> y(9 * rows);
+        matmul_quant(path, w, x, y, rows);
+        for (int64_t i = 0; i < 9 * rows; ++i) {
+            ASSERT_NEAR(y[i], reference[i], 1e-5 * largest)
+                << quant_path_name(path) << " token " << i / rows << " row " << i % rows;
+        }
+    }
+}
+
 TEST(Interleave, Q4_KLayoutByteByByte) {
     constexpr int64_t kCols = 512;
     const int64_t stride = row_bytes(DType::Q4_K, kCols);
@@ -83,7 +140,7 @@ TEST(Interleave, Q4_KLayoutByteByByte) {
 }
 
 TEST(Interleave, MatrixRoundTripAndSlices) {
-    for (DType base : {DType::Q4_0, DType::Q4_K, DType::IQ4_NL}) {
+    for (DType base : {DType::Q4_0, DType::Q4_K, DType::IQ4_NL, DType::Q8_0}) {
         const int64_t rows = 48, cols = 512;
         const auto original = random_bytes(rows * row_bytes(base, cols), 3);
         auto data = original;
@@ -103,7 +160,7 @@ TEST(Interleave, MatrixRoundTripAndSlices) {
 TEST(Interleave, BadShapesAndTypesThrow) {
     std::vector<std::byte> data(24 * row_bytes(DType::Q4_0, 64));
     EXPECT_THROW(interleave_matrix(DType::Q4_0, data.data(), 24, 64), Error);
-    EXPECT_THROW(interleave_matrix(DType::Q8_0, data.data(), 16, 64), Error);
+    EXPECT_THROW(interleave_matrix(DType::Q5_0, data.data(), 16, 64), Error);
     EXPECT_THROW(deinterleave_matrix(DType::Q4_0, data.data(), 16, 64), Error);
     const Matrix w{DType::Q4_0_R16, 16, 64, data.data()};
     EXPECT_THROW(deinterleave_slice(w, 8, 8, data.data()), Error);
@@ -118,7 +175,7 @@ TEST(Interleave, BadShapesAndTypesThrow) {
 // Every path, 1 to 9 tokens: each token's products equal the base type's portable kernel within
 // float accumulation order, and equal bit for bit what the same path gives the token alone.
 TEST(Interleave, ProductsEqualTheBaseTypeOnEveryPath) {
-    for (DType base : {DType::Q4_0, DType::Q4_K, DType::IQ4_NL}) {
+    for (DType base : {DType::Q4_0, DType::Q4_K, DType::IQ4_NL, DType::Q8_0}) {
         const int64_t rows = 64, cols = 1024;
         const auto original = random_weights(base, rows, cols, 5);
         auto data = original;
@@ -159,7 +216,7 @@ TEST(Interleave, ProductsEqualTheBaseTypeOnEveryPath) {
 
 // The integer GEMM reads interleaved weights into the same panels: results equal bit for bit.
 TEST(Interleave, GemmEqualsTheBaseTypeBitForBit) {
-    for (DType base : {DType::Q4_0, DType::Q4_K, DType::IQ4_NL}) {
+    for (DType base : {DType::Q4_0, DType::Q4_K, DType::IQ4_NL, DType::Q8_0}) {
         const int64_t rows = 48, cols = 512, tokens = 7;
         const auto original = random_weights(base, rows, cols, 8);
         auto data = original;
