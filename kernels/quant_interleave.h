@@ -1,8 +1,8 @@
 #pragma once
 
-// Row-interleaved quantized weights: Q4_0, Q4_K, IQ4_NL and Q8_0 with every 16 rows stored side by side,
-// block column by block column, so that one 512-bit load holds the next 4 bytes of all 16 rows
-// (lane i = row i, the layout VPDPBUSD multiplies against 4 broadcast activation values). A
+// Row-interleaved quantized weights: Q4_0, Q4_K, IQ4_NL and Q8_0 with every 16 rows stored side by
+// side, block column by block column, so that one 512-bit load holds the next 4 bytes of all 16
+// rows (lane i = row i, the layout VPDPBUSD multiplies against 4 broadcast activation values). A
 // matrix-vector product then reads one stream, keeps one accumulator lane per row (no horizontal
 // sums), unpacks each block's scales for 16 rows at once, and shares every unpacked weight vector
 // between the tokens of a small batch. The layout is llama.cpp's and ik_llama.cpp's "repacked"
@@ -82,8 +82,8 @@ inline constexpr int64_t kQ8_0R16D = 0;
 inline constexpr int64_t kQ8_0R16Qs = 32;
 inline constexpr int64_t kQ8_0R16Group = 544;
 
-// 16 rows of n_blocks blocks of `base` (Q4_0, Q4_K, IQ4_NL or Q8_0), rows row_stride bytes apart, as one
-// interleaved group at `group` (16 * n_blocks * block bytes), and back.
+// 16 rows of n_blocks blocks of `base` (Q4_0, Q4_K, IQ4_NL or Q8_0), rows row_stride bytes apart,
+// as one interleaved group at `group` (16 * n_blocks * block bytes), and back.
 void interleave_rows(DType base, const std::byte* rows, int64_t row_stride, int64_t n_blocks,
                      std::byte* group);
 void deinterleave_rows(DType base, const std::byte* group, int64_t n_blocks, std::byte* rows,

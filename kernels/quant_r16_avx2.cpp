@@ -1,6 +1,6 @@
-// AVX2 products of row-interleaved Q4_0 / Q4_K / IQ4_NL / Q8_0 weights (quant_interleave.h) with 1 to a
-// few tokens: each 16-row group as two halves of 8 rows, lane i of a 256-bit vector = row i of the
-// half. VPMADDUBSW multiplies the unsigned nibbles by 4 broadcast signed activation bytes into
+// AVX2 products of row-interleaved Q4_0 / Q4_K / IQ4_NL / Q8_0 weights (quant_interleave.h) with 1
+// to a few tokens: each 16-row group as two halves of 8 rows, lane i of a 256-bit vector = row i of
+// the half. VPMADDUBSW multiplies the unsigned nibbles by 4 broadcast signed activation bytes into
 // int16 pairs; 8 of them (32 values) are summed in int16 (at most 8 * 2 * 15 * 127 = 30480, no
 // saturation) before VPMADDWD widens them: by ones (Q4_0) or by the sub-block scale in both halves
 // of the lane (Q4_K, exact in int32). As in the AVX-512 file, each token's arithmetic does not

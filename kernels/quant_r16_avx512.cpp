@@ -40,17 +40,16 @@ LLAMA_TARGET_AVX512_VNNI inline __m512i broadcast4(const void* p) {
     return _mm512_set1_epi32(v);
 }
 
-// Q4_0: per block, 4 loads give the 8 nibble vectors (values 4k.. of all rows), then per token 8
-// VPDPBUSD from the activation bias (which cancels the -8 offset) and one FMA with d * x scale.
-// IQ4_NL (Codes::Grid): the nibbles are looked up (VPSHUFB) in the grid shifted by +128 to be unsigned,
-// the bias cancelling the -128.
-// Q8_0 (kSigned8): the 8 vectors are the signed bytes + 128 (XOR 0x80), the bias cancelling the
-// +128 (-128 * block sum of x).
+// The 32-value block types. Q4_0 (Codes::Nibbles): per block, 4 loads give the 8 nibble vectors
+// (values 4k.. of all rows), then per token 8 VPDPBUSD from the activation bias (which cancels the
+// -8 offset) and one FMA with d * x scale. IQ4_NL (Codes::Grid): the nibbles are looked up
+// (VPSHUFB) in the grid shifted by +128 to be unsigned, the bias cancelling the -128. Q8_0
+// (Codes::Signed8): 8 loads of the signed bytes, + 128 by XOR 0x80, the bias cancelling the +128.
 enum class Codes { Nibbles, Grid, Signed8 };
 
 template <int T, Codes kCodes = Codes::Nibbles>
-LLAMA_TARGET_AVX512_VNNI void q4_0_group(const std::byte* group, int64_t n_blocks,
-                                         const QuantizedActivations* x, float* y, int64_t ldy) {
+LLAMA_TARGET_AVX512_VNNI void block32_group(const std::byte* group, int64_t n_blocks,
+                                            const QuantizedActivations* x, float* y, int64_t ldy) {
     const __m512i low_mask = _mm512_set1_epi8(0x0F);
     const __m512i grid = _mm512_broadcast_i32x4(
         _mm_xor_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(kIq4nlValues)),
@@ -209,19 +208,20 @@ LLAMA_TARGET_AVX512_VNNI void q4_k_group(const std::byte* group, int64_t n_block
 }  // namespace
 
 void quant_matvec_r16_avx512(const QuantMatvecArgs& args) {
-    static constexpr R16GroupKernel kQ4_0[] = {q4_0_group<1>, q4_0_group<2>, q4_0_group<3>,
-                                               q4_0_group<4>, q4_0_group<5>, q4_0_group<6>,
-                                               q4_0_group<7>, q4_0_group<8>};
+    static constexpr R16GroupKernel kQ4_0[] = {block32_group<1>, block32_group<2>, block32_group<3>,
+                                               block32_group<4>, block32_group<5>, block32_group<6>,
+                                               block32_group<7>, block32_group<8>};
     static constexpr R16GroupKernel kQ4_K[] = {q4_k_group<1>, q4_k_group<2>, q4_k_group<3>,
                                                q4_k_group<4>};
     constexpr Codes kGrid = Codes::Grid;
-    static constexpr R16GroupKernel kIq4Nl[] = {
-        q4_0_group<1, kGrid>, q4_0_group<2, kGrid>, q4_0_group<3, kGrid>, q4_0_group<4, kGrid>,
-        q4_0_group<5, kGrid>, q4_0_group<6, kGrid>, q4_0_group<7, kGrid>, q4_0_group<8, kGrid>};
+    static constexpr R16GroupKernel kIq4Nl[] = {block32_group<1, kGrid>, block32_group<2, kGrid>,
+                                                block32_group<3, kGrid>, block32_group<4, kGrid>,
+                                                block32_group<5, kGrid>, block32_group<6, kGrid>,
+                                                block32_group<7, kGrid>, block32_group<8, kGrid>};
     constexpr Codes kQ8 = Codes::Signed8;
     static constexpr R16GroupKernel kQ8_0[] = {
-        q4_0_group<1, kQ8>, q4_0_group<2, kQ8>, q4_0_group<3, kQ8>, q4_0_group<4, kQ8>,
-        q4_0_group<5, kQ8>, q4_0_group<6, kQ8>, q4_0_group<7, kQ8>, q4_0_group<8, kQ8>};
+        block32_group<1, kQ8>, block32_group<2, kQ8>, block32_group<3, kQ8>, block32_group<4, kQ8>,
+        block32_group<5, kQ8>, block32_group<6, kQ8>, block32_group<7, kQ8>, block32_group<8, kQ8>};
     r16_dispatch(args, kQ4_0, kQ4_K, kIq4Nl, kQ8_0);
 }
 
