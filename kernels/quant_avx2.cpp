@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "kernels/cpu_features.h"
+#include "kernels/q6_k_unpack.h"
 #include "kernels/quant_impl.h"
 #include "kernels/simd.h"
 
@@ -236,8 +237,6 @@ LLAMA_TARGET_AVX2 float dot_q45_k(const Block* w, const QuantizedActivations& x)
 
 LLAMA_TARGET_AVX2 float dot_q6_k(const BlockQ6_K* w, const QuantizedActivations& x) {
     __m256 acc = _mm256_setzero_ps();
-    const __m256i low_mask = _mm256_set1_epi8(0x0F);
-    const __m256i two_bits = _mm256_set1_epi8(3);
     for (int64_t i = 0; i < x.n / 256; ++i) {
         const BlockQ6_K& block = w[i];
         prefetch_block(w + i + kPrefetchBlocks);
@@ -250,22 +249,8 @@ LLAMA_TARGET_AVX2 float dot_q6_k(const BlockQ6_K* w, const QuantizedActivations&
         __m256i sumi = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(offset, 5));
 
         for (int half = 0; half < 2; ++half) {
-            const __m256i ql0 = load256(block.ql + 64 * half);
-            const __m256i ql1 = load256(block.ql + 64 * half + 32);
-            const __m256i qh = load256(block.qh + 32 * half);
-            const __m256i q[4] = {
-                _mm256_or_si256(_mm256_and_si256(ql0, low_mask),
-                                _mm256_slli_epi16(_mm256_and_si256(qh, two_bits), 4)),
-                _mm256_or_si256(
-                    _mm256_and_si256(ql1, low_mask),
-                    _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), two_bits), 4)),
-                _mm256_or_si256(
-                    _mm256_and_si256(_mm256_srli_epi16(ql0, 4), low_mask),
-                    _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), two_bits), 4)),
-                _mm256_or_si256(
-                    _mm256_and_si256(_mm256_srli_epi16(ql1, 4), low_mask),
-                    _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), two_bits), 4)),
-            };
+            __m256i q[4];
+            unpack_q6_k_half(block, half, q);
             for (int k = 0; k < 4; ++k) {
                 const int g = 8 * half + 2 * k;  // sub-blocks g and g+1 (16 values each)
                 const __m128i pattern =

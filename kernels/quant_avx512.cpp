@@ -24,6 +24,7 @@
 #include <type_traits>
 
 #include "kernels/cpu_features.h"
+#include "kernels/q6_k_unpack.h"
 #include "kernels/quant_impl.h"
 #include "kernels/simd.h"
 
@@ -177,8 +178,6 @@ LLAMA_TARGET_AVX512_VNNI void dot_q6_k_tokens(const BlockQ6_K* row, const Quanti
                                               float* out) {
     __m256 acc[T];
     for (int t = 0; t < T; ++t) acc[t] = _mm256_setzero_ps();
-    const __m256i low_mask = _mm256_set1_epi8(0x0F);
-    const __m256i high_mask = _mm256_set1_epi8(0x30);
     for (int64_t i = 0; i < x[0].n / 256; ++i) {
         for (size_t offset = 0; offset < sizeof(BlockQ6_K); offset += 64) {
             prefetch_ahead(row + i, static_cast<int64_t>(offset));
@@ -194,19 +193,8 @@ LLAMA_TARGET_AVX512_VNNI void dot_q6_k_tokens(const BlockQ6_K* row, const Quanti
             sumi1[t] = _mm256_setzero_si256();
         }
         for (int half = 0; half < 2; ++half) {
-            const __m256i ql0 = load256(block.ql + 64 * half);
-            const __m256i ql1 = load256(block.ql + 64 * half + 32);
-            const __m256i qh = load256(block.qh + 32 * half);
-            const __m256i q[4] = {
-                _mm256_or_si256(_mm256_and_si256(ql0, low_mask),
-                                _mm256_and_si256(_mm256_slli_epi16(qh, 4), high_mask)),
-                _mm256_or_si256(_mm256_and_si256(ql1, low_mask),
-                                _mm256_and_si256(_mm256_slli_epi16(qh, 2), high_mask)),
-                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), low_mask),
-                                _mm256_and_si256(qh, high_mask)),
-                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), low_mask),
-                                _mm256_and_si256(_mm256_srli_epi16(qh, 2), high_mask)),
-            };
+            __m256i q[4];
+            unpack_q6_k_half(block, half, q);
             for (int k = 0; k < 4; ++k) {
                 const int g = 8 * half + 2 * k;
                 const __m128i pattern =

@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "kernels/cpu_features.h"
+#include "kernels/q6_k_unpack.h"
 #include "kernels/quant_impl.h"
 #include "kernels/simd.h"
 
@@ -88,29 +89,14 @@ LLAMA_TARGET_AVX512_VNNI void q45_k_row(const Block* blocks, int64_t n, float* o
 }
 
 LLAMA_TARGET_AVX512_VNNI void q6_k_row(const BlockQ6_K* blocks, int64_t n, float* out) {
-    const __m256i low_mask = _mm256_set1_epi8(0x0F);
-    const __m256i high_mask = _mm256_set1_epi8(0x30);
     const __m256i offset = _mm256_set1_epi8(32);
     for (int64_t i = 0; i < n / 256; ++i) {
         const BlockQ6_K& block = blocks[i];
         const float d = _cvtsh_ss(block.d);
         float* y = out + i * 256;
         for (int half = 0; half < 2; ++half) {
-            const auto* ql = reinterpret_cast<const __m256i*>(block.ql + 64 * half);
-            const __m256i ql0 = _mm256_loadu_si256(ql);
-            const __m256i ql1 = _mm256_loadu_si256(ql + 1);
-            const __m256i qh =
-                _mm256_loadu_si256(reinterpret_cast<const __m256i*>(block.qh + 32 * half));
-            const __m256i q[4] = {
-                _mm256_or_si256(_mm256_and_si256(ql0, low_mask),
-                                _mm256_and_si256(_mm256_slli_epi16(qh, 4), high_mask)),
-                _mm256_or_si256(_mm256_and_si256(ql1, low_mask),
-                                _mm256_and_si256(_mm256_slli_epi16(qh, 2), high_mask)),
-                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), low_mask),
-                                _mm256_and_si256(qh, high_mask)),
-                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), low_mask),
-                                _mm256_and_si256(_mm256_srli_epi16(qh, 2), high_mask)),
-            };
+            __m256i q[4];
+            unpack_q6_k_half(block, half, q);
             for (int k = 0; k < 4; ++k) {
                 const __m256i centered = _mm256_sub_epi8(q[k], offset);  // -32..31
                 const int g = 8 * half + 2 * k;  // 16-value sub-blocks g, g+1

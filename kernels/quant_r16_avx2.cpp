@@ -78,12 +78,15 @@ LLAMA_TARGET_AVX2 void q4_0_group(const std::byte* group, int64_t n_blocks,
     }
 }
 
-// IQ4_NL: the nibbles looked up (VPSHUFB) in the signed grid. Grid values reach -127, so
-// VPMADDUBSW takes |x| by the grid value carrying x's sign (pairs reach 2 * 127 * 127 = 32258):
-// each product pair is widened by VPMADDWD at once, no int16 sums.
-template <int T>
-LLAMA_TARGET_AVX2 void iq4_nl_group(const std::byte* group, int64_t n_blocks,
-                                    const QuantizedActivations* x, float* y, int64_t ldy) {
+// Signed 8-bit weights: IQ4_NL (kGrid: its nibbles looked up (VPSHUFB) in the signed grid) and
+// Q8_0 (the bytes as they are). VPMADDUBSW takes |w| (once per block for all tokens; Q8_0's -128
+// becomes 128, which it reads unsigned) times x with w's sign; pairs reach 2 * 127 * 127 = 32258
+// (or 2 * 128 * 127 = 32512), so each is widened by VPMADDWD at once, no int16 sums.
+template <int T, bool kGrid>
+LLAMA_TARGET_AVX2 void signed8_group(const std::byte* group, int64_t n_blocks,
+                                     const QuantizedActivations* x, float* y, int64_t ldy) {
+    constexpr int64_t kGroupBytes = kGrid ? 288 : kQ8_0R16Group;
+    constexpr int64_t kD = kGrid ? kQ4_0R16D : kQ8_0R16D;
     const __m256i low_mask = _mm256_set1_epi8(0x0F);
     const __m256i ones = _mm256_set1_epi16(1);
     const __m256i grid = _mm256_broadcastsi128_si256(
@@ -91,58 +94,23 @@ LLAMA_TARGET_AVX2 void iq4_nl_group(const std::byte* group, int64_t n_blocks,
     __m256 acc[2][T];
     for (int t = 0; t < T; ++t) acc[0][t] = acc[1][t] = _mm256_setzero_ps();
     for (int64_t b = 0; b < n_blocks; ++b) {
-        if constexpr (T > 1) prefetch_lines(group + (b + kPrefetchQ4_0Groups) * 288, 288);
-        for (int half = 0; half < 2; ++half) {
-            const std::byte* g = group + b * 288 + 32 * half;
-            __m256i v[8];
-            for (int k = 0; k < 4; ++k) {
-                const __m256i raw = load256(g + kQ4_0R16Qs + 64 * k);
-                v[k] = _mm256_shuffle_epi8(grid, _mm256_and_si256(raw, low_mask));
-                v[k + 4] = _mm256_shuffle_epi8(
-                    grid, _mm256_and_si256(_mm256_srli_epi16(raw, 4), low_mask));
-            }
-            const __m256 d = load_f16x8(group + b * 288 + kQ4_0R16D + 16 * half);
-            for (int t = 0; t < T; ++t) {
-                const int8_t* xq = x[t].qs.data() + b * 32;
-                __m256i sum = _mm256_setzero_si256();
-                for (int k = 0; k < 8; ++k) {
-                    const __m256i xb = broadcast4(xq + 4 * k);
-                    const __m256i p =
-                        _mm256_maddubs_epi16(_mm256_abs_epi8(xb), _mm256_sign_epi8(v[k], xb));
-                    sum = _mm256_add_epi32(sum, _mm256_madd_epi16(p, ones));
-                }
-                acc[half][t] = _mm256_fmadd_ps(_mm256_mul_ps(d, _mm256_set1_ps(x[t].scales[b])),
-                                               _mm256_cvtepi32_ps(sum), acc[half][t]);
-            }
-        }
-    }
-    for (int t = 0; t < T; ++t) {
-        _mm256_storeu_ps(y + t * ldy, acc[0][t]);
-        _mm256_storeu_ps(y + t * ldy + 8, acc[1][t]);
-    }
-}
-
-// Q8_0: |w| (computed once per block for all tokens; -128 becomes 128, which VPMADDUBSW reads
-// unsigned) times x with w's sign, each product pair widened at once as for IQ4_NL.
-template <int T>
-LLAMA_TARGET_AVX2 void q8_0_group(const std::byte* group, int64_t n_blocks,
-                                  const QuantizedActivations* x, float* y, int64_t ldy) {
-    const __m256i ones = _mm256_set1_epi16(1);
-    __m256 acc[2][T];
-    for (int t = 0; t < T; ++t) acc[0][t] = acc[1][t] = _mm256_setzero_ps();
-    for (int64_t b = 0; b < n_blocks; ++b) {
-        const std::byte* block = group + b * kQ8_0R16Group;
-        if constexpr (T > 1) {
-            prefetch_lines(block + kPrefetchQ4_0Groups * 288, kQ8_0R16Group);
-        }
+        const std::byte* block = group + b * kGroupBytes;
+        if constexpr (T > 1) prefetch_lines(block + kPrefetchQ4_0Groups * 288, kGroupBytes);
         for (int half = 0; half < 2; ++half) {
             __m256i w[8];
-            __m256i magnitude[8];
-            for (int k = 0; k < 8; ++k) {
-                w[k] = load256(block + kQ8_0R16Qs + 64 * k + 32 * half);
-                magnitude[k] = _mm256_abs_epi8(w[k]);
+            if constexpr (kGrid) {
+                for (int k = 0; k < 4; ++k) {
+                    const __m256i raw = load256(block + kQ4_0R16Qs + 64 * k + 32 * half);
+                    w[k] = _mm256_shuffle_epi8(grid, _mm256_and_si256(raw, low_mask));
+                    w[k + 4] = _mm256_shuffle_epi8(
+                        grid, _mm256_and_si256(_mm256_srli_epi16(raw, 4), low_mask));
+                }
+            } else {
+                for (int k = 0; k < 8; ++k) w[k] = load256(block + kQ8_0R16Qs + 64 * k + 32 * half);
             }
-            const __m256 d = load_f16x8(block + kQ8_0R16D + 16 * half);
+            __m256i magnitude[8];
+            for (int k = 0; k < 8; ++k) magnitude[k] = _mm256_abs_epi8(w[k]);
+            const __m256 d = load_f16x8(block + kD + 16 * half);
             for (int t = 0; t < T; ++t) {
                 const int8_t* xq = x[t].qs.data() + b * 32;
                 __m256i sum = _mm256_setzero_si256();
@@ -262,10 +230,10 @@ void quant_matvec_r16_avx2(const QuantMatvecArgs& args) {
                                                q4_0_group<4>};
     static constexpr R16GroupKernel kQ4_K[] = {q4_k_group<1>, q4_k_group<2>, q4_k_group<3>,
                                                q4_k_group<4>};
-    static constexpr R16GroupKernel kIq4Nl[] = {iq4_nl_group<1>, iq4_nl_group<2>, iq4_nl_group<3>,
-                                                iq4_nl_group<4>};
-    static constexpr R16GroupKernel kQ8_0[] = {q8_0_group<1>, q8_0_group<2>, q8_0_group<3>,
-                                               q8_0_group<4>};
+    static constexpr R16GroupKernel kIq4Nl[] = {signed8_group<1, true>, signed8_group<2, true>,
+                                                signed8_group<3, true>, signed8_group<4, true>};
+    static constexpr R16GroupKernel kQ8_0[] = {signed8_group<1, false>, signed8_group<2, false>,
+                                               signed8_group<3, false>, signed8_group<4, false>};
     r16_dispatch(args, kQ4_0, kQ4_K, kIq4Nl, kQ8_0);
 }
 

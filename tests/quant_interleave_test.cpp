@@ -40,45 +40,38 @@ std::vector<std::byte> random_weights(DType type, int64_t rows, int64_t cols, ui
     return out;
 }
 
-TEST(Interleave, Q4_0LayoutByteByByte) {
+// A 32-value block type of `words` 4-byte words of qs after its f16 d: two blocks of 16 random
+// rows interleaved, checked word by word, and back.
+void check_block32_layout(DType base, int words, int64_t group_bytes, int64_t d_offset,
+                          int64_t qs_offset, uint32_t seed) {
     constexpr int64_t kCols = 64;  // two blocks
-    const int64_t stride = row_bytes(DType::Q4_0, kCols);
-    const auto rows = random_bytes(16 * stride, 1);
+    const int64_t stride = row_bytes(base, kCols);
+    const int64_t block_bytes = 2 + 4 * words;
+    const auto rows = random_bytes(16 * stride, seed);
     std::vector<std::byte> group(rows.size());
-    interleave_rows(DType::Q4_0, rows.data(), stride, 2, group.data());
+    interleave_rows(base, rows.data(), stride, 2, group.data());
     for (int64_t b = 0; b < 2; ++b) {
-        const std::byte* g = group.data() + b * 288;
+        const std::byte* g = group.data() + b * group_bytes;
         for (int r = 0; r < 16; ++r) {
-            const std::byte* block = rows.data() + r * stride + b * 18;
-            for (int k = 0; k < 4; ++k) {
-                EXPECT_EQ(std::memcmp(g + kQ4_0R16Qs + 64 * k + 4 * r, block + 2 + 4 * k, 4), 0)
-                    << "block " << b << " row " << r << " word " << k;
+            const std::byte* block = rows.data() + r * stride + b * block_bytes;
+            for (int k = 0; k < words; ++k) {
+                EXPECT_EQ(std::memcmp(g + qs_offset + 64 * k + 4 * r, block + 2 + 4 * k, 4), 0)
+                    << dtype_name(base) << " block " << b << " row " << r << " word " << k;
             }
-            EXPECT_EQ(std::memcmp(g + kQ4_0R16D + 2 * r, block, 2), 0);
-        }
-    }
-}
-
-TEST(Interleave, Q8_0LayoutByteByByte) {
-    constexpr int64_t kCols = 64;  // two blocks
-    const int64_t stride = row_bytes(DType::Q8_0, kCols);
-    const auto rows = random_bytes(16 * stride, 3);
-    std::vector<std::byte> group(rows.size());
-    interleave_rows(DType::Q8_0, rows.data(), stride, 2, group.data());
-    for (int64_t b = 0; b < 2; ++b) {
-        const std::byte* g = group.data() + b * kQ8_0R16Group;
-        for (int r = 0; r < 16; ++r) {
-            const std::byte* block = rows.data() + r * stride + b * 34;
-            for (int k = 0; k < 8; ++k) {
-                EXPECT_EQ(std::memcmp(g + kQ8_0R16Qs + 64 * k + 4 * r, block + 2 + 4 * k, 4), 0)
-                    << "block " << b << " row " << r << " word " << k;
-            }
-            EXPECT_EQ(std::memcmp(g + kQ8_0R16D + 2 * r, block, 2), 0);
+            EXPECT_EQ(std::memcmp(g + d_offset + 2 * r, block, 2), 0);
         }
     }
     std::vector<std::byte> back(rows.size());
-    deinterleave_rows(DType::Q8_0, group.data(), 2, back.data(), stride);
+    deinterleave_rows(base, group.data(), 2, back.data(), stride);
     EXPECT_EQ(back, rows);
+}
+
+TEST(Interleave, Q4_0LayoutByteByByte) {
+    check_block32_layout(DType::Q4_0, 4, 288, kQ4_0R16D, kQ4_0R16Qs, 1);
+}
+
+TEST(Interleave, Q8_0LayoutByteByByte) {
+    check_block32_layout(DType::Q8_0, 8, kQ8_0R16Group, kQ8_0R16D, kQ8_0R16Qs, 3);
 }
 
 // Q8_0 codes of -128 (ggml never writes them, a file may hold them): on every path, 1 to 9

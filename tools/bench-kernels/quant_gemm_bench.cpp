@@ -178,6 +178,9 @@ BENCHMARK_CAPTURE(BM_Linear, q4_0_r16_batches, DType::Q4_0_R16)
 BENCHMARK_CAPTURE(BM_Linear, q4_k_r16_batches, DType::Q4_K_R16)
     ->Apply(interleaved_batches)
     ->UseRealTime();
+BENCHMARK_CAPTURE(BM_Linear, q8_0_r16_batches, DType::Q8_0_R16)
+    ->Apply(interleaved_batches)
+    ->UseRealTime();
 
 }  // namespace
 }  // namespace llama::kernels
