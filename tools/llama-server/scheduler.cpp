@@ -195,27 +195,18 @@ void Scheduler::step() {
         if (!options_.reproducible) prefill->reusable = SIZE_MAX;
         return true;
     };
-    if (join) {
-        batch.insert(batch.end(), chunk.begin(), chunk.end());
-        const auto start = std::chrono::steady_clock::now();
-        if (run_prefill(batch)) {
-            metrics_.count_joined_chunk();
-            metrics_.add_generation(
-                static_cast<int64_t>(n_generation),
-                std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-        }
-        return;
-    }
+    if (join) batch.insert(batch.end(), chunk.begin(), chunk.end());
     if (n_generation > 0) {
         const auto start = std::chrono::steady_clock::now();
-        if (run(batch)) {
+        if (join ? run_prefill(batch) : run(batch)) {
+            if (join) metrics_.count_joined_chunk();
             metrics_.add_generation(
                 static_cast<int64_t>(n_generation),
                 std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
         }
     }
     // A slot that the generation forward failed lost its job (finish) and is not prefilling.
-    if (prefill != nullptr && prefill->prefilling()) run_prefill(chunk);
+    if (!join && prefill != nullptr && prefill->prefilling()) run_prefill(chunk);
 }
 
 bool Scheduler::run(const std::vector<SlotToken>& batch) {
