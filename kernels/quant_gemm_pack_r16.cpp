@@ -35,7 +35,7 @@ void store_f16_as_f32(const std::byte* halves, std::byte* floats) {
 
 void pack_q4_0_r16(const std::byte* group, int64_t n_blocks, std::byte* panel) {
     for (int64_t b = 0; b < n_blocks; ++b) {
-        const std::byte* in = group + b * 288;
+        const std::byte* in = group + b * kQ4_0R16Group;
         std::byte* out = panel + b * kQ32PanelBlock;
         for (int k = 0; k < 4; ++k) {
             split_nibbles(in + kQ4_0R16Qs + 64 * k, out + 64 * k, out + 64 * (k + 4));
@@ -47,7 +47,7 @@ void pack_q4_0_r16(const std::byte* group, int64_t n_blocks, std::byte* panel) {
 // IQ4_NL as Q8_0's panel: the grid values of the nibbles, signed.
 void pack_iq4_nl_r16(const std::byte* group, int64_t n_blocks, std::byte* panel) {
     for (int64_t b = 0; b < n_blocks; ++b) {
-        const std::byte* in = group + b * 288;
+        const std::byte* in = group + b * kQ4_0R16Group;
         std::byte* out = panel + b * kQ32PanelBlock;
         for (int k = 0; k < 4; ++k) {
             for (int i = 0; i < 64; ++i) {
@@ -63,7 +63,7 @@ void pack_iq4_nl_r16(const std::byte* group, int64_t n_blocks, std::byte* panel)
 void pack_q4_k_r16(const std::byte* group, int64_t n_blocks, std::byte* panel) {
     const int64_t block_bytes = panel_block_bytes(DType::Q4_K);
     for (int64_t b = 0; b < n_blocks; ++b) {
-        const std::byte* in = group + b * 2304;
+        const std::byte* in = group + b * kQ4_KR16Group;
         std::byte* out = panel + b * block_bytes;
         // Chunk 8g + k: low nibbles are values 64g + 4k.. (panel group 16g + k), high nibbles
         // 64g + 32 + 4k.. (group 16g + 8 + k).

@@ -86,19 +86,19 @@ void rows_loop_tokens(const QuantMatvecArgs& args,
     }
 }
 
-// Software prefetch of the bytes [p, p + bytes), every cache line, for the interleaved kernels'
-// multi-token variants. With several tokens they take long enough over each block group that the
-// hardware prefetcher falls behind: from DRAM, Q4_0 with 8 tokens (a llama-server step with 8
-// clients) ran at a third of its speed in cache. Prefetching about 2 KB ahead (llama-bench -b 8,
-// 8-layer 7B-shape Q4_0 file, 2 threads, AVX-512): 89-92 -> 128-145 t/s (4.6 KB ahead: 119-125).
-// One token keeps the hardware prefetcher alone (an earlier session measured software prefetch
-// slower there; this one saw no difference beyond noise).
-inline void prefetch_lines(const std::byte* p, int64_t bytes) {
-    for (int64_t line = 0; line < bytes; line += 64) __builtin_prefetch(p + line, 0, 3);
+// Software prefetch, for the interleaved kernels' multi-token variants, of the block group of
+// `bytes` that starts kPrefetchAheadBytes after `group` (every cache line of it). With several
+// tokens they take long enough over each block group that the hardware prefetcher falls behind:
+// from DRAM, Q4_0 with 8 tokens (a llama-server step with 8 clients) ran at a third of its speed
+// in cache. About 2 KB ahead (llama-bench -b 8, 8-layer 7B-shape Q4_0 file, 2 threads, AVX-512):
+// 89-92 -> 128-145 t/s (4.6 KB ahead: 119-125). One token keeps the hardware prefetcher alone (an
+// earlier session measured software prefetch slower there; this one saw no difference beyond
+// noise).
+inline constexpr int64_t kPrefetchAheadBytes = 2304;  // 8 Q4_0 groups, 1 Q4_K group
+inline void prefetch_group_ahead(const std::byte* group, int64_t bytes) {
+    const std::byte* ahead = group + kPrefetchAheadBytes;
+    for (int64_t line = 0; line < bytes; line += 64) __builtin_prefetch(ahead + line, 0, 3);
 }
-// Block groups ahead that the Q4_0 / IQ4_NL kernels prefetch (288 bytes each; Q4_K's 2304-byte
-// groups prefetch the next one).
-inline constexpr int64_t kPrefetchQ4_0Groups = 8;
 
 // Row-interleaved weights (quant_interleave.h): kernels[T - 1] computes the 16 rows of one group
 // with T tokens, y[t * ldy + i] for row i of the group; rows is a multiple of 16.

@@ -71,7 +71,10 @@ inline DType interleaved_type(DType type) {
     }
 }
 
-// Byte offsets of the fields inside one block group.
+// Bytes of one block group (16 rows' block b), and the offsets of the fields inside one.
+inline constexpr int64_t kQ4_0R16Group = 288;  // IQ4_NL_R16 as well
+inline constexpr int64_t kQ4_KR16Group = 2304;
+inline constexpr int64_t kQ8_0R16Group = 544;
 inline constexpr int64_t kQ4_0R16D = 0;
 inline constexpr int64_t kQ4_0R16Qs = 32;
 inline constexpr int64_t kQ4_KR16D = 0;
@@ -80,7 +83,6 @@ inline constexpr int64_t kQ4_KR16Scales = 64;
 inline constexpr int64_t kQ4_KR16Qs = 256;
 inline constexpr int64_t kQ8_0R16D = 0;
 inline constexpr int64_t kQ8_0R16Qs = 32;
-inline constexpr int64_t kQ8_0R16Group = 544;
 
 // 16 rows of n_blocks blocks of `base` (Q4_0, Q4_K, IQ4_NL or Q8_0), rows row_stride bytes apart,
 // as one interleaved group at `group` (16 * n_blocks * block bytes), and back.

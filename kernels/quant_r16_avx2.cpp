@@ -45,16 +45,17 @@ LLAMA_TARGET_AVX2 void q4_0_group(const std::byte* group, int64_t n_blocks,
     __m256 acc[2][T];
     for (int t = 0; t < T; ++t) acc[0][t] = acc[1][t] = _mm256_setzero_ps();
     for (int64_t b = 0; b < n_blocks; ++b) {
-        if constexpr (T > 1) prefetch_lines(group + (b + kPrefetchQ4_0Groups) * 288, 288);
+        const std::byte* block = group + b * kQ4_0R16Group;
+        if constexpr (T > 1) prefetch_group_ahead(block, kQ4_0R16Group);
         for (int half = 0; half < 2; ++half) {
-            const std::byte* g = group + b * 288 + 32 * half;
+            const std::byte* g = block + 32 * half;
             __m256i q[8];
             for (int k = 0; k < 4; ++k) {
                 const __m256i v = load256(g + kQ4_0R16Qs + 64 * k);
                 q[k] = _mm256_and_si256(v, low_mask);
                 q[k + 4] = _mm256_and_si256(_mm256_srli_epi16(v, 4), low_mask);
             }
-            const __m256 d = load_f16x8(group + b * 288 + kQ4_0R16D + 16 * half);
+            const __m256 d = load_f16x8(block + kQ4_0R16D + 16 * half);
             for (int t = 0; t < T; ++t) {
                 const int8_t* xq = x[t].qs.data() + b * 32;
                 __m256i s0 = _mm256_maddubs_epi16(q[0], broadcast4(xq));
@@ -85,7 +86,7 @@ LLAMA_TARGET_AVX2 void q4_0_group(const std::byte* group, int64_t n_blocks,
 template <int T, bool kGrid>
 LLAMA_TARGET_AVX2 void signed8_group(const std::byte* group, int64_t n_blocks,
                                      const QuantizedActivations* x, float* y, int64_t ldy) {
-    constexpr int64_t kGroupBytes = kGrid ? 288 : kQ8_0R16Group;
+    constexpr int64_t kGroupBytes = kGrid ? kQ4_0R16Group : kQ8_0R16Group;
     constexpr int64_t kD = kGrid ? kQ4_0R16D : kQ8_0R16D;
     const __m256i low_mask = _mm256_set1_epi8(0x0F);
     const __m256i ones = _mm256_set1_epi16(1);
@@ -95,7 +96,7 @@ LLAMA_TARGET_AVX2 void signed8_group(const std::byte* group, int64_t n_blocks,
     for (int t = 0; t < T; ++t) acc[0][t] = acc[1][t] = _mm256_setzero_ps();
     for (int64_t b = 0; b < n_blocks; ++b) {
         const std::byte* block = group + b * kGroupBytes;
-        if constexpr (T > 1) prefetch_lines(block + kPrefetchQ4_0Groups * 288, kGroupBytes);
+        if constexpr (T > 1) prefetch_group_ahead(block, kGroupBytes);
         for (int half = 0; half < 2; ++half) {
             __m256i w[8];
             if constexpr (kGrid) {
@@ -212,8 +213,8 @@ LLAMA_TARGET_AVX2 void q4_k_group(const std::byte* group, int64_t n_blocks,
     __m256 acc[2][T];
     for (int t = 0; t < T; ++t) acc[0][t] = acc[1][t] = _mm256_setzero_ps();
     for (int64_t b = 0; b < n_blocks; ++b) {
-        const std::byte* g = group + b * 2304;
-        if constexpr (T > 1) prefetch_lines(g + 2304, 2304);
+        const std::byte* g = group + b * kQ4_KR16Group;
+        if constexpr (T > 1) prefetch_group_ahead(g, kQ4_KR16Group);
         q4_k_block_half<T>(g, 0, b, x, acc[0]);
         q4_k_block_half<T>(g, 1, b, x, acc[1]);
     }

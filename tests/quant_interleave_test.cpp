@@ -67,7 +67,7 @@ void check_block32_layout(DType base, int words, int64_t group_bytes, int64_t d_
 }
 
 TEST(Interleave, Q4_0LayoutByteByByte) {
-    check_block32_layout(DType::Q4_0, 4, 288, kQ4_0R16D, kQ4_0R16Qs, 1);
+    check_block32_layout(DType::Q4_0, 4, kQ4_0R16Group, kQ4_0R16D, kQ4_0R16Qs, 1);
 }
 
 TEST(Interleave, Q8_0LayoutByteByByte) {
@@ -116,7 +116,7 @@ TEST(Interleave, Q4_KLayoutByteByByte) {
     std::vector<std::byte> group(rows.size());
     interleave_rows(DType::Q4_K, rows.data(), stride, 2, group.data());
     for (int64_t b = 0; b < 2; ++b) {
-        const std::byte* g = group.data() + b * 2304;
+        const std::byte* g = group.data() + b * kQ4_KR16Group;
         for (int r = 0; r < 16; ++r) {
             const std::byte* block = rows.data() + r * stride + b * 144;
             for (int c = 0; c < 32; ++c) {

@@ -8,6 +8,7 @@
 #include <random>
 #include <vector>
 
+#include "kernels/quant_interleave.h"
 #include "llama/tensor.h"
 
 namespace llama::kernels::bench {
@@ -21,8 +22,15 @@ inline std::vector<float> random_floats(size_t n, uint32_t seed) {
     return values;
 }
 
-// Random bytes with every block's f16 scale(s) set to a small normal value.
+// Random bytes with every block's f16 scale(s) set to a small normal value; a row-interleaved
+// type's bytes are its base type's, interleaved as the loader does (rows a multiple of 16).
 inline std::vector<std::byte> quantized_bytes(DType dtype, int64_t rows, int64_t cols) {
+    if (is_interleaved(dtype)) {
+        const DType base = interleaved_base(dtype);
+        std::vector<std::byte> bytes = quantized_bytes(base, rows, cols);
+        interleave_matrix(base, bytes.data(), rows, cols);
+        return bytes;
+    }
     std::mt19937 rng(1);
     std::vector<std::byte> bytes(static_cast<size_t>(row_bytes(dtype, cols) * rows));
     for (auto& b : bytes) b = static_cast<std::byte>(rng());

@@ -11,7 +11,6 @@
 #include <vector>
 
 #include "kernels/quant.h"
-#include "kernels/quant_interleave.h"
 #include "kernels/simd.h"
 #include "tools/bench-kernels/bench_data.h"
 
@@ -144,9 +143,7 @@ void BM_MatvecQuant(benchmark::State& state, DType dtype) {
     }
     state.SetLabel(std::string(baseline ? "baseline" : quant_path_name(path)) +
                    (streamed ? " dram" : " cached"));
-    auto matrix = quantized_bytes(interleaved_base(dtype), rows, cols);
-    if (is_interleaved(dtype))
-        interleave_matrix(interleaved_base(dtype), matrix.data(), rows, cols);
+    const auto matrix = quantized_bytes(dtype, rows, cols);
     const size_t copies = streamed ? (kStreamBytes + matrix.size() - 1) / matrix.size() : 1;
     std::vector<std::byte> bytes(copies * matrix.size());
     for (size_t c = 0; c < copies; ++c) {

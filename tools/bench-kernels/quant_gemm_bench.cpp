@@ -16,7 +16,6 @@
 #include "engine/linear.h"
 #include "kernels/quant.h"
 #include "kernels/quant_gemm.h"
-#include "kernels/quant_interleave.h"
 #include "tools/bench-kernels/bench_data.h"
 
 namespace llama::kernels {
@@ -63,8 +62,7 @@ void BM_Linear(benchmark::State& state, DType dtype) {
     const auto mode = static_cast<Mode>(state.range(4));
     const char* names[] = {"int-gemm ", "dequant+sgemm ", "matvec "};
     state.SetLabel(std::string(names[mode]) + quant_path_name(best_quant_path()));
-    auto bytes = quantized_bytes(interleaved_base(dtype), rows, cols);
-    if (is_interleaved(dtype)) interleave_matrix(interleaved_base(dtype), bytes.data(), rows, cols);
+    const auto bytes = quantized_bytes(dtype, rows, cols);
     const Matrix w{dtype, rows, cols, bytes.data()};
     const auto x = bench::random_floats(static_cast<size_t>(n_tokens * cols), 2);
     std::vector<float> y(static_cast<size_t>(n_tokens * rows));

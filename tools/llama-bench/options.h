@@ -44,9 +44,8 @@ struct BenchOptions {
     int64_t ubatch = 512;
     SplitChoice split = SplitChoice::Ab;
     PromptPrecision precision = PromptPrecision::BF16;
-    bool repack =
-        true;         // --repack: Q4_0/Q4_K/IQ4_NL/Q8_0 weights interleaved at load (LoadOptions)
-    std::string isa;  // --isa: cap on the kernels' instruction set; empty = $LLAMA_ISA or none
+    bool repack = true;  // --repack: weights interleaved at load where they can be (LoadOptions)
+    std::string isa;     // --isa: cap on the kernels' instruction set; empty = $LLAMA_ISA or none
 
     // Statistics.
     int bootstrap_resamples = 2000;
