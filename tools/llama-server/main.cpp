@@ -88,8 +88,9 @@ int run(int argc, char** argv) {
         llama::cli::resolve_context_size(options.ctx_size, model.config.max_context);
     llama::ContextParams context_params = llama::cli::context_params(options.run, n_ctx);
     // Decode steps (one token per slot) on the one-token kernels: a request's logits do not depend
-    // on the other requests in the batch.
-    if (!options.fast_batch) context_params.exact_batch_tokens = options.parallel;
+    // on the other requests in the batch. Twice the slots: room for as many prompt tokens beside
+    // the generation tokens, so that prompts arriving together are read in the same forwards.
+    if (!options.fast_batch) context_params.exact_batch_tokens = 2 * options.parallel;
     const auto slots =
         llama::server::make_slot_model(model, context_params, static_cast<int>(options.parallel));
     spdlog::info("{}, {} slots", llama::cli::describe(options.run, n_ctx), options.parallel);

@@ -158,55 +158,73 @@ void Scheduler::step() {
         }
     }
     const size_t n_generation = batch.size();
-    // Then one prefill chunk: up to n_batch prompt tokens of the first slot still reading its
-    // prompt. Its chunks start where its prompt's reused prefix ends and are n_batch long
-    // whatever the load, so the prompt's arithmetic does not depend on other requests either.
-    Slot* prefill = nullptr;
-    std::vector<SlotToken> chunk;
-    size_t chunk_end = 0;
+    // Then prefill chunks: up to n_batch prompt tokens of each slot still reading its prompt. A
+    // prompt's chunks start where its reused prefix ends and are n_batch long whatever the load,
+    // so the prompt's arithmetic does not depend on other requests either.
+    // The chunks join the generation tokens' forward (the weights read once for all of them)
+    // where that changes no result: in the reproducible mode while the model runs every token of
+    // the forward on the one-token kernels, each token's arithmetic then its own; otherwise within
+    // n_batch. Several prompts that arrive together are thus read in one forward and start
+    // generating in the same step. If none fits, the first runs in a forward of its own.
     const auto chunk_size = static_cast<size_t>(chunk_tokens());
+    const size_t limit =
+        options_.reproducible
+            ? static_cast<size_t>(std::max<int64_t>(options_.exact_batch_tokens, 0))
+            : chunk_size;
+    struct Chunk {
+        Slot* slot;
+        size_t begin, end;  // prompt positions
+    };
+    std::vector<Chunk> joined;
+    std::optional<Chunk> alone;
     for (size_t i = 0; i < slots_.size(); ++i) {
         Slot& slot = slots_[i];
         if (!slot.prefilling()) continue;
-        const std::vector<int32_t>& prompt = slot.job->prompt;
-        size_t n = std::min(prompt.size() - slot.prompt_done, chunk_size);
+        size_t n = std::min(slot.job->prompt.size() - slot.prompt_done, chunk_size);
         // Aligned chunks: [k * n_batch, (k + 1) * n_batch) (the reused prefix ends on a bound).
         if (options_.reproducible) n = std::min(n, chunk_size - slot.prompt_done % chunk_size);
-        for (size_t k = 0; k < n; ++k) {
-            const bool last = slot.prompt_done + k + 1 == prompt.size();
-            chunk.push_back({prompt[slot.prompt_done + k], static_cast<int>(i), last});
+        const Chunk chunk{&slot, slot.prompt_done, slot.prompt_done + n};
+        if (batch.size() + n > limit) {
+            if (joined.empty() && !alone) alone = chunk;
+            continue;
         }
-        prefill = &slot;
-        chunk_end = slot.prompt_done + n;
-        break;
+        for (size_t k = chunk.begin; k < chunk.end; ++k) {
+            batch.push_back(
+                {slot.job->prompt[k], static_cast<int>(i), k + 1 == slot.job->prompt.size()});
+        }
+        joined.push_back(chunk);
     }
-    // The chunk joins the generation tokens' forward (the weights read once for both) where that
-    // changes no result: in the reproducible mode only if the model runs all of them on the
-    // one-token kernels, each token's arithmetic then its own; otherwise within n_batch.
-    const size_t together = n_generation + chunk.size();
-    const bool join =
-        n_generation > 0 && prefill != nullptr &&
-        (options_.reproducible
-             ? together <= static_cast<size_t>(std::max<int64_t>(options_.exact_batch_tokens, 0))
-             : together <= chunk_size);
-    const auto run_prefill = [&](const std::vector<SlotToken>& tokens) {
-        if (!run(tokens)) return false;
-        prefill->reusable = chunk.size() == chunk_size ? chunk_end : prefill->reusable;
-        if (!options_.reproducible) prefill->reusable = SIZE_MAX;
-        return true;
+    // After a chunk has run: a full chunk is a prefix the slot's next request may reuse.
+    const auto chunk_done = [&](const Chunk& chunk) {
+        if (!options_.reproducible) {
+            chunk.slot->reusable = SIZE_MAX;
+        } else if (chunk.end - chunk.begin == chunk_size) {
+            chunk.slot->reusable = chunk.end;
+        }
     };
-    if (join) batch.insert(batch.end(), chunk.begin(), chunk.end());
-    if (n_generation > 0) {
+    if (!batch.empty()) {
         const auto start = std::chrono::steady_clock::now();
-        if (join ? run_prefill(batch) : run(batch)) {
-            if (join) metrics_.count_joined_chunk();
-            metrics_.add_generation(
-                static_cast<int64_t>(n_generation),
-                std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+        if (run(batch)) {
+            for (const Chunk& chunk : joined) chunk_done(chunk);
+            if (n_generation > 0) {
+                for (size_t k = 0; k < joined.size(); ++k) metrics_.count_joined_chunk();
+                metrics_.add_generation(
+                    static_cast<int64_t>(n_generation),
+                    std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+                        .count());
+            }
         }
     }
-    // A slot that the generation forward failed lost its job (finish) and is not prefilling.
-    if (!join && prefill != nullptr && prefill->prefilling()) run_prefill(chunk);
+    // A slot that the forward above failed lost its job (finish) and is not prefilling.
+    if (alone && alone->slot->prefilling()) {
+        const int index = static_cast<int>(alone->slot - slots_.data());
+        std::vector<SlotToken> chunk;
+        for (size_t k = alone->begin; k < alone->end; ++k) {
+            chunk.push_back(
+                {alone->slot->job->prompt[k], index, k + 1 == alone->slot->job->prompt.size()});
+        }
+        if (run(chunk)) chunk_done(*alone);
+    }
 }
 
 bool Scheduler::run(const std::vector<SlotToken>& batch) {

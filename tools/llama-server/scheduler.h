@@ -28,15 +28,16 @@ struct SchedulerOptions {
     // is computed by the same arithmetic as in a fresh run. false: any common prefix is reused.
     bool reproducible = true;
     // The slot model runs forwards of up to this many tokens on its one-token kernels
-    // (ContextParams::exact_batch_tokens). In the reproducible mode a prefill chunk joins the
-    // step's generation tokens in one forward only if all of them fit (every token's arithmetic
-    // is then its own); otherwise the chunk runs in a forward of its own. 0: never together.
+    // (ContextParams::exact_batch_tokens). In the reproducible mode prefill chunks join the
+    // step's generation tokens in one forward only while all of them fit (every token's
+    // arithmetic is then its own); a chunk that fits nowhere runs in a forward of its own.
+    // 0: never together.
     int64_t exact_batch_tokens = 0;
 };
 
 // Continuous batching over the slots of a SlotModel. A thread runs steps: each step decodes the
-// next token of every generating slot together with a prefill chunk of one prompt still being
-// read (in one forward where SchedulerOptions allow, else one after the other); requests take a
+// next token of every generating slot together with prefill chunks of prompts still being read
+// (in one forward as far as SchedulerOptions allow, else one chunk after it); requests take a
 // free slot and leave it between steps. A slot keeps its KV cache after a request, and the next
 // request placed on it reuses the longest common prefix (see SchedulerOptions::reproducible; the
 // request goes to the free slot with the longest one). Each request samples with its own Sampler
