@@ -179,6 +179,12 @@ BENCHMARK_CAPTURE(BM_Linear, q4_k_r16_batches, DType::Q4_K_R16)
 BENCHMARK_CAPTURE(BM_Linear, q8_0_r16_batches, DType::Q8_0_R16)
     ->Apply(interleaved_batches)
     ->UseRealTime();
+// The output matrix of llama.cpp's Q4_0 and Q4_K_M 7B files (Q6_K, 32000 x 4096, from DRAM) in
+// a llama-server decode step of 1, 4 or 8 slots.
+void output_batches(benchmark::internal::Benchmark* b) {
+    for (const int tokens : {1, 4, 8}) b->Args({32000, 4096, tokens, 2, kMatvec});
+}
+BENCHMARK_CAPTURE(BM_Linear, q6_k_output, DType::Q6_K)->Apply(output_batches)->UseRealTime();
 
 }  // namespace
 }  // namespace llama::kernels
