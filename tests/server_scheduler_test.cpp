@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <filesystem>
@@ -117,6 +118,29 @@ std::vector<int> concat(std::initializer_list<std::vector<int>> parts) {
 
 class SchedulerForwards : public ::testing::Test {
   protected:
+    // 16-token prompt chunks; the reproducible mode with forwards of up to `exact` tokens on the
+    // one-token kernels, or (exact < 0) the fast mode.
+    static SchedulerOptions options(int64_t exact) {
+        SchedulerOptions options;
+        options.n_batch = 16;
+        options.reproducible = exact >= 0;
+        options.exact_batch_tokens = std::max<int64_t>(exact, 0);
+        return options;
+    }
+    // Queues `prompts` (4 tokens each to generate): the first one alone, the others while its
+    // forward waits, then lets the model run and waits for them all.
+    static void run_jobs(Scheduler& scheduler, RecordingSlotModel& model,
+                         const std::vector<std::vector<int32_t>>& prompts, int64_t max_tokens) {
+        std::vector<std::shared_ptr<Job>> jobs;
+        for (const auto& prompt : prompts) {
+            jobs.push_back(make_job(prompt, max_tokens));
+            ASSERT_TRUE(scheduler.submit(jobs.back()));
+            if (jobs.size() == 1) model.wait_entered();
+        }
+        model.open();
+        for (auto& job : jobs) EXPECT_TRUE(finishes_with(*job, max_tokens));
+    }
+
     const llama::Tokenizer tokenizer_ =
         llama::Tokenizer::load(std::filesystem::path(LLAMA_SOURCE_DIR) / "model" / "kjv-tiny");
     Metrics metrics_;
@@ -127,18 +151,8 @@ class SchedulerForwards : public ::testing::Test {
 // many prompts as fit beside the generation tokens; the rest waits for the next step.
 TEST_F(SchedulerForwards, PromptsArrivingTogetherShareForwardsWithinTheExactLimit) {
     RecordingSlotModel model(4, tokenizer_.vocab_size(), 100);
-    SchedulerOptions options;
-    options.n_batch = 16;
-    options.exact_batch_tokens = 8;
-    Scheduler scheduler(model, tokenizer_, options, metrics_);
-    std::vector<std::shared_ptr<Job>> jobs;
-    for (int i = 0; i < 4; ++i) {
-        jobs.push_back(make_job({1, 10 + i, 20 + i}, 4));
-        ASSERT_TRUE(scheduler.submit(jobs.back()));
-        if (i == 0) model.wait_entered();  // the first prompt's forward waits for open()
-    }
-    model.open();
-    for (auto& job : jobs) EXPECT_TRUE(finishes_with(*job, 4));
+    Scheduler scheduler(model, tokenizer_, options(8), metrics_);
+    run_jobs(scheduler, model, {{1, 10, 20}, {1, 11, 21}, {1, 12, 22}, {1, 13, 23}}, 4);
     const auto forwards = model.forwards();
     ASSERT_GE(forwards.size(), 4U);
     EXPECT_EQ(forwards[0], tokens_of(0, 3));
@@ -155,26 +169,25 @@ TEST_F(SchedulerForwards, PromptsArrivingTogetherShareForwardsWithinTheExactLimi
 // generation forward; smaller chunks behind it still join.
 TEST_F(SchedulerForwards, ChunkAboveTheExactLimitRunsAlone) {
     RecordingSlotModel model(3, tokenizer_.vocab_size(), 100);
-    SchedulerOptions options;
-    options.n_batch = 16;
-    options.exact_batch_tokens = 4;
-    Scheduler scheduler(model, tokenizer_, options, metrics_);
-    auto first = make_job({1, 10}, 4);
-    ASSERT_TRUE(scheduler.submit(first));
-    model.wait_entered();
-    auto long_prompt = make_job({1, 11, 12, 13, 14, 15}, 2);
-    auto short_prompt = make_job({1, 16}, 2);
-    ASSERT_TRUE(scheduler.submit(long_prompt));
-    ASSERT_TRUE(scheduler.submit(short_prompt));
-    model.open();
-    EXPECT_TRUE(finishes_with(*first, 4));
-    EXPECT_TRUE(finishes_with(*long_prompt, 2));
-    EXPECT_TRUE(finishes_with(*short_prompt, 2));
+    Scheduler scheduler(model, tokenizer_, options(4), metrics_);
+    run_jobs(scheduler, model, {{1, 10}, {1, 11, 12, 13, 14, 15}, {1, 16}}, 2);
     const auto forwards = model.forwards();
     ASSERT_GE(forwards.size(), 3U);
     EXPECT_EQ(forwards[0], tokens_of(0, 2));
     EXPECT_EQ(forwards[1], concat({{0}, tokens_of(2, 2)}));  // slot 2's prompt joins
     EXPECT_EQ(forwards[2], tokens_of(1, 6));                 // slot 1's runs alone
+}
+
+// The fast mode: prompts join within n_batch (16) tokens, whatever the one-token-kernel limit.
+TEST_F(SchedulerForwards, FastModeJoinsPromptsWithinTheBatch) {
+    RecordingSlotModel model(4, tokenizer_.vocab_size(), 100);
+    Scheduler scheduler(model, tokenizer_, options(-1), metrics_);
+    run_jobs(scheduler, model, {{1, 10, 20}, {1, 11, 21}, {1, 12, 22}, {1, 13, 23, 33, 43}}, 3);
+    const auto forwards = model.forwards();
+    ASSERT_GE(forwards.size(), 3U);
+    EXPECT_EQ(forwards[0], tokens_of(0, 3));
+    EXPECT_EQ(forwards[1], concat({{0}, tokens_of(1, 3), tokens_of(2, 3), tokens_of(3, 5)}));
+    EXPECT_EQ(forwards[2], (std::vector<int>{0, 1, 2, 3}));
 }
 
 }  // namespace
