@@ -165,7 +165,8 @@ void Scheduler::step() {
     // where that changes no result: in the reproducible mode while the model runs every token of
     // the forward on the one-token kernels, each token's arithmetic then its own; otherwise within
     // n_batch. Several prompts that arrive together are thus read in one forward and start
-    // generating in the same step. If none fits, the first runs in a forward of its own.
+    // generating in the same step. The first prompt's chunk runs in every step either way (in a
+    // forward of its own if it does not fit), so a long prompt is not held up by short ones.
     const auto chunk_size = static_cast<size_t>(chunk_tokens());
     const size_t limit =
         options_.reproducible

@@ -30,7 +30,8 @@ struct SchedulerOptions {
     // The slot model runs forwards of up to this many tokens on its one-token kernels
     // (ContextParams::exact_batch_tokens). In the reproducible mode prefill chunks join the
     // step's generation tokens in one forward only while all of them fit (every token's
-    // arithmetic is then its own); a chunk that fits nowhere runs in a forward of its own.
+    // arithmetic is then its own); the first prompt's chunk, if it does not fit, runs in a
+    // forward of its own.
     // 0: never together.
     int64_t exact_batch_tokens = 0;
 };
