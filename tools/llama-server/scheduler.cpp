@@ -176,6 +176,13 @@ void Scheduler::step() {
         Slot* slot;
         size_t begin, end;  // prompt positions
     };
+    const auto append = [&](const Chunk& chunk, std::vector<SlotToken>& tokens) {
+        const std::vector<int32_t>& prompt = chunk.slot->job->prompt;
+        const auto index = static_cast<int>(chunk.slot - slots_.data());
+        for (size_t k = chunk.begin; k < chunk.end; ++k) {
+            tokens.push_back({prompt[k], index, k + 1 == prompt.size()});  // logits: the last
+        }
+    };
     std::vector<Chunk> joined;
     std::optional<Chunk> alone;
     for (size_t i = 0; i < slots_.size(); ++i) {
@@ -189,10 +196,7 @@ void Scheduler::step() {
             if (joined.empty() && !alone) alone = chunk;
             continue;
         }
-        for (size_t k = chunk.begin; k < chunk.end; ++k) {
-            batch.push_back(
-                {slot.job->prompt[k], static_cast<int>(i), k + 1 == slot.job->prompt.size()});
-        }
+        append(chunk, batch);
         joined.push_back(chunk);
     }
     // After a chunk has run: a full chunk is a prefix the slot's next request may reuse.
@@ -218,12 +222,8 @@ void Scheduler::step() {
     }
     // A slot that the forward above failed lost its job (finish) and is not prefilling.
     if (alone && alone->slot->prefilling()) {
-        const int index = static_cast<int>(alone->slot - slots_.data());
         std::vector<SlotToken> chunk;
-        for (size_t k = alone->begin; k < alone->end; ++k) {
-            chunk.push_back(
-                {alone->slot->job->prompt[k], index, k + 1 == alone->slot->job->prompt.size()});
-        }
+        append(*alone, chunk);
         if (run(chunk)) chunk_done(*alone);
     }
 }
