@@ -582,6 +582,17 @@ TEST(ServerBatching, SeededRequestAloneEqualsAmongFifteenOthers) {
     EXPECT_GE(metric(metrics->body, "llama_prefill_chunks_joined_total"), 1);
 }
 
+// The warm-up forward before listening leaves nothing behind: a seeded request gives the same
+// text with and without it.
+TEST(ServerOptions, WarmUpChangesNoResult) {
+    const json body = {{"prompt", "In the beginning"}, {"max_tokens", 12}, {"seed", 7}};
+    ServerProcess warmed({});
+    ServerProcess cold({"--no-warmup"});
+    const std::string text = post(warmed, "/v1/completions", body)["choices"][0]["text"];
+    EXPECT_FALSE(text.empty());
+    EXPECT_EQ(post(cold, "/v1/completions", body)["choices"][0]["text"], text);
+}
+
 TEST(ServerOptions, ApiKeyIsRequiredExceptForHealth) {
     ServerProcess server({"--api-key", "sekret"});
     auto client = server.client();

@@ -7,6 +7,7 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
@@ -94,6 +95,18 @@ int run(int argc, char** argv) {
     const auto slots =
         llama::server::make_slot_model(model, context_params, static_cast<int>(options.parallel));
     spdlog::info("{}, {} slots", llama::cli::describe(options.run, n_ctx), options.parallel);
+    if (options.warmup) {
+        // One forward before listening, as llama.cpp's server runs: the first request does not
+        // pay for reading the mapped weights from disk and touching the work buffers. The slot's
+        // cache is emptied again, so nothing of it is reused.
+        const auto start = std::chrono::steady_clock::now();
+        const llama::server::SlotToken token{std::max(tokenizer.bos_id(), 0), 0, true};
+        slots->decode({&token, 1});
+        slots->truncate(0, 0);
+        spdlog::info("warm-up forward: {:.0f} ms", std::chrono::duration<double, std::milli>(
+                                                       std::chrono::steady_clock::now() - start)
+                                                       .count());
+    }
 
     llama::server::Metrics metrics;
     llama::server::SchedulerOptions scheduler_options;

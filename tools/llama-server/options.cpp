@@ -45,6 +45,11 @@ bool parse_server_options(int argc, char** argv, ServerOptions& o) {
                     "(one-token kernels for decode steps, prompts read in -b chunks aligned to "
                     "multiples of -b, the prompt cache reused in whole chunks)",
                     &o.fast_batch);
+    bool no_warmup = false;
+    parser.add_flag({"--no-warmup"},
+                    "skip the forward run before listening (default: run one, so the first "
+                    "request does not pay for reading the weights and touching the buffers)",
+                    &no_warmup);
     parser.add_int({"--step-delay-ms"}, "N",
                    "pause N ms after every decode step, as a slow model would (for tests; "
                    "default: 0)",
@@ -53,6 +58,7 @@ bool parse_server_options(int argc, char** argv, ServerOptions& o) {
         std::cout << parser.help();
         return false;
     }
+    o.warmup = !no_warmup;
     return true;
 }
 

@@ -22,6 +22,7 @@ struct ServerOptions {
     int64_t http_threads = 0;    // 0: enough for every slot and queued request
     std::string api_key;         // empty: no authentication
     bool fast_batch = false;     // decode steps may use GEMM (results then depend on the batch)
+    bool warmup = true;          // one forward before listening (--no-warmup: none)
     int64_t step_delay_ms = 0;   // pause after every decode step (tests: a slow model)
     std::string alias;           // model id in responses; empty: the model file's name
 };
