@@ -169,6 +169,10 @@ BENCHMARK_CAPTURE(BM_Linear, q4_k_batches, DType::Q4_K)->Apply(batches)->UseReal
 void interleaved_batches(benchmark::internal::Benchmark* b) {
     batches(b);
     for (const int tokens : {1, 2, 4, 6, 8, 12, 16}) b->Args({256, 4096, tokens, 1, kMatvec});
+    // A server step's 8 tokens on both threads: weights in L3 (4096 x 4096), and from DRAM
+    // (32768 x 4096, 75 MB in Q4_0) on one thread and two.
+    b->Args({4096, 4096, 8, 2, kMatvec});
+    for (const int threads : {1, 2}) b->Args({32768, 4096, 8, threads, kMatvec});
 }
 BENCHMARK_CAPTURE(BM_Linear, q4_0_r16_batches, DType::Q4_0_R16)
     ->Apply(interleaved_batches)
