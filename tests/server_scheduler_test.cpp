@@ -127,8 +127,8 @@ class SchedulerForwards : public ::testing::Test {
         options.exact_batch_tokens = std::max<int64_t>(exact, 0);
         return options;
     }
-    // Queues `prompts` (4 tokens each to generate): the first one alone, the others while its
-    // forward waits, then lets the model run and waits for them all.
+    // Queues `prompts` (max_tokens each to generate): the first one alone, the others while its
+    // forward waits, then lets the model run and checks that each one ends with max_tokens.
     static void run_jobs(Scheduler& scheduler, RecordingSlotModel& model,
                          const std::vector<std::vector<int32_t>>& prompts, int64_t max_tokens) {
         std::vector<std::shared_ptr<Job>> jobs;

@@ -31,8 +31,7 @@ struct SchedulerOptions {
     // (ContextParams::exact_batch_tokens). In the reproducible mode prefill chunks join the
     // step's generation tokens in one forward only while all of them fit (every token's
     // arithmetic is then its own); the first prompt's chunk, if it does not fit, runs in a
-    // forward of its own.
-    // 0: never together.
+    // forward of its own. 0: never together.
     int64_t exact_batch_tokens = 0;
 };
 
