@@ -1,13 +1,14 @@
 // AVX2 + FMA + F16C matrix-vector product: each row read on its own as one stream, 16 values per
-// step into two accumulators (as matvec_avx512.cpp explains, faster than interleaving rows with
-// software prefetch, and wider steps were slower). Compiled with target attributes whatever the
-// build flags, and chosen at run time (weights.cpp).
+// step into two accumulators (as matvec_avx512.cpp explains, faster than interleaving rows, and
+// wider steps were slower), prefetched ahead in the row (prefetch.h). Compiled with target
+// attributes whatever the build flags, and chosen at run time (weights.cpp).
 
 #include <cstdint>
 
 #include "kernels/cpu_features.h"
 #include "kernels/fp16_scalar.h"
 #include "kernels/matvec_impl.h"
+#include "kernels/prefetch.h"
 #include "kernels/simd.h"
 #include "llama/error.h"
 
@@ -54,6 +55,7 @@ LLAMA_TARGET_AVX2 float row_dot(const typename Load::Element* row, int64_t cols,
     __m256 acc1 = _mm256_setzero_ps();
     int64_t c = 0;
     for (; c + 16 <= cols; c += 16) {
+        prefetch_stream_lines(row + c, 16 * sizeof(*row));
         acc0 = _mm256_fmadd_ps(Load::load(row + c), XLoad::load(x + c), acc0);
         acc1 = _mm256_fmadd_ps(Load::load(row + c + 8), XLoad::load(x + c + 8), acc1);
     }

@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "kernels/cpu_features.h"
+#include "kernels/prefetch.h"
 #include "kernels/q6_k_unpack.h"
 #include "kernels/quant_impl.h"
 #include "kernels/simd.h"
@@ -25,15 +26,10 @@ LLAMA_TARGET_AVX2 inline float hsum(__m256 v) {
     return _mm_cvtss_f32(s);
 }
 
-// Software prefetch distance in super-blocks (see quant_avx512.cpp).
-constexpr int64_t kPrefetchBlocks = 16;
-
+// Software prefetch (prefetch.h) of every cache line of one super-block.
 template <class Block>
 inline void prefetch_block(const Block* block) {
-    const char* p = reinterpret_cast<const char*>(block);
-    for (size_t offset = 0; offset < sizeof(Block); offset += 64) {
-        _mm_prefetch(p + offset, _MM_HINT_T0);
-    }
+    prefetch_stream_lines(block, sizeof(Block));
 }
 
 LLAMA_TARGET_AVX2 inline float f16(uint16_t h) { return _cvtsh_ss(h); }
@@ -71,7 +67,7 @@ LLAMA_TARGET_AVX2 void dot_q8_0(const BlockQ8_0* w, const QuantizedActivations* 
         }
     };
     for (; b + 2 <= n_blocks; b += 2) {
-        _mm_prefetch(reinterpret_cast<const char*>(w + b) + 2048, _MM_HINT_T0);
+        prefetch_stream(w + b);
         block(b, acc0);
         block(b + 1, acc1);
     }
@@ -98,7 +94,7 @@ LLAMA_TARGET_AVX2 void dot_q4_0(const BlockQ4_0* row, const QuantizedActivations
     for (int t = 0; t < T; ++t) acc[t] = _mm256_setzero_ps();
     int64_t i = 0;
     for (; i + 2 <= n_blocks; i += 2) {
-        _mm_prefetch(reinterpret_cast<const char*>(row + i) + 2048, _MM_HINT_T0);
+        prefetch_stream(row + i);
         // Written per token in the one-token order; with the token loop unrolled the compiler
         // loads and unpacks the codes once for all T (as measured, keeping T = 1 as fast as the
         // one-token kernel was, where unpacking ahead of the loop cost 4%).
@@ -190,7 +186,7 @@ LLAMA_TARGET_AVX2 float dot_q45_k(const Block* w, const QuantizedActivations& x)
     const __m256i one_bit = _mm256_set1_epi8(1);
     for (int64_t i = 0; i < x.n / 256; ++i) {
         const Block& block = w[i];
-        prefetch_block(w + i + kPrefetchBlocks);
+        prefetch_block(w + i);
         const int8_t* xq = x.qs.data() + i * 256;
         alignas(16) uint8_t scales_mins[16];
         unpack_scales_mins(block.scales, scales_mins);
@@ -239,7 +235,7 @@ LLAMA_TARGET_AVX2 float dot_q6_k(const BlockQ6_K* w, const QuantizedActivations&
     __m256 acc = _mm256_setzero_ps();
     for (int64_t i = 0; i < x.n / 256; ++i) {
         const BlockQ6_K& block = w[i];
-        prefetch_block(w + i + kPrefetchBlocks);
+        prefetch_block(w + i);
         const int8_t* xq = x.qs.data() + i * 256;
         const __m128i scales8 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(block.scales));
 

@@ -12,6 +12,7 @@
 #include <cstring>
 
 #include "kernels/cpu_features.h"
+#include "kernels/prefetch.h"
 #include "kernels/quant_impl.h"
 #include "kernels/simd.h"
 
@@ -29,22 +30,17 @@ LLAMA_TARGET_AVX2 inline float hsum(__m256 v) {
 
 LLAMA_TARGET_AVX2 inline float f16(uint16_t h) { return _cvtsh_ss(h); }
 
-// Software prefetch as the other AVX2 kernels do it (quant_avx2.cpp): 32-value blocks 2 KB ahead
-// in the row, super-blocks 16 ahead (the hardware prefetcher alone leaves the loops waiting).
-constexpr int64_t kPrefetchBytes = 2048;
-constexpr int64_t kPrefetchBlocks = 16;
-
+// Software prefetch as the other decode kernels do it (prefetch.h; the hardware prefetcher alone
+// leaves the loops waiting): one line per 64 bytes of 32-value blocks, every line of a
+// super-block.
 template <class Block>
 inline void prefetch_ahead(const Block* block) {
-    _mm_prefetch(reinterpret_cast<const char*>(block) + kPrefetchBytes, _MM_HINT_T0);
+    prefetch_stream(block);
 }
 
 template <class Block>
 inline void prefetch_super_block(const Block* block) {
-    const char* p = reinterpret_cast<const char*>(block + kPrefetchBlocks);
-    for (size_t offset = 0; offset < sizeof(Block); offset += 64) {
-        _mm_prefetch(p + offset, _MM_HINT_T0);
-    }
+    prefetch_stream_lines(block, sizeof(Block));
 }
 
 LLAMA_TARGET_AVX2 inline __m256i load256(const void* p) {

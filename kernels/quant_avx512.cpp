@@ -24,6 +24,7 @@
 #include <type_traits>
 
 #include "kernels/cpu_features.h"
+#include "kernels/prefetch.h"
 #include "kernels/q6_k_unpack.h"
 #include "kernels/quant_impl.h"
 #include "kernels/simd.h"
@@ -39,13 +40,10 @@ namespace {
 // 26, Q4_K_M 19 vs 21): the activations sit in L1 anyway, and interleaved row streams defeat
 // the hardware prefetcher.
 //
-// Software prefetch distance (2 KB; Q4_K/Q5_K/Q6_K a few super-blocks): the hardware
-// prefetcher alone left the loops waiting on DRAM (measured 20-30% slower; 1 KB ahead was ~10%
-// slower than 2-4 KB).
-constexpr int64_t kPrefetchBytes = 2048;
-
+// Software prefetch (prefetch.h): on Zen 4 the hardware prefetcher alone left the loops waiting
+// on DRAM (measured 20-30% slower; 1 KB ahead was ~10% slower than 2-4 KB).
 inline void prefetch_ahead(const void* row, int64_t offset) {
-    _mm_prefetch(static_cast<const char*>(row) + offset + kPrefetchBytes, _MM_HINT_T0);
+    prefetch_stream(static_cast<const char*>(row) + offset);
 }
 
 LLAMA_TARGET_AVX512_VNNI inline float hsum(__m256 v) {
@@ -328,14 +326,10 @@ constexpr std::array<MultiTokenDot<Block>, kDotTokens> kDot32 = {
 constexpr std::array<MultiTokenDot<BlockQ6_K>, kDotTokens> kDotQ6K = {
     dot_q6_k_tokens<1>, dot_q6_k_tokens<2>, dot_q6_k_tokens<3>, dot_q6_k_tokens<4>};
 
-// Software prefetch of the super-block kAhead blocks on, every cache line of it.
+// Software prefetch (prefetch.h) of every cache line of one super-block.
 template <class Block>
 inline void prefetch_super_block(const Block* block) {
-    constexpr int kAhead = 16;  // as quant_avx2_more.cpp
-    const char* p = reinterpret_cast<const char*>(block + kAhead);
-    for (size_t offset = 0; offset < sizeof(Block); offset += 64) {
-        _mm_prefetch(p + offset, _MM_HINT_T0);
-    }
+    prefetch_stream_lines(block, sizeof(Block));
 }
 
 // The 8 signed sub-block scales (ls - 32) of an IQ4_XS block as int16.

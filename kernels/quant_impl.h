@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <limits>
 
+#include "kernels/prefetch.h"
 #include "kernels/quant.h"
 #include "kernels/quant_interleave.h"
 
@@ -91,13 +92,18 @@ void rows_loop_tokens(const QuantMatvecArgs& args,
 // tokens they take long enough over each block group that the hardware prefetcher falls behind:
 // from DRAM, Q4_0 with 8 tokens (a llama-server step with 8 clients) ran at a third of its speed
 // in cache. About 2 KB ahead (llama-bench -b 8, 8-layer 7B-shape Q4_0 file, 2 threads, AVX-512):
-// 89-92 -> 128-145 t/s (4.6 KB ahead: 119-125). One token keeps the hardware prefetcher alone (an
-// earlier session measured software prefetch slower there; this one saw no difference beyond
-// noise).
+// 89-92 -> 128-145 t/s (4.6 KB ahead: 119-125). One token prefetches as the other decode kernels
+// do (prefetch.h): on Zen 4 that measured no different from the hardware prefetcher alone, on an
+// Intel Xeon 9.7 -> 12.8 GB/s a thread (Q4_0, AVX-512), 8.6 -> 11.7 (AVX2).
 inline constexpr int64_t kPrefetchAheadBytes = 2304;  // 8 Q4_0 groups, 1 Q4_K group
+template <int T>
 inline void prefetch_group_ahead(const std::byte* group, int64_t bytes) {
-    const std::byte* ahead = group + kPrefetchAheadBytes;
-    for (int64_t line = 0; line < bytes; line += 64) __builtin_prefetch(ahead + line, 0, 3);
+    if constexpr (T == 1) {
+        prefetch_stream_lines(group, bytes);
+    } else {
+        const std::byte* ahead = group + kPrefetchAheadBytes;
+        for (int64_t line = 0; line < bytes; line += 64) __builtin_prefetch(ahead + line, 0, 3);
+    }
 }
 
 // Row-interleaved weights (quant_interleave.h): kernels[T - 1] computes the 16 rows of one group

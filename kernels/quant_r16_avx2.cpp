@@ -46,7 +46,7 @@ LLAMA_TARGET_AVX2 void q4_0_group(const std::byte* group, int64_t n_blocks,
     for (int t = 0; t < T; ++t) acc[0][t] = acc[1][t] = _mm256_setzero_ps();
     for (int64_t b = 0; b < n_blocks; ++b) {
         const std::byte* block = group + b * kQ4_0R16Group;
-        if constexpr (T > 1) prefetch_group_ahead(block, kQ4_0R16Group);
+        prefetch_group_ahead<T>(block, kQ4_0R16Group);
         for (int half = 0; half < 2; ++half) {
             const std::byte* g = block + 32 * half;
             __m256i q[8];
@@ -96,7 +96,7 @@ LLAMA_TARGET_AVX2 void signed8_group(const std::byte* group, int64_t n_blocks,
     for (int t = 0; t < T; ++t) acc[0][t] = acc[1][t] = _mm256_setzero_ps();
     for (int64_t b = 0; b < n_blocks; ++b) {
         const std::byte* block = group + b * kGroupBytes;
-        if constexpr (T > 1) prefetch_group_ahead(block, kGroupBytes);
+        prefetch_group_ahead<T>(block, kGroupBytes);
         for (int half = 0; half < 2; ++half) {
             __m256i w[8];
             if constexpr (kGrid) {
@@ -214,7 +214,7 @@ LLAMA_TARGET_AVX2 void q4_k_group(const std::byte* group, int64_t n_blocks,
     for (int t = 0; t < T; ++t) acc[0][t] = acc[1][t] = _mm256_setzero_ps();
     for (int64_t b = 0; b < n_blocks; ++b) {
         const std::byte* g = group + b * kQ4_KR16Group;
-        if constexpr (T > 1) prefetch_group_ahead(g, kQ4_KR16Group);
+        prefetch_group_ahead<T>(g, kQ4_KR16Group);
         q4_k_block_half<T>(g, 0, b, x, acc[0]);
         q4_k_block_half<T>(g, 1, b, x, acc[1]);
     }

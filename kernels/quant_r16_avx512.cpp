@@ -63,7 +63,7 @@ LLAMA_TARGET_AVX512_VNNI void block32_group(const std::byte* group, int64_t n_bl
     for (int64_t b = 0; b < n_blocks; ++b) {
         constexpr int64_t kGroupBytes = kCodes == Codes::Signed8 ? kQ8_0R16Group : kQ4_0R16Group;
         const std::byte* g = group + b * kGroupBytes;
-        if constexpr (T > 1) prefetch_group_ahead(g, kGroupBytes);
+        prefetch_group_ahead<T>(g, kGroupBytes);
         __m512i q[8];
         if constexpr (kCodes == Codes::Signed8) {
             const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
@@ -130,7 +130,7 @@ LLAMA_TARGET_AVX512_VNNI void q4_k_group(const std::byte* group, int64_t n_block
     for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps();
     for (int64_t b = 0; b < n_blocks; ++b) {
         const std::byte* g = group + b * kQ4_KR16Group;
-        if constexpr (T > 1) prefetch_group_ahead(g, kQ4_KR16Group);
+        prefetch_group_ahead<T>(g, kQ4_KR16Group);
         // Lane i holds row i's 12 scale bytes as 3 words u0, u1, u2: scales 0-3 and mins 0-3 are
         // the low 6 bits of u0 / u1; scales and mins 4-7 are u2's nibbles with 2 top bits from
         // the spare bits of u0 / u1.
