@@ -151,6 +151,16 @@ IsaLevel active_isa() {
     return static_cast<IsaLevel>(cap);
 }
 
+std::string active_isa_description() {
+    const IsaLevel level = active_isa();
+    std::string name(isa_name(level));
+    // As best_quant_path() chooses: below the AVX-512 VNNI path, AVX-VNNI where the CPU has it.
+    if ((level == IsaLevel::Avx2 || level == IsaLevel::Avx512) && kernels::cpu_has_avx_vnni()) {
+        name += "+avx-vnni";
+    }
+    return name;
+}
+
 void set_isa_cap(IsaLevel level) {
     if (level > detected_isa()) {
         throw Error("ISA level " + std::string(isa_name(level)) + " is not supported by this CPU " +
@@ -174,6 +184,20 @@ void apply_isa_environment() {
 namespace kernels {
 
 bool cpu_supports(IsaLevel level) { return level <= detected_isa(); }
+
+bool cpu_has_avx_vnni() {
+#if defined(__x86_64__) || defined(__i386__)
+    // CPUID.(EAX=7, ECX=1):EAX bit 4; usable where AVX2 is (the same YMM state).
+    static const bool has = [] {
+        unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+        return cpu_supports(IsaLevel::Avx2) && __get_cpuid_count(7, 1, &eax, &ebx, &ecx, &edx) &&
+               ((eax >> 4) & 1);
+    }();
+    return has;
+#else
+    return false;
+#endif
+}
 
 }  // namespace kernels
 

@@ -15,6 +15,11 @@ bool cpu_supports(IsaLevel level);
 // Whether kernels may use `level` now: supported and not above the cap (active_isa()).
 inline bool isa_enabled(IsaLevel level) { return level <= active_isa(); }
 
+// AVX-VNNI (VEX-encoded VPDPBUSD on ymm registers): Intel's client chips from Alder Lake on and
+// its Xeons from Sapphire Rapids on, AMD's from Zen 5. Not an ISA level of its own (CPUs with
+// AVX-512 VNNI may lack it): the AVX2 level's integer GEMM uses it where the CPU has it.
+bool cpu_has_avx_vnni();
+
 }  // namespace llama::kernels
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -26,5 +31,6 @@ inline bool isa_enabled(IsaLevel level) { return level <= active_isa(); }
 #define LLAMA_TARGET_AVX512_BF16 \
     __attribute__((              \
         target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx512bf16")))
+#define LLAMA_TARGET_AVX_VNNI __attribute__((target("avx2,fma,f16c,avxvnni")))
 #define LLAMA_HAVE_X86_TARGETS 1
 #endif

@@ -38,6 +38,8 @@ PanelFunctions panel_functions(QuantPath path) {
             return {detail::pack_panel_avx512, detail::panel_gemm_avx512};
         case QuantPath::Avx2:
             return {pack_avx2, detail::panel_gemm_avx2};
+        case QuantPath::AvxVnni:
+            return {pack_avx2, detail::panel_gemm_avx_vnni};
         case QuantPath::Scalar:
             break;
     }

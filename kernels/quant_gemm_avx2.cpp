@@ -8,6 +8,10 @@
 // values, 30480), Q4_K and Q5_K 4 (measured faster for Q4_K than 8) and Q6_K 2, before VPMADDWD
 // widens them to int32 (times the sub-block scale for the K-quants). Q8_0 is signed: |w| times x
 // with w's sign, one product pair per int16 lane (ggml's trick), widened each time.
+//
+// On a CPU with AVX-VNNI (cpu_features.h) the Q8_0 and Q4_0 panels run tile_32_vnni instead:
+// VPDPBUSD into int32, one instruction where the tiles above take two to four (one thread, 4096 x
+// 4096 x 128 tokens, Intel Xeon: Q8_0 116 -> 206 GOP/s, Q4_0 198 -> 236).
 
 #include <array>
 #include <cstdint>
@@ -155,6 +159,58 @@ LLAMA_TARGET_AVX2 void tile_32(const PanelGemmArgs& args, int64_t t0) {
     }
 }
 
+// Q8_0 / Q4_0 on AVX-VNNI: the tile above with VPDPBUSD, which multiplies unsigned codes by
+// signed activations and adds the groups of 4 products straight into int32. Q8_0 runs on
+// w + 128 (XOR 0x80) and Q4_0 on its nibbles, each sum starting at the activation bias that
+// cancels the offset (quant_impl.h), as the AVX-512 VNNI tile does: one instruction per 4 x 8
+// products where the AVX2 tile takes VPMADDUBSW, VPMADDWD, an add and (Q8_0) the sign.
+template <bool kQ8, int kHalves, int T>
+LLAMA_TARGET_AVX_VNNI void tile_32_vnni(const PanelGemmArgs& args, int64_t t0) {
+    const QuantizedBatch& x = *args.x;
+    const int64_t slot0 = x.slot(0, t0), slot_stride = x.slot_stride(t0);
+    const __m256i flip = _mm256_set1_epi8(static_cast<char>(0x80));
+    __m256 acc[kHalves][T];
+    for (int h = 0; h < kHalves; ++h) {
+        for (int t = 0; t < T; ++t) acc[h][t] = _mm256_setzero_ps();
+    }
+    for (int64_t b = 0; b < args.n_blocks; ++b) {
+        const std::byte* block = args.panel + b * kQ32PanelBlock;
+        const int64_t at = slot0 + b * slot_stride;
+        const int8_t* xq = x.qs.data() + at * 32;
+        __m256i sum[kHalves][T];
+        for (int h = 0; h < kHalves; ++h) {
+            for (int t = 0; t < T; ++t) sum[h][t] = _mm256_set1_epi32(x.bias[at + t]);
+        }
+#pragma GCC unroll 2
+        for (int k = 0; k < 8; ++k) {
+            __m256i w[kHalves];
+            for (int h = 0; h < kHalves; ++h) {
+                w[h] = load(block + 64 * k + 32 * h);
+                if constexpr (kQ8) w[h] = _mm256_xor_si256(w[h], flip);
+            }
+            for (int t = 0; t < T; ++t) {
+                const __m256i xt = broadcast4(xq + 32 * t + 4 * k);
+                for (int h = 0; h < kHalves; ++h) {
+                    sum[h][t] = _mm256_dpbusd_avx_epi32(sum[h][t], w[h], xt);
+                }
+            }
+        }
+        const float* dx = x.scales.data() + at;
+        for (int h = 0; h < kHalves; ++h) {
+            const __m256 d = _mm256_load_ps(reinterpret_cast<const float*>(block + 512 + 32 * h));
+            for (int t = 0; t < T; ++t) {
+                acc[h][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum[h][t]),
+                                            _mm256_mul_ps(d, _mm256_set1_ps(dx[t])), acc[h][t]);
+            }
+        }
+    }
+    for (int h = 0; h < kHalves; ++h) {
+        for (int t = 0; t < T; ++t) {
+            store_rows(args.y + (t0 + t) * args.ldy + 8 * h, args.n_rows - 8 * h, acc[h][t]);
+        }
+    }
+}
+
 // K-quants with kSubs sub-blocks, kRun VPMADDUBSW results summed in int16: tokens [t0, t0 + T),
 // weights outer and tokens inner as above.
 template <int kSubs, int kRun, int T>
@@ -233,13 +289,19 @@ void run_tokens(const PanelGemmArgs& args) {
 using Tile32Fn = void (*)(const PanelGemmArgs&, int64_t);
 
 // Q8_0 / Q4_0: full tiles of kTokens32 tokens, then one of the rest; panels of more than 8 rows
-// run both halves in one pass.
-template <bool kQ8, bool kMin = false>
+// run both halves in one pass. kVnni: the AVX-VNNI tiles (no kMin).
+template <bool kQ8, bool kMin = false, bool kVnni = false>
 void run_tokens_32(const PanelGemmArgs& args) {
     static constexpr auto tiles = []<size_t... I>(std::index_sequence<I...>) {
-        return std::array<std::array<Tile32Fn, kTokens32>, 2>{
-            {{tile_32<kQ8, 1, static_cast<int>(I) + 1, kMin>...},
-             {tile_32<kQ8, 2, static_cast<int>(I) + 1, kMin>...}}};
+        if constexpr (kVnni) {
+            return std::array<std::array<Tile32Fn, kTokens32>, 2>{
+                {{tile_32_vnni<kQ8, 1, static_cast<int>(I) + 1>...},
+                 {tile_32_vnni<kQ8, 2, static_cast<int>(I) + 1>...}}};
+        } else {
+            return std::array<std::array<Tile32Fn, kTokens32>, 2>{
+                {{tile_32<kQ8, 1, static_cast<int>(I) + 1, kMin>...},
+                 {tile_32<kQ8, 2, static_cast<int>(I) + 1, kMin>...}}};
+        }
     }
     (std::make_index_sequence<kTokens32>{});
     const auto& by_count = tiles[args.n_rows > 8 ? 1 : 0];
@@ -317,12 +379,27 @@ void panel_gemm_avx2(const PanelGemmArgs& args) {
     }
 }
 
+void panel_gemm_avx_vnni(const PanelGemmArgs& args) {
+    switch (args.dtype) {
+        case DType::Q8_0:
+            run_tokens_32<true, false, true>(args);
+            break;
+        case DType::Q4_0:
+            run_tokens_32<false, false, true>(args);
+            break;
+        default:
+            panel_gemm_avx2(args);
+            break;
+    }
+}
+
 }  // namespace llama::kernels::detail
 
 #else
 
 namespace llama::kernels::detail {
 void panel_gemm_avx2(const PanelGemmArgs& args) { panel_gemm_scalar(args); }
+void panel_gemm_avx_vnni(const PanelGemmArgs& args) { panel_gemm_scalar(args); }
 void transpose_16x8_avx2(const uint32_t* rows, int64_t row_stride, std::byte* out) {
     transpose_16x8_portable(rows, row_stride, out);
 }

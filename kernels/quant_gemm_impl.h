@@ -90,6 +90,7 @@ inline int64_t tile_tokens(QuantPath path, DType panel) {
     const bool k_quant = is_k_quant_type(panel);
     switch (path) {
         case QuantPath::Avx2:
+        case QuantPath::AvxVnni:
             return k_quant ? kAvx2TokensK : kAvx2Tokens32;
         case QuantPath::Avx512Vnni:
             return k_quant ? kAvx512TokensK : kAvx512Tokens32;
@@ -144,6 +145,7 @@ struct PanelGemmArgs {
 
 void panel_gemm_scalar(const PanelGemmArgs& args);
 void panel_gemm_avx2(const PanelGemmArgs& args);
+void panel_gemm_avx_vnni(const PanelGemmArgs& args);  // Q8_0 / Q4_0 on AVX-VNNI, else AVX2
 void panel_gemm_avx512(const PanelGemmArgs& args);
 
 }  // namespace llama::kernels::detail

@@ -48,8 +48,9 @@ void quantize_activations(QuantPath path, DType weight_type_in, std::span<const 
     const DType weight_type = interleaved_base(weight_type_in);  // the same activations
     const auto quantize_block = !quant_path_supported(path)     ? quantize_block_portable
                                 : path == QuantPath::Avx512Vnni ? detail::quantize_block_avx512
-                                : path == QuantPath::Avx2       ? detail::quantize_block_avx2
-                                                                : quantize_block_portable;
+                                : path == QuantPath::Avx2 || path == QuantPath::AvxVnni
+                                    ? detail::quantize_block_avx2
+                                    : quantize_block_portable;
     check_quantized(weight_type, "quantize_activations");
     const auto n = static_cast<int64_t>(x.size());
     const int64_t block = is_k_quant(weight_type) ? kSuperBlockSize : kQ8_0BlockSize;
@@ -94,6 +95,7 @@ IsaLevel quant_path_level(QuantPath path) {
         case QuantPath::Scalar:
             return IsaLevel::Scalar;
         case QuantPath::Avx2:
+        case QuantPath::AvxVnni:
             return IsaLevel::Avx2;
         case QuantPath::Avx512Vnni:
             return IsaLevel::Avx512Vnni;
@@ -103,11 +105,15 @@ IsaLevel quant_path_level(QuantPath path) {
 
 }  // namespace
 
-bool quant_path_supported(QuantPath path) { return cpu_supports(quant_path_level(path)); }
+bool quant_path_supported(QuantPath path) {
+    return cpu_supports(quant_path_level(path)) &&
+           (path != QuantPath::AvxVnni || cpu_has_avx_vnni());
+}
 
 QuantPath best_quant_path() {
     if (isa_enabled(IsaLevel::Avx512Vnni)) return QuantPath::Avx512Vnni;
-    if (isa_enabled(IsaLevel::Avx2)) return QuantPath::Avx2;
+    if (isa_enabled(IsaLevel::Avx2))
+        return cpu_has_avx_vnni() ? QuantPath::AvxVnni : QuantPath::Avx2;
     return QuantPath::Scalar;
 }
 
@@ -119,6 +125,8 @@ const char* quant_path_name(QuantPath path) {
             return "avx2";
         case QuantPath::Avx512Vnni:
             return "avx512-vnni";
+        case QuantPath::AvxVnni:
+            return "avx-vnni";
     }
     return "unknown";
 }
@@ -154,6 +162,7 @@ void matmul_quant(QuantPath path, const Matrix& w, std::span<const QuantizedActi
             (interleaved ? detail::quant_matvec_r16_scalar : detail::quant_matvec_scalar)(args);
             break;
         case QuantPath::Avx2:
+        case QuantPath::AvxVnni:
             (interleaved ? detail::quant_matvec_r16_avx2 : detail::quant_matvec_avx2)(args);
             break;
         case QuantPath::Avx512Vnni:

@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <fstream>
 #include <string>
 
 #include "kernels/matvec_impl.h"
@@ -63,21 +64,51 @@ TEST_F(IsaCapTest, CapLowersTheActiveLevelAndEveryDispatchPointFollows) {
         }
         const auto matvec = kernels::detail::best_matvec_path();
         const auto quant = kernels::best_quant_path();
+        // Below the AVX-512 VNNI path, the AVX2 one, with AVX-VNNI tiles where the CPU has it.
+        const auto avx2_quant =
+            kernels::cpu_has_avx_vnni() ? kernels::QuantPath::AvxVnni : kernels::QuantPath::Avx2;
         if (level == IsaLevel::Scalar) {
             EXPECT_EQ(matvec, kernels::detail::MatvecPath::Scalar);
             EXPECT_EQ(quant, kernels::QuantPath::Scalar);
         } else if (level == IsaLevel::Avx2) {
             EXPECT_EQ(matvec, kernels::detail::MatvecPath::Avx2);
-            EXPECT_EQ(quant, kernels::QuantPath::Avx2);
+            EXPECT_EQ(quant, avx2_quant);
         } else if (level == IsaLevel::Avx512) {
             EXPECT_EQ(matvec, kernels::detail::MatvecPath::Avx512);
-            EXPECT_EQ(quant, kernels::QuantPath::Avx2);  // the quantized AVX-512 path needs VNNI
+            EXPECT_EQ(quant, avx2_quant);  // the quantized AVX-512 path needs VNNI
         } else {
             EXPECT_EQ(matvec, kernels::detail::MatvecPath::Avx512);
             EXPECT_EQ(quant, kernels::QuantPath::Avx512Vnni);
         }
     }
 }
+
+// The description names the level, plus AVX-VNNI exactly where the integer GEMM takes its tiles.
+TEST_F(IsaCapTest, DescriptionNamesAvxVnniWhereTheGemmUsesIt) {
+    for (const IsaLevel level : kLevels) {
+        if (!kernels::cpu_supports(level)) continue;
+        set_isa_cap(level);
+        const std::string description = active_isa_description();
+        const bool vnni = kernels::best_quant_path() == kernels::QuantPath::AvxVnni;
+        EXPECT_EQ(description, std::string(isa_name(level)) + (vnni ? "+avx-vnni" : ""))
+            << description;
+    }
+}
+
+#if defined(__linux__) && (defined(__x86_64__) || defined(__i386__))
+// The CPUID bit read against the kernel's own flag list.
+TEST(IsaDetection, AvxVnniAsLinuxReportsIt) {
+    std::ifstream cpuinfo("/proc/cpuinfo");
+    std::string line;
+    bool listed = false;
+    while (std::getline(cpuinfo, line)) {
+        if (line.rfind("flags", 0) != 0) continue;
+        listed = (line + " ").find(" avx_vnni ") != std::string::npos;
+        break;
+    }
+    EXPECT_EQ(kernels::cpu_has_avx_vnni(), listed && kernels::cpu_supports(IsaLevel::Avx2));
+}
+#endif
 
 TEST_F(IsaCapTest, CapAboveTheCpuIsAnErrorNamingBoth) {
     if (detected_isa() == IsaLevel::Amx) GTEST_SKIP() << "this CPU has every level";

@@ -156,7 +156,8 @@ std::vector<Case> all_cases() {
     for (const DType type :
          {DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q5_K, DType::Q6_K, DType::Q4_1, DType::Q5_1,
           DType::Q5_0, DType::IQ4_NL, DType::IQ4_XS, DType::Q2_K, DType::Q3_K}) {
-        for (const QuantPath path : {QuantPath::Scalar, QuantPath::Avx2, QuantPath::Avx512Vnni}) {
+        for (const QuantPath path :
+             {QuantPath::Scalar, QuantPath::Avx2, QuantPath::AvxVnni, QuantPath::Avx512Vnni}) {
             cases.push_back({type, path});
         }
     }
@@ -170,7 +171,8 @@ INSTANTIATE_TEST_SUITE_P(AllTypesAndPaths, QuantGemmTest, ::testing::ValuesIn(al
 // slot of the path's token groups.
 TEST(QuantizeBatch, MatchesPerTokenQuantization) {
     std::mt19937 rng(7);
-    for (const QuantPath path : {QuantPath::Scalar, QuantPath::Avx2, QuantPath::Avx512Vnni}) {
+    for (const QuantPath path :
+         {QuantPath::Scalar, QuantPath::Avx2, QuantPath::AvxVnni, QuantPath::Avx512Vnni}) {
         if (!quant_path_supported(path)) continue;
         for (const DType type : {DType::Q4_0, DType::Q6_K}) {
             const int64_t n = 512, n_tokens = 37;
@@ -249,7 +251,7 @@ TEST(QuantizeBatch, TokenRangesMatchOneCall) {
 // floats as on its own batch: the same tiles of the same tokens, whatever the layout.
 TEST(GemmQuant, AnyGroupingGivesTheSameProducts) {
     std::mt19937 rng(11);
-    const std::vector<QuantPath> paths = {QuantPath::Scalar, QuantPath::Avx2,
+    const std::vector<QuantPath> paths = {QuantPath::Scalar, QuantPath::Avx2, QuantPath::AvxVnni,
                                           QuantPath::Avx512Vnni};
     for (const DType type : {DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q6_K}) {
         const int64_t rows = 24, cols = activation_block(type) * 2, n_tokens = 41;

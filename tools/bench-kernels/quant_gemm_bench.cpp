@@ -119,7 +119,8 @@ void BM_GemmPath(benchmark::State& state, DType dtype) {
 void path_shapes(benchmark::internal::Benchmark* b) {
     for (const int threads : {1, 2}) {
         for (const auto& [rows, cols] : {std::pair{4096, 4096}, {11008, 4096}, {4096, 11008}}) {
-            for (const QuantPath path : {QuantPath::Avx512Vnni, QuantPath::Avx2}) {
+            for (const QuantPath path :
+                 {QuantPath::Avx512Vnni, QuantPath::AvxVnni, QuantPath::Avx2}) {
                 b->Args({rows, cols, 128, threads, static_cast<int>(path)});
             }
         }

@@ -10,6 +10,7 @@
 // avx512-vnni; a Zen 4 is at avx512-bf16; a Sapphire Rapids Xeon at amx).
 
 #include <optional>
+#include <string>
 #include <string_view>
 
 namespace llama {
@@ -37,6 +38,11 @@ IsaLevel detected_isa();
 // the LLAMA_ISA environment variable. The cap applies to the whole process. Reading it is cheap
 // (one relaxed atomic load), so kernels dispatch on it at every call.
 IsaLevel active_isa();
+
+// active_isa()'s name, with "+avx-vnni" where its integer GEMM also uses AVX-VNNI (the avx2 and
+// avx512 levels on a CPU that has it, such as Intel's client chips from Alder Lake on): what the
+// logs and llama-bench's reports print.
+std::string active_isa_description();
 
 // Caps the level for the whole process. Throws llama::Error when `level` is above what the CPU
 // has, naming both. A cap does not raise the level: set_isa_cap(detected_isa()) removes it.
