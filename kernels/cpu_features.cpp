@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <string>
 
+#include "kernels/quant.h"
 #include "llama/error.h"
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -152,12 +153,9 @@ IsaLevel active_isa() {
 }
 
 std::string active_isa_description() {
-    const IsaLevel level = active_isa();
-    std::string name(isa_name(level));
-    // As best_quant_path() chooses: below the AVX-512 VNNI path, AVX-VNNI where the CPU has it.
-    if ((level == IsaLevel::Avx2 || level == IsaLevel::Avx512) && kernels::cpu_has_avx_vnni()) {
-        name += "+avx-vnni";
-    }
+    std::string name(isa_name(active_isa()));
+    // The quantized kernels' choice itself, so the description cannot drift from it.
+    if (kernels::best_quant_path() == kernels::QuantPath::AvxVnni) name += "+avx-vnni";
     return name;
 }
 

@@ -26,12 +26,6 @@ LLAMA_TARGET_AVX2 inline float hsum(__m256 v) {
     return _mm_cvtss_f32(s);
 }
 
-// Software prefetch (prefetch.h) of every cache line of one super-block.
-template <class Block>
-inline void prefetch_block(const Block* block) {
-    prefetch_stream_lines(block, sizeof(Block));
-}
-
 LLAMA_TARGET_AVX2 inline float f16(uint16_t h) { return _cvtsh_ss(h); }
 
 LLAMA_TARGET_AVX2 inline __m256i load256(const void* p) {
@@ -186,7 +180,7 @@ LLAMA_TARGET_AVX2 float dot_q45_k(const Block* w, const QuantizedActivations& x)
     const __m256i one_bit = _mm256_set1_epi8(1);
     for (int64_t i = 0; i < x.n / 256; ++i) {
         const Block& block = w[i];
-        prefetch_block(w + i);
+        prefetch_stream_lines(w + i, sizeof(*w));
         const int8_t* xq = x.qs.data() + i * 256;
         alignas(16) uint8_t scales_mins[16];
         unpack_scales_mins(block.scales, scales_mins);
@@ -235,7 +229,7 @@ LLAMA_TARGET_AVX2 float dot_q6_k(const BlockQ6_K* w, const QuantizedActivations&
     __m256 acc = _mm256_setzero_ps();
     for (int64_t i = 0; i < x.n / 256; ++i) {
         const BlockQ6_K& block = w[i];
-        prefetch_block(w + i);
+        prefetch_stream_lines(w + i, sizeof(*w));
         const int8_t* xq = x.qs.data() + i * 256;
         const __m128i scales8 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(block.scales));
 

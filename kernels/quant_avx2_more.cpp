@@ -33,15 +33,6 @@ LLAMA_TARGET_AVX2 inline float f16(uint16_t h) { return _cvtsh_ss(h); }
 // Software prefetch as the other decode kernels do it (prefetch.h; the hardware prefetcher alone
 // leaves the loops waiting): one line per 64 bytes of 32-value blocks, every line of a
 // super-block.
-template <class Block>
-inline void prefetch_ahead(const Block* block) {
-    prefetch_stream(block);
-}
-
-template <class Block>
-inline void prefetch_super_block(const Block* block) {
-    prefetch_stream_lines(block, sizeof(Block));
-}
 
 LLAMA_TARGET_AVX2 inline __m256i load256(const void* p) {
     return _mm256_loadu_si256(static_cast<const __m256i*>(p));
@@ -90,7 +81,7 @@ LLAMA_TARGET_AVX2 float dot_q_1(const Block* w, const QuantizedActivations& x) {
     __m256 acc = _mm256_setzero_ps();
     float acc_min = 0.0f;
     for (int64_t b = 0; b < x.n / 32; ++b) {
-        if (b % 2 == 0) prefetch_ahead(w + b);
+        if (b % 2 == 0) prefetch_stream(w + b);
         __m256i q = unpack_nibbles(w[b].qs);
         if constexpr (sizeof(Block) == sizeof(BlockQ5_1)) {
             q = _mm256_or_si256(q, fifth_bits(w[b].qh));
@@ -107,7 +98,7 @@ LLAMA_TARGET_AVX2 float dot_q_1(const Block* w, const QuantizedActivations& x) {
 LLAMA_TARGET_AVX2 float dot_q5_0(const BlockQ5_0* w, const QuantizedActivations& x) {
     __m256 acc = _mm256_setzero_ps();
     for (int64_t b = 0; b < x.n / 32; ++b) {
-        if (b % 2 == 0) prefetch_ahead(w + b);
+        if (b % 2 == 0) prefetch_stream(w + b);
         const __m256i q = _mm256_or_si256(unpack_nibbles(w[b].qs), fifth_bits(w[b].qh));
         __m256i dot = dot_u8_i8(q, load256(x.qs.data() + 32 * b));
         dot = _mm256_add_epi32(dot, _mm256_setr_epi32(x.bias[b], 0, 0, 0, 0, 0, 0, 0));
@@ -121,7 +112,7 @@ LLAMA_TARGET_AVX2 float dot_iq4_nl(const BlockIQ4_NL* w, const QuantizedActivati
     const __m256i grid = iq4_grid();
     __m256 acc = _mm256_setzero_ps();
     for (int64_t b = 0; b < x.n / 32; ++b) {
-        if (b % 2 == 0) prefetch_ahead(w + b);
+        if (b % 2 == 0) prefetch_stream(w + b);
         const __m256i v = _mm256_shuffle_epi8(grid, unpack_nibbles(w[b].qs));
         const __m256i dot = dot_i8_i8(v, load256(x.qs.data() + 32 * b));
         acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), _mm256_set1_ps(f16(w[b].d) * x.scales[b]),
@@ -137,7 +128,7 @@ LLAMA_TARGET_AVX2 float dot_iq4_xs(const BlockIQ4_XS* w, const QuantizedActivati
     __m256 acc = _mm256_setzero_ps();
     for (int64_t i = 0; i < x.n / 256; ++i) {
         const BlockIQ4_XS& block = w[i];
-        prefetch_super_block(w + i);
+        prefetch_stream_lines(w + i, sizeof(*w));
         const int8_t* xq = x.qs.data() + 256 * i;
         __m256i sumi0 = _mm256_setzero_si256();
         __m256i sumi1 = _mm256_setzero_si256();
@@ -201,7 +192,7 @@ LLAMA_TARGET_AVX2 float dot_q2_k(const BlockQ2_K* w, const QuantizedActivations&
     const __m128i nibble = _mm_set1_epi8(0x0F);
     for (int64_t i = 0; i < x.n / 256; ++i) {
         const BlockQ2_K& block = w[i];
-        prefetch_super_block(w + i);
+        prefetch_stream_lines(w + i, sizeof(*w));
         const int8_t* xq = x.qs.data() + 256 * i;
         const __m128i packed = _mm_loadu_si128(reinterpret_cast<const __m128i*>(block.scales));
         const __m256i mins16 =
@@ -245,7 +236,7 @@ LLAMA_TARGET_AVX2 float dot_q3_k(const BlockQ3_K* w, const QuantizedActivations&
     const __m256i bit2 = _mm256_set1_epi8(4);
     for (int64_t i = 0; i < x.n / 256; ++i) {
         const BlockQ3_K& block = w[i];
-        prefetch_super_block(w + i);
+        prefetch_stream_lines(w + i, sizeof(*w));
         const int8_t* xq = x.qs.data() + 256 * i;
         const __m256i scales16 = q3k_scales16(block.scales);
         const __m256i offset = _mm256_madd_epi16(scales16, load256(x.bsums.data() + 16 * i));

@@ -42,9 +42,6 @@ namespace {
 //
 // Software prefetch (prefetch.h): on Zen 4 the hardware prefetcher alone left the loops waiting
 // on DRAM (measured 20-30% slower; 1 KB ahead was ~10% slower than 2-4 KB).
-inline void prefetch_ahead(const void* row, int64_t offset) {
-    prefetch_stream(static_cast<const char*>(row) + offset);
-}
 
 LLAMA_TARGET_AVX512_VNNI inline float hsum(__m256 v) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -115,9 +112,7 @@ LLAMA_TARGET_AVX512_VNNI float dot_q45_k(const Block* row, const QuantizedActiva
     const __m512i shift_right[2] = {pair_index(0, 2), pair_index(1, 3)};
 
     for (int64_t i = 0; i < x.n / 256; ++i) {
-        for (size_t offset = 0; offset < sizeof(Block); offset += 64) {
-            prefetch_ahead(row + i, static_cast<int64_t>(offset));
-        }
+        prefetch_stream_lines(row + i, sizeof(Block));
         const int8_t* xq = x.qs.data() + i * 256;
         // Mins: sum_j m_j * (sum of x over sub-block j), from the 16-value partial sums.
         const __m256i bsums = load256(x.bsums.data() + i * 16);
@@ -177,9 +172,7 @@ LLAMA_TARGET_AVX512_VNNI void dot_q6_k_tokens(const BlockQ6_K* row, const Quanti
     __m256 acc[T];
     for (int t = 0; t < T; ++t) acc[t] = _mm256_setzero_ps();
     for (int64_t i = 0; i < x[0].n / 256; ++i) {
-        for (size_t offset = 0; offset < sizeof(BlockQ6_K); offset += 64) {
-            prefetch_ahead(row + i, static_cast<int64_t>(offset));
-        }
+        prefetch_stream_lines(row + i, sizeof(BlockQ6_K));
         const BlockQ6_K& block = row[i];
         const __m128i scales8 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(block.scales));
         const __m256i scales16 = _mm256_cvtepi8_epi16(scales8);
@@ -303,7 +296,7 @@ LLAMA_TARGET_AVX512_VNNI void dot_32(const Block* row, const QuantizedActivation
     };
     int64_t b = 0;
     for (; b + 2 <= n_blocks; b += 2) {
-        prefetch_ahead(row + b, 0);
+        prefetch_stream(row + b);
         block(b, acc0);
         block(b + 1, acc1);
     }
@@ -325,12 +318,6 @@ constexpr std::array<MultiTokenDot<Block>, kDotTokens> kDot32 = {
     dot_32<Block, 1>, dot_32<Block, 2>, dot_32<Block, 3>, dot_32<Block, 4>};
 constexpr std::array<MultiTokenDot<BlockQ6_K>, kDotTokens> kDotQ6K = {
     dot_q6_k_tokens<1>, dot_q6_k_tokens<2>, dot_q6_k_tokens<3>, dot_q6_k_tokens<4>};
-
-// Software prefetch (prefetch.h) of every cache line of one super-block.
-template <class Block>
-inline void prefetch_super_block(const Block* block) {
-    prefetch_stream_lines(block, sizeof(Block));
-}
 
 // The 8 signed sub-block scales (ls - 32) of an IQ4_XS block as int16.
 LLAMA_TARGET_AVX512_VNNI inline __m128i iq4xs_scales16(const BlockIQ4_XS& block) {
@@ -368,7 +355,7 @@ LLAMA_TARGET_AVX512_VNNI float dot_iq4_xs(const BlockIQ4_XS* row, const Quantize
     __m512 acc = _mm512_setzero_ps();
     for (int64_t i = 0; i < x.n / 256; ++i) {
         const BlockIQ4_XS& block = row[i];
-        prefetch_super_block(row + i);
+        prefetch_stream_lines(row + i, sizeof(block));
         const int8_t* xq = x.qs.data() + 256 * i;
         const __m128i ls16 = iq4xs_scales16(block);
         const __m512i ls32 = _mm512_castsi256_si512(_mm256_cvtepi16_epi32(ls16));
