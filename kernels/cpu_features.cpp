@@ -10,7 +10,6 @@
 #include <cstdlib>
 #include <string>
 
-#include "kernels/quant.h"
 #include "llama/error.h"
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -25,8 +24,8 @@ namespace llama {
 
 namespace {
 
-constexpr std::array<std::string_view, 6> kNames = {"scalar",      "avx2",        "avx512",
-                                                    "avx512-vnni", "avx512-bf16", "amx"};
+constexpr std::array<std::string_view, 7> kNames = {
+    "scalar", "avx2", "avx2-vnni", "avx512", "avx512-vnni", "avx512-bf16", "amx"};
 
 #if defined(__x86_64__) && defined(__linux__)
 // AMX needs the CPU's tile units, the OS managing the tile state (XCR0 bits 17-18), and Linux
@@ -55,6 +54,12 @@ bool has_f16c() {
     unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
     return __get_cpuid(1, &eax, &ebx, &ecx, &edx) && ((ecx >> 29) & 1);
 }
+
+// CPUID.(EAX=7, ECX=1):EAX bit 4; usable where AVX2 is (the same YMM state).
+bool has_avx_vnni() {
+    unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+    return __get_cpuid_count(7, 1, &eax, &ebx, &ecx, &edx) && ((eax >> 4) & 1);
+}
 #endif
 
 IsaLevel detect() {
@@ -66,7 +71,7 @@ IsaLevel detect() {
     }
     if (!(__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq"))) {
-        return IsaLevel::Avx2;
+        return has_avx_vnni() ? IsaLevel::Avx2Vnni : IsaLevel::Avx2;
     }
     if (!__builtin_cpu_supports("avx512vnni")) return IsaLevel::Avx512;
     if (!__builtin_cpu_supports("avx512bf16")) return IsaLevel::Avx512Vnni;
@@ -84,15 +89,24 @@ std::atomic<int> g_cap{-1};
 // Whether set_isa_cap() was called: a cap given by the program beats LLAMA_ISA.
 std::atomic<bool> g_cap_explicit{false};
 
+// Why the CPU cannot run `level`, for an error message that names the CPU's own level.
+std::string unsupported_reason(IsaLevel level) {
+    const std::string detected(isa_name(detected_isa()));
+    if (level == IsaLevel::Avx2Vnni && detected_isa() >= IsaLevel::Avx2) {
+        return "this CPU has no AVX-VNNI (it supports up to " + detected + ")";
+    }
+    return "this CPU only supports up to " + detected;
+}
+
 IsaLevel parse_checked(std::string_view name, std::string_view source) {
     const auto level = parse_isa(name);
     if (!level) {
         throw Error("invalid value '" + std::string(name) + "' for " + std::string(source) +
                     ": expected one of " + std::string(isa_names()));
     }
-    if (*level > detected_isa()) {
-        throw Error(std::string(source) + " asks for " + std::string(name) +
-                    ", but this CPU only supports up to " + std::string(isa_name(detected_isa())));
+    if (!isa_supported(*level)) {
+        throw Error(std::string(source) + " asks for " + std::string(name) + ", but " +
+                    unsupported_reason(*level));
     }
     return *level;
 }
@@ -142,6 +156,11 @@ IsaLevel detected_isa() {
     return level;
 }
 
+bool isa_supported(IsaLevel level) {
+    if (level == IsaLevel::Avx2Vnni) return kernels::cpu_has_avx_vnni();
+    return level <= detected_isa();
+}
+
 IsaLevel active_isa() {
     int cap = g_cap.load(std::memory_order_relaxed);
     if (cap < 0) {
@@ -152,17 +171,10 @@ IsaLevel active_isa() {
     return static_cast<IsaLevel>(cap);
 }
 
-std::string active_isa_description() {
-    std::string name(isa_name(active_isa()));
-    // The quantized kernels' choice itself, so the description cannot drift from it.
-    if (kernels::best_quant_path() == kernels::QuantPath::AvxVnni) name += "+avx-vnni";
-    return name;
-}
-
 void set_isa_cap(IsaLevel level) {
-    if (level > detected_isa()) {
-        throw Error("ISA level " + std::string(isa_name(level)) + " is not supported by this CPU " +
-                    "(it supports up to " + std::string(isa_name(detected_isa())) + ")");
+    if (!isa_supported(level)) {
+        throw Error("ISA level " + std::string(isa_name(level)) +
+                    " is not supported: " + unsupported_reason(level));
     }
     g_cap.store(static_cast<int>(level), std::memory_order_relaxed);
     g_cap_explicit.store(true, std::memory_order_relaxed);
@@ -181,16 +193,9 @@ void apply_isa_environment() {
 
 namespace kernels {
 
-bool cpu_supports(IsaLevel level) { return level <= detected_isa(); }
-
 bool cpu_has_avx_vnni() {
 #if defined(__x86_64__) || defined(__i386__)
-    // CPUID.(EAX=7, ECX=1):EAX bit 4; usable where AVX2 is (the same YMM state).
-    static const bool has = [] {
-        unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
-        return cpu_supports(IsaLevel::Avx2) && __get_cpuid_count(7, 1, &eax, &ebx, &ecx, &edx) &&
-               ((eax >> 4) & 1);
-    }();
+    static const bool has = detected_isa() >= IsaLevel::Avx2 && has_avx_vnni();
     return has;
 #else
     return false;

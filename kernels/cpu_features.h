@@ -10,14 +10,17 @@ namespace llama::kernels {
 
 // Whether the CPU (and OS) support `level`, ignoring any cap. Tests and benchmarks run every
 // kernel path for which this is true.
-bool cpu_supports(IsaLevel level);
+inline bool cpu_supports(IsaLevel level) { return isa_supported(level); }
 
-// Whether kernels may use `level` now: supported and not above the cap (active_isa()).
-inline bool isa_enabled(IsaLevel level) { return level <= active_isa(); }
+// Whether kernels may use `level` now: not above the cap (active_isa()). avx2-vnni is enabled
+// only at that level itself: the levels above it do not include AVX-VNNI.
+inline bool isa_enabled(IsaLevel level) {
+    const IsaLevel active = active_isa();
+    return level == IsaLevel::Avx2Vnni ? active == IsaLevel::Avx2Vnni : level <= active;
+}
 
 // AVX-VNNI (VEX-encoded VPDPBUSD on ymm registers): Intel's client chips from Alder Lake on and
-// its Xeons from Sapphire Rapids on, AMD's from Zen 5. Not an ISA level of its own (CPUs with
-// AVX-512 VNNI may lack it): the AVX2 level's integer GEMM uses it where the CPU has it.
+// its Xeons from Sapphire Rapids on, AMD's from Zen 5. What level avx2-vnni adds to avx2.
 bool cpu_has_avx_vnni();
 
 }  // namespace llama::kernels

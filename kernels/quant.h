@@ -255,9 +255,9 @@ void matmul_quant(const Matrix& w, std::span<const QuantizedActivations> x, std:
                   int64_t ldy);
 
 // Instruction-set paths of matvec_quant; the widest one the active ISA level (llama/isa.h) allows
-// is used. Tests and benchmarks run each path the CPU supports explicitly. AvxVnni is the AVX2
-// level on a CPU with AVX-VNNI (cpu_features.h): the integer GEMM's Q8_0 / Q4_0 tiles use
-// VPDPBUSD, everything else is the AVX2 path.
+// is used. Tests and benchmarks run each path the CPU supports explicitly. AvxVnni is level
+// avx2-vnni (AVX2 + AVX-VNNI): the integer GEMM's Q8_0 / Q4_0 tiles use VPDPBUSD, everything else
+// is the AVX2 path.
 enum class QuantPath { Scalar, Avx2, Avx512Vnni, AvxVnni };
 bool quant_path_supported(QuantPath path);  // the CPU can run it, whatever the cap
 QuantPath best_quant_path();

@@ -95,8 +95,9 @@ IsaLevel quant_path_level(QuantPath path) {
         case QuantPath::Scalar:
             return IsaLevel::Scalar;
         case QuantPath::Avx2:
-        case QuantPath::AvxVnni:
             return IsaLevel::Avx2;
+        case QuantPath::AvxVnni:
+            return IsaLevel::Avx2Vnni;
         case QuantPath::Avx512Vnni:
             return IsaLevel::Avx512Vnni;
     }
@@ -105,15 +106,12 @@ IsaLevel quant_path_level(QuantPath path) {
 
 }  // namespace
 
-bool quant_path_supported(QuantPath path) {
-    return cpu_supports(quant_path_level(path)) &&
-           (path != QuantPath::AvxVnni || cpu_has_avx_vnni());
-}
+bool quant_path_supported(QuantPath path) { return cpu_supports(quant_path_level(path)); }
 
 QuantPath best_quant_path() {
     if (isa_enabled(IsaLevel::Avx512Vnni)) return QuantPath::Avx512Vnni;
-    if (isa_enabled(IsaLevel::Avx2))
-        return cpu_has_avx_vnni() ? QuantPath::AvxVnni : QuantPath::Avx2;
+    if (isa_enabled(IsaLevel::Avx2Vnni)) return QuantPath::AvxVnni;
+    if (isa_enabled(IsaLevel::Avx2)) return QuantPath::Avx2;
     return QuantPath::Scalar;
 }
 

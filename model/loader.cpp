@@ -16,7 +16,7 @@ namespace {
 LlamaModel load_any(const std::filesystem::path& path, ProgressReporter& progress,
                     const LoadOptions& options) {
     apply_isa_environment();
-    spdlog::info("kernels: ISA level {} (this CPU supports up to {})", active_isa_description(),
+    spdlog::info("kernels: ISA level {} (this CPU supports up to {})", isa_name(active_isa()),
                  isa_name(detected_isa()));
     if (!std::filesystem::exists(path)) throw Error(path.string() + ": no such file or directory");
     if (std::filesystem::is_directory(path)) return load_hf_model(path, &progress);

@@ -16,8 +16,9 @@
 namespace llama {
 namespace {
 
-constexpr IsaLevel kLevels[] = {IsaLevel::Scalar,     IsaLevel::Avx2,       IsaLevel::Avx512,
-                                IsaLevel::Avx512Vnni, IsaLevel::Avx512Bf16, IsaLevel::Amx};
+constexpr IsaLevel kLevels[] = {IsaLevel::Scalar, IsaLevel::Avx2,       IsaLevel::Avx2Vnni,
+                                IsaLevel::Avx512, IsaLevel::Avx512Vnni, IsaLevel::Avx512Bf16,
+                                IsaLevel::Amx};
 
 // Restores the cap the test found.
 class IsaCapTest : public ::testing::Test {
@@ -34,6 +35,8 @@ TEST(IsaNames, RoundTripEveryLevel) {
         EXPECT_NE(std::string(isa_names()).find(isa_name(level)), std::string::npos);
     }
     EXPECT_EQ(std::string(isa_name(IsaLevel::Avx512Vnni)), "avx512-vnni");
+    EXPECT_EQ(std::string(isa_name(IsaLevel::Avx2Vnni)), "avx2-vnni");
+    EXPECT_EQ(std::string(isa_names()), "scalar|avx2|avx2-vnni|avx512|avx512-vnni|avx512-bf16|amx");
 }
 
 TEST(IsaNames, RejectsUnknownNames) {
@@ -43,9 +46,18 @@ TEST(IsaNames, RejectsUnknownNames) {
     EXPECT_FALSE(parse_isa("sse4").has_value());
 }
 
+// Cumulative up to the detected level, except the avx2-vnni branch, which follows the CPUID bit.
 TEST(IsaDetection, SupportIsCumulativeUpToTheDetectedLevel) {
     for (const IsaLevel level : kLevels) {
-        EXPECT_EQ(kernels::cpu_supports(level), level <= detected_isa()) << isa_name(level);
+        const bool expected =
+            level == IsaLevel::Avx2Vnni ? kernels::cpu_has_avx_vnni() : level <= detected_isa();
+        EXPECT_EQ(kernels::cpu_supports(level), expected) << isa_name(level);
+    }
+    // A CPU with AVX-VNNI but not AVX-512 (Intel's client chips) is at the branch itself.
+    if (kernels::cpu_has_avx_vnni() && detected_isa() < IsaLevel::Avx512) {
+        EXPECT_EQ(detected_isa(), IsaLevel::Avx2Vnni);
+    } else {
+        EXPECT_NE(detected_isa(), IsaLevel::Avx2Vnni);
     }
 #if defined(__x86_64__)
     // Every x86-64 CPU this project targets has at least AVX2; a scalar result would mean the
@@ -60,22 +72,26 @@ TEST_F(IsaCapTest, CapLowersTheActiveLevelAndEveryDispatchPointFollows) {
         set_isa_cap(level);
         EXPECT_EQ(active_isa(), level);
         for (const IsaLevel other : kLevels) {
-            EXPECT_EQ(kernels::isa_enabled(other), other <= level);
+            // The levels above avx2-vnni do not include it: a cap runs what such a CPU runs.
+            const bool expected =
+                other == IsaLevel::Avx2Vnni ? level == IsaLevel::Avx2Vnni : other <= level;
+            EXPECT_EQ(kernels::isa_enabled(other), expected)
+                << isa_name(other) << " under " << isa_name(level);
         }
         const auto matvec = kernels::detail::best_matvec_path();
         const auto quant = kernels::best_quant_path();
-        // Below the AVX-512 VNNI path, the AVX2 one, with AVX-VNNI tiles where the CPU has it.
-        const auto avx2_quant =
-            kernels::cpu_has_avx_vnni() ? kernels::QuantPath::AvxVnni : kernels::QuantPath::Avx2;
         if (level == IsaLevel::Scalar) {
             EXPECT_EQ(matvec, kernels::detail::MatvecPath::Scalar);
             EXPECT_EQ(quant, kernels::QuantPath::Scalar);
         } else if (level == IsaLevel::Avx2) {
             EXPECT_EQ(matvec, kernels::detail::MatvecPath::Avx2);
-            EXPECT_EQ(quant, avx2_quant);
+            EXPECT_EQ(quant, kernels::QuantPath::Avx2);
+        } else if (level == IsaLevel::Avx2Vnni) {
+            EXPECT_EQ(matvec, kernels::detail::MatvecPath::Avx2);
+            EXPECT_EQ(quant, kernels::QuantPath::AvxVnni);
         } else if (level == IsaLevel::Avx512) {
             EXPECT_EQ(matvec, kernels::detail::MatvecPath::Avx512);
-            EXPECT_EQ(quant, avx2_quant);  // the quantized AVX-512 path needs VNNI
+            EXPECT_EQ(quant, kernels::QuantPath::Avx2);  // the quantized AVX-512 path needs VNNI
         } else {
             EXPECT_EQ(matvec, kernels::detail::MatvecPath::Avx512);
             EXPECT_EQ(quant, kernels::QuantPath::Avx512Vnni);
@@ -83,15 +99,25 @@ TEST_F(IsaCapTest, CapLowersTheActiveLevelAndEveryDispatchPointFollows) {
     }
 }
 
-// The description names the level, plus AVX-VNNI exactly where the integer GEMM takes its tiles.
-TEST_F(IsaCapTest, DescriptionNamesAvxVnniWhereTheGemmUsesIt) {
-    for (const IsaLevel level : kLevels) {
-        if (!kernels::cpu_supports(level)) continue;
-        set_isa_cap(level);
-        const std::string description = active_isa_description();
-        const bool vnni = kernels::best_quant_path() == kernels::QuantPath::AvxVnni;
-        EXPECT_EQ(description, std::string(isa_name(level)) + (vnni ? "+avx-vnni" : ""))
-            << description;
+// A CPU without AVX-VNNI refuses the avx2-vnni cap, saying what it lacks, even where its level
+// (AVX-512 VNNI on Zen 4) is above it.
+TEST_F(IsaCapTest, AvxVnniCapNeedsAvxVnni) {
+    if (kernels::cpu_has_avx_vnni()) {
+        set_isa_cap("avx2-vnni", "--isa");
+        EXPECT_EQ(active_isa(), IsaLevel::Avx2Vnni);
+        return;
+    }
+    try {
+        set_isa_cap("avx2-vnni", "--isa");
+        FAIL() << "a CPU without AVX-VNNI accepted the avx2-vnni cap";
+    } catch (const Error& error) {
+        const std::string message = error.what();
+        EXPECT_NE(message.find("--isa"), std::string::npos) << message;
+        EXPECT_NE(message.find("avx2-vnni"), std::string::npos) << message;
+        EXPECT_NE(message.find(isa_name(detected_isa())), std::string::npos) << message;
+        if (detected_isa() >= IsaLevel::Avx2) {
+            EXPECT_NE(message.find("AVX-VNNI"), std::string::npos) << message;
+        }
     }
 }
 

@@ -15,7 +15,7 @@
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
-levels="scalar|avx2|avx512|avx512-vnni|avx512-bf16|amx"
+levels="scalar|avx2|avx2-vnni|avx512|avx512-vnni|avx512-bf16|amx"
 
 # usage [STATUS]: the help text, on stdout for --help (status 0), else on stderr (status 2).
 usage() {
@@ -154,6 +154,7 @@ cpu_level() {
     flags=$(grep -m1 '^flags' /proc/cpuinfo)
     local level=scalar
     [[ $flags =~ (^| )avx2( |$) ]] && level=avx2
+    [[ $level == avx2 && $flags =~ (^| )avx_vnni( |$) ]] && level=avx2-vnni
     [[ $flags =~ (^| )avx512f( |$) ]] && level=avx512
     [[ $flags =~ (^| )avx512_vnni( |$) ]] && level=avx512-vnni
     [[ $flags =~ (^| )avx512_bf16( |$) ]] && level=avx512-bf16

@@ -19,9 +19,9 @@ class IsaEnvironment : public ::testing::Environment {
         if (name == nullptr || *name == '\0') return;
         const auto level = llama::parse_isa(name);
         ASSERT_TRUE(level.has_value()) << "LLAMA_TEST_ISA=" << name << " is not a level";
-        if (*level > llama::detected_isa()) {
-            GTEST_SKIP() << "this CPU supports up to " << llama::isa_name(llama::detected_isa())
-                         << ", not " << name;
+        if (!llama::isa_supported(*level)) {
+            GTEST_SKIP() << "this CPU (level " << llama::isa_name(llama::detected_isa())
+                         << ") does not support " << name;
         }
         llama::set_isa_cap(*level);
         ASSERT_EQ(llama::active_isa(), *level);

@@ -77,7 +77,8 @@ std::string describe(const RunOptions& options, int64_t n_ctx) {
            std::to_string(options.batch_size) + ", " + std::to_string(options.threads) +
            " threads, split mode " + std::string(split_mode_name(options.split_mode)) +
            ", precision " + std::string(precision_name(options.precision)) + ", cache " +
-           std::string(cache_type_name(options.cache_type)) + ", isa " + active_isa_description();
+           std::string(cache_type_name(options.cache_type)) + ", isa " +
+           std::string(isa_name(active_isa()));
 }
 
 }  // namespace llama::cli

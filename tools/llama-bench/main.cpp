@@ -247,7 +247,7 @@ int run(int argc, char** argv) {
     m.warmup = o.warmup;
     m.ubatch = o.ubatch;
     m.precision = o.precision == PromptPrecision::BF16 ? "bf16" : "f32";
-    m.isa = active_isa_description();
+    m.isa = isa_name(active_isa());
     m.seed = o.seed;
     m.bootstrap_resamples = o.bootstrap_resamples;
     m.alpha = o.alpha;
