@@ -151,6 +151,16 @@ TEST(BenchCli, EveryFlag) {
     ASSERT_TRUE(h.options);
     EXPECT_TRUE(h.options->help);
     EXPECT_NE(usage().find("--split-mode"), std::string::npos);
+    // --isa's help names every level, as llama::isa_names() lists them (cpu_features_test checks
+    // that list; this test does not link the kernels). The text is wrapped: compare without
+    // spaces and line breaks.
+    std::string flat;
+    for (const char c : usage()) {
+        if (c != ' ' && c != '\n') flat += c;
+    }
+    EXPECT_NE(flat.find("scalar|avx2|avx2-vnni|avx512|avx512-vnni|avx512-bf16|amx"),
+              std::string::npos)
+        << usage();
 }
 
 TEST(BenchCli, BadFlagsGiveClearErrors) {

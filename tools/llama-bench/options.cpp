@@ -376,8 +376,9 @@ Grid:
   --ubatch N              most tokens per forward chunk over all sequences (default 512)
   --precision f32|bf16    arithmetic of many-token projections: bf16 (default) uses AMX
                           tiles or AVX512-BF16 where the ISA level has them, fp32 elsewhere
-  --isa LEVEL             cap the instruction set: scalar|avx2|avx512|avx512-vnni|
-                          avx512-bf16|amx (default: $LLAMA_ISA, else all the CPU has)
+  --isa LEVEL             cap the instruction set: scalar|avx2|avx2-vnni|avx512|
+                          avx512-vnni|avx512-bf16|amx (default: $LLAMA_ISA, else all the
+                          CPU has)
   --repack 0|1            interleave Q4_0/Q4_K/IQ4_NL/Q8_0 weights at load (default 1;
                           0 = the file's layout, for A/B timing)
   --split-mode MODE       cached | per-forward | ab (default ab). ab runs three arms per
