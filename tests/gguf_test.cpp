@@ -446,6 +446,43 @@ TEST(GgufLoader, InterleavesQ4MatricesAtLoad) {
     }
 }
 
+// Quantized matrices without an interleaved layout (Q6_K, Q5_0, ...) are copied into the model's
+// own buffers, byte for byte, when the loader repacks; float matrices stay views of the file.
+TEST(GgufLoader, CopiesOtherQuantizedMatricesOutOfTheFile) {
+    for (GgmlType type : {GgmlType::Q6_K, GgmlType::Q5_0, GgmlType::F16}) {
+        SCOPED_TRACE(ggml_type_name(type));
+        TempDir dir;
+        TinyGgufSpec spec;
+        spec.hidden = 256;  // whole 256-value super-blocks in every row
+        spec.ffn = 512;
+        spec.matrix_type = type;
+        const TensorValues values = write_tiny_gguf(dir / "m.gguf", spec);
+        const LlamaModel plain = load_gguf_model(dir / "m.gguf", nullptr, /*interleave=*/false);
+        const LlamaModel model = load_model(dir / "m.gguf");
+        expect_model_matches(model, values, 0.0f);
+        const auto* file = static_cast<const MappedFile*>(model.storage[0].get());
+        const auto* plain_file = static_cast<const MappedFile*>(plain.storage[0].get());
+        const bool copied = type != GgmlType::F16;
+        const auto check = [&](const Matrix& loaded, const Matrix& original) {
+            EXPECT_EQ(loaded.dtype, original.dtype);
+            EXPECT_TRUE(plain_file->offset_of(original.data).has_value());
+            EXPECT_EQ(file->offset_of(loaded.data).has_value(), !copied);
+            ASSERT_EQ(loaded.bytes().size(), original.bytes().size());
+            EXPECT_EQ(std::memcmp(loaded.data, original.data, loaded.bytes().size()), 0);
+        };
+        check(model.lm_head, plain.lm_head);
+        for (size_t i = 0; i < model.layers.size(); ++i) {
+            check(model.layers[i].attention.qkv_weight(), plain.layers[i].attention.qkv_weight());
+            check(model.layers[i].attention.o_weight(), plain.layers[i].attention.o_weight());
+            check(model.layers[i].mlp.gate_up_weight(), plain.layers[i].mlp.gate_up_weight());
+            check(model.layers[i].mlp.down_weight(), plain.layers[i].mlp.down_weight());
+        }
+        // The embedding table, read a row at a time, stays in the file.
+        EXPECT_TRUE(file->offset_of(model.token_embedding.data).has_value());
+        EXPECT_EQ(model.weight_bytes(), plain.weight_bytes());
+    }
+}
+
 TEST(GgufLoader, TiedOutputUsesTheEmbedding) {
     TempDir dir;
     TinyGgufSpec spec;

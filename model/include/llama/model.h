@@ -101,8 +101,9 @@ struct LlamaModel {
 using LoadProgressCallback = std::function<bool(float fraction)>;
 
 struct LoadOptions {
-    // Store Q4_0 / Q4_K / IQ4_NL weights with every 16 rows interleaved, the layout the
-    // matrix-vector and GEMM kernels read fastest (the same memory); false keeps the file's layout
+    // Store Q4_0 / Q4_K / IQ4_NL / Q8_0 weights with every 16 rows interleaved, the layout the
+    // matrix-vector and GEMM kernels read fastest, and the other quantized matrices as copies out
+    // of the file's pages (the same memory; GGUF files); false keeps the file's layout and pages
     // (A/B timing).
     bool interleave_weights = true;
 };
