@@ -193,20 +193,18 @@ class GgufModelReader {
             interleaved_++;
             return {type, m.rows, m.cols, m.data};
         }
-        auto buffer = allocate_weight_buffer(m.bytes().size());
         const int64_t n_blocks = m.cols / dtype_traits(m.dtype).block_elements;
         // Groups on every core: the copy and the kernel zeroing the new pages at first touch were
         // 70% of a 7B Q4_0 load on one thread.
-        for_ranges_in_parallel(m.rows / kernels::kInterleaveRows, [&](int64_t begin, int64_t end) {
-            for (int64_t g = begin; g < end; ++g) {
-                const int64_t r = g * kernels::kInterleaveRows;
-                kernels::interleave_rows(m.dtype, m.row(r), stride, n_blocks,
-                                         buffer.get() + r * stride);
-            }
-        });
-        file_.file()->advise_dontneed(*offset, m.bytes().size());
-        const Matrix out{type, m.rows, m.cols, buffer.get()};
-        storage.push_back(std::move(buffer));
+        const Matrix out =
+            out_of_file(m, type, *offset, m.rows / kernels::kInterleaveRows, storage,
+                        [&](std::byte* buffer, int64_t begin, int64_t end) {
+                            for (int64_t g = begin; g < end; ++g) {
+                                const int64_t r = g * kernels::kInterleaveRows;
+                                kernels::interleave_rows(m.dtype, m.row(r), stride, n_blocks,
+                                                         buffer + r * stride);
+                            }
+                        });
         interleaved_++;
         return out;
     }
@@ -221,14 +219,25 @@ class GgufModelReader {
                           std::vector<std::shared_ptr<const void>>& storage) const {
         const std::optional<size_t> offset = file_.file()->offset_of(m.data);
         if (!offset) return m;
-        auto buffer = allocate_weight_buffer(m.bytes().size());
         const int64_t stride = m.row_stride();
-        for_ranges_in_parallel(m.rows, [&](int64_t begin, int64_t end) {
-            std::memcpy(buffer.get() + begin * stride, m.row(begin),
-                        static_cast<size_t>((end - begin) * stride));
-        });
-        file_.file()->advise_dontneed(*offset, m.bytes().size());
-        const Matrix out{m.dtype, m.rows, m.cols, buffer.get()};
+        return out_of_file(m, m.dtype, *offset, m.rows, storage,
+                           [&](std::byte* buffer, int64_t begin, int64_t end) {
+                               std::memcpy(buffer + begin * stride, m.row(begin),
+                                           static_cast<size_t>((end - begin) * stride));
+                           });
+    }
+
+    // `m` (a view of the file at `offset`) as a `type` matrix of the same size in a buffer of the
+    // loader's own: fill(buffer, begin, end) writes units [begin, end) of n_units on every core,
+    // then the file's pages are released and the buffer joins the model's storage.
+    template <class Fill>
+    Matrix out_of_file(const Matrix& m, DType type, size_t offset, int64_t n_units,
+                       std::vector<std::shared_ptr<const void>>& storage, const Fill& fill) const {
+        auto buffer = allocate_weight_buffer(m.bytes().size());
+        for_ranges_in_parallel(n_units,
+                               [&](int64_t begin, int64_t end) { fill(buffer.get(), begin, end); });
+        file_.file()->advise_dontneed(offset, m.bytes().size());
+        const Matrix out{type, m.rows, m.cols, buffer.get()};
         storage.push_back(std::move(buffer));
         return out;
     }
