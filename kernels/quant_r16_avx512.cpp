@@ -8,7 +8,9 @@
 //
 // Q4_K's 6-bit scales and mins are unpacked for 16 rows at once from the packed words (ggml's
 // kmask trick in vector lanes) and picked per sub-block with VPSHUFB; the sub-block sums are
-// scaled with VPMULLD and the mins applied with VPDPWSSD on the activations' 16-value sums.
+// scaled with VPMULLD and the mins applied with VPDPWSSD on the activations' 16-value sums. The
+// high nibbles go in unshifted (byte & 0xF0 = 16 x code, one VPANDN instead of a shift and a mask),
+// their sums shifted right by 4 afterwards: 35 -> 39 GB/s from L2 on one Xeon thread.
 
 #include <algorithm>
 #include <cstdint>
@@ -130,7 +132,7 @@ LLAMA_TARGET_AVX512_VNNI void q4_k_group(const std::byte* group, int64_t n_block
     for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps();
     for (int64_t b = 0; b < n_blocks; ++b) {
         const std::byte* g = group + b * kQ4_KR16Group;
-        prefetch_group_ahead<T>(g, kQ4_KR16Group);
+        if constexpr (T != 1) prefetch_group_ahead<T>(g, kQ4_KR16Group);
         // Lane i holds row i's 12 scale bytes as 3 words u0, u1, u2: scales 0-3 and mins 0-3 are
         // the low 6 bits of u0 / u1; scales and mins 4-7 are u2's nibbles with 2 top bits from
         // the spare bits of u0 / u1.
@@ -164,6 +166,7 @@ LLAMA_TARGET_AVX512_VNNI void q4_k_group(const std::byte* group, int64_t n_block
         __m512i sums[T];
         for (int t = 0; t < T; ++t) sums[t] = _mm512_setzero_si512();
         for (int half = 0; half < 4; ++half) {  // 64 values: sub-blocks 2 * half, 2 * half + 1
+            if constexpr (T == 1) prefetch_q4_k_quarter(g, half);
             __m512i lo[kChains][T];
             __m512i hi[kChains][T];
             for (int c = 0; c < kChains; ++c) {
@@ -172,12 +175,12 @@ LLAMA_TARGET_AVX512_VNNI void q4_k_group(const std::byte* group, int64_t n_block
             for (int k = 0; k < 8; ++k) {
                 const __m512i v = load512(g + kQ4_KR16Qs + 64 * (8 * half + k));
                 const __m512i q_lo = _mm512_and_si512(v, low_mask);
-                const __m512i q_hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), low_mask);
+                const __m512i q_hi16 = _mm512_andnot_si512(low_mask, v);  // 16 x high nibble
                 const int c = k % kChains;
                 for (int t = 0; t < T; ++t) {
                     const int8_t* xq = x[t].qs.data() + b * 256 + 64 * half + 4 * k;
                     lo[c][t] = dpbusd_broadcast(lo[c][t], q_lo, xq);
-                    hi[c][t] = dpbusd_broadcast(hi[c][t], q_hi, xq + 32);
+                    hi[c][t] = dpbusd_broadcast(hi[c][t], q_hi16, xq + 32);
                 }
             }
             const int j = 2 * half;
@@ -190,6 +193,7 @@ LLAMA_TARGET_AVX512_VNNI void q4_k_group(const std::byte* group, int64_t n_block
                     l = _mm512_add_epi32(l, lo[1][t]);
                     h = _mm512_add_epi32(h, hi[1][t]);
                 }
+                h = _mm512_srai_epi32(h, 4);  // exact: every product was a multiple of 16
                 sums[t] = _mm512_add_epi32(sums[t], _mm512_add_epi32(_mm512_mullo_epi32(l, s_lo),
                                                                      _mm512_mullo_epi32(h, s_hi)));
             }
