@@ -106,14 +106,17 @@ inline void prefetch_group_ahead(const std::byte* group, int64_t bytes) {
     }
 }
 
-// One token's share of a Q4_K group's prefetch: the group (2304 bytes, 36 lines) is read in
-// quarters of 64 values, and each quarter prefetches its own lines as it starts instead of the
-// group prefetching all 36 at once. Intel Xeon with AMX, one thread, 11008 x 4096 from DRAM
-// (quant_bench): AVX-512 11.3 -> 12.5 GB/s (and 35 -> 43 GB/s from L2: the burst stalled the
-// loop), AVX2 9.0 -> 10.0-10.5; 8-layer Q4_K_M decode, 2 threads: 20.0 -> 23.1 t/s (AVX-512),
-// 17.1 -> 19.4 (level avx2). Several tokens prefetch whole groups (prefetch_group_ahead).
+// A Q4_K group's prefetch (2304 bytes, 36 lines), a quarter at a time: the kernels read the group
+// in quarters of 64 values and each quarter prefetches its own lines as it starts, where issuing
+// all 36 at the group's start stalled the loop. Intel Xeon with AMX, one token, one thread, 11008 x
+// 4096 from DRAM (quant_bench): AVX-512 11.3 -> 12.5 GB/s (35 -> 43 GB/s from L2), AVX2 9.0 ->
+// 10.0-10.5; 8-layer Q4_K_M decode, 2 threads: 20.0 -> 23.1 t/s (AVX-512), 17.1 -> 19.4 (level
+// avx2); batches of 2 / 4 tokens (llama-bench -b): 35.6 -> 38.3 / 60.5 -> 67.2 t/s (AVX-512),
+// 28.8 -> 30.9 / 38.1 -> 43.0 (avx2).
+template <int T>
 inline void prefetch_q4_k_quarter(const std::byte* group, int quarter) {
-    prefetch_stream_lines(group + quarter * (kQ4_KR16Group / 4), kQ4_KR16Group / 4);
+    constexpr int64_t kQuarter = kQ4_KR16Group / 4;
+    prefetch_group_ahead<T>(group + quarter * kQuarter, kQuarter);
 }
 
 // Row-interleaved weights (quant_interleave.h): kernels[T - 1] computes the 16 rows of one group

@@ -176,10 +176,8 @@ LLAMA_TARGET_AVX2 inline void q4_k_block_half(const std::byte* g, int half, int6
 
     __m256i sums[T];
     for (int t = 0; t < T; ++t) sums[t] = _mm256_setzero_si256();
-    for (int h = 0; h < 4; ++h) {  // 64 values: sub-blocks 2h, 2h + 1
-        if constexpr (T == 1) {
-            if (half == 0) prefetch_q4_k_quarter(g, h);
-        }
+    for (int h = 0; h < 4; ++h) {                       // 64 values: sub-blocks 2h, 2h + 1
+        if (half == 0) prefetch_q4_k_quarter<T>(g, h);  // the group's lines, once
         __m256i lo[T];
         __m256i hi[T];
         for (int k = 0; k < 8; ++k) {
@@ -217,7 +215,6 @@ LLAMA_TARGET_AVX2 void q4_k_group(const std::byte* group, int64_t n_blocks,
     for (int t = 0; t < T; ++t) acc[0][t] = acc[1][t] = _mm256_setzero_ps();
     for (int64_t b = 0; b < n_blocks; ++b) {
         const std::byte* g = group + b * kQ4_KR16Group;
-        if constexpr (T != 1) prefetch_group_ahead<T>(g, kQ4_KR16Group);
         q4_k_block_half<T>(g, 0, b, x, acc[0]);
         q4_k_block_half<T>(g, 1, b, x, acc[1]);
     }

@@ -132,7 +132,6 @@ LLAMA_TARGET_AVX512_VNNI void q4_k_group(const std::byte* group, int64_t n_block
     for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps();
     for (int64_t b = 0; b < n_blocks; ++b) {
         const std::byte* g = group + b * kQ4_KR16Group;
-        if constexpr (T != 1) prefetch_group_ahead<T>(g, kQ4_KR16Group);
         // Lane i holds row i's 12 scale bytes as 3 words u0, u1, u2: scales 0-3 and mins 0-3 are
         // the low 6 bits of u0 / u1; scales and mins 4-7 are u2's nibbles with 2 top bits from
         // the spare bits of u0 / u1.
@@ -166,7 +165,7 @@ LLAMA_TARGET_AVX512_VNNI void q4_k_group(const std::byte* group, int64_t n_block
         __m512i sums[T];
         for (int t = 0; t < T; ++t) sums[t] = _mm512_setzero_si512();
         for (int half = 0; half < 4; ++half) {  // 64 values: sub-blocks 2 * half, 2 * half + 1
-            if constexpr (T == 1) prefetch_q4_k_quarter(g, half);
+            prefetch_q4_k_quarter<T>(g, half);
             __m512i lo[kChains][T];
             __m512i hi[kChains][T];
             for (int c = 0; c < kChains; ++c) {
