@@ -261,6 +261,10 @@ void matmul_quant(const Matrix& w, std::span<const QuantizedActivations> x, std:
 enum class QuantPath { Scalar, Avx2, Avx512Vnni, AvxVnni };
 bool quant_path_supported(QuantPath path);  // the CPU can run it, whatever the cap
 QuantPath best_quant_path();
+// The layout the loader keeps quantized weights of `file_type` in: their row-interleaved type
+// (quant_interleave.h) where the active ISA level has a kernel for it, else the file's type.
+// Q6_K is interleaved only where its AVX-512 kernel runs.
+DType load_layout(DType file_type);
 const char* quant_path_name(QuantPath path);
 void matvec_quant(QuantPath path, const Matrix& w, const QuantizedActivations& x,
                   std::span<float> y);

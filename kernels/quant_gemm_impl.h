@@ -54,6 +54,8 @@ inline DType panel_type(DType type) {
         case DType::IQ4_NL_R16:
         case DType::Q8_0_R16:
             return DType::Q8_0;
+        case DType::Q6_K_R16:
+            return DType::Q6_K;
         case DType::Q5_0:
         case DType::IQ4_NL:
         case DType::IQ4_XS:

@@ -105,6 +105,55 @@ void pack_q8_0_r16(const std::byte* group, int64_t n_blocks, std::byte* panel) {
     }
 }
 
+// Q6_K: chunk 8h + k's three words per row (ql at +4k, ql at +32+4k, qh) give panel groups
+// 32h + k, + 8, + 16, + 24 (values 128h + 4k.., + 32, + 64, + 96) as pack_panel's pack_q6_k
+// makes them; the int8 scales sign-extended, 32 x each pair as the offsets, d twice.
+void pack_q6_k_r16(const std::byte* group, int64_t n_blocks, std::byte* panel) {
+    const int64_t block_bytes = panel_block_bytes(DType::Q6_K);
+    constexpr uint32_t kLow = 0x0F0F0F0F;
+    constexpr uint32_t kTwo = 0x03030303;
+    for (int64_t b = 0; b < n_blocks; ++b) {
+        const std::byte* in = group + b * kQ6_KR16Group;
+        std::byte* out = panel + b * block_bytes;
+        for (int h = 0; h < 2; ++h) {
+            for (int k = 0; k < 8; ++k) {
+                const std::byte* chunk = in + kQ6_KR16Chunks + 192 * (8 * h + k);
+                std::byte* groups = out + 64 * (32 * h + k);
+                for (int r = 0; r < kInterleaveRows; ++r) {
+                    uint32_t a, bq, hb;
+                    std::memcpy(&a, chunk + 4 * r, 4);
+                    std::memcpy(&bq, chunk + 64 + 4 * r, 4);
+                    std::memcpy(&hb, chunk + 128 + 4 * r, 4);
+                    const uint32_t q[4] = {(a & kLow) | ((hb & kTwo) << 4),
+                                           (bq & kLow) | (((hb >> 2) & kTwo) << 4),
+                                           ((a >> 4) & kLow) | (((hb >> 4) & kTwo) << 4),
+                                           ((bq >> 4) & kLow) | (((hb >> 6) & kTwo) << 4)};
+                    for (int i = 0; i < 4; ++i) std::memcpy(groups + 64 * 8 * i + 4 * r, &q[i], 4);
+                }
+            }
+        }
+        std::byte* scales = out + kKPanelScales;
+        std::byte* mins = scales + 16 * 64;
+        for (int r = 0; r < kInterleaveRows; ++r) {
+            int8_t sc[16];
+            for (int w = 0; w < 4; ++w)
+                std::memcpy(sc + 4 * w, in + kQ6_KR16Scales + 64 * w + 4 * r, 4);
+            for (int g = 0; g < 16; ++g) {
+                const int32_t scale = sc[g];
+                std::memcpy(scales + 64 * g + 4 * r, &scale, 4);
+            }
+            for (int i = 0; i < 8; ++i) {
+                const uint32_t pair =
+                    static_cast<uint16_t>(32 * sc[2 * i]) |
+                    static_cast<uint32_t>(static_cast<uint16_t>(32 * sc[2 * i + 1])) << 16;
+                std::memcpy(mins + 64 * i + 4 * r, &pair, 4);
+            }
+        }
+        store_f16_as_f32(in + kQ6_KR16D, mins + 512);
+        store_f16_as_f32(in + kQ6_KR16D, mins + 576);
+    }
+}
+
 }  // namespace
 
 void pack_panel_r16(DType type, const std::byte* group, int64_t n_blocks, std::byte* panel) {
@@ -117,6 +166,8 @@ void pack_panel_r16(DType type, const std::byte* group, int64_t n_blocks, std::b
             return pack_iq4_nl_r16(group, n_blocks, panel);
         case DType::Q8_0_R16:
             return pack_q8_0_r16(group, n_blocks, panel);
+        case DType::Q6_K_R16:
+            return pack_q6_k_r16(group, n_blocks, panel);
         default:
             throw Error("pack_panel_r16: " + std::string(dtype_name(type)) +
                         " is not an interleaved type");

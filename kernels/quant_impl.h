@@ -119,6 +119,14 @@ inline void prefetch_q4_k_quarter(const std::byte* group, int quarter) {
     prefetch_group_ahead<T>(group + quarter * kQuarter, kQuarter);
 }
 
+// A Q6_K group's prefetch (3360 bytes) in quarters as the kernels read it: 4 chunks of 192 bytes
+// each (the d and scales, 288 bytes, with the first).
+template <int T>
+inline void prefetch_q6_k_quarter(const std::byte* group, int quarter) {
+    if (quarter == 0) prefetch_group_ahead<T>(group, kQ6_KR16Chunks);
+    prefetch_group_ahead<T>(group + kQ6_KR16Chunks + quarter * 768, 768);
+}
+
 // Row-interleaved weights (quant_interleave.h): kernels[T - 1] computes the 16 rows of one group
 // with T tokens, y[t * ldy + i] for row i of the group; rows is a multiple of 16.
 using R16GroupKernel = void (*)(const std::byte* group, int64_t n_blocks,
@@ -162,6 +170,10 @@ void r16_dispatch(const QuantMatvecArgs& args, const R16GroupKernel (&q4_0)[N0],
 
 void quant_matvec_scalar(const QuantMatvecArgs& args);
 void quant_matvec_r16_scalar(const QuantMatvecArgs& args);
+// Row-interleaved weights through a kernel for the base layout, each 16-row group taken back out
+// first (the reference, and types without an interleaved kernel on a path).
+void quant_matvec_r16_deinterleaved(const QuantMatvecArgs& args,
+                                    void (*base_matvec)(const QuantMatvecArgs&));
 void quant_matvec_r16_avx2(const QuantMatvecArgs& args);
 void quant_matvec_r16_avx512(const QuantMatvecArgs& args);
 void quant_matvec_avx2(const QuantMatvecArgs& args);

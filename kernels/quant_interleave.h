@@ -22,6 +22,12 @@
 //                          scales[3][16][4] the 12 packed scale bytes, 4 at a time
 //                          qs[32][16][4]  chunk c = 8g + k: bytes 32g+4k.. of each row's qs (low
 //                                         nibbles: values 64g+4k.., high: 64g+32+4k..)
+//   Q6_K_R16 (3360 bytes): d[16]          f16
+//                          scales[4][16][4] the 16 int8 scales, 4 at a time
+//                          chunks[16][3][16][4] chunk c = 8h + k: bytes 64h+4k.. and 64h+32+4k..
+//                                         of each row's ql (low 4 bits of values 128h+4k.. and
+//                                         128h+64+4k.. / 128h+32+4k.. and 128h+96+4k..), bytes
+//                                         32h+4k.. of its qh (their top 2 bits)
 // Rows past the last whole group of 16 keep the base type's layout (never the case for the
 // matrices the loader interleaves, whose row counts are multiples of 16).
 
@@ -37,7 +43,7 @@ inline constexpr int64_t kInterleaveRows = 16;
 // Whether `type` is a row-interleaved type.
 inline bool is_interleaved(DType type) {
     return type == DType::Q4_0_R16 || type == DType::Q4_K_R16 || type == DType::IQ4_NL_R16 ||
-           type == DType::Q8_0_R16;
+           type == DType::Q8_0_R16 || type == DType::Q6_K_R16;
 }
 // The file type an interleaved type holds (itself for the others): its blocks, activations and
 // results are the base type's.
@@ -51,6 +57,8 @@ inline DType interleaved_base(DType type) {
             return DType::IQ4_NL;
         case DType::Q8_0_R16:
             return DType::Q8_0;
+        case DType::Q6_K_R16:
+            return DType::Q6_K;
         default:
             return type;
     }
@@ -66,6 +74,8 @@ inline DType interleaved_type(DType type) {
             return DType::IQ4_NL_R16;
         case DType::Q8_0:
             return DType::Q8_0_R16;
+        case DType::Q6_K:
+            return DType::Q6_K_R16;
         default:
             return type;
     }
@@ -83,6 +93,10 @@ inline constexpr int64_t kQ4_KR16Scales = 64;
 inline constexpr int64_t kQ4_KR16Qs = 256;
 inline constexpr int64_t kQ8_0R16D = 0;
 inline constexpr int64_t kQ8_0R16Qs = 32;
+inline constexpr int64_t kQ6_KR16Group = 3360;
+inline constexpr int64_t kQ6_KR16D = 0;
+inline constexpr int64_t kQ6_KR16Scales = 32;
+inline constexpr int64_t kQ6_KR16Chunks = 288;  // 16 chunks of 192 bytes
 
 // 16 rows of n_blocks blocks of `base` (Q4_0, Q4_K, IQ4_NL or Q8_0), rows row_stride bytes apart,
 // as one interleaved group at `group` (16 * n_blocks * block bytes), and back.

@@ -169,6 +169,14 @@ void matmul_quant(QuantPath path, const Matrix& w, std::span<const QuantizedActi
     }
 }
 
+DType load_layout(DType file_type) {
+    const DType interleaved = interleaved_type(file_type);
+    if (interleaved == DType::Q6_K_R16 && best_quant_path() != QuantPath::Avx512Vnni) {
+        return file_type;
+    }
+    return interleaved;
+}
+
 void matmul_quant(const Matrix& w, std::span<const QuantizedActivations> x, std::span<float> y,
                   int64_t ldy) {
     matmul_quant(best_quant_path(), w, x, y, ldy);

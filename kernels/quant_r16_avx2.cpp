@@ -227,6 +227,12 @@ LLAMA_TARGET_AVX2 void q4_k_group(const std::byte* group, int64_t n_blocks,
 }  // namespace
 
 void quant_matvec_r16_avx2(const QuantMatvecArgs& args) {
+    if (args.dtype == DType::Q6_K_R16) {
+        // No AVX2 kernel for the interleaved Q6_K (the loader interleaves Q6_K only where the
+        // AVX-512 one runs, quant.h: load_layout): correct, not fast.
+        quant_matvec_r16_deinterleaved(args, quant_matvec_avx2);
+        return;
+    }
     static constexpr R16GroupKernel kQ4_0[] = {q4_0_group<1>, q4_0_group<2>, q4_0_group<3>,
                                                q4_0_group<4>};
     static constexpr R16GroupKernel kQ4_K[] = {q4_k_group<1>, q4_k_group<2>, q4_k_group<3>,

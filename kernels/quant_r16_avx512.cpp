@@ -206,9 +206,96 @@ LLAMA_TARGET_AVX512_VNNI void q4_k_group(const std::byte* group, int64_t n_block
     for (int t = 0; t < T; ++t) _mm512_storeu_ps(y + t * ldy, acc[t]);
 }
 
+// Q6_K: per 4-byte chunk k of a 128-value half h, two ql words (A: values +4k and +64+4k in
+// their nibbles, B: +32+4k and +96+4k) and one qh word (their top 2 bits) make four vectors of
+// 6-bit codes, each one VPDPBUSD into the 16-value sub-block it belongs to. A sub-block's chain
+// starts at -32 x (its activations' sum), which takes the codes' offset of 32 out exactly; the
+// sub-block sums are then scaled by the sign-extended int8 scales (VPMULLD).
+template <int T>
+LLAMA_TARGET_AVX512_VNNI void q6_k_group(const std::byte* group, int64_t n_blocks,
+                                         const QuantizedActivations* x, float* y, int64_t ldy) {
+    const __m512i low_mask = _mm512_set1_epi8(0x0F);
+    const __m512i high_mask = _mm512_set1_epi8(0x30);
+    __m512 acc[T];
+    for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < n_blocks; ++b) {
+        const std::byte* g = group + b * kQ6_KR16Group;
+        __m512i scale_words[4];
+        for (int w = 0; w < 4; ++w) scale_words[w] = load512(g + kQ6_KR16Scales + 64 * w);
+        __m512i sums[T];
+        const int8_t* xq_block[T];
+        const int16_t* bsums[T];
+        for (int t = 0; t < T; ++t) {
+            sums[t] = _mm512_setzero_si512();
+            xq_block[t] = x[t].qs.data() + b * 256;
+            bsums[t] = x[t].bsums.data() + b * 16;
+        }
+#pragma GCC unroll 2
+        for (int h = 0; h < 2; ++h) {
+#pragma GCC unroll 2
+            for (int quad = 0; quad < 2; ++quad) {  // chunks 4 * quad .. + 3: 4 sub-blocks
+                prefetch_q6_k_quarter<T>(g, 2 * h + quad);
+                // Sub-blocks of q1..q4: 8h + quad + 0, 2, 4, 6.
+                __m512i sub[4][T];
+                for (int i = 0; i < 4; ++i) {
+                    const int s = 8 * h + quad + 2 * i;
+                    for (int t = 0; t < T; ++t) sub[i][t] = _mm512_set1_epi32(-32 * bsums[t][s]);
+                }
+                for (int kk = 0; kk < 4; ++kk) {
+                    const int k = 4 * quad + kk;
+                    const std::byte* chunk = g + kQ6_KR16Chunks + 192 * (8 * h + k);
+                    const __m512i a = load512(chunk);
+                    const __m512i bq = load512(chunk + 64);
+                    const __m512i hb = load512(chunk + 128);
+                    // 0xF8: a | (b & c): the high part (masked) or'ed with the low nibbles.
+                    const __m512i q[4] = {
+                        _mm512_ternarylogic_epi32(
+                            _mm512_and_si512(_mm512_slli_epi16(hb, 4), high_mask), a, low_mask,
+                            0xF8),
+                        _mm512_ternarylogic_epi32(
+                            _mm512_and_si512(_mm512_slli_epi16(hb, 2), high_mask), bq, low_mask,
+                            0xF8),
+                        _mm512_ternarylogic_epi32(_mm512_and_si512(hb, high_mask),
+                                                  _mm512_srli_epi16(a, 4), low_mask, 0xF8),
+                        _mm512_ternarylogic_epi32(
+                            _mm512_and_si512(_mm512_srli_epi16(hb, 2), high_mask),
+                            _mm512_srli_epi16(bq, 4), low_mask, 0xF8)};
+                    for (int i = 0; i < 4; ++i) {
+                        for (int t = 0; t < T; ++t) {
+                            const int8_t* xq = xq_block[t] + 128 * h + 32 * i + 4 * k;
+                            sub[i][t] = dpbusd_broadcast(sub[i][t], q[i], xq);
+                        }
+                    }
+                }
+                for (int i = 0; i < 4; ++i) {
+                    const int s = 8 * h + quad + 2 * i;
+                    const int j = s % 4;  // the scale's byte in its word
+                    const __m512i scale =
+                        _mm512_srai_epi32(_mm512_slli_epi32(scale_words[s / 4], 24 - 8 * j), 24);
+                    for (int t = 0; t < T; ++t) {
+                        sums[t] = _mm512_add_epi32(sums[t], _mm512_mullo_epi32(sub[i][t], scale));
+                    }
+                }
+            }
+        }
+        const __m512 d = load_f16x16(g + kQ6_KR16D);
+        for (int t = 0; t < T; ++t) {
+            acc[t] = _mm512_fmadd_ps(_mm512_mul_ps(d, _mm512_set1_ps(x[t].scales[b])),
+                                     _mm512_cvtepi32_ps(sums[t]), acc[t]);
+        }
+    }
+    for (int t = 0; t < T; ++t) _mm512_storeu_ps(y + t * ldy, acc[t]);
+}
+
 }  // namespace
 
 void quant_matvec_r16_avx512(const QuantMatvecArgs& args) {
+    if (args.dtype == DType::Q6_K_R16) {
+        static constexpr R16GroupKernel kQ6_K[] = {q6_k_group<1>, q6_k_group<2>, q6_k_group<3>,
+                                                   q6_k_group<4>};
+        r16_groups_loop(args, 256, kQ6_K);
+        return;
+    }
     static constexpr R16GroupKernel kQ4_0[] = {block32_group<1>, block32_group<2>, block32_group<3>,
                                                block32_group<4>, block32_group<5>, block32_group<6>,
                                                block32_group<7>, block32_group<8>};

@@ -8,7 +8,8 @@
 
 namespace llama::kernels::detail {
 
-void quant_matvec_r16_scalar(const QuantMatvecArgs& args) {
+void quant_matvec_r16_deinterleaved(const QuantMatvecArgs& args,
+                                    void (*base_matvec)(const QuantMatvecArgs&)) {
     const DType base = interleaved_base(args.dtype);
     const int64_t n_blocks = args.cols / dtype_traits(base).block_elements;
     std::vector<std::byte> rows(static_cast<size_t>(kInterleaveRows * args.row_stride));
@@ -20,8 +21,12 @@ void quant_matvec_r16_scalar(const QuantMatvecArgs& args) {
         group.weights = rows.data();
         group.rows = kInterleaveRows;
         group.y = args.y + r;
-        quant_matvec_scalar(group);
+        base_matvec(group);
     }
+}
+
+void quant_matvec_r16_scalar(const QuantMatvecArgs& args) {
+    quant_matvec_r16_deinterleaved(args, quant_matvec_scalar);
 }
 
 }  // namespace llama::kernels::detail

@@ -168,13 +168,14 @@ class GgufModelReader {
         return fused;
     }
 
-    // A Q4_0 / Q4_K / IQ4_NL / Q8_0 matrix of whole 16-row groups as its row-interleaved type
-    // (kernels/quant_interleave.h): in place in a copy the loader made (fused q/k/v, gate/up),
-    // else into a buffer of its own, the file's pages released. Other quantized matrices (Q6_K,
-    // Q5_K, ...) are copied as they are into such a buffer (copy_from_file); float ones stay
-    // views of the file. The matrix takes the same memory either way.
+    // A Q4_0 / Q4_K / IQ4_NL / Q8_0 (and, on AVX-512, Q6_K) matrix of whole 16-row groups as its
+    // row-interleaved type (kernels/quant_interleave.h, kernels::load_layout): in place in a copy
+    // the loader made (fused q/k/v, gate/up), else into a buffer of its own, the file's pages
+    // released. Other quantized matrices (Q6_K, Q5_K, ...) are copied as they are into such a
+    // buffer (copy_from_file); float ones stay views of the file. The matrix takes the same memory
+    // either way.
     Matrix interleave(const Matrix& m, std::vector<std::shared_ptr<const void>>& storage) const {
-        const DType type = kernels::interleaved_type(m.dtype);
+        const DType type = kernels::load_layout(m.dtype);
         if (type == m.dtype || m.rows % kernels::kInterleaveRows != 0) {
             return is_float_type(m.dtype) ? m : copy_from_file(m, storage);
         }

@@ -132,8 +132,44 @@ TEST(Interleave, Q4_KLayoutByteByByte) {
     }
 }
 
+TEST(Interleave, Q6_KLayoutByteByByte) {
+    constexpr int64_t kCols = 512;
+    const int64_t stride = row_bytes(DType::Q6_K, kCols);
+    const auto rows = random_bytes(16 * stride, 6);
+    std::vector<std::byte> group(rows.size());
+    interleave_rows(DType::Q6_K, rows.data(), stride, 2, group.data());
+    for (int64_t b = 0; b < 2; ++b) {
+        const std::byte* g = group.data() + b * kQ6_KR16Group;
+        for (int r = 0; r < 16; ++r) {
+            // ql[128], qh[64], scales[16], d
+            const std::byte* block = rows.data() + r * stride + b * 210;
+            for (int h = 0; h < 2; ++h) {
+                for (int k = 0; k < 8; ++k) {
+                    const std::byte* chunk = g + kQ6_KR16Chunks + 192 * (8 * h + k) + 4 * r;
+                    EXPECT_EQ(std::memcmp(chunk, block + 64 * h + 4 * k, 4), 0);
+                    EXPECT_EQ(std::memcmp(chunk + 64, block + 64 * h + 32 + 4 * k, 4), 0);
+                    EXPECT_EQ(std::memcmp(chunk + 128, block + 128 + 32 * h + 4 * k, 4), 0);
+                }
+            }
+            for (int w = 0; w < 4; ++w) {
+                EXPECT_EQ(std::memcmp(g + kQ6_KR16Scales + 64 * w + 4 * r, block + 192 + 4 * w, 4),
+                          0);
+            }
+            EXPECT_EQ(std::memcmp(g + kQ6_KR16D + 2 * r, block + 208, 2), 0);
+        }
+    }
+}
+
+// Q6_K is interleaved at load only where its AVX-512 kernel runs.
+TEST(Interleave, LoadLayoutFollowsTheKernels) {
+    EXPECT_EQ(load_layout(DType::Q4_K), DType::Q4_K_R16);
+    EXPECT_EQ(load_layout(DType::Q5_K), DType::Q5_K);
+    EXPECT_EQ(load_layout(DType::Q6_K),
+              best_quant_path() == QuantPath::Avx512Vnni ? DType::Q6_K_R16 : DType::Q6_K);
+}
+
 TEST(Interleave, MatrixRoundTripAndSlices) {
-    for (DType base : {DType::Q4_0, DType::Q4_K, DType::IQ4_NL, DType::Q8_0}) {
+    for (DType base : {DType::Q4_0, DType::Q4_K, DType::IQ4_NL, DType::Q8_0, DType::Q6_K}) {
         const int64_t rows = 48, cols = 512;
         const auto original = random_bytes(rows * row_bytes(base, cols), 3);
         auto data = original;
@@ -168,7 +204,7 @@ TEST(Interleave, BadShapesAndTypesThrow) {
 // Every path, 1 to 9 tokens: each token's products equal the base type's portable kernel within
 // float accumulation order, and equal bit for bit what the same path gives the token alone.
 TEST(Interleave, ProductsEqualTheBaseTypeOnEveryPath) {
-    for (DType base : {DType::Q4_0, DType::Q4_K, DType::IQ4_NL, DType::Q8_0}) {
+    for (DType base : {DType::Q4_0, DType::Q4_K, DType::IQ4_NL, DType::Q8_0, DType::Q6_K}) {
         const int64_t rows = 64, cols = 1024;
         const auto original = random_weights(base, rows, cols, 5);
         auto data = original;
@@ -209,7 +245,7 @@ TEST(Interleave, ProductsEqualTheBaseTypeOnEveryPath) {
 
 // The integer GEMM reads interleaved weights into the same panels: results equal bit for bit.
 TEST(Interleave, GemmEqualsTheBaseTypeBitForBit) {
-    for (DType base : {DType::Q4_0, DType::Q4_K, DType::IQ4_NL, DType::Q8_0}) {
+    for (DType base : {DType::Q4_0, DType::Q4_K, DType::IQ4_NL, DType::Q8_0, DType::Q6_K}) {
         const int64_t rows = 48, cols = 512, tokens = 7;
         const auto original = random_weights(base, rows, cols, 8);
         auto data = original;
