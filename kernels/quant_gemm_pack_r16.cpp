@@ -1,8 +1,8 @@
 // gemm_quant's panels (quant_gemm_impl.h) straight from row-interleaved Q4_0 / Q4_K / IQ4_NL / Q8_0
-// groups (quant_interleave.h): the weight bytes are already transposed 4 at a time, so a panel
-// group is a masked or shifted copy of an interleaved one, and only the scales are widened row by
-// row. Plain C++ the compiler vectorizes, for every path; the panel is the one pack_panel makes
-// from the same rows in the file's layout, byte for byte.
+// / Q6_K groups (quant_interleave.h): the weight bytes are already transposed 4 at a time, so a
+// panel group is a masked or shifted copy of an interleaved one, and only the scales are widened
+// row by row. Plain C++ the compiler vectorizes, for every path; the panel is the one pack_panel
+// makes from the same rows in the file's layout, byte for byte.
 
 #include <cstring>
 

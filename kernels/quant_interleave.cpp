@@ -1,4 +1,4 @@
-// Interleaving 16 rows of Q4_0 / Q4_K / IQ4_NL / Q8_0 blocks and back (layout in
+// Interleaving 16 rows of Q4_0 / Q4_K / IQ4_NL / Q8_0 / Q6_K blocks and back (layout in
 // quant_interleave.h).
 
 #include "kernels/quant_interleave.h"

@@ -1,13 +1,13 @@
 #pragma once
 
-// Row-interleaved quantized weights: Q4_0, Q4_K, IQ4_NL and Q8_0 with every 16 rows stored side by
-// side, block column by block column, so that one 512-bit load holds the next 4 bytes of all 16
-// rows (lane i = row i, the layout VPDPBUSD multiplies against 4 broadcast activation values). A
-// matrix-vector product then reads one stream, keeps one accumulator lane per row (no horizontal
-// sums), unpacks each block's scales for 16 rows at once, and shares every unpacked weight vector
-// between the tokens of a small batch. The layout is llama.cpp's and ik_llama.cpp's "repacked"
-// weights, made at load time: the bytes of 16 rows are permuted in place, nothing is widened, so a
-// matrix takes exactly the memory its file type does.
+// Row-interleaved quantized weights: Q4_0, Q4_K, IQ4_NL, Q8_0 and Q6_K with every 16 rows stored
+// side by side, block column by block column, so that one 512-bit load holds the next 4 bytes of
+// all 16 rows (lane i = row i, the layout VPDPBUSD multiplies against 4 broadcast activation
+// values). A matrix-vector product then reads one stream, keeps one accumulator lane per row (no
+// horizontal sums), unpacks each block's scales for 16 rows at once, and shares every unpacked
+// weight vector between the tokens of a small batch. The layout is llama.cpp's and ik_llama.cpp's
+// "repacked" weights, made at load time: the bytes of 16 rows are permuted in place, nothing is
+// widened, so a matrix takes exactly the memory its file type does.
 //
 // A group of 16 rows is n_blocks block groups, one per block column b, each the 16 rows' block b
 // split into fields, every field stored as [words][16 rows][word bytes], the scales first so that

@@ -1,10 +1,10 @@
-// AVX-512 VNNI products of row-interleaved Q4_0 / Q4_K / IQ4_NL weights (quant_interleave.h) with 1
-// to a few tokens. Lane i of every vector is row i of a 16-row group: one 512-bit load is the next
-// 4 bytes of all 16 rows, each nibble half is one VPDPBUSD against 4 activation values broadcast
-// from memory, and the block scales of 16 rows are widened with one VCVTPH2PS. Each token's
-// arithmetic is the same whatever else is in the batch (its own accumulators, the same order), so
-// a token's result does not depend on the batch; what the tokens share is the loading and
-// unpacking of the weights.
+// AVX-512 VNNI products of row-interleaved Q4_0 / Q4_K / IQ4_NL / Q8_0 / Q6_K weights
+// (quant_interleave.h) with 1 to a few tokens. Lane i of every vector is row i of a 16-row group:
+// one 512-bit load is the next 4 bytes of all 16 rows, each nibble half is one VPDPBUSD against 4
+// activation values broadcast from memory, and the block scales of 16 rows are widened with one
+// VCVTPH2PS. Each token's arithmetic is the same whatever else is in the batch (its own
+// accumulators, the same order), so a token's result does not depend on the batch; what the tokens
+// share is the loading and unpacking of the weights.
 //
 // Q4_K's 6-bit scales and mins are unpacked for 16 rows at once from the packed words (ggml's
 // kmask trick in vector lanes) and picked per sub-block with VPSHUFB; the sub-block sums are
