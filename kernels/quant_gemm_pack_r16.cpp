@@ -117,7 +117,7 @@ void pack_q6_k_r16(const std::byte* group, int64_t n_blocks, std::byte* panel) {
         std::byte* out = panel + b * block_bytes;
         for (int h = 0; h < 2; ++h) {
             for (int k = 0; k < 8; ++k) {
-                const std::byte* chunk = in + kQ6_KR16Chunks + 192 * (8 * h + k);
+                const std::byte* chunk = in + kQ6_KR16Chunks + kQ6_KR16ChunkBytes * (8 * h + k);
                 std::byte* groups = out + 64 * (32 * h + k);
                 for (int r = 0; r < kInterleaveRows; ++r) {
                     uint32_t a, bq, hb;

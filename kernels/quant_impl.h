@@ -17,6 +17,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <limits>
+#include <span>
 
 #include "kernels/prefetch.h"
 #include "kernels/quant.h"
@@ -119,12 +120,13 @@ inline void prefetch_q4_k_quarter(const std::byte* group, int quarter) {
     prefetch_group_ahead<T>(group + quarter * kQuarter, kQuarter);
 }
 
-// A Q6_K group's prefetch (3360 bytes) in quarters as the kernels read it: 4 chunks of 192 bytes
-// each (the d and scales, 288 bytes, with the first).
+// A Q6_K group's prefetch (3360 bytes) in quarters as the kernels read it: 4 chunks each (the d
+// and scales with the first).
 template <int T>
 inline void prefetch_q6_k_quarter(const std::byte* group, int quarter) {
+    constexpr int64_t kQuarter = 4 * kQ6_KR16ChunkBytes;
     if (quarter == 0) prefetch_group_ahead<T>(group, kQ6_KR16Chunks);
-    prefetch_group_ahead<T>(group + kQ6_KR16Chunks + quarter * 768, 768);
+    prefetch_group_ahead<T>(group + kQ6_KR16Chunks + quarter * kQuarter, kQuarter);
 }
 
 // Row-interleaved weights (quant_interleave.h): kernels[T - 1] computes the 16 rows of one group
@@ -132,48 +134,60 @@ inline void prefetch_q6_k_quarter(const std::byte* group, int quarter) {
 using R16GroupKernel = void (*)(const std::byte* group, int64_t n_blocks,
                                 const QuantizedActivations* x, float* y, int64_t ldy);
 
-template <size_t N>
-void r16_groups_loop(const QuantMatvecArgs& args, int64_t block_values,
-                     const R16GroupKernel (&kernels)[N]) {
+// kernels[T - 1] for up to kernels.size() tokens at a time.
+inline void r16_groups_loop(const QuantMatvecArgs& args, int64_t block_values,
+                            std::span<const R16GroupKernel> kernels) {
     const int64_t n_blocks = args.cols / block_values;
+    const auto max_tokens = static_cast<int64_t>(kernels.size());
     for (int64_t r = 0; r < args.rows; r += kInterleaveRows) {
         const std::byte* group = args.weights + r * args.row_stride;
-        for (int64_t t0 = 0; t0 < args.n_tokens; t0 += static_cast<int64_t>(N)) {
-            const int64_t count = std::min<int64_t>(N, args.n_tokens - t0);
+        for (int64_t t0 = 0; t0 < args.n_tokens; t0 += max_tokens) {
+            const int64_t count = std::min<int64_t>(max_tokens, args.n_tokens - t0);
             kernels[count - 1](group, n_blocks, args.x + t0, args.y + t0 * args.ldy + r, args.ldy);
         }
     }
 }
 
-// The interleaved types' group kernels of one instruction set, by type.
-template <size_t N0, size_t NK, size_t NL, size_t N8>
-void r16_dispatch(const QuantMatvecArgs& args, const R16GroupKernel (&q4_0)[N0],
-                  const R16GroupKernel (&q4_k)[NK], const R16GroupKernel (&iq4_nl)[NL],
-                  const R16GroupKernel (&q8_0)[N8]) {
+void quant_matvec_r16_deinterleaved(const QuantMatvecArgs& args,
+                                    void (*base_matvec)(const QuantMatvecArgs&));
+
+// The interleaved types' group kernels of one instruction set. A type whose table is empty (Q6_K
+// on AVX2) runs base_matvec, the same instruction set's kernel for the file layout, on each group
+// taken back to rows: correct, not fast (the loader does not interleave it there, load_layout).
+struct R16Kernels {
+    std::span<const R16GroupKernel> q4_0, q4_k, iq4_nl, q8_0, q6_k;
+    void (*base_matvec)(const QuantMatvecArgs&);
+};
+
+inline void r16_dispatch(const QuantMatvecArgs& args, const R16Kernels& kernels) {
+    const auto run = [&](int64_t block_values, std::span<const R16GroupKernel> table) {
+        if (table.empty()) {
+            quant_matvec_r16_deinterleaved(args, kernels.base_matvec);
+        } else {
+            r16_groups_loop(args, block_values, table);
+        }
+    };
     switch (args.dtype) {
         case DType::Q4_0_R16:
-            r16_groups_loop(args, 32, q4_0);
-            break;
+            return run(32, kernels.q4_0);
         case DType::IQ4_NL_R16:
-            r16_groups_loop(args, 32, iq4_nl);
-            break;
+            return run(32, kernels.iq4_nl);
         case DType::Q4_K_R16:
-            r16_groups_loop(args, 256, q4_k);
-            break;
+            return run(256, kernels.q4_k);
         case DType::Q8_0_R16:
-            r16_groups_loop(args, 32, q8_0);
-            break;
+            return run(32, kernels.q8_0);
+        case DType::Q6_K_R16:
+            return run(256, kernels.q6_k);
         default:
             break;  // matvec_quant checked the type
     }
 }
 
 void quant_matvec_scalar(const QuantMatvecArgs& args);
+// Row-interleaved weights through the portable kernels, each 16-row group taken back to rows (the
+// reference the SIMD paths are tested against; quant_matvec_r16_deinterleaved does the same with
+// any kernel for the base layout).
 void quant_matvec_r16_scalar(const QuantMatvecArgs& args);
-// Row-interleaved weights through a kernel for the base layout, each 16-row group taken back out
-// first (the reference, and types without an interleaved kernel on a path).
-void quant_matvec_r16_deinterleaved(const QuantMatvecArgs& args,
-                                    void (*base_matvec)(const QuantMatvecArgs&));
 void quant_matvec_r16_avx2(const QuantMatvecArgs& args);
 void quant_matvec_r16_avx512(const QuantMatvecArgs& args);
 void quant_matvec_avx2(const QuantMatvecArgs& args);

@@ -96,10 +96,11 @@ inline constexpr int64_t kQ8_0R16Qs = 32;
 inline constexpr int64_t kQ6_KR16Group = 3360;
 inline constexpr int64_t kQ6_KR16D = 0;
 inline constexpr int64_t kQ6_KR16Scales = 32;
-inline constexpr int64_t kQ6_KR16Chunks = 288;  // 16 chunks of 192 bytes
+inline constexpr int64_t kQ6_KR16Chunks = 288;      // 16 chunks:
+inline constexpr int64_t kQ6_KR16ChunkBytes = 192;  // ql word, ql word, qh word of 16 rows
 
-// 16 rows of n_blocks blocks of `base` (Q4_0, Q4_K, IQ4_NL or Q8_0), rows row_stride bytes apart,
-// as one interleaved group at `group` (16 * n_blocks * block bytes), and back.
+// 16 rows of n_blocks blocks of `base` (Q4_0, Q4_K, IQ4_NL, Q8_0 or Q6_K), rows row_stride bytes
+// apart, as one interleaved group at `group` (16 * n_blocks * block bytes), and back.
 void interleave_rows(DType base, const std::byte* rows, int64_t row_stride, int64_t n_blocks,
                      std::byte* group);
 void deinterleave_rows(DType base, const std::byte* group, int64_t n_blocks, std::byte* rows,

@@ -227,12 +227,6 @@ LLAMA_TARGET_AVX2 void q4_k_group(const std::byte* group, int64_t n_blocks,
 }  // namespace
 
 void quant_matvec_r16_avx2(const QuantMatvecArgs& args) {
-    if (args.dtype == DType::Q6_K_R16) {
-        // No AVX2 kernel for the interleaved Q6_K (the loader interleaves Q6_K only where the
-        // AVX-512 one runs, quant.h: load_layout): correct, not fast.
-        quant_matvec_r16_deinterleaved(args, quant_matvec_avx2);
-        return;
-    }
     static constexpr R16GroupKernel kQ4_0[] = {q4_0_group<1>, q4_0_group<2>, q4_0_group<3>,
                                                q4_0_group<4>};
     static constexpr R16GroupKernel kQ4_K[] = {q4_k_group<1>, q4_k_group<2>, q4_k_group<3>,
@@ -241,7 +235,8 @@ void quant_matvec_r16_avx2(const QuantMatvecArgs& args) {
                                                 signed8_group<3, true>, signed8_group<4, true>};
     static constexpr R16GroupKernel kQ8_0[] = {signed8_group<1, false>, signed8_group<2, false>,
                                                signed8_group<3, false>, signed8_group<4, false>};
-    r16_dispatch(args, kQ4_0, kQ4_K, kIq4Nl, kQ8_0);
+    // No interleaved Q6_K kernel on AVX2 (the loader keeps Q6_K's file layout there).
+    r16_dispatch(args, {kQ4_0, kQ4_K, kIq4Nl, kQ8_0, {}, quant_matvec_avx2});
 }
 
 }  // namespace llama::kernels::detail

@@ -243,7 +243,7 @@ LLAMA_TARGET_AVX512_VNNI void q6_k_group(const std::byte* group, int64_t n_block
                 }
                 for (int kk = 0; kk < 4; ++kk) {
                     const int k = 4 * quad + kk;
-                    const std::byte* chunk = g + kQ6_KR16Chunks + 192 * (8 * h + k);
+                    const std::byte* chunk = g + kQ6_KR16Chunks + kQ6_KR16ChunkBytes * (8 * h + k);
                     const __m512i a = load512(chunk);
                     const __m512i bq = load512(chunk + 64);
                     const __m512i hb = load512(chunk + 128);
@@ -290,12 +290,6 @@ LLAMA_TARGET_AVX512_VNNI void q6_k_group(const std::byte* group, int64_t n_block
 }  // namespace
 
 void quant_matvec_r16_avx512(const QuantMatvecArgs& args) {
-    if (args.dtype == DType::Q6_K_R16) {
-        static constexpr R16GroupKernel kQ6_K[] = {q6_k_group<1>, q6_k_group<2>, q6_k_group<3>,
-                                                   q6_k_group<4>};
-        r16_groups_loop(args, 256, kQ6_K);
-        return;
-    }
     static constexpr R16GroupKernel kQ4_0[] = {block32_group<1>, block32_group<2>, block32_group<3>,
                                                block32_group<4>, block32_group<5>, block32_group<6>,
                                                block32_group<7>, block32_group<8>};
@@ -310,7 +304,9 @@ void quant_matvec_r16_avx512(const QuantMatvecArgs& args) {
     static constexpr R16GroupKernel kQ8_0[] = {
         block32_group<1, kQ8>, block32_group<2, kQ8>, block32_group<3, kQ8>, block32_group<4, kQ8>,
         block32_group<5, kQ8>, block32_group<6, kQ8>, block32_group<7, kQ8>, block32_group<8, kQ8>};
-    r16_dispatch(args, kQ4_0, kQ4_K, kIq4Nl, kQ8_0);
+    static constexpr R16GroupKernel kQ6_K[] = {q6_k_group<1>, q6_k_group<2>, q6_k_group<3>,
+                                               q6_k_group<4>};
+    r16_dispatch(args, {kQ4_0, kQ4_K, kIq4Nl, kQ8_0, kQ6_K, quant_matvec_avx512});
 }
 
 }  // namespace llama::kernels::detail

@@ -171,9 +171,9 @@ class GgufModelReader {
     // A Q4_0 / Q4_K / IQ4_NL / Q8_0 (and, on AVX-512, Q6_K) matrix of whole 16-row groups as its
     // row-interleaved type (kernels/quant_interleave.h, kernels::load_layout): in place in a copy
     // the loader made (fused q/k/v, gate/up), else into a buffer of its own, the file's pages
-    // released. Other quantized matrices (Q6_K, Q5_K, ...) are copied as they are into such a
-    // buffer (copy_from_file); float ones stay views of the file. The matrix takes the same memory
-    // either way.
+    // released. Other quantized matrices (Q5_K, Q6_K without AVX-512, ...) are copied as they are
+    // into such a buffer (copy_from_file); float ones stay views of the file. The matrix takes the
+    // same memory either way.
     Matrix interleave(const Matrix& m, std::vector<std::shared_ptr<const void>>& storage) const {
         const DType type = kernels::load_layout(m.dtype);
         if (type == m.dtype || m.rows % kernels::kInterleaveRows != 0) {

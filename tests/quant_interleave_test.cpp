@@ -145,7 +145,8 @@ TEST(Interleave, Q6_KLayoutByteByByte) {
             const std::byte* block = rows.data() + r * stride + b * 210;
             for (int h = 0; h < 2; ++h) {
                 for (int k = 0; k < 8; ++k) {
-                    const std::byte* chunk = g + kQ6_KR16Chunks + 192 * (8 * h + k) + 4 * r;
+                    const std::byte* chunk =
+                        g + kQ6_KR16Chunks + kQ6_KR16ChunkBytes * (8 * h + k) + 4 * r;
                     EXPECT_EQ(std::memcmp(chunk, block + 64 * h + 4 * k, 4), 0);
                     EXPECT_EQ(std::memcmp(chunk + 64, block + 64 * h + 32 + 4 * k, 4), 0);
                     EXPECT_EQ(std::memcmp(chunk + 128, block + 128 + 32 * h + 4 * k, 4), 0);
