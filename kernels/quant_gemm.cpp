@@ -28,6 +28,8 @@ void pack_portable(DType type, const std::byte* rows, int64_t row_stride, int n_
 struct PanelFunctions {
     void (*pack)(DType, const std::byte*, int64_t, int, int64_t, std::byte*);
     void (*kernel)(const detail::PanelGemmArgs&);
+    // The kernel's Q8_0 panels are the packed ones split into nibble planes (AVX2).
+    bool split_q8 = false;
 };
 
 // The one place that maps a path to its functions (to be re-pointed at a central CPU-features
@@ -37,7 +39,7 @@ PanelFunctions panel_functions(QuantPath path) {
         case QuantPath::Avx512Vnni:
             return {detail::pack_panel_avx512, detail::panel_gemm_avx512};
         case QuantPath::Avx2:
-            return {pack_avx2, detail::panel_gemm_avx2};
+            return {pack_avx2, detail::panel_gemm_avx2, true};
         case QuantPath::AvxVnni:
             return {pack_avx2, detail::panel_gemm_avx_vnni};
         case QuantPath::Scalar:
@@ -160,13 +162,20 @@ void gemm_quant(QuantPath path, const Matrix& w, const QuantizedBatch& x, std::s
     const bool interleaved = is_interleaved(w.dtype);
     if (interleaved) check_whole_groups(w, "gemm_quant");
     static_assert(detail::kPanelRows == kInterleaveRows);
-    panel.resize(static_cast<size_t>(n_blocks * detail::panel_block_bytes(w.dtype)));
+    const bool split = functions.split_q8 && detail::panel_type(w.dtype) == DType::Q8_0;
+    panel.resize(static_cast<size_t>(n_blocks * (split ? detail::panel_block_bytes_avx2(w.dtype)
+                                                       : detail::panel_block_bytes(w.dtype))));
     for (int64_t r0 = 0; r0 < w.rows; r0 += detail::kPanelRows) {
         const int n_rows = static_cast<int>(std::min<int64_t>(detail::kPanelRows, w.rows - r0));
-        if (interleaved) {
-            detail::pack_panel_r16(w.dtype, w.row(r0), n_blocks, panel.data());
+        if (split && w.dtype == DType::Q8_0_R16) {
+            detail::pack_q8_0_r16_split_avx2(w.row(r0), n_blocks, panel.data());
         } else {
-            functions.pack(w.dtype, w.row(r0), stride, n_rows, n_blocks, panel.data());
+            if (interleaved) {
+                detail::pack_panel_r16(w.dtype, w.row(r0), n_blocks, panel.data());
+            } else {
+                functions.pack(w.dtype, w.row(r0), stride, n_rows, n_blocks, panel.data());
+            }
+            if (split) detail::split_q8_panel_avx2(panel.data(), n_blocks);
         }
         functions.kernel(
             {detail::panel_type(w.dtype), panel.data(), n_blocks, n_rows, &x, y.data() + r0, ldy});

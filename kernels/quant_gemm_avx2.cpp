@@ -6,8 +6,8 @@
 // saturating int16, so the int16 sums must stay below 32767: a lane sums 2 values per
 // instruction, at most |q| * 127 each. Q4_0 (q <= 15) adds 8 instructions' results in int16 (16
 // values, 30480), Q4_K and Q5_K 4 (measured faster for Q4_K than 8) and Q6_K 2, before VPMADDWD
-// widens them to int32 (times the sub-block scale for the K-quants). Q8_0 is signed: |w| times x
-// with w's sign, one product pair per int16 lane (ggml's trick), widened each time.
+// widens them to int32 (times the sub-block scale for the K-quants). Q8_0 is signed: its panel is
+// split into the nibbles of w + 128, two Q4_0-like products (tile_q8_split).
 //
 // On a CPU with AVX-VNNI (cpu_features.h) the Q8_0 and Q4_0 panels run tile_32_vnni instead:
 // VPDPBUSD into int32, one instruction where the tiles above take two to four (one thread, 4096 x
@@ -20,6 +20,7 @@
 
 #include "kernels/cpu_features.h"
 #include "kernels/quant_gemm_impl.h"
+#include "kernels/quant_interleave.h"
 #include "kernels/simd.h"
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -60,28 +61,14 @@ LLAMA_TARGET_AVX2 inline __m256i add_epi16_in_order(__m256i a, __m256i b) {
     return sum;
 }
 
-// x with the sign of each weight, for VPMADDUBSW of |w|. On Zen 4 VPSIGNB takes one of the two
-// ports that VPMADDUBSW and VPMADDWD also need, while XOR and SUB take any of the four vector
-// ports: (x ^ m) - m with m = 0xff where w < 0 is two instructions but no multiply port (a loop
-// of sign, VPMADDUBSW, VPMADDWD and add: 1.6 cycles a product with VPSIGNB, 1.25-1.3 with
-// XOR/SUB). Rows 0-7 keep VPSIGNB, rows 8-15 take XOR/SUB: in the tile, which also makes |w| and
-// m for every weight register, that mix measured fastest (quant_gemm_bench, 4096 x 4096 x 128,
-// one thread: 126 GOP/s, VPSIGNB alone 118, XOR/SUB alone 111).
-LLAMA_TARGET_AVX2 inline __m256i signed_x(__m256i x, __m256i w_or_mask, int half) {
-    if (half == 0) return _mm256_sign_epi8(x, w_or_mask);
-    return _mm256_sub_epi8(_mm256_xor_si256(x, w_or_mask), w_or_mask);
-}
-
-// Q8_0 / Q4_0: tokens [t0, t0 + T), rows 0-7 (kHalves 1) or 0-15 (2) of the panel. Each weight
-// register is loaded once per block and multiplied by all T tokens (weights outer, tokens inner),
-// and each token broadcast serves both 8-row halves, so the panel is read once per token tile.
-// kMin: Q4_1 (kQ8 false) / Q5_1 (kQ8 true: its codes up to 31 would overflow 8 int16 sums; they
-// are unsigned, so no sign handling), the block's product without the bias plus m times the
-// block sum of x.
-template <bool kQ8, int kHalves, int T, bool kMin = false>
+// Q4_0 / Q4_1 / Q5_1: tokens [t0, t0 + T), rows 0-7 (kHalves 1) or 0-15 (2) of the panel. Each
+// weight register is loaded once per block and multiplied by all T tokens (weights outer, tokens
+// inner), and each token broadcast serves both 8-row halves, so the panel is read once per token
+// tile. kWide: Q5_1, whose codes up to 31 would overflow 8 int16 sums, widened each time. kMin:
+// Q4_1 / Q5_1, the block's product without the bias plus m times the block sum of x.
+template <bool kWide, int kHalves, int T, bool kMin = false>
 LLAMA_TARGET_AVX2 void tile_32(const PanelGemmArgs& args, int64_t t0) {
     constexpr int64_t kBlockBytes = kMin ? kQ32MinPanelBlock : kQ32PanelBlock;
-    constexpr bool kSigned = kQ8 && !kMin;  // Q8_0; Q5_1's codes are unsigned
     const QuantizedBatch& x = *args.x;
     const int64_t slot0 = x.slot(0, t0), slot_stride = x.slot_stride(t0);
     const __m256i ones = _mm256_set1_epi16(1);
@@ -93,7 +80,7 @@ LLAMA_TARGET_AVX2 void tile_32(const PanelGemmArgs& args, int64_t t0) {
         const std::byte* block = args.panel + b * kBlockBytes;
         const int64_t at = slot0 + b * slot_stride;
         const int8_t* xq = x.qs.data() + at * 32;
-        __m256i sum[kHalves][T];  // Q4_0: int16 pair sums; Q8_0: int32
+        __m256i sum[kHalves][T];  // int16 pair sums; kWide: int32
         for (int h = 0; h < kHalves; ++h) {
             for (int t = 0; t < T; ++t) sum[h][t] = _mm256_setzero_si256();
         }
@@ -101,32 +88,16 @@ LLAMA_TARGET_AVX2 void tile_32(const PanelGemmArgs& args, int64_t t0) {
         // sums.
 #pragma GCC unroll 2
         for (int k = 0; k < 8; ++k) {
-            // Q8_0: w[h] keeps the values for VPSIGNB (h = 0) or becomes the mask of the
-            // negative ones (h = 1), see signed_x.
             __m256i w[kHalves];
-            __m256i magnitude[kHalves];
-            for (int h = 0; h < kHalves; ++h) {
-                w[h] = load(block + 64 * k + 32 * h);
-                if constexpr (kSigned) {
-                    if (h == 0) {
-                        magnitude[h] = _mm256_abs_epi8(w[h]);
-                    } else {
-                        const __m256i negative = _mm256_cmpgt_epi8(_mm256_setzero_si256(), w[h]);
-                        magnitude[h] = _mm256_sub_epi8(_mm256_xor_si256(w[h], negative), negative);
-                        w[h] = negative;
-                    }
-                }
-            }
+            for (int h = 0; h < kHalves; ++h) w[h] = load(block + 64 * k + 32 * h);
             for (int t = 0; t < T; ++t) {
                 const __m256i xt = broadcast4(xq + 32 * t + 4 * k);
                 for (int h = 0; h < kHalves; ++h) {
-                    if constexpr (kQ8) {
-                        const __m256i p =
-                            kSigned ? _mm256_maddubs_epi16(magnitude[h], signed_x(xt, w[h], h))
-                                    : _mm256_maddubs_epi16(w[h], xt);
+                    const __m256i p = _mm256_maddubs_epi16(w[h], xt);
+                    if constexpr (kWide) {
                         sum[h][t] = _mm256_add_epi32(sum[h][t], _mm256_madd_epi16(p, ones));
                     } else {
-                        sum[h][t] = _mm256_add_epi16(sum[h][t], _mm256_maddubs_epi16(w[h], xt));
+                        sum[h][t] = _mm256_add_epi16(sum[h][t], p);
                     }
                 }
             }
@@ -136,7 +107,7 @@ LLAMA_TARGET_AVX2 void tile_32(const PanelGemmArgs& args, int64_t t0) {
             const __m256 d = _mm256_load_ps(reinterpret_cast<const float*>(block + 512 + 32 * h));
             for (int t = 0; t < T; ++t) {
                 __m256i dot = sum[h][t];
-                if constexpr (!kQ8) {
+                if constexpr (!kWide) {
                     dot = _mm256_madd_epi16(dot, ones);
                     if constexpr (!kMin)
                         dot = _mm256_add_epi32(dot, _mm256_set1_epi32(x.bias[at + t]));
@@ -156,6 +127,60 @@ LLAMA_TARGET_AVX2 void tile_32(const PanelGemmArgs& args, int64_t t0) {
         for (int t = 0; t < T; ++t) {
             store_rows(args.y + (t0 + t) * args.ldy + 8 * h, args.n_rows - 8 * h, acc[h][t]);
         }
+    }
+}
+
+// Q8_0 on a split panel (split_q8_panel_avx2): w + 128 = 16 * high + low with both nibbles
+// 0..15, so VPMADDUBSW multiplies them by the signed activations directly and 8 results add up
+// in int16 (8 * 2 * 15 * 128 < 32767) as Q4_0's do. The sum starts at the activation bias
+// (-128 * block sum) that cancels the offset. Per 32 products that is two VPMADDUBSW and two
+// int16 adds, where ggml's sign trick (VPMADDUBSW of |w| and x with w's sign) takes a sign
+// (VPSIGNB, or XOR and SUB), VPMADDUBSW, VPMADDWD and an int32 add: VPMADDUBSW, VPMADDWD and
+// VPSIGNB share two ports (Intel and Zen 4 alike), which held that tile at 3 of them per 32
+// products. One thread, 4096 x 4096 x 128 tokens, Intel Xeon, alternating runs: 95-105 -> 105-112
+// GOP/s. One 8-row half at a time (the two planes' int16 sums take two registers a token).
+template <int T>
+LLAMA_TARGET_AVX2 void tile_q8_split(const PanelGemmArgs& args, int64_t t0, int half) {
+    const QuantizedBatch& x = *args.x;
+    const int64_t slot0 = x.slot(0, t0), slot_stride = x.slot_stride(t0);
+    __m256 acc[T];
+    for (int t = 0; t < T; ++t) acc[t] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < args.n_blocks; ++b) {
+        const std::byte* block = args.panel + b * kQ8SplitPanelBlock + 32 * half;
+        const int64_t at = slot0 + b * slot_stride;
+        const int8_t* xq = x.qs.data() + at * 32;
+        __m256i low[T], high[T];
+        {
+            const __m256i w_low = load(block), w_high = load(block + 512);
+            for (int t = 0; t < T; ++t) {
+                const __m256i xt = broadcast4(xq + 32 * t);
+                low[t] = _mm256_maddubs_epi16(w_low, xt);
+                high[t] = _mm256_maddubs_epi16(w_high, xt);
+            }
+        }
+#pragma GCC unroll 7
+        for (int k = 1; k < 8; ++k) {
+            const __m256i w_low = load(block + 64 * k);
+            const __m256i w_high = load(block + 512 + 64 * k);
+            for (int t = 0; t < T; ++t) {
+                const __m256i xt = broadcast4(xq + 32 * t + 4 * k);
+                low[t] = add_epi16_in_order(low[t], _mm256_maddubs_epi16(w_low, xt));
+                high[t] = add_epi16_in_order(high[t], _mm256_maddubs_epi16(w_high, xt));
+            }
+        }
+        const __m256 d = _mm256_load_ps(reinterpret_cast<const float*>(block + 1024));
+        const float* dx = x.scales.data() + at;
+        for (int t = 0; t < T; ++t) {
+            const __m256i dot =
+                _mm256_add_epi32(_mm256_add_epi32(_mm256_madd_epi16(high[t], _mm256_set1_epi16(16)),
+                                                  _mm256_madd_epi16(low[t], _mm256_set1_epi16(1))),
+                                 _mm256_set1_epi32(x.bias[at + t]));
+            acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot),
+                                     _mm256_mul_ps(d, _mm256_set1_ps(dx[t])), acc[t]);
+        }
+    }
+    for (int t = 0; t < T; ++t) {
+        store_rows(args.y + (t0 + t) * args.ldy + 8 * half, args.n_rows - 8 * half, acc[t]);
     }
 }
 
@@ -288,8 +313,9 @@ void run_tokens(const PanelGemmArgs& args) {
 
 using Tile32Fn = void (*)(const PanelGemmArgs&, int64_t);
 
-// Q8_0 / Q4_0: full tiles of kTokens32 tokens, then one of the rest; panels of more than 8 rows
-// run both halves in one pass. kVnni: the AVX-VNNI tiles (no kMin).
+// Q4_0 / Q4_1 / Q5_1 (and Q8_0 / Q4_0 with kVnni, the AVX-VNNI tiles, no kMin): full tiles of
+// kTokens32 tokens, then one of the rest; panels of more than 8 rows run both halves in one pass.
+// kQ8: Q8_0 (VNNI) or Q5_1's wide codes (tile_32's kWide).
 template <bool kQ8, bool kMin = false, bool kVnni = false>
 void run_tokens_32(const PanelGemmArgs& args) {
     static constexpr auto tiles = []<size_t... I>(std::index_sequence<I...>) {
@@ -308,6 +334,11 @@ void run_tokens_32(const PanelGemmArgs& args) {
     for_each_tile(*args.x, kTokens32,
                   [&](int64_t t0, int64_t count) { by_count[count - 1](args, t0); });
 }
+
+template <int T>
+struct TileQ8Split {
+    static constexpr TileFn fn = tile_q8_split<T>;
+};
 
 template <int kSubs, int kRun>
 struct TileK {
@@ -351,10 +382,56 @@ LLAMA_TARGET_AVX2 void transpose_16x8_avx2(const uint32_t* rows, int64_t row_str
     }
 }
 
+int64_t panel_block_bytes_avx2(DType weight_type) {
+    return panel_type(weight_type) == DType::Q8_0 ? kQ8SplitPanelBlock
+                                                  : panel_block_bytes(weight_type);
+}
+
+namespace {
+
+// 32 signed bytes at in as the nibbles of their value + 128, at low and high.
+LLAMA_TARGET_AVX2 inline void split_32(const std::byte* in, std::byte* low, std::byte* high) {
+    const __m256i w = _mm256_xor_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(in)),
+                                       _mm256_set1_epi8(static_cast<char>(0x80)));
+    const __m256i nibble = _mm256_set1_epi8(0x0f);
+    _mm256_store_si256(reinterpret_cast<__m256i*>(low), _mm256_and_si256(w, nibble));
+    _mm256_store_si256(reinterpret_cast<__m256i*>(high),
+                       _mm256_and_si256(_mm256_srli_epi16(w, 4), nibble));
+}
+
+}  // namespace
+
+LLAMA_TARGET_AVX2 void pack_q8_0_r16_split_avx2(const std::byte* group, int64_t n_blocks,
+                                                std::byte* panel) {
+    for (int64_t b = 0; b < n_blocks; ++b) {
+        const std::byte* in = group + b * kQ8_0R16Group;
+        std::byte* out = panel + b * kQ8SplitPanelBlock;
+        for (int i = 0; i < 16; ++i) {
+            split_32(in + kQ8_0R16Qs + 32 * i, out + 32 * i, out + 512 + 32 * i);
+        }
+        for (int i = 0; i < 2; ++i) {
+            const __m128i d = _mm_loadu_si128(reinterpret_cast<const __m128i*>(in + kQ8_0R16D) + i);
+            _mm256_store_ps(reinterpret_cast<float*>(out + 1024) + 8 * i, _mm256_cvtph_ps(d));
+        }
+    }
+}
+
+LLAMA_TARGET_AVX2 void split_q8_panel_avx2(std::byte* panel, int64_t n_blocks) {
+    // From the last block down: block b's split form starts at or after its packed form, so
+    // it overwrites only blocks already split or itself (copied first).
+    for (int64_t b = n_blocks - 1; b >= 0; --b) {
+        alignas(64) std::byte packed[kQ32PanelBlock];
+        std::memcpy(packed, panel + b * kQ32PanelBlock, sizeof(packed));
+        std::byte* out = panel + b * kQ8SplitPanelBlock;
+        for (int i = 0; i < 16; ++i) split_32(packed + 32 * i, out + 32 * i, out + 512 + 32 * i);
+        std::memcpy(out + 1024, packed + 512, 64);
+    }
+}
+
 void panel_gemm_avx2(const PanelGemmArgs& args) {
     switch (args.dtype) {
         case DType::Q8_0:
-            run_tokens_32<true>(args);
+            run_tokens<kTokens32, TileQ8Split>(args);
             break;
         case DType::Q4_0:
             run_tokens_32<false>(args);
@@ -399,6 +476,9 @@ void panel_gemm_avx_vnni(const PanelGemmArgs& args) {
 
 namespace llama::kernels::detail {
 void panel_gemm_avx2(const PanelGemmArgs& args) { panel_gemm_scalar(args); }
+int64_t panel_block_bytes_avx2(DType weight_type) { return panel_block_bytes(weight_type); }
+void split_q8_panel_avx2(std::byte*, int64_t) {}
+void pack_q8_0_r16_split_avx2(const std::byte*, int64_t, std::byte*) {}
 void panel_gemm_avx_vnni(const PanelGemmArgs& args) { panel_gemm_scalar(args); }
 void transpose_16x8_avx2(const uint32_t* rows, int64_t row_stride, std::byte* out) {
     transpose_16x8_portable(rows, row_stride, out);

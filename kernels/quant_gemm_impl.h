@@ -32,6 +32,9 @@ namespace llama::kernels::detail {
 inline constexpr int kPanelRows = 16;
 inline constexpr int64_t kQ32PanelBlock = 8 * 64 + 64;             // 576
 inline constexpr int64_t kQ32MinPanelBlock = kQ32PanelBlock + 64;  // 640: Q4_1/Q5_1, with mins
+// The AVX2 path's Q8_0 block (1088 bytes): w + 128 as two nibble planes, low[8][16][4] then
+// high[8][16][4], then d[16] (split_q8_panel_avx2).
+inline constexpr int64_t kQ8SplitPanelBlock = 2 * 8 * 64 + 64;
 // Offsets inside a K-quant panel super-block.
 inline constexpr int64_t kKPanelScales = 64 * 64;  // 4096
 inline constexpr int64_t kKPanelMinsFromEnd = 8 * 64 + 2 * 64;
@@ -146,6 +149,13 @@ struct PanelGemmArgs {
 };
 
 void panel_gemm_scalar(const PanelGemmArgs& args);
+// The AVX2 kernel reads Q8_0 panels (and those that pack as Q8_0) split into nibble planes:
+// panel_block_bytes_avx2 gives their size, split_q8_panel_avx2 rewrites a packed Q8_0 panel of
+// n_blocks blocks into them in place (the buffer holding n_blocks * kQ8SplitPanelBlock bytes).
+int64_t panel_block_bytes_avx2(DType weight_type);
+void split_q8_panel_avx2(std::byte* panel, int64_t n_blocks);
+// pack_panel_r16 and split_q8_panel_avx2 in one pass, for Q8_0_R16.
+void pack_q8_0_r16_split_avx2(const std::byte* group, int64_t n_blocks, std::byte* panel);
 void panel_gemm_avx2(const PanelGemmArgs& args);
 void panel_gemm_avx_vnni(const PanelGemmArgs& args);  // Q8_0 / Q4_0 on AVX-VNNI, else AVX2
 void panel_gemm_avx512(const PanelGemmArgs& args);

@@ -76,7 +76,8 @@ TEST(Interleave, Q8_0LayoutByteByByte) {
 
 // Q8_0 codes of -128 (ggml never writes them, a file may hold them): on every path, 1 to 9
 // tokens, the interleaved products equal the base type's portable kernel (the AVX2 kernel reads
-// |w| unsigned, so -128 must not wrap).
+// |w| unsigned, so -128 must not wrap), and so do the GEMM's of 13 tokens, from the base and the
+// interleaved layout (the AVX2 GEMM reads the nibbles of w + 128).
 TEST(Interleave, Q8_0MinusOneTwentyEight) {
     const int64_t rows = 32, cols = 256;
     auto original = random_weights(DType::Q8_0, rows, cols, 11);
@@ -105,6 +106,31 @@ TEST(Interleave, Q8_0MinusOneTwentyEight) {
         for (int64_t i = 0; i < 9 * rows; ++i) {
             ASSERT_NEAR(y[i], reference[i], 1e-5 * largest)
                 << quant_path_name(path) << " token " << i / rows << " row " << i % rows;
+        }
+    }
+    const int64_t tokens = 13;
+    const auto floats = test::random_floats(tokens * cols, 13);
+    QuantizedBatch batch;
+    QuantPanelBuffer panel;
+    quantize_batch(QuantPath::Scalar, DType::Q8_0, floats, tokens, batch);
+    std::vector<float> gemm_reference(tokens * rows);
+    gemm_quant(QuantPath::Scalar, w_base, batch, gemm_reference, rows, panel);
+    double gemm_largest = 0;
+    for (float v : gemm_reference) {
+        gemm_largest = std::max(gemm_largest, std::fabs(static_cast<double>(v)));
+    }
+    ASSERT_GT(gemm_largest, 0.0);
+    for (QuantPath path :
+         {QuantPath::Scalar, QuantPath::Avx2, QuantPath::AvxVnni, QuantPath::Avx512Vnni}) {
+        if (!quant_path_supported(path)) continue;
+        for (const Matrix& m : {w_base, w}) {
+            std::vector<float> y(tokens * rows);
+            gemm_quant(path, m, batch, y, rows, panel);
+            for (int64_t i = 0; i < tokens * rows; ++i) {
+                ASSERT_NEAR(y[i], gemm_reference[i], 1e-5 * gemm_largest)
+                    << quant_path_name(path) << " " << dtype_name(m.dtype) << " token " << i / rows
+                    << " row " << i % rows;
+            }
         }
     }
 }
