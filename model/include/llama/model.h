@@ -103,8 +103,9 @@ using LoadProgressCallback = std::function<bool(float fraction)>;
 struct LoadOptions {
     // Store Q4_0 / Q4_K / IQ4_NL / Q8_0 (and on AVX-512 VNNI Q6_K) weights with every 16 rows
     // interleaved, the layout the matrix-vector and GEMM kernels read fastest, and the other
-    // quantized matrices as copies out of the file's pages (the same memory; GGUF files); false
-    // keeps the file's layout and pages (A/B timing).
+    // matrices (quantized or float) as copies out of the file's pages in huge pages where the
+    // kernel grants them (the same memory, read faster; GGUF files); false keeps the file's layout
+    // and pages (A/B timing; loads faster).
     bool interleave_weights = true;
 };
 
