@@ -263,7 +263,8 @@ bool quant_path_supported(QuantPath path);  // the CPU can run it, whatever the 
 QuantPath best_quant_path();
 // The layout the loader keeps quantized weights of `file_type` in: their row-interleaved type
 // (quant_interleave.h) where the active ISA level has a kernel for it, else the file's type.
-// Q6_K is interleaved only where its AVX-512 kernel runs.
+// Q6_K is interleaved only where a SIMD kernel for it runs (AVX2, AVX-512), not on the portable
+// path.
 DType load_layout(DType file_type);
 const char* quant_path_name(QuantPath path);
 void matvec_quant(QuantPath path, const Matrix& w, const QuantizedActivations& x,

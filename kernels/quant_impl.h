@@ -151,21 +151,14 @@ inline void r16_groups_loop(const QuantMatvecArgs& args, int64_t block_values,
 void quant_matvec_r16_deinterleaved(const QuantMatvecArgs& args,
                                     void (*base_matvec)(const QuantMatvecArgs&));
 
-// The interleaved types' group kernels of one instruction set. A type whose table is empty (Q6_K
-// on AVX2) runs base_matvec, the same instruction set's kernel for the file layout, on each group
-// taken back to rows: correct, not fast (the loader does not interleave it there, load_layout).
+// The interleaved types' group kernels of one instruction set.
 struct R16Kernels {
     std::span<const R16GroupKernel> q4_0, q4_k, iq4_nl, q8_0, q6_k;
-    void (*base_matvec)(const QuantMatvecArgs&);
 };
 
 inline void r16_dispatch(const QuantMatvecArgs& args, const R16Kernels& kernels) {
     const auto run = [&](int64_t block_values, std::span<const R16GroupKernel> table) {
-        if (table.empty()) {
-            quant_matvec_r16_deinterleaved(args, kernels.base_matvec);
-        } else {
-            r16_groups_loop(args, block_values, table);
-        }
+        r16_groups_loop(args, block_values, table);
     };
     switch (args.dtype) {
         case DType::Q4_0_R16:

@@ -171,7 +171,7 @@ void matmul_quant(QuantPath path, const Matrix& w, std::span<const QuantizedActi
 
 DType load_layout(DType file_type) {
     const DType interleaved = interleaved_type(file_type);
-    if (interleaved == DType::Q6_K_R16 && best_quant_path() != QuantPath::Avx512Vnni) {
+    if (interleaved == DType::Q6_K_R16 && best_quant_path() == QuantPath::Scalar) {
         return file_type;
     }
     return interleaved;

@@ -1,10 +1,10 @@
-// AVX2 products of row-interleaved Q4_0 / Q4_K / IQ4_NL / Q8_0 weights (quant_interleave.h) with 1
-// to a few tokens: each 16-row group as two halves of 8 rows, lane i of a 256-bit vector = row i of
-// the half. VPMADDUBSW multiplies the unsigned nibbles by 4 broadcast signed activation bytes into
-// int16 pairs; 8 of them (32 values) are summed in int16 (at most 8 * 2 * 15 * 127 = 30480, no
-// saturation) before VPMADDWD widens them: by ones (Q4_0) or by the sub-block scale in both halves
-// of the lane (Q4_K, exact in int32). As in the AVX-512 file, each token's arithmetic does not
-// depend on the others in the batch.
+// AVX2 products of row-interleaved Q4_0 / Q4_K / IQ4_NL / Q8_0 / Q6_K weights (quant_interleave.h)
+// with 1 to a few tokens: each 16-row group as two halves of 8 rows, lane i of a 256-bit vector =
+// row i of the half. VPMADDUBSW multiplies the unsigned nibbles by 4 broadcast signed activation
+// bytes into int16 pairs; 8 of them (32 values) are summed in int16 (at most 8 * 2 * 15 * 127 =
+// 30480, no saturation) before VPMADDWD widens them: by ones (Q4_0) or by the sub-block scale in
+// both halves of the lane (Q4_K, exact in int32). As in the AVX-512 file, each token's arithmetic
+// does not depend on the others in the batch.
 
 #include <algorithm>
 #include <cstdint>
@@ -224,6 +224,116 @@ LLAMA_TARGET_AVX2 void q4_k_group(const std::byte* group, int64_t n_blocks,
     }
 }
 
+// VPSHUFB indices putting byte `low` (0..3) of every 32-bit lane into the high byte of the lane's
+// low 16-bit half and byte `high` into that of its high half, zeroing the low bytes: an arithmetic
+// shift right by 8 then sign-extends the two int8 values into an int16 pair.
+LLAMA_TARGET_AVX2 inline __m256i signed_pair_picker(int low, int high) {
+    const __m256i lane_offsets = _mm256_set_epi32(12, 8, 4, 0, 12, 8, 4, 0);
+    const __m256i offsets =
+        _mm256_or_si256(_mm256_slli_epi32(lane_offsets, 8), _mm256_slli_epi32(lane_offsets, 24));
+    const uint32_t index =
+        0x00800080u | static_cast<uint32_t>(low) << 8 | static_cast<uint32_t>(high) << 24;
+    return _mm256_add_epi32(_mm256_set1_epi32(static_cast<int32_t>(index)), offsets);
+}
+
+LLAMA_TARGET_AVX2 inline __m256i pick_signed_pair(__m256i words, int low, int high) {
+    return _mm256_srai_epi16(_mm256_shuffle_epi8(words, signed_pair_picker(low, high)), 8);
+}
+
+// One half (8 rows) of one Q6_K super-block group, added into acc. Per 4-byte chunk the two ql
+// words and the qh word make four vectors of 6-bit codes (as in the AVX-512 file); VPMADDUBSW
+// pairs reach 2 * 63 * 127 = 16002, so two chunks' products are summed in int16 before VPMADDWD
+// by the sub-block's int8 scale (sign-extended into both halves of the lane). The codes' offset
+// of 32 is -32 x the scales times the activations' 16-value sums (VPMADDWD on scale pairs).
+template <int T>
+LLAMA_TARGET_AVX2 inline void q6_k_block_half(const std::byte* g, int half, int64_t b,
+                                              const QuantizedActivations* x, __m256* acc) {
+    const __m256i low_mask = _mm256_set1_epi8(0x0F);
+    const __m256i high_mask = _mm256_set1_epi8(0x30);
+    const std::byte* rows = g + 32 * half;
+    __m256i scale_words[4];
+    for (int w = 0; w < 4; ++w) scale_words[w] = load256(rows + kQ6_KR16Scales + 64 * w);
+
+    __m256i offsets[T];
+    for (int t = 0; t < T; ++t) offsets[t] = _mm256_setzero_si256();
+    for (int j = 0; j < 8; ++j) {  // sub-blocks 2j, 2j + 1: bytes 2j % 4, + 1 of word j / 2
+        const __m256i pair = pick_signed_pair(scale_words[j / 2], (2 * j) % 4, (2 * j) % 4 + 1);
+        for (int t = 0; t < T; ++t) {
+            offsets[t] = _mm256_add_epi32(
+                offsets[t],
+                _mm256_madd_epi16(pair, broadcast4(x[t].bsums.data() + b * 16 + 2 * j)));
+        }
+    }
+    __m256i sums[T];
+    for (int t = 0; t < T; ++t) {
+        sums[t] = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(offsets[t], 5));
+    }
+
+    for (int h = 0; h < 2; ++h) {
+        for (int quad = 0; quad < 2; ++quad) {  // chunks 4 * quad .. + 3: 4 sub-blocks
+            if (half == 0) prefetch_q6_k_quarter<T>(g, 2 * h + quad);  // the group's lines, once
+            __m256i scale[4];  // of q1..q4's sub-blocks 8h + quad + 0, 2, 4, 6
+            for (int i = 0; i < 4; ++i) {
+                const int s = 8 * h + quad + 2 * i;
+                scale[i] = pick_signed_pair(scale_words[s / 4], s % 4, s % 4);
+            }
+            for (int pair = 0; pair < 2; ++pair) {
+                __m256i p[4][T];
+                for (int kk = 0; kk < 2; ++kk) {
+                    const int k = 4 * quad + 2 * pair + kk;
+                    const std::byte* chunk =
+                        rows + kQ6_KR16Chunks + kQ6_KR16ChunkBytes * (8 * h + k);
+                    const __m256i a = load256(chunk);
+                    const __m256i bq = load256(chunk + 64);
+                    const __m256i hb = load256(chunk + 128);
+                    const __m256i q[4] = {
+                        _mm256_or_si256(_mm256_and_si256(a, low_mask),
+                                        _mm256_and_si256(_mm256_slli_epi16(hb, 4), high_mask)),
+                        _mm256_or_si256(_mm256_and_si256(bq, low_mask),
+                                        _mm256_and_si256(_mm256_slli_epi16(hb, 2), high_mask)),
+                        _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(a, 4), low_mask),
+                                        _mm256_and_si256(hb, high_mask)),
+                        _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(bq, 4), low_mask),
+                                        _mm256_and_si256(_mm256_srli_epi16(hb, 2), high_mask))};
+                    for (int i = 0; i < 4; ++i) {
+                        for (int t = 0; t < T; ++t) {
+                            const int8_t* xq = x[t].qs.data() + b * 256 + 128 * h + 32 * i + 4 * k;
+                            const __m256i product = _mm256_maddubs_epi16(q[i], broadcast4(xq));
+                            p[i][t] = kk == 0 ? product : _mm256_add_epi16(p[i][t], product);
+                        }
+                    }
+                }
+                for (int i = 0; i < 4; ++i) {
+                    for (int t = 0; t < T; ++t) {
+                        sums[t] = _mm256_add_epi32(sums[t], _mm256_madd_epi16(p[i][t], scale[i]));
+                    }
+                }
+            }
+        }
+    }
+    const __m256 d = load_f16x8(g + kQ6_KR16D + 16 * half);
+    for (int t = 0; t < T; ++t) {
+        acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(d, _mm256_set1_ps(x[t].scales[b])),
+                                 _mm256_cvtepi32_ps(sums[t]), acc[t]);
+    }
+}
+
+template <int T>
+LLAMA_TARGET_AVX2 void q6_k_group(const std::byte* group, int64_t n_blocks,
+                                  const QuantizedActivations* x, float* y, int64_t ldy) {
+    __m256 acc[2][T];
+    for (int t = 0; t < T; ++t) acc[0][t] = acc[1][t] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < n_blocks; ++b) {
+        const std::byte* g = group + b * kQ6_KR16Group;
+        q6_k_block_half<T>(g, 0, b, x, acc[0]);
+        q6_k_block_half<T>(g, 1, b, x, acc[1]);
+    }
+    for (int t = 0; t < T; ++t) {
+        _mm256_storeu_ps(y + t * ldy, acc[0][t]);
+        _mm256_storeu_ps(y + t * ldy + 8, acc[1][t]);
+    }
+}
+
 }  // namespace
 
 void quant_matvec_r16_avx2(const QuantMatvecArgs& args) {
@@ -235,8 +345,9 @@ void quant_matvec_r16_avx2(const QuantMatvecArgs& args) {
                                                 signed8_group<3, true>, signed8_group<4, true>};
     static constexpr R16GroupKernel kQ8_0[] = {signed8_group<1, false>, signed8_group<2, false>,
                                                signed8_group<3, false>, signed8_group<4, false>};
-    // No interleaved Q6_K kernel on AVX2 (the loader keeps Q6_K's file layout there).
-    r16_dispatch(args, {kQ4_0, kQ4_K, kIq4Nl, kQ8_0, {}, quant_matvec_avx2});
+    static constexpr R16GroupKernel kQ6_K[] = {q6_k_group<1>, q6_k_group<2>, q6_k_group<3>,
+                                               q6_k_group<4>};
+    r16_dispatch(args, {kQ4_0, kQ4_K, kIq4Nl, kQ8_0, kQ6_K});
 }
 
 }  // namespace llama::kernels::detail

@@ -306,7 +306,7 @@ void quant_matvec_r16_avx512(const QuantMatvecArgs& args) {
         block32_group<5, kQ8>, block32_group<6, kQ8>, block32_group<7, kQ8>, block32_group<8, kQ8>};
     static constexpr R16GroupKernel kQ6_K[] = {q6_k_group<1>, q6_k_group<2>, q6_k_group<3>,
                                                q6_k_group<4>};
-    r16_dispatch(args, {kQ4_0, kQ4_K, kIq4Nl, kQ8_0, kQ6_K, quant_matvec_avx512});
+    r16_dispatch(args, {kQ4_0, kQ4_K, kIq4Nl, kQ8_0, kQ6_K});
 }
 
 }  // namespace llama::kernels::detail

@@ -168,10 +168,10 @@ class GgufModelReader {
         return fused;
     }
 
-    // A Q4_0 / Q4_K / IQ4_NL / Q8_0 (and, on AVX-512, Q6_K) matrix of whole 16-row groups as its
+    // A Q4_0 / Q4_K / IQ4_NL / Q8_0 / Q6_K matrix of whole 16-row groups as its
     // row-interleaved type (kernels/quant_interleave.h, kernels::load_layout): in place in a copy
     // the loader made (fused q/k/v, gate/up), else into a buffer of its own, the file's pages
-    // released. Other matrices (Q5_K, Q6_K without AVX-512, F16, BF16, F32, ...) are copied as
+    // released. Other matrices (Q5_K, Q6_K on the portable path, F16, BF16, F32, ...) are copied as
     // they are into such a buffer (copy_from_file). The matrix takes the same memory either way.
     Matrix interleave(const Matrix& m, std::vector<std::shared_ptr<const void>>& storage) const {
         const DType type = kernels::load_layout(m.dtype);

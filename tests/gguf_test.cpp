@@ -446,8 +446,8 @@ TEST(GgufLoader, InterleavesQ4MatricesAtLoad) {
     }
 }
 
-// Matrices without an interleaved layout (Q6_K, Q5_0, F16, BF16, F32, ...) are copied into the
-// model's own buffers, byte for byte, when the loader repacks.
+// Matrices without an interleaved layout (Q5_0, F16, BF16, F32, Q6_K on the portable path) are
+// copied into the model's own buffers, byte for byte, when the loader repacks.
 TEST(GgufLoader, CopiesOtherMatricesOutOfTheFile) {
     for (GgmlType type :
          {GgmlType::Q6_K, GgmlType::Q5_0, GgmlType::F16, GgmlType::BF16, GgmlType::F32}) {
@@ -464,7 +464,7 @@ TEST(GgufLoader, CopiesOtherMatricesOutOfTheFile) {
         const auto* file = static_cast<const MappedFile*>(model.storage[0].get());
         const auto* plain_file = static_cast<const MappedFile*>(plain.storage[0].get());
         const auto check = [&](const Matrix& loaded, const Matrix& original) {
-            // Q6_K is interleaved where its AVX-512 kernel runs (kernels::load_layout), else
+            // Q6_K is interleaved where a SIMD kernel for it runs (kernels::load_layout), else
             // copied as it is.
             const DType expected = original.rows % kernels::kInterleaveRows == 0
                                        ? kernels::load_layout(original.dtype)

@@ -101,8 +101,8 @@ struct LlamaModel {
 using LoadProgressCallback = std::function<bool(float fraction)>;
 
 struct LoadOptions {
-    // Store Q4_0 / Q4_K / IQ4_NL / Q8_0 (and on AVX-512 VNNI Q6_K) weights with every 16 rows
-    // interleaved, the layout the matrix-vector and GEMM kernels read fastest, and the other
+    // Store Q4_0 / Q4_K / IQ4_NL / Q8_0 / Q6_K (Q6_K where a SIMD path runs) weights with every 16
+    // rows interleaved, the layout the matrix-vector and GEMM kernels read fastest, and the other
     // matrices (quantized or float) as copies out of the file's pages in huge pages where the
     // kernel grants them (the same memory, read faster; GGUF files); false keeps the file's layout
     // and pages (A/B timing; loads faster).
