@@ -52,8 +52,12 @@ void gemm_fma_panel_scalar(std::span<const float> panel, int n_rows, int64_t col
                            int64_t ldy);
 void gemm_fma_panel_avx2(std::span<const float> panel, int n_rows, int64_t cols,
                          std::span<const float> packed_x, int64_t n_tokens, float* y, int64_t ldy);
+void gemm_fma_panel_avx512(std::span<const float> panel, int n_rows, int64_t cols,
+                           std::span<const float> packed_x, int64_t n_tokens, float* y,
+                           int64_t ldy);
 
-// Whether the AVX2 kernel can run here (CPU support, ignoring the cap), for tests.
+// Whether the AVX2 / AVX-512 kernel can run here (CPU support, ignoring the cap), for tests.
 bool gemm_fma_avx2_available();
+bool gemm_fma_avx512_available();
 
 }  // namespace llama::kernels

@@ -87,8 +87,15 @@ TEST(GemmFma, ActivationsArePackedInTokenTilesWithZeroPadding) {
 }
 
 // y from `kernel` for every token count 1..13 (full and partial tiles), against float64.
-void check_kernel(bool avx2) {
-    if (avx2 && !gemm_fma_avx2_available()) GTEST_SKIP() << "no AVX2/FMA on this CPU";
+enum class Kernel { Scalar, Avx2, Avx512 };
+
+void check_kernel(Kernel kernel) {
+    if (kernel == Kernel::Avx2 && !gemm_fma_avx2_available()) {
+        GTEST_SKIP() << "no AVX2/FMA on this CPU";
+    }
+    if (kernel == Kernel::Avx512 && !gemm_fma_avx512_available()) {
+        GTEST_SKIP() << "no AVX-512 on this CPU";
+    }
     for (const int64_t cols : {1, 17, 64, 300}) {
         for (const int n_rows : {1, 9, 16}) {
             const Weights w = make_weights(DType::F16, n_rows, cols, 5);
@@ -104,10 +111,13 @@ void check_kernel(bool avx2) {
                 std::vector<float> y(static_cast<size_t>(n_tokens * ldy), -7.0f);
                 std::vector<float> reference(y.size(), -7.0f);
                 gemm_fma_panel_scalar(panel, n_rows, cols, packed, n_tokens, reference.data(), ldy);
-                if (avx2) {
-                    gemm_fma_panel_avx2(panel, n_rows, cols, packed, n_tokens, y.data(), ldy);
-                    ASSERT_EQ(y, reference) << "cols " << cols << " rows " << n_rows << " tokens "
-                                            << n_tokens << ": AVX2 differs from the scalar path";
+                if (kernel != Kernel::Scalar) {
+                    (kernel == Kernel::Avx2 ? gemm_fma_panel_avx2 : gemm_fma_panel_avx512)(
+                        panel, n_rows, cols, packed, n_tokens, y.data(), ldy);
+                    ASSERT_EQ(y, reference)
+                        << "cols " << cols << " rows " << n_rows << " tokens " << n_tokens << ": "
+                        << (kernel == Kernel::Avx2 ? "AVX2" : "AVX-512")
+                        << " differs from the scalar path";
                 }
                 for (int64_t t = 0; t < n_tokens; ++t) {
                     for (int64_t r = 0; r < ldy; ++r) {
@@ -132,8 +142,9 @@ void check_kernel(bool avx2) {
     }
 }
 
-TEST(GemmFma, ScalarKernelMatchesDoubleReference) { check_kernel(false); }
-TEST(GemmFma, Avx2KernelEqualsScalarBitForBit) { check_kernel(true); }
+TEST(GemmFma, ScalarKernelMatchesDoubleReference) { check_kernel(Kernel::Scalar); }
+TEST(GemmFma, Avx2KernelEqualsScalarBitForBit) { check_kernel(Kernel::Avx2); }
+TEST(GemmFma, Avx512KernelEqualsScalarBitForBit) { check_kernel(Kernel::Avx512); }
 
 TEST(GemmFma, RejectsBadShapesAndTypes) {
     Panel panel(static_cast<size_t>(fma_panel_size(8)));
