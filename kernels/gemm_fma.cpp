@@ -151,6 +151,18 @@ LLAMA_TARGET_AVX512 void tile_avx512(const float* panel, int n_rows, int64_t col
     for (int t = 0; t < T; ++t) _mm512_mask_storeu_ps(y + t * ldy, rows, acc[t]);
 }
 
+using Tile = void (*)(const float*, int, int64_t, const float*, float*, int64_t);
+
+// tiles[count - 1] over the packed tokens, kTokens (a multiple of the packed tile) at a time.
+template <size_t kTokens>
+void run_tiles(const Tile (&tiles)[kTokens], const float* panel, int n_rows, int64_t cols,
+               const float* x, int64_t n_tokens, float* y, int64_t ldy) {
+    for (int64_t t0 = 0; t0 < n_tokens; t0 += static_cast<int64_t>(kTokens)) {
+        const int64_t count = std::min(static_cast<int64_t>(kTokens), n_tokens - t0);
+        tiles[count - 1](panel, n_rows, cols, x + t0 * cols, y + t0 * ldy, ldy);
+    }
+}
+
 #endif
 
 void check_panel_args(std::span<const float> panel, int n_rows, int64_t cols,
@@ -233,13 +245,9 @@ void gemm_fma_panel_avx2(std::span<const float> panel, int n_rows, int64_t cols,
     check_panel_args(panel, n_rows, cols, x, n_tokens);
 #if defined(LLAMA_HAVE_X86_TARGETS)
     if (!gemm_fma_avx2_available()) throw Error("gemm_fma_panel_avx2: this CPU has no AVX2/FMA");
-    using Tile = void (*)(const float*, int, int64_t, const float*, float*, int64_t);
     static constexpr Tile tiles[] = {tile_avx2<1>, tile_avx2<2>, tile_avx2<3>,
                                      tile_avx2<4>, tile_avx2<5>, tile_avx2<6>};
-    for (int64_t t0 = 0; t0 < n_tokens; t0 += kFmaTileTokens) {
-        const int64_t count = std::min(kFmaTileTokens, n_tokens - t0);
-        tiles[count - 1](panel.data(), n_rows, cols, x.data() + t0 * cols, y + t0 * ldy, ldy);
-    }
+    run_tiles(tiles, panel.data(), n_rows, cols, x.data(), n_tokens, y, ldy);
 #else
     (void)y;
     (void)ldy;
@@ -252,15 +260,11 @@ void gemm_fma_panel_avx512(std::span<const float> panel, int n_rows, int64_t col
     check_panel_args(panel, n_rows, cols, x, n_tokens);
 #if defined(LLAMA_HAVE_X86_TARGETS)
     if (!gemm_fma_avx512_available()) throw Error("gemm_fma_panel_avx512: this CPU has no AVX-512");
-    using Tile = void (*)(const float*, int, int64_t, const float*, float*, int64_t);
-    static constexpr Tile tiles[] = {tile_avx512<1>,  tile_avx512<2>,  tile_avx512<3>,
-                                     tile_avx512<4>,  tile_avx512<5>,  tile_avx512<6>,
-                                     tile_avx512<7>,  tile_avx512<8>,  tile_avx512<9>,
-                                     tile_avx512<10>, tile_avx512<11>, tile_avx512<12>};
-    for (int64_t t0 = 0; t0 < n_tokens; t0 += kAvx512Tokens) {
-        const int64_t count = std::min(kAvx512Tokens, n_tokens - t0);
-        tiles[count - 1](panel.data(), n_rows, cols, x.data() + t0 * cols, y + t0 * ldy, ldy);
-    }
+    static constexpr Tile tiles[kAvx512Tokens] = {
+        tile_avx512<1>, tile_avx512<2>,  tile_avx512<3>,  tile_avx512<4>,
+        tile_avx512<5>, tile_avx512<6>,  tile_avx512<7>,  tile_avx512<8>,
+        tile_avx512<9>, tile_avx512<10>, tile_avx512<11>, tile_avx512<12>};
+    run_tiles(tiles, panel.data(), n_rows, cols, x.data(), n_tokens, y, ldy);
 #else
     (void)y;
     (void)ldy;

@@ -207,22 +207,28 @@ LLAMA_TARGET_AVX2 inline void q4_k_block_half(const std::byte* g, int half, int6
     }
 }
 
-// Both halves of each super-block before the next: the group is read once, front to back.
-template <int T>
-LLAMA_TARGET_AVX2 void q4_k_group(const std::byte* group, int64_t n_blocks,
-                                  const QuantizedActivations* x, float* y, int64_t ldy) {
+// A super-block type's group: both 8-row halves of each super-block (kBlockHalf) before the next,
+// so the group is read once, front to back.
+using BlockHalf = void (*)(const std::byte* g, int half, int64_t b, const QuantizedActivations* x,
+                           __m256* acc);
+template <int T, int64_t kGroupBytes, BlockHalf kBlockHalf>
+LLAMA_TARGET_AVX2 void super_block_group(const std::byte* group, int64_t n_blocks,
+                                         const QuantizedActivations* x, float* y, int64_t ldy) {
     __m256 acc[2][T];
     for (int t = 0; t < T; ++t) acc[0][t] = acc[1][t] = _mm256_setzero_ps();
     for (int64_t b = 0; b < n_blocks; ++b) {
-        const std::byte* g = group + b * kQ4_KR16Group;
-        q4_k_block_half<T>(g, 0, b, x, acc[0]);
-        q4_k_block_half<T>(g, 1, b, x, acc[1]);
+        const std::byte* g = group + b * kGroupBytes;
+        kBlockHalf(g, 0, b, x, acc[0]);
+        kBlockHalf(g, 1, b, x, acc[1]);
     }
     for (int t = 0; t < T; ++t) {
         _mm256_storeu_ps(y + t * ldy, acc[0][t]);
         _mm256_storeu_ps(y + t * ldy + 8, acc[1][t]);
     }
 }
+
+template <int T>
+constexpr R16GroupKernel q4_k_group = super_block_group<T, kQ4_KR16Group, q4_k_block_half<T>>;
 
 // VPSHUFB indices putting byte `low` (0..3) of every 32-bit lane into the high byte of the lane's
 // low 16-bit half and byte `high` into that of its high half, zeroing the low bytes: an arithmetic
@@ -319,20 +325,7 @@ LLAMA_TARGET_AVX2 inline void q6_k_block_half(const std::byte* g, int half, int6
 }
 
 template <int T>
-LLAMA_TARGET_AVX2 void q6_k_group(const std::byte* group, int64_t n_blocks,
-                                  const QuantizedActivations* x, float* y, int64_t ldy) {
-    __m256 acc[2][T];
-    for (int t = 0; t < T; ++t) acc[0][t] = acc[1][t] = _mm256_setzero_ps();
-    for (int64_t b = 0; b < n_blocks; ++b) {
-        const std::byte* g = group + b * kQ6_KR16Group;
-        q6_k_block_half<T>(g, 0, b, x, acc[0]);
-        q6_k_block_half<T>(g, 1, b, x, acc[1]);
-    }
-    for (int t = 0; t < T; ++t) {
-        _mm256_storeu_ps(y + t * ldy, acc[0][t]);
-        _mm256_storeu_ps(y + t * ldy + 8, acc[1][t]);
-    }
-}
+constexpr R16GroupKernel q6_k_group = super_block_group<T, kQ6_KR16Group, q6_k_block_half<T>>;
 
 }  // namespace
 
