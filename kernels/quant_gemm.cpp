@@ -25,11 +25,29 @@ void pack_portable(DType type, const std::byte* rows, int64_t row_stride, int n_
                        panel);
 }
 
+// The AVX2 path's panels: those of Q8_0 (and what packs as Q8_0) split into the nibble planes its
+// kernel reads (quant_gemm_impl.h), the others as every path has them.
+bool split_on_avx2(DType type) { return detail::panel_type(type) == DType::Q8_0; }
+int64_t block_bytes_avx2(DType type) {
+    return split_on_avx2(type) ? detail::kQ8SplitPanelBlock : detail::panel_block_bytes(type);
+}
+void pack_split_avx2(DType type, const std::byte* rows, int64_t row_stride, int n_rows,
+                     int64_t n_blocks, std::byte* panel) {
+    pack_avx2(type, rows, row_stride, n_rows, n_blocks, panel);
+    if (split_on_avx2(type)) detail::split_q8_panel_avx2(panel, n_blocks);
+}
+void pack_r16_split_avx2(DType type, const std::byte* group, int64_t n_blocks, std::byte* panel) {
+    if (type == DType::Q8_0_R16) return detail::pack_q8_0_r16_split_avx2(group, n_blocks, panel);
+    detail::pack_panel_r16(type, group, n_blocks, panel);
+    if (split_on_avx2(type)) detail::split_q8_panel_avx2(panel, n_blocks);
+}
+
 struct PanelFunctions {
+    // Rows in the file's layout, and a 16-row group of an interleaved matrix, as one panel.
     void (*pack)(DType, const std::byte*, int64_t, int, int64_t, std::byte*);
+    void (*pack_r16)(DType, const std::byte*, int64_t, std::byte*);
+    int64_t (*block_bytes)(DType);  // of a panel block
     void (*kernel)(const detail::PanelGemmArgs&);
-    // The kernel's Q8_0 panels are the packed ones split into nibble planes (AVX2).
-    bool split_q8 = false;
 };
 
 // The one place that maps a path to its functions (to be re-pointed at a central CPU-features
@@ -37,15 +55,19 @@ struct PanelFunctions {
 PanelFunctions panel_functions(QuantPath path) {
     switch (path) {
         case QuantPath::Avx512Vnni:
-            return {detail::pack_panel_avx512, detail::panel_gemm_avx512};
+            return {detail::pack_panel_avx512, detail::pack_panel_r16, detail::panel_block_bytes,
+                    detail::panel_gemm_avx512};
         case QuantPath::Avx2:
-            return {pack_avx2, detail::panel_gemm_avx2, true};
+            return {pack_split_avx2, pack_r16_split_avx2, block_bytes_avx2,
+                    detail::panel_gemm_avx2};
         case QuantPath::AvxVnni:
-            return {pack_avx2, detail::panel_gemm_avx_vnni};
+            return {pack_avx2, detail::pack_panel_r16, detail::panel_block_bytes,
+                    detail::panel_gemm_avx_vnni};
         case QuantPath::Scalar:
             break;
     }
-    return {pack_portable, detail::panel_gemm_scalar};
+    return {pack_portable, detail::pack_panel_r16, detail::panel_block_bytes,
+            detail::panel_gemm_scalar};
 }
 
 }  // namespace
@@ -162,20 +184,13 @@ void gemm_quant(QuantPath path, const Matrix& w, const QuantizedBatch& x, std::s
     const bool interleaved = is_interleaved(w.dtype);
     if (interleaved) check_whole_groups(w, "gemm_quant");
     static_assert(detail::kPanelRows == kInterleaveRows);
-    const bool split = functions.split_q8 && detail::panel_type(w.dtype) == DType::Q8_0;
-    panel.resize(static_cast<size_t>(n_blocks * (split ? detail::panel_block_bytes_avx2(w.dtype)
-                                                       : detail::panel_block_bytes(w.dtype))));
+    panel.resize(static_cast<size_t>(n_blocks * functions.block_bytes(w.dtype)));
     for (int64_t r0 = 0; r0 < w.rows; r0 += detail::kPanelRows) {
         const int n_rows = static_cast<int>(std::min<int64_t>(detail::kPanelRows, w.rows - r0));
-        if (split && w.dtype == DType::Q8_0_R16) {
-            detail::pack_q8_0_r16_split_avx2(w.row(r0), n_blocks, panel.data());
+        if (interleaved) {
+            functions.pack_r16(w.dtype, w.row(r0), n_blocks, panel.data());
         } else {
-            if (interleaved) {
-                detail::pack_panel_r16(w.dtype, w.row(r0), n_blocks, panel.data());
-            } else {
-                functions.pack(w.dtype, w.row(r0), stride, n_rows, n_blocks, panel.data());
-            }
-            if (split) detail::split_q8_panel_avx2(panel.data(), n_blocks);
+            functions.pack(w.dtype, w.row(r0), stride, n_rows, n_blocks, panel.data());
         }
         functions.kernel(
             {detail::panel_type(w.dtype), panel.data(), n_blocks, n_rows, &x, y.data() + r0, ldy});

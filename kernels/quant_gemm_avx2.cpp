@@ -382,11 +382,6 @@ LLAMA_TARGET_AVX2 void transpose_16x8_avx2(const uint32_t* rows, int64_t row_str
     }
 }
 
-int64_t panel_block_bytes_avx2(DType weight_type) {
-    return panel_type(weight_type) == DType::Q8_0 ? kQ8SplitPanelBlock
-                                                  : panel_block_bytes(weight_type);
-}
-
 namespace {
 
 // 32 signed bytes at in as the nibbles of their value + 128, at low and high.
@@ -476,7 +471,6 @@ void panel_gemm_avx_vnni(const PanelGemmArgs& args) {
 
 namespace llama::kernels::detail {
 void panel_gemm_avx2(const PanelGemmArgs& args) { panel_gemm_scalar(args); }
-int64_t panel_block_bytes_avx2(DType weight_type) { return panel_block_bytes(weight_type); }
 void split_q8_panel_avx2(std::byte*, int64_t) {}
 void pack_q8_0_r16_split_avx2(const std::byte*, int64_t, std::byte*) {}
 void panel_gemm_avx_vnni(const PanelGemmArgs& args) { panel_gemm_scalar(args); }

@@ -149,10 +149,9 @@ struct PanelGemmArgs {
 };
 
 void panel_gemm_scalar(const PanelGemmArgs& args);
-// The AVX2 kernel reads Q8_0 panels (and those that pack as Q8_0) split into nibble planes:
-// panel_block_bytes_avx2 gives their size, split_q8_panel_avx2 rewrites a packed Q8_0 panel of
-// n_blocks blocks into them in place (the buffer holding n_blocks * kQ8SplitPanelBlock bytes).
-int64_t panel_block_bytes_avx2(DType weight_type);
+// The AVX2 kernel reads Q8_0 panels (and those that pack as Q8_0) split into nibble planes
+// (kQ8SplitPanelBlock): split_q8_panel_avx2 rewrites a packed Q8_0 panel of n_blocks blocks into
+// them in place (the buffer holding n_blocks * kQ8SplitPanelBlock bytes).
 void split_q8_panel_avx2(std::byte* panel, int64_t n_blocks);
 // pack_panel_r16 and split_q8_panel_avx2 in one pass, for Q8_0_R16.
 void pack_q8_0_r16_split_avx2(const std::byte* group, int64_t n_blocks, std::byte* panel);

@@ -148,29 +148,23 @@ inline void r16_groups_loop(const QuantMatvecArgs& args, int64_t block_values,
     }
 }
 
-void quant_matvec_r16_deinterleaved(const QuantMatvecArgs& args,
-                                    void (*base_matvec)(const QuantMatvecArgs&));
-
 // The interleaved types' group kernels of one instruction set.
 struct R16Kernels {
     std::span<const R16GroupKernel> q4_0, q4_k, iq4_nl, q8_0, q6_k;
 };
 
 inline void r16_dispatch(const QuantMatvecArgs& args, const R16Kernels& kernels) {
-    const auto run = [&](int64_t block_values, std::span<const R16GroupKernel> table) {
-        r16_groups_loop(args, block_values, table);
-    };
     switch (args.dtype) {
         case DType::Q4_0_R16:
-            return run(32, kernels.q4_0);
+            return r16_groups_loop(args, 32, kernels.q4_0);
         case DType::IQ4_NL_R16:
-            return run(32, kernels.iq4_nl);
+            return r16_groups_loop(args, 32, kernels.iq4_nl);
         case DType::Q4_K_R16:
-            return run(256, kernels.q4_k);
+            return r16_groups_loop(args, 256, kernels.q4_k);
         case DType::Q8_0_R16:
-            return run(32, kernels.q8_0);
+            return r16_groups_loop(args, 32, kernels.q8_0);
         case DType::Q6_K_R16:
-            return run(256, kernels.q6_k);
+            return r16_groups_loop(args, 256, kernels.q6_k);
         default:
             break;  // matvec_quant checked the type
     }
@@ -181,6 +175,8 @@ void quant_matvec_scalar(const QuantMatvecArgs& args);
 // reference the SIMD paths are tested against; quant_matvec_r16_deinterleaved does the same with
 // any kernel for the base layout).
 void quant_matvec_r16_scalar(const QuantMatvecArgs& args);
+void quant_matvec_r16_deinterleaved(const QuantMatvecArgs& args,
+                                    void (*base_matvec)(const QuantMatvecArgs&));
 void quant_matvec_r16_avx2(const QuantMatvecArgs& args);
 void quant_matvec_r16_avx512(const QuantMatvecArgs& args);
 void quant_matvec_avx2(const QuantMatvecArgs& args);

@@ -216,7 +216,7 @@ class GgufModelReader {
     // attn_v) streamed 8.0 GB/s from the file's pages against 10.7 in quant_bench; with the
     // copy, 2 threads, Q4_K_M 19.0 -> 20.0 t/s and Q4_0 (its output Q6_K) 23.3 -> 24.4; F16
     // (8-layer file, 2 threads, alternating runs) 7.4-7.5 -> 7.9-8.3 t/s. The cost is the load:
-    // the kernel zeroes every new page at first touch (on that VM 1.5-3 s for the 3.7 GB F16 file
+    // the kernel zeroes every new page at first touch (on that VM 1.5-3.8 s for the 3.7 GB F16 file
     // in the page cache, against 0.6 s mapping it).
     Matrix copy_from_file(const Matrix& m,
                           std::vector<std::shared_ptr<const void>>& storage) const {
