@@ -119,25 +119,32 @@ void linear_gemm(ThreadPool& pool, const Matrix& w, std::span<const float> x, in
     });
 }
 
-// Float weights without bfloat16 dot products (or AMX), at AVX2 and up: fp32 FMA tiles over 16-row
-// panels widened in L2 (gemm_fma.h), panels handed to threads as they come free. Measured on Zen 4
-// at the AVX2 level (F16, 7B shape, 8 layers, 2 threads, prompt 128): 56-59 t/s where widened
-// tiles through BLAS sgemm ran 45-46 (llama.cpp's AVX2 build 65). The scalar level keeps sgemm.
+// Float weights without bfloat16 dot products (or AMX), at AVX2 and up: fp32 FMA tiles blocked
+// for the caches (gemm_fma.h), blocks of rows handed to threads as they come free (at least 4 per
+// thread). Measured on Zen 4 at the AVX2 level (F16, 7B shape, 8 layers, 2 threads, prompt 128),
+// unblocked 16-row panels: 56-59 t/s where widened tiles through BLAS sgemm ran 45-46 (llama.cpp's
+// AVX2 build 65). The scalar level keeps sgemm.
 void linear_fma(ThreadPool& pool, const Matrix& w, std::span<const float> x, int64_t n_tokens,
                 std::span<float> y, LinearScratch& scratch) {
-    const int64_t n_panels = (w.rows + kernels::kFmaPanelRows - 1) / kernels::kFmaPanelRows;
     scratch.fma_x.resize(static_cast<size_t>(kernels::fma_activations_size(n_tokens, w.cols)));
     kernels::pack_fma_activations(x, n_tokens, w.cols, scratch.fma_x);
-    scratch.fma_panels.resize(pool.size());
-    pool.parallel_for_dynamic(n_panels, 1, [&](int64_t begin, int64_t end, int thread) {
-        auto& panel = scratch.fma_panels[thread];
-        panel.resize(static_cast<size_t>(kernels::fma_panel_size(w.cols)));
-        for (int64_t p = begin; p < end; ++p) {
-            const int64_t row0 = p * kernels::kFmaPanelRows;
-            const int n_rows = static_cast<int>(std::min(kernels::kFmaPanelRows, w.rows - row0));
-            kernels::pack_fma_panel(w.dtype, w.row(row0), w.row_stride(), n_rows, w.cols, panel);
-            kernels::gemm_fma_panel(panel, n_rows, w.cols, scratch.fma_x, n_tokens, y.data() + row0,
-                                    w.rows);
+    scratch.fma.resize(pool.size());
+    const int64_t block_rows = std::clamp<int64_t>(w.rows / (4 * pool.size()) / 32 * 32, 32,
+                                                   kernels::kFmaBlockRows);
+    const int64_t n_blocks = (w.rows + block_rows - 1) / block_rows;
+    pool.parallel_for_dynamic(n_blocks, 1, [&](int64_t begin, int64_t end, int thread) {
+        for (int64_t block = begin; block < end; ++block) {
+            const int64_t row0 = block * block_rows;
+            kernels::gemm_fma_rows({.type = w.dtype,
+                                    .rows = w.row(row0),
+                                    .row_stride = w.row_stride(),
+                                    .n_rows = std::min(block_rows, w.rows - row0),
+                                    .cols = w.cols,
+                                    .packed_x = scratch.fma_x,
+                                    .n_tokens = n_tokens,
+                                    .y = y.data() + row0,
+                                    .ldy = w.rows},
+                                   scratch.fma[thread]);
         }
     });
 }

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "kernels/gemm_amx.h"
+#include "kernels/gemm_fma.h"
 #include "kernels/quant.h"
 #include "kernels/quant_gemm.h"
 #include "llama/tensor.h"
@@ -33,8 +34,7 @@ struct LinearScratch {
     std::vector<kernels::QuantPanelBuffer> panels;  // one gemm_quant weight panel per thread
     kernels::PackedBuffer packed_x;                 // activations as bf16 tiles, shared by threads
     std::vector<kernels::PackedBuffer> packed_w;    // one packed bf16 weight tile per thread
-    // One fp32 weight panel per thread (gemm_fma.h), 64-byte aligned.
-    std::vector<std::vector<float, kernels::CacheAlignedAllocator<float>>> fma_panels;
+    std::vector<kernels::FmaScratch> fma;  // one per thread (gemm_fma.h)
     std::vector<float> fma_x;    // the activations in token tiles (gemm_fma.h)
     std::vector<float> stacked;  // one part's output (linear_stacked)
 };

@@ -1,5 +1,6 @@
-// fp32 FMA GEMM over widened weight panels (gemm_fma.h): the packer, the scalar reference and the
-// AVX2 + FMA and AVX-512 micro-kernels (compiled with target attributes whatever the build flags).
+// fp32 FMA GEMM over widened weight panels (gemm_fma.h): the packers, the scalar reference and the
+// AVX2 + FMA and AVX-512 micro-kernels (compiled with target attributes whatever the build flags)
+// behind one blocked loop.
 
 #include "kernels/gemm_fma.h"
 
@@ -17,82 +18,148 @@ namespace llama::kernels {
 
 namespace {
 
-// Columns widened at a time: 16 rows x 64 floats (4 KB) stay in L1 while they are transposed.
-constexpr int64_t kChunk = 64;
+bool is_plain_float(DType type) {
+    return type == DType::F32 || type == DType::F16 || type == DType::BF16;
+}
 
-void widen_row(DType type, const std::byte* row, int64_t first, int64_t n, float* out) {
+float widen(DType type, const std::byte* row, int64_t col) {
     switch (type) {
-        case DType::F32:
-            std::memcpy(out, row + first * 4, static_cast<size_t>(n) * 4);
-            return;
+        case DType::F32: {
+            float value;
+            std::memcpy(&value, row + col * 4, 4);
+            return value;
+        }
         case DType::F16:
-            f16_to_f32(
-                std::span(reinterpret_cast<const uint16_t*>(row) + first, static_cast<size_t>(n)),
-                std::span(out, static_cast<size_t>(n)));
-            return;
-        case DType::BF16:
-            bf16_to_f32(
-                std::span(reinterpret_cast<const uint16_t*>(row) + first, static_cast<size_t>(n)),
-                std::span(out, static_cast<size_t>(n)));
-            return;
+        case DType::BF16: {
+            uint16_t bits;
+            std::memcpy(&bits, row + col * 2, 2);
+            return type == DType::F16 ? f16_to_f32(bits) : bf16_to_f32(bits);
+        }
         default:
-            throw Error("pack_fma_panel: " + std::string(dtype_name(type)) +
-                        " is not a plain float type");
+            throw Error("gemm_fma: " + std::string(dtype_name(type)) + " is not a plain float type");
+    }
+}
+
+void pack_panel_scalar(DType type, const std::byte* rows, int64_t row_stride, int n_rows,
+                       int64_t first_col, int64_t cols, float* panel) {
+    for (int64_t k = 0; k < cols; ++k) {
+        for (int r = 0; r < kFmaPanelRows; ++r) {
+            panel[k * kFmaPanelRows + r] =
+                r < n_rows ? widen(type, rows + r * row_stride, first_col + k) : 0.0f;
+        }
     }
 }
 
 #if defined(LLAMA_HAVE_X86_TARGETS)
 
-// chunk[r][0..n) for 16 rows -> panel[(k0 + c) * 16 + r], 8 x 8 blocks transposed in registers.
-LLAMA_TARGET_AVX2 void transpose_chunk_avx2(const float (*chunk)[kChunk], int64_t n, float* out) {
-    int64_t c = 0;
-    for (; c + 8 <= n; c += 8) {
-        for (int half = 0; half < 2; ++half) {
-            __m256 r[8];
-            for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(&chunk[8 * half + i][c]);
-            const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]);
-            const __m256 t1 = _mm256_unpackhi_ps(r[0], r[1]);
-            const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]);
-            const __m256 t3 = _mm256_unpackhi_ps(r[2], r[3]);
-            const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]);
-            const __m256 t5 = _mm256_unpackhi_ps(r[4], r[5]);
-            const __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]);
-            const __m256 t7 = _mm256_unpackhi_ps(r[6], r[7]);
-            const __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44);
-            const __m256 s1 = _mm256_shuffle_ps(t0, t2, 0xEE);
-            const __m256 s2 = _mm256_shuffle_ps(t1, t3, 0x44);
-            const __m256 s3 = _mm256_shuffle_ps(t1, t3, 0xEE);
-            const __m256 s4 = _mm256_shuffle_ps(t4, t6, 0x44);
-            const __m256 s5 = _mm256_shuffle_ps(t4, t6, 0xEE);
-            const __m256 s6 = _mm256_shuffle_ps(t5, t7, 0x44);
-            const __m256 s7 = _mm256_shuffle_ps(t5, t7, 0xEE);
-            const __m256 columns[8] = {
-                _mm256_permute2f128_ps(s0, s4, 0x20), _mm256_permute2f128_ps(s1, s5, 0x20),
-                _mm256_permute2f128_ps(s2, s6, 0x20), _mm256_permute2f128_ps(s3, s7, 0x20),
-                _mm256_permute2f128_ps(s0, s4, 0x31), _mm256_permute2f128_ps(s1, s5, 0x31),
-                _mm256_permute2f128_ps(s2, s6, 0x31), _mm256_permute2f128_ps(s3, s7, 0x31)};
-            for (int j = 0; j < 8; ++j) {
-                _mm256_store_ps(out + (c + j) * kFmaPanelRows + 8 * half, columns[j]);
-            }
+// Eight values of a row from column `col`, widened to fp32.
+template <DType kType>
+LLAMA_TARGET_AVX2 inline __m256 load8(const std::byte* row, int64_t col) {
+    if constexpr (kType == DType::F32) {
+        return _mm256_loadu_ps(reinterpret_cast<const float*>(row) + col);
+    } else {
+        const __m128i half =
+            _mm_loadu_si128(reinterpret_cast<const __m128i*>(reinterpret_cast<const uint16_t*>(row) + col));
+        if constexpr (kType == DType::F16) {
+            return _mm256_cvtph_ps(half);
+        } else {
+            return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(half), 16));
         }
-    }
-    for (; c < n; ++c) {
-        for (int r = 0; r < kFmaPanelRows; ++r) out[c * kFmaPanelRows + r] = chunk[r][c];
     }
 }
 
-// Tokens [0, T) of a packed tile against the whole panel: low[t] and high[t] hold rows 0-7 and
-// 8-15 of token t.
+// 8 rows x 8 columns -> 8 columns x 8 rows, in registers.
+LLAMA_TARGET_AVX2 inline void transpose8(__m256 (&v)[8]) {
+    const __m256 t0 = _mm256_unpacklo_ps(v[0], v[1]);
+    const __m256 t1 = _mm256_unpackhi_ps(v[0], v[1]);
+    const __m256 t2 = _mm256_unpacklo_ps(v[2], v[3]);
+    const __m256 t3 = _mm256_unpackhi_ps(v[2], v[3]);
+    const __m256 t4 = _mm256_unpacklo_ps(v[4], v[5]);
+    const __m256 t5 = _mm256_unpackhi_ps(v[4], v[5]);
+    const __m256 t6 = _mm256_unpacklo_ps(v[6], v[7]);
+    const __m256 t7 = _mm256_unpackhi_ps(v[6], v[7]);
+    const __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44);
+    const __m256 s1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+    const __m256 s2 = _mm256_shuffle_ps(t1, t3, 0x44);
+    const __m256 s3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+    const __m256 s4 = _mm256_shuffle_ps(t4, t6, 0x44);
+    const __m256 s5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+    const __m256 s6 = _mm256_shuffle_ps(t5, t7, 0x44);
+    const __m256 s7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+    v[0] = _mm256_permute2f128_ps(s0, s4, 0x20);
+    v[1] = _mm256_permute2f128_ps(s1, s5, 0x20);
+    v[2] = _mm256_permute2f128_ps(s2, s6, 0x20);
+    v[3] = _mm256_permute2f128_ps(s3, s7, 0x20);
+    v[4] = _mm256_permute2f128_ps(s0, s4, 0x31);
+    v[5] = _mm256_permute2f128_ps(s1, s5, 0x31);
+    v[6] = _mm256_permute2f128_ps(s2, s6, 0x31);
+    v[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
+}
+
+// Widening and transposing in one pass: 8 values of 8 rows in, 8 columns of 8 rows out.
+template <DType kType>
+LLAMA_TARGET_AVX2 void pack_panel_avx2(const std::byte* rows, int64_t row_stride, int n_rows,
+                                       int64_t first_col, int64_t cols, float* panel) {
+    int64_t c = 0;
+    for (; c + 8 <= cols; c += 8) {
+        for (int half = 0; half < 2; ++half) {
+            __m256 v[8];
+            for (int i = 0; i < 8; ++i) {
+                const int r = 8 * half + i;
+                v[i] = r < n_rows ? load8<kType>(rows + r * row_stride, first_col + c)
+                                  : _mm256_setzero_ps();
+            }
+            transpose8(v);
+            for (int j = 0; j < 8; ++j) {
+                _mm256_store_ps(panel + (c + j) * kFmaPanelRows + 8 * half, v[j]);
+            }
+        }
+    }
+    pack_panel_scalar(kType, rows, row_stride, n_rows, first_col + c, cols - c,
+                      panel + c * kFmaPanelRows);
+}
+
+#endif
+
+void check_rows_args(const FmaRowsArgs& a) {
+    if (!is_plain_float(a.type)) {
+        throw Error("gemm_fma_rows: " + std::string(dtype_name(a.type)) +
+                    " is not a plain float type");
+    }
+    if (a.n_rows < 1 || a.n_rows > kFmaBlockRows || a.cols < 1 || a.n_tokens < 1 ||
+        a.ldy < a.n_rows ||
+        static_cast<int64_t>(a.packed_x.size()) < fma_activations_size(a.n_tokens, a.cols)) {
+        throw Error("gemm_fma_rows: " + std::to_string(a.n_rows) + " rows (at most " +
+                    std::to_string(kFmaBlockRows) + "), " + std::to_string(a.cols) +
+                    " columns, " + std::to_string(a.n_tokens) + " tokens, ldy " +
+                    std::to_string(a.ldy) + " do not fit " + std::to_string(a.packed_x.size()) +
+                    " packed activations");
+    }
+}
+
+#if defined(LLAMA_HAVE_X86_TARGETS)
+
+// A register tile: the sums of `count` tokens (a compile-time T) over one pass of kc columns of
+// the panel(s) at `panel` (a second 16-row panel, if the tile has one, 16 * kc floats on), added
+// to the sums carried in sums[t * ld + r] when `carry`. x points at the pass's first column of a
+// packed tile, the next packed tile x_stride floats on.
+using Tile = void (*)(const float* panel, int64_t kc, const float* x, int64_t x_stride, float* sums,
+                      int64_t ld, bool carry);
+
+// 16 rows x T tokens (T <= 6): low[t] and high[t] hold rows 0-7 and 8-15 of token t.
 template <int T>
-LLAMA_TARGET_AVX2 void tile_avx2(const float* panel, int n_rows, int64_t cols, const float* x,
-                                 float* y, int64_t ldy) {
+LLAMA_TARGET_AVX2 void tile_avx2(const float* panel, int64_t kc, const float* x, int64_t,
+                                 float* sums, int64_t ld, bool carry) {
     // Separate one-dimensional accumulator arrays, every loop over t unrolled in full: with a
     // [T][2] array GCC stored each accumulator back to the stack after every FMA (half speed).
     __m256 low[T];
     __m256 high[T];
 #pragma GCC unroll 6
-    for (int t = 0; t < T; ++t) low[t] = high[t] = _mm256_setzero_ps();
-    for (int64_t k = 0; k < cols; ++k) {
+    for (int t = 0; t < T; ++t) {
+        low[t] = carry ? _mm256_load_ps(sums + t * ld) : _mm256_setzero_ps();
+        high[t] = carry ? _mm256_load_ps(sums + t * ld + 8) : _mm256_setzero_ps();
+    }
+    for (int64_t k = 0; k < kc; ++k) {
         const __m256 w0 = _mm256_load_ps(panel + k * kFmaPanelRows);
         const __m256 w1 = _mm256_load_ps(panel + k * kFmaPanelRows + 8);
 #pragma GCC unroll 6
@@ -102,80 +169,98 @@ LLAMA_TARGET_AVX2 void tile_avx2(const float* panel, int n_rows, int64_t cols, c
             high[t] = _mm256_fmadd_ps(w1, xt, high[t]);
         }
     }
-    if (n_rows == kFmaPanelRows) {
-#pragma GCC unroll 6
-        for (int t = 0; t < T; ++t) {
-            _mm256_storeu_ps(y + t * ldy, low[t]);
-            _mm256_storeu_ps(y + t * ldy + 8, high[t]);
-        }
-        return;
-    }
-    alignas(32) float rows[T][kFmaPanelRows];
 #pragma GCC unroll 6
     for (int t = 0; t < T; ++t) {
-        _mm256_store_ps(rows[t], low[t]);
-        _mm256_store_ps(rows[t] + 8, high[t]);
-    }
-    for (int t = 0; t < T; ++t) {
-        std::memcpy(y + t * ldy, rows[t], static_cast<size_t>(n_rows) * sizeof(float));
+        _mm256_store_ps(sums + t * ld, low[t]);
+        _mm256_store_ps(sums + t * ld + 8, high[t]);
     }
 }
 
-// The same with one zmm register per token (16 rows) and two packed tiles (12 tokens) at once:
-// per k one panel load and T FMAs with the broadcast folded in. A zmm FMA takes 4 cycles and two
-// issue a cycle, so 8 or more independent sums keep both ports busy (one tile of 6 ran 15% faster
-// than the AVX2 tile, two 40-50%: Xeon, F16 prompt 128, --isa avx512). Intel cores with two
-// 512-bit FMA ports run twice the AVX2 tile's products per cycle (VDPBF16PS, by contrast, ran one
-// per 2.3 cycles on the Xeon with AMX, half the fp32 FMA rate); on Zen 4, which splits a zmm FMA
-// in two, it is the AVX2 tile's rate. Same products and order as the scalar kernel: bit-identical.
-constexpr int64_t kAvx512Tokens = 2 * kFmaTileTokens;
-
-template <int T>
-LLAMA_TARGET_AVX512 void tile_avx512(const float* panel, int n_rows, int64_t cols, const float* x,
-                                     float* y, int64_t ldy) {
-    const float* second = T > kFmaTileTokens ? x + kFmaTileTokens * cols : x;  // tokens 6..11
-    __m512 acc[T];
+// 16 x P rows (P = 1 or 2 panels) x T tokens (T <= 12, two packed tiles), one zmm per token and
+// panel: per k P panel loads and P x T FMAs with the broadcast folded in. A zmm FMA takes 4 cycles
+// and two issue a cycle, so 8 or more independent sums keep both ports busy; 2 x 12 sums load
+// 14 values per 24 FMAs, where 1 x 12 loaded 13 per 12 (in cache, one thread on the Xeon with
+// AMX: 170-180 vs 145-155 GFLOP/s). On Zen 4, which splits a zmm FMA in two, the AVX2 tile's
+// rate. VDPBF16PS, by contrast, ran one per 2.3 cycles on that Xeon, half the fp32 FMA rate.
+template <int P, int T>
+LLAMA_TARGET_AVX512 void tile_avx512(const float* panel, int64_t kc, const float* x,
+                                     int64_t x_stride, float* sums, int64_t ld, bool carry) {
+    const float* second = x + x_stride;  // tokens 6..11
+    const float* panel_b = panel + kFmaPanelRows * kc;
+    __m512 acc[P][T];
 #pragma GCC unroll 12
-    for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps();
-    for (int64_t k = 0; k < cols; ++k) {
-        const __m512 w = _mm512_loadu_ps(panel + k * kFmaPanelRows);
+    for (int t = 0; t < T; ++t) {
+        for (int p = 0; p < P; ++p) {
+            acc[p][t] = carry ? _mm512_load_ps(sums + t * ld + 16 * p) : _mm512_setzero_ps();
+        }
+    }
+    for (int64_t k = 0; k < kc; ++k) {
+        __m512 w[P];
+        w[0] = _mm512_load_ps(panel + k * kFmaPanelRows);
+        if constexpr (P == 2) w[1] = _mm512_load_ps(panel_b + k * kFmaPanelRows);
 #pragma GCC unroll 12
         for (int t = 0; t < T; ++t) {
             const float xt = t < kFmaTileTokens ? x[k * kFmaTileTokens + t]
                                                 : second[k * kFmaTileTokens + t - kFmaTileTokens];
-            acc[t] = _mm512_fmadd_ps(w, _mm512_set1_ps(xt), acc[t]);
+            const __m512 xb = _mm512_set1_ps(xt);
+            for (int p = 0; p < P; ++p) acc[p][t] = _mm512_fmadd_ps(w[p], xb, acc[p][t]);
         }
     }
-    const __mmask16 rows = static_cast<__mmask16>((1u << n_rows) - 1);
 #pragma GCC unroll 12
-    for (int t = 0; t < T; ++t) _mm512_mask_storeu_ps(y + t * ldy, rows, acc[t]);
+    for (int t = 0; t < T; ++t) {
+        for (int p = 0; p < P; ++p) _mm512_store_ps(sums + t * ld + 16 * p, acc[p][t]);
+    }
 }
 
-using Tile = void (*)(const float*, int, int64_t, const float*, float*, int64_t);
+// Rows of the carried sums a token takes: the block's rows and one panel more, so that the tokens
+// of a tile do not all fall in one L1 set (256 rows apart they would).
+int64_t sums_stride(int64_t n_panels) { return (n_panels + 1) * kFmaPanelRows; }
 
-// tiles[count - 1] over the packed tokens, kTokens (a multiple of the packed tile) at a time.
-template <size_t kTokens>
-void run_tiles(const Tile (&tiles)[kTokens], const float* panel, int n_rows, int64_t cols,
-               const float* x, int64_t n_tokens, float* y, int64_t ldy) {
-    for (int64_t t0 = 0; t0 < n_tokens; t0 += static_cast<int64_t>(kTokens)) {
-        const int64_t count = std::min(static_cast<int64_t>(kTokens), n_tokens - t0);
-        tiles[count - 1](panel, n_rows, cols, x + t0 * cols, y + t0 * ldy, ldy);
+// The blocked loop (gemm_fma.h) with tiles[panels - 1][tokens - 1] of one ISA.
+template <int kPanels, int kTokens>
+void rows_loop(const Tile (&tiles)[kPanels][kTokens], const FmaRowsArgs& a, FmaScratch& scratch) {
+    check_rows_args(a);
+    const int64_t n_panels = (a.n_rows + kFmaPanelRows - 1) / kFmaPanelRows;
+    const int64_t ld = sums_stride(n_panels);
+    const int64_t padded_tokens = (a.n_tokens + kTokens - 1) / kTokens * kTokens;
+    scratch.sums.resize(static_cast<size_t>(padded_tokens * ld));
+    scratch.panels.resize(static_cast<size_t>(kPanels * fma_panel_size(kFmaDepth)));
+    float* panel = scratch.panels.data();
+    const auto pack = [&](int64_t row0, int64_t k0, int64_t kc, float* out) {
+        const std::byte* rows = a.rows + row0 * a.row_stride;
+        const int n_rows = static_cast<int>(std::min(kFmaPanelRows, a.n_rows - row0));
+        switch (a.type) {
+            case DType::F32:
+                return pack_panel_avx2<DType::F32>(rows, a.row_stride, n_rows, k0, kc, out);
+            case DType::F16:
+                return pack_panel_avx2<DType::F16>(rows, a.row_stride, n_rows, k0, kc, out);
+            default:
+                return pack_panel_avx2<DType::BF16>(rows, a.row_stride, n_rows, k0, kc, out);
+        }
+    };
+    for (int64_t k0 = 0; k0 < a.cols; k0 += kFmaDepth) {
+        const int64_t kc = std::min(kFmaDepth, a.cols - k0);
+        for (int64_t p0 = 0; p0 < n_panels; p0 += kPanels) {
+            const int64_t count = std::min<int64_t>(kPanels, n_panels - p0);
+            for (int64_t p = 0; p < count; ++p) {
+                pack((p0 + p) * kFmaPanelRows, k0, kc, panel + p * fma_panel_size(kc));
+            }
+            for (int64_t t0 = 0; t0 < a.n_tokens; t0 += kTokens) {
+                const int64_t n = std::min<int64_t>(kTokens, a.n_tokens - t0);
+                tiles[count - 1][n - 1](panel, kc, a.packed_x.data() + t0 * a.cols + k0 * kFmaTileTokens,
+                                        kFmaTileTokens * a.cols,
+                                        scratch.sums.data() + t0 * ld + p0 * kFmaPanelRows, ld,
+                                        k0 > 0);
+            }
+        }
+    }
+    for (int64_t t = 0; t < a.n_tokens; ++t) {
+        std::memcpy(a.y + t * a.ldy, scratch.sums.data() + t * ld,
+                    static_cast<size_t>(a.n_rows) * sizeof(float));
     }
 }
 
 #endif
-
-void check_panel_args(std::span<const float> panel, int n_rows, int64_t cols,
-                      std::span<const float> x, int64_t n_tokens) {
-    if (n_rows < 1 || n_rows > kFmaPanelRows || cols < 1 ||
-        static_cast<int64_t>(panel.size()) < fma_panel_size(cols) ||
-        static_cast<int64_t>(x.size()) < fma_activations_size(n_tokens, cols)) {
-        throw Error("gemm_fma_panel: " + std::to_string(n_rows) + " rows, " + std::to_string(cols) +
-                    " columns, " + std::to_string(n_tokens) + " tokens do not fit a panel of " +
-                    std::to_string(panel.size()) + " floats and " + std::to_string(x.size()) +
-                    " activations");
-    }
-}
 
 }  // namespace
 
@@ -199,88 +284,87 @@ void pack_fma_activations(std::span<const float> x, int64_t n_tokens, int64_t co
     }
 }
 
-void pack_fma_panel(DType type, const std::byte* rows, int64_t row_stride, int n_rows, int64_t cols,
-                    std::span<float> panel) {
-    if (n_rows < 1 || n_rows > kFmaPanelRows ||
+void pack_fma_panel(DType type, const std::byte* rows, int64_t row_stride, int n_rows,
+                    int64_t first_col, int64_t cols, std::span<float> panel) {
+    if (!is_plain_float(type)) {
+        throw Error("pack_fma_panel: " + std::string(dtype_name(type)) +
+                    " is not a plain float type");
+    }
+    if (n_rows < 1 || n_rows > kFmaPanelRows || first_col < 0 || cols < 1 ||
         static_cast<int64_t>(panel.size()) < fma_panel_size(cols)) {
         throw Error("pack_fma_panel: " + std::to_string(n_rows) + " rows of " +
                     std::to_string(cols) + " columns do not fit a panel of " +
                     std::to_string(panel.size()) + " floats");
     }
-    alignas(32) float chunk[kFmaPanelRows][kChunk] = {};
-    for (int64_t c0 = 0; c0 < cols; c0 += kChunk) {
-        const int64_t n = std::min(kChunk, cols - c0);
-        for (int r = 0; r < n_rows; ++r) widen_row(type, rows + r * row_stride, c0, n, chunk[r]);
-        float* out = panel.data() + c0 * kFmaPanelRows;
 #if defined(LLAMA_HAVE_X86_TARGETS)
-        if (isa_enabled(IsaLevel::Avx2)) {
-            transpose_chunk_avx2(chunk, n, out);
-            continue;
-        }
-#endif
-        for (int64_t c = 0; c < n; ++c) {
-            for (int r = 0; r < kFmaPanelRows; ++r) out[c * kFmaPanelRows + r] = chunk[r][c];
-        }
-    }
-}
-
-void gemm_fma_panel_scalar(std::span<const float> panel, int n_rows, int64_t cols,
-                           std::span<const float> x, int64_t n_tokens, float* y, int64_t ldy) {
-    check_panel_args(panel, n_rows, cols, x, n_tokens);
-    for (int64_t t = 0; t < n_tokens; ++t) {
-        for (int r = 0; r < n_rows; ++r) {
-            float acc = 0.0f;
-            for (int64_t k = 0; k < cols; ++k) {
-                const float xt = x[(t / kFmaTileTokens) * kFmaTileTokens * cols +
-                                   k * kFmaTileTokens + t % kFmaTileTokens];
-                acc = std::fma(panel[k * kFmaPanelRows + r], xt, acc);
-            }
-            y[t * ldy + r] = acc;
-        }
-    }
-}
-
-void gemm_fma_panel_avx2(std::span<const float> panel, int n_rows, int64_t cols,
-                         std::span<const float> x, int64_t n_tokens, float* y, int64_t ldy) {
-    check_panel_args(panel, n_rows, cols, x, n_tokens);
-#if defined(LLAMA_HAVE_X86_TARGETS)
-    if (!gemm_fma_avx2_available()) throw Error("gemm_fma_panel_avx2: this CPU has no AVX2/FMA");
-    static constexpr Tile tiles[] = {tile_avx2<1>, tile_avx2<2>, tile_avx2<3>,
-                                     tile_avx2<4>, tile_avx2<5>, tile_avx2<6>};
-    run_tiles(tiles, panel.data(), n_rows, cols, x.data(), n_tokens, y, ldy);
-#else
-    (void)y;
-    (void)ldy;
-    throw Error("gemm_fma_panel_avx2: no x86 target support in this compiler");
-#endif
-}
-
-void gemm_fma_panel_avx512(std::span<const float> panel, int n_rows, int64_t cols,
-                           std::span<const float> x, int64_t n_tokens, float* y, int64_t ldy) {
-    check_panel_args(panel, n_rows, cols, x, n_tokens);
-#if defined(LLAMA_HAVE_X86_TARGETS)
-    if (!gemm_fma_avx512_available()) throw Error("gemm_fma_panel_avx512: this CPU has no AVX-512");
-    static constexpr Tile tiles[kAvx512Tokens] = {
-        tile_avx512<1>, tile_avx512<2>,  tile_avx512<3>,  tile_avx512<4>,
-        tile_avx512<5>, tile_avx512<6>,  tile_avx512<7>,  tile_avx512<8>,
-        tile_avx512<9>, tile_avx512<10>, tile_avx512<11>, tile_avx512<12>};
-    run_tiles(tiles, panel.data(), n_rows, cols, x.data(), n_tokens, y, ldy);
-#else
-    (void)y;
-    (void)ldy;
-    throw Error("gemm_fma_panel_avx512: no x86 target support in this compiler");
-#endif
-}
-
-void gemm_fma_panel(std::span<const float> panel, int n_rows, int64_t cols,
-                    std::span<const float> x, int64_t n_tokens, float* y, int64_t ldy) {
-    if (isa_enabled(IsaLevel::Avx512)) {
-        return gemm_fma_panel_avx512(panel, n_rows, cols, x, n_tokens, y, ldy);
-    }
     if (isa_enabled(IsaLevel::Avx2)) {
-        return gemm_fma_panel_avx2(panel, n_rows, cols, x, n_tokens, y, ldy);
+        switch (type) {
+            case DType::F32:
+                return pack_panel_avx2<DType::F32>(rows, row_stride, n_rows, first_col, cols,
+                                                   panel.data());
+            case DType::F16:
+                return pack_panel_avx2<DType::F16>(rows, row_stride, n_rows, first_col, cols,
+                                                   panel.data());
+            default:
+                return pack_panel_avx2<DType::BF16>(rows, row_stride, n_rows, first_col, cols,
+                                                    panel.data());
+        }
     }
-    gemm_fma_panel_scalar(panel, n_rows, cols, x, n_tokens, y, ldy);
+#endif
+    pack_panel_scalar(type, rows, row_stride, n_rows, first_col, cols, panel.data());
+}
+
+void gemm_fma_rows_scalar(const FmaRowsArgs& a) {
+    check_rows_args(a);
+    for (int64_t t = 0; t < a.n_tokens; ++t) {
+        const float* tile = a.packed_x.data() + (t / kFmaTileTokens) * kFmaTileTokens * a.cols;
+        for (int64_t r = 0; r < a.n_rows; ++r) {
+            const std::byte* row = a.rows + r * a.row_stride;
+            float acc = 0.0f;
+            for (int64_t k = 0; k < a.cols; ++k) {
+                acc = std::fma(widen(a.type, row, k), tile[k * kFmaTileTokens + t % kFmaTileTokens],
+                               acc);
+            }
+            a.y[t * a.ldy + r] = acc;
+        }
+    }
+}
+
+void gemm_fma_rows_avx2(const FmaRowsArgs& args, FmaScratch& scratch) {
+#if defined(LLAMA_HAVE_X86_TARGETS)
+    if (!gemm_fma_avx2_available()) throw Error("gemm_fma_rows_avx2: this CPU has no AVX2/FMA");
+    static constexpr Tile tiles[1][kFmaTileTokens] = {
+        {tile_avx2<1>, tile_avx2<2>, tile_avx2<3>, tile_avx2<4>, tile_avx2<5>, tile_avx2<6>}};
+    rows_loop(tiles, args, scratch);
+#else
+    (void)args;
+    (void)scratch;
+    throw Error("gemm_fma_rows_avx2: no x86 target support in this compiler");
+#endif
+}
+
+void gemm_fma_rows_avx512(const FmaRowsArgs& args, FmaScratch& scratch) {
+#if defined(LLAMA_HAVE_X86_TARGETS)
+    if (!gemm_fma_avx512_available()) throw Error("gemm_fma_rows_avx512: this CPU has no AVX-512");
+    static constexpr Tile tiles[2][2 * kFmaTileTokens] = {
+        {tile_avx512<1, 1>, tile_avx512<1, 2>, tile_avx512<1, 3>, tile_avx512<1, 4>,
+         tile_avx512<1, 5>, tile_avx512<1, 6>, tile_avx512<1, 7>, tile_avx512<1, 8>,
+         tile_avx512<1, 9>, tile_avx512<1, 10>, tile_avx512<1, 11>, tile_avx512<1, 12>},
+        {tile_avx512<2, 1>, tile_avx512<2, 2>, tile_avx512<2, 3>, tile_avx512<2, 4>,
+         tile_avx512<2, 5>, tile_avx512<2, 6>, tile_avx512<2, 7>, tile_avx512<2, 8>,
+         tile_avx512<2, 9>, tile_avx512<2, 10>, tile_avx512<2, 11>, tile_avx512<2, 12>}};
+    rows_loop(tiles, args, scratch);
+#else
+    (void)args;
+    (void)scratch;
+    throw Error("gemm_fma_rows_avx512: no x86 target support in this compiler");
+#endif
+}
+
+void gemm_fma_rows(const FmaRowsArgs& args, FmaScratch& scratch) {
+    if (isa_enabled(IsaLevel::Avx512)) return gemm_fma_rows_avx512(args, scratch);
+    if (isa_enabled(IsaLevel::Avx2)) return gemm_fma_rows_avx2(args, scratch);
+    gemm_fma_rows_scalar(args);
 }
 
 }  // namespace llama::kernels

@@ -1,6 +1,6 @@
-// fp32 FMA panel GEMM (kernels/gemm_fma.h): the packers against element-by-element layouts, the
-// scalar kernel against float64 products of the widened weights, and the AVX2 kernel bit for bit
-// against the scalar one (both sum each output over k in order with one FMA per term). Run at
+// fp32 FMA GEMM (kernels/gemm_fma.h): the packers against element-by-element layouts, the scalar
+// kernel against float64 products of the widened weights, and the AVX2 and AVX-512 kernels bit for
+// bit against the scalar one (all sum each output over k in order with one FMA per term). Run at
 // every ISA level by ctest; engine linear() on float weights at each level against BLAS sgemm.
 
 #include "kernels/gemm_fma.h"
@@ -52,18 +52,24 @@ using Panel = std::vector<float, CacheAlignedAllocator<float>>;
 
 constexpr DType kFloatTypes[] = {DType::F32, DType::F16, DType::BF16};
 
-TEST(GemmFma, PanelIsTheWidenedRowsColumnMajorWithZeroPadding) {
+TEST(GemmFma, PanelIsTheWidenedColumnsColumnMajorWithZeroPadding) {
+    const int64_t row_cols = 211;  // the whole rows; the panel takes columns from first_col
     for (const DType dtype : kFloatTypes) {
-        for (const int64_t cols : {1, 7, 64, 65, 203}) {
-            for (const int n_rows : {1, 5, 16}) {
-                const Weights w = make_weights(dtype, n_rows, cols, 3);
-                Panel panel(static_cast<size_t>(fma_panel_size(cols)), -1.0f);
-                pack_fma_panel(dtype, w.bytes.data(), row_bytes(dtype, cols), n_rows, cols, panel);
-                for (int64_t k = 0; k < cols; ++k) {
-                    for (int r = 0; r < kFmaPanelRows; ++r) {
-                        const float expected = r < n_rows ? w.values[r * cols + k] : 0.0f;
-                        ASSERT_EQ(panel[k * kFmaPanelRows + r], expected)
-                            << dtype_name(dtype) << " cols " << cols << " k " << k << " r " << r;
+        for (const int64_t first_col : {0, 3, 8}) {
+            for (const int64_t cols : {1, 7, 64, 65, 203}) {
+                for (const int n_rows : {1, 5, 9, 16}) {
+                    const Weights w = make_weights(dtype, n_rows, row_cols, 3);
+                    Panel panel(static_cast<size_t>(fma_panel_size(cols)), -1.0f);
+                    pack_fma_panel(dtype, w.bytes.data(), row_bytes(dtype, row_cols), n_rows,
+                                   first_col, cols, panel);
+                    for (int64_t k = 0; k < cols; ++k) {
+                        for (int r = 0; r < kFmaPanelRows; ++r) {
+                            const float expected =
+                                r < n_rows ? w.values[r * row_cols + first_col + k] : 0.0f;
+                            ASSERT_EQ(panel[k * kFmaPanelRows + r], expected)
+                                << dtype_name(dtype) << " first " << first_col << " cols " << cols
+                                << " k " << k << " r " << r;
+                        }
                     }
                 }
             }
@@ -86,7 +92,9 @@ TEST(GemmFma, ActivationsArePackedInTokenTilesWithZeroPadding) {
     }
 }
 
-// y from `kernel` for every token count 1..13 (full and partial tiles), against float64.
+// y from `kernel` for every token count 1..13 (full and partial tiles) and 25, row counts that
+// end in partial panels and odd panel counts, column counts of one pass, several and a partial
+// last one: against float64 for the scalar reference, bit for bit against it for the SIMD paths.
 enum class Kernel { Scalar, Avx2, Avx512 };
 
 void check_kernel(Kernel kernel) {
@@ -96,45 +104,61 @@ void check_kernel(Kernel kernel) {
     if (kernel == Kernel::Avx512 && !gemm_fma_avx512_available()) {
         GTEST_SKIP() << "no AVX-512 on this CPU";
     }
-    for (const int64_t cols : {1, 17, 64, 300}) {
-        for (const int n_rows : {1, 9, 16}) {
-            const Weights w = make_weights(DType::F16, n_rows, cols, 5);
-            Panel panel(static_cast<size_t>(fma_panel_size(cols)));
-            pack_fma_panel(DType::F16, w.bytes.data(), row_bytes(DType::F16, cols), n_rows, cols,
-                           panel);
-            for (int64_t n_tokens = 1; n_tokens <= 13; ++n_tokens) {
-                const auto x = random_floats(n_tokens * cols, 6 + static_cast<uint32_t>(n_tokens));
-                std::vector<float> packed(
-                    static_cast<size_t>(fma_activations_size(n_tokens, cols)));
-                pack_fma_activations(x, n_tokens, cols, packed);
-                const int64_t ldy = n_rows + 3;
-                std::vector<float> y(static_cast<size_t>(n_tokens * ldy), -7.0f);
-                std::vector<float> reference(y.size(), -7.0f);
-                gemm_fma_panel_scalar(panel, n_rows, cols, packed, n_tokens, reference.data(), ldy);
-                if (kernel != Kernel::Scalar) {
-                    (kernel == Kernel::Avx2 ? gemm_fma_panel_avx2 : gemm_fma_panel_avx512)(
-                        panel, n_rows, cols, packed, n_tokens, y.data(), ldy);
-                    ASSERT_EQ(y, reference)
-                        << "cols " << cols << " rows " << n_rows << " tokens " << n_tokens << ": "
-                        << (kernel == Kernel::Avx2 ? "AVX2" : "AVX-512")
-                        << " differs from the scalar path";
-                }
-                for (int64_t t = 0; t < n_tokens; ++t) {
-                    for (int64_t r = 0; r < ldy; ++r) {
-                        const float got = reference[t * ldy + r];
-                        if (r >= n_rows) {
-                            ASSERT_EQ(got, -7.0f) << "wrote past the panel's rows";
-                            continue;
+    FmaScratch scratch;
+    for (const DType dtype : kFloatTypes) {
+        for (const int64_t cols : {1, 17, 300, 520}) {
+            for (const int64_t n_rows : {int64_t{1}, int64_t{9}, int64_t{16}, int64_t{33}, int64_t{75}, kFmaBlockRows}) {
+                if (dtype != DType::F16 && (cols == 17 || n_rows == 9)) continue;
+                const Weights w = make_weights(dtype, n_rows, cols, 5);
+                for (int64_t n_tokens = 1; n_tokens <= 25; n_tokens += n_tokens < 13 ? 1 : 12) {
+                    const auto x =
+                        random_floats(n_tokens * cols, 6 + static_cast<uint32_t>(n_tokens));
+                    std::vector<float> packed(
+                        static_cast<size_t>(fma_activations_size(n_tokens, cols)));
+                    pack_fma_activations(x, n_tokens, cols, packed);
+                    const int64_t ldy = n_rows + 3;
+                    std::vector<float> y(static_cast<size_t>(n_tokens * ldy), -7.0f);
+                    std::vector<float> reference(y.size(), -7.0f);
+                    FmaRowsArgs args{.type = dtype,
+                                     .rows = w.bytes.data(),
+                                     .row_stride = row_bytes(dtype, cols),
+                                     .n_rows = n_rows,
+                                     .cols = cols,
+                                     .packed_x = packed,
+                                     .n_tokens = n_tokens,
+                                     .y = reference.data(),
+                                     .ldy = ldy};
+                    gemm_fma_rows_scalar(args);
+                    const std::string what = std::string(dtype_name(dtype)) + " cols " +
+                                             std::to_string(cols) + " rows " +
+                                             std::to_string(n_rows) + " tokens " +
+                                             std::to_string(n_tokens);
+                    if (kernel != Kernel::Scalar) {
+                        args.y = y.data();
+                        (kernel == Kernel::Avx2 ? gemm_fma_rows_avx2 : gemm_fma_rows_avx512)(
+                            args, scratch);
+                        ASSERT_EQ(y, reference)
+                            << what << ": " << (kernel == Kernel::Avx2 ? "AVX2" : "AVX-512")
+                            << " differs from the scalar path";
+                        continue;
+                    }
+                    for (int64_t t = 0; t < n_tokens; ++t) {
+                        for (int64_t r = 0; r < ldy; ++r) {
+                            const float got = reference[t * ldy + r];
+                            if (r >= n_rows) {
+                                ASSERT_EQ(got, -7.0f) << "wrote past the block's rows";
+                                continue;
+                            }
+                            double expected = 0, magnitude = 0;
+                            for (int64_t k = 0; k < cols; ++k) {
+                                const double term =
+                                    static_cast<double>(w.values[r * cols + k]) * x[t * cols + k];
+                                expected += term;
+                                magnitude += std::fabs(term);
+                            }
+                            ASSERT_NEAR(got, expected, 1e-6 * magnitude + 1e-12)
+                                << what << " token " << t << " row " << r;
                         }
-                        double expected = 0, magnitude = 0;
-                        for (int64_t k = 0; k < cols; ++k) {
-                            const double term =
-                                static_cast<double>(w.values[r * cols + k]) * x[t * cols + k];
-                            expected += term;
-                            magnitude += std::fabs(term);
-                        }
-                        ASSERT_NEAR(got, expected, 1e-6 * magnitude + 1e-12)
-                            << "cols " << cols << " token " << t << " row " << r;
                     }
                 }
             }
@@ -148,14 +172,37 @@ TEST(GemmFma, Avx512KernelEqualsScalarBitForBit) { check_kernel(Kernel::Avx512);
 
 TEST(GemmFma, RejectsBadShapesAndTypes) {
     Panel panel(static_cast<size_t>(fma_panel_size(8)));
-    std::vector<std::byte> bytes(16 * 8 * 4);
-    EXPECT_THROW(pack_fma_panel(DType::F32, bytes.data(), 32, 0, 8, panel), Error);
-    EXPECT_THROW(pack_fma_panel(DType::F32, bytes.data(), 32, 17, 8, panel), Error);
-    EXPECT_THROW(pack_fma_panel(DType::F32, bytes.data(), 32, 4, 9, panel), Error);
-    EXPECT_THROW(pack_fma_panel(DType::Q8_0, bytes.data(), 34, 4, 8, panel), Error);
-    std::vector<float> x(fma_activations_size(2, 8)), y(32);
-    EXPECT_THROW(gemm_fma_panel_scalar(panel, 4, 8, x, 7, y.data(), 16), Error);  // x too short
-    EXPECT_THROW(gemm_fma_panel(panel, 17, 8, x, 2, y.data(), 16), Error);
+    std::vector<std::byte> bytes(300 * 8 * 4);
+    EXPECT_THROW(pack_fma_panel(DType::F32, bytes.data(), 32, 0, 0, 8, panel), Error);
+    EXPECT_THROW(pack_fma_panel(DType::F32, bytes.data(), 32, 17, 0, 8, panel), Error);
+    EXPECT_THROW(pack_fma_panel(DType::F32, bytes.data(), 32, 4, 0, 9, panel), Error);
+    EXPECT_THROW(pack_fma_panel(DType::F32, bytes.data(), 32, 4, -1, 8, panel), Error);
+    EXPECT_THROW(pack_fma_panel(DType::Q8_0, bytes.data(), 34, 4, 0, 8, panel), Error);
+    std::vector<float> x(fma_activations_size(2, 8)), y(300 * 8);
+    FmaScratch scratch;
+    const FmaRowsArgs good{.type = DType::F32,
+                           .rows = bytes.data(),
+                           .row_stride = 32,
+                           .n_rows = 4,
+                           .cols = 8,
+                           .packed_x = x,
+                           .n_tokens = 2,
+                           .y = y.data(),
+                           .ldy = 16};
+    EXPECT_NO_THROW(gemm_fma_rows(good, scratch));
+    FmaRowsArgs bad = good;
+    bad.n_tokens = 7;  // x too short
+    EXPECT_THROW(gemm_fma_rows_scalar(bad), Error);
+    EXPECT_THROW(gemm_fma_rows(bad, scratch), Error);
+    bad = good;
+    bad.n_rows = kFmaBlockRows + 1;
+    EXPECT_THROW(gemm_fma_rows(bad, scratch), Error);
+    bad = good;
+    bad.ldy = 3;
+    EXPECT_THROW(gemm_fma_rows(bad, scratch), Error);
+    bad = good;
+    bad.type = DType::Q8_0;
+    EXPECT_THROW(gemm_fma_rows(bad, scratch), Error);
 }
 
 // engine linear() with many tokens on float weights, whatever path the ISA level under test takes
