@@ -217,8 +217,11 @@ void linear_bf16(ThreadPool& pool, const Matrix& w, std::span<const float> x, in
 void linear(ThreadPool& pool, const Matrix& w, std::span<const float> x, int64_t n_tokens,
             std::span<float> y, LinearScratch& scratch) {
     const bool amx = scratch.bf16_gemm && kernels::isa_enabled(IsaLevel::Amx);
-    const bool bf16 = scratch.bf16_gemm && kernels::isa_enabled(IsaLevel::Avx512Bf16);
     const bool quantized = dtype_traits(w.dtype).block_elements > 1;
+    // AMX tiles, else AVX512-BF16 dot products; but float weights stay on the fp32 FMA tiles
+    // where VDPBF16PS is slower than they are.
+    const bool bf16 = amx || (scratch.bf16_gemm && kernels::isa_enabled(IsaLevel::Avx512Bf16) &&
+                              (quantized || kernels::cpu_bf16_dot_is_fast()));
     // Quantized weights without AMX: integer dot products on 8-bit activations, as decode does.
     const bool int_gemm =
         quantized && !amx && scratch.int_gemm && kernels::gemm_quant_supports(w.dtype);

@@ -15,7 +15,8 @@ namespace llama {
 // Buffers reused across calls, and how many-token products may be computed.
 struct LinearScratch {
     // Many-token products in bfloat16 (fp32 accumulation) on AMX tiles or with AVX512-BF16 dot
-    // products where the active ISA level has them, float weights elsewhere on fp32 FMA panels
+    // products where the active ISA level has them (for float weights only where VDPBF16PS
+    // outruns fp32 FMA: kernels::cpu_bf16_dot_is_fast), float weights elsewhere on fp32 FMA tiles
     // (gemm_fma.h); false runs them all as BLAS sgemm on widened weights, the exact reference.
     bool bf16_gemm = true;
     // Many-token products of quantized weights (without AMX) as integer GEMM (gemm_quant); false
@@ -44,7 +45,8 @@ struct LinearScratch {
 // matrix-vector kernels: that is memory-bound. More tokens multiply tiles of weight rows unpacked
 // in cache, so 16-bit and quantized weights stay compact in memory: as bf16 on AMX (when allowed
 // and available); else quantized weights run the integer GEMM (kernels/quant_gemm.h) on 8-bit
-// activations, float weights bf16 dot products on AVX512-BF16, and anything else is widened to
+// activations, float weights bf16 dot products on AVX512-BF16 where those are fast, else fp32 FMA
+// tiles (kernels/gemm_fma.h), and anything else is widened to
 // fp32 for BLAS sgemm. Output rows are split across
 // the pool's threads; each BLAS call runs on one thread.
 void linear(ThreadPool& pool, const Matrix& w, std::span<const float> x, int64_t n_tokens,

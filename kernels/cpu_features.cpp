@@ -202,6 +202,20 @@ bool cpu_has_avx_vnni() {
 #endif
 }
 
+bool cpu_bf16_dot_is_fast() {
+#if defined(__x86_64__) || defined(__i386__)
+    static const bool fast = [] {
+        unsigned max_leaf = 0, ebx = 0, ecx = 0, edx = 0;
+        if (!__get_cpuid(0, &max_leaf, &ebx, &ecx, &edx)) return false;
+        constexpr unsigned kAuth = 0x68747541, kEnti = 0x69746e65, kcAMD = 0x444d4163;
+        return ebx == kAuth && edx == kEnti && ecx == kcAMD;  // "AuthenticAMD"
+    }();
+    return fast;
+#else
+    return false;
+#endif
+}
+
 }  // namespace kernels
 
 }  // namespace llama

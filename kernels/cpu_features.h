@@ -23,6 +23,13 @@ inline bool isa_enabled(IsaLevel level) {
 // its Xeons from Sapphire Rapids on, AMD's from Zen 5. What level avx2-vnni adds to avx2.
 bool cpu_has_avx_vnni();
 
+// Whether VDPBF16PS (two bf16 products a lane) outruns fp32 FMA here, so that the avx512-bf16
+// level should multiply float weights with it: on AMD's cores (Zen 4 on), where it issues as often
+// as an FMA. Intel's issue it once per 2.3 cycles (measured on a Xeon with AMX, whose zmm FMA
+// issues twice a cycle): F16 prompt 128 there ran 60 t/s with it, 90 on fp32 FMA tiles, which
+// are exact besides; so on Intel the level keeps float weights on the FMA tiles.
+bool cpu_bf16_dot_is_fast();
+
 }  // namespace llama::kernels
 
 #if defined(__x86_64__) || defined(__i386__)

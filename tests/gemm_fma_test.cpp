@@ -206,12 +206,15 @@ TEST(GemmFma, RejectsBadShapesAndTypes) {
 }
 
 // engine linear() with many tokens on float weights, whatever path the ISA level under test takes
-// (FMA panels at AVX2/AVX-512 without BF16, bf16 where the level has it, sgemm at scalar), against
+// (FMA tiles at AVX2/AVX-512, bf16 where the level has it and it is fast, sgemm at scalar), against
 // the sgemm reference: within fp32 summation order, or bf16 rounding on the bf16 levels.
 TEST(GemmFma, LinearOnFloatWeightsMatchesSgemm) {
     const int64_t rows = 75, cols = 333;
     ThreadPool pool(2);
-    const bool bf16_level = isa_enabled(IsaLevel::Avx512Bf16);
+    // bf16 products on AMX, or on AVX512-BF16 where that outruns fp32 FMA (AMD); fp32 elsewhere,
+    // so the bound also checks which path float weights take.
+    const bool bf16_level = isa_enabled(IsaLevel::Amx) ||
+                            (isa_enabled(IsaLevel::Avx512Bf16) && cpu_bf16_dot_is_fast());
     for (const DType dtype : kFloatTypes) {
         const Weights w = make_weights(dtype, rows, cols, 8);
         const Matrix m{dtype, rows, cols, w.bytes.data()};

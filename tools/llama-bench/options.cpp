@@ -375,7 +375,7 @@ Grid:
   -t, --threads N         threads (default: all hardware threads)
   --ubatch N              most tokens per forward chunk over all sequences (default 512)
   --precision f32|bf16    arithmetic of many-token projections: bf16 (default) uses AMX
-                          tiles or AVX512-BF16 where the ISA level has them, fp32 elsewhere
+                          tiles or AVX512-BF16 (AMD) where the ISA level has them, fp32 elsewhere
   --isa LEVEL             cap the instruction set: scalar|avx2|avx2-vnni|avx512|
                           avx512-vnni|avx512-bf16|amx (default: $LLAMA_ISA, else all the
                           CPU has)

@@ -16,7 +16,8 @@ namespace llama {
 // Arithmetic of the projections of many tokens at once (prompt processing, batches). BF16, the
 // fast default, uses reduced-precision dot products where the ISA level (llama/isa.h) has them:
 // float weights are rounded to bfloat16 with the activations and multiplied on AMX tiles or with
-// AVX512-BF16 (fp32 accumulation; logits within about 1e-2 relative of exact), and quantized
+// AVX512-BF16 where that outruns fp32 FMA (AMD's cores; fp32 accumulation; logits within about
+// 1e-2 relative of exact), elsewhere on exact fp32 FMA tiles at AVX2 and up, and quantized
 // weights without AMX multiply 8-bit activations with integer dot products, as decode and
 // llama.cpp do. F32 runs every such projection as fp32 sgemm on widened weights: the exact
 // reference. One-token decode multiplies the stored weights in fp32; with BF16, F16 weights read
