@@ -129,8 +129,8 @@ void linear_fma(ThreadPool& pool, const Matrix& w, std::span<const float> x, int
     scratch.fma_x.resize(static_cast<size_t>(kernels::fma_activations_size(n_tokens, w.cols)));
     kernels::pack_fma_activations(x, n_tokens, w.cols, scratch.fma_x);
     scratch.fma.resize(pool.size());
-    const int64_t block_rows = std::clamp<int64_t>(w.rows / (4 * pool.size()) / 32 * 32, 32,
-                                                   kernels::kFmaBlockRows);
+    const int64_t block_rows =
+        std::clamp<int64_t>(w.rows / (4 * pool.size()) / 32 * 32, 32, kernels::kFmaBlockRows);
     const int64_t n_blocks = (w.rows + block_rows - 1) / block_rows;
     pool.parallel_for_dynamic(n_blocks, 1, [&](int64_t begin, int64_t end, int thread) {
         for (int64_t block = begin; block < end; ++block) {

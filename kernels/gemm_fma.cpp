@@ -36,7 +36,8 @@ float widen(DType type, const std::byte* row, int64_t col) {
             return type == DType::F16 ? f16_to_f32(bits) : bf16_to_f32(bits);
         }
         default:
-            throw Error("gemm_fma: " + std::string(dtype_name(type)) + " is not a plain float type");
+            throw Error("gemm_fma: " + std::string(dtype_name(type)) +
+                        " is not a plain float type");
     }
 }
 
@@ -58,8 +59,8 @@ LLAMA_TARGET_AVX2 inline __m256 load8(const std::byte* row, int64_t col) {
     if constexpr (kType == DType::F32) {
         return _mm256_loadu_ps(reinterpret_cast<const float*>(row) + col);
     } else {
-        const __m128i half =
-            _mm_loadu_si128(reinterpret_cast<const __m128i*>(reinterpret_cast<const uint16_t*>(row) + col));
+        const __m128i half = _mm_loadu_si128(
+            reinterpret_cast<const __m128i*>(reinterpret_cast<const uint16_t*>(row) + col));
         if constexpr (kType == DType::F16) {
             return _mm256_cvtph_ps(half);
         } else {
@@ -130,10 +131,9 @@ void check_rows_args(const FmaRowsArgs& a) {
         a.ldy < a.n_rows ||
         static_cast<int64_t>(a.packed_x.size()) < fma_activations_size(a.n_tokens, a.cols)) {
         throw Error("gemm_fma_rows: " + std::to_string(a.n_rows) + " rows (at most " +
-                    std::to_string(kFmaBlockRows) + "), " + std::to_string(a.cols) +
-                    " columns, " + std::to_string(a.n_tokens) + " tokens, ldy " +
-                    std::to_string(a.ldy) + " do not fit " + std::to_string(a.packed_x.size()) +
-                    " packed activations");
+                    std::to_string(kFmaBlockRows) + "), " + std::to_string(a.cols) + " columns, " +
+                    std::to_string(a.n_tokens) + " tokens, ldy " + std::to_string(a.ldy) +
+                    " do not fit " + std::to_string(a.packed_x.size()) + " packed activations");
     }
 }
 
@@ -238,6 +238,7 @@ void rows_loop(const Tile (&tiles)[kPanels][kTokens], const FmaRowsArgs& a, FmaS
                 return pack_panel_avx2<DType::BF16>(rows, a.row_stride, n_rows, k0, kc, out);
         }
     };
+    const int64_t value_bytes = a.type == DType::F32 ? 4 : 2;
     for (int64_t k0 = 0; k0 < a.cols; k0 += kFmaDepth) {
         const int64_t kc = std::min(kFmaDepth, a.cols - k0);
         for (int64_t p0 = 0; p0 < n_panels; p0 += kPanels) {
@@ -245,12 +246,33 @@ void rows_loop(const Tile (&tiles)[kPanels][kTokens], const FmaRowsArgs& a, FmaS
             for (int64_t p = 0; p < count; ++p) {
                 pack((p0 + p) * kFmaPanelRows, k0, kc, panel + p * fma_panel_size(kc));
             }
+            // The next panels' weights into L2 while the tiles run, a share before each tile (all
+            // at once, they held up the core): a pass reads a short piece of each of 32 rows,
+            // which the hardware prefetchers do not run ahead of. (Written out here: GCC judged a
+            // helper lambda holding only prefetches free of side effects and dropped its calls.)
+            const bool last = p0 + kPanels >= n_panels;
+            const int64_t next_row = last ? 0 : (p0 + kPanels) * kFmaPanelRows;
+            const int64_t next_k = last ? k0 + kFmaDepth : k0;
+            const int64_t next_lines =
+                std::max<int64_t>(0, std::min(kFmaDepth, a.cols - next_k) * value_bytes / 64);
+            const int64_t next_rows = std::max<int64_t>(
+                0, std::min(a.n_rows, next_row + kPanels * kFmaPanelRows) - next_row);
+            const int64_t n_tiles = (a.n_tokens + kTokens - 1) / kTokens;
+            const int64_t rows_per_tile = (next_rows + n_tiles - 1) / n_tiles;
+            const std::byte* next = a.rows + next_row * a.row_stride + next_k * value_bytes;
+            int64_t prefetched = 0;  // rows
             for (int64_t t0 = 0; t0 < a.n_tokens; t0 += kTokens) {
                 const int64_t n = std::min<int64_t>(kTokens, a.n_tokens - t0);
-                tiles[count - 1][n - 1](panel, kc, a.packed_x.data() + t0 * a.cols + k0 * kFmaTileTokens,
-                                        kFmaTileTokens * a.cols,
-                                        scratch.sums.data() + t0 * ld + p0 * kFmaPanelRows, ld,
-                                        k0 > 0);
+                for (const int64_t stop = std::min(next_rows, prefetched + rows_per_tile);
+                     prefetched < stop; ++prefetched, next += a.row_stride) {
+                    for (int64_t line = 0; line < next_lines; ++line) {
+                        __builtin_prefetch(next + line * 64, 0, 2);
+                    }
+                }
+                tiles[count - 1][n - 1](
+                    panel, kc, a.packed_x.data() + t0 * a.cols + k0 * kFmaTileTokens,
+                    kFmaTileTokens * a.cols, scratch.sums.data() + t0 * ld + p0 * kFmaPanelRows, ld,
+                    k0 > 0);
             }
         }
     }

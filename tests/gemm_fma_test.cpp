@@ -107,7 +107,8 @@ void check_kernel(Kernel kernel) {
     FmaScratch scratch;
     for (const DType dtype : kFloatTypes) {
         for (const int64_t cols : {1, 17, 300, 520}) {
-            for (const int64_t n_rows : {int64_t{1}, int64_t{9}, int64_t{16}, int64_t{33}, int64_t{75}, kFmaBlockRows}) {
+            for (const int64_t n_rows :
+                 {int64_t{1}, int64_t{9}, int64_t{16}, int64_t{33}, int64_t{75}, kFmaBlockRows}) {
                 if (dtype != DType::F16 && (cols == 17 || n_rows == 9)) continue;
                 const Weights w = make_weights(dtype, n_rows, cols, 5);
                 for (int64_t n_tokens = 1; n_tokens <= 25; n_tokens += n_tokens < 13 ? 1 : 12) {
@@ -129,10 +130,9 @@ void check_kernel(Kernel kernel) {
                                      .y = reference.data(),
                                      .ldy = ldy};
                     gemm_fma_rows_scalar(args);
-                    const std::string what = std::string(dtype_name(dtype)) + " cols " +
-                                             std::to_string(cols) + " rows " +
-                                             std::to_string(n_rows) + " tokens " +
-                                             std::to_string(n_tokens);
+                    const std::string what =
+                        std::string(dtype_name(dtype)) + " cols " + std::to_string(cols) +
+                        " rows " + std::to_string(n_rows) + " tokens " + std::to_string(n_tokens);
                     if (kernel != Kernel::Scalar) {
                         args.y = y.data();
                         (kernel == Kernel::Avx2 ? gemm_fma_rows_avx2 : gemm_fma_rows_avx512)(
@@ -213,8 +213,8 @@ TEST(GemmFma, LinearOnFloatWeightsMatchesSgemm) {
     ThreadPool pool(2);
     // bf16 products on AMX, or on AVX512-BF16 where that outruns fp32 FMA (AMD); fp32 elsewhere,
     // so the bound also checks which path float weights take.
-    const bool bf16_level = isa_enabled(IsaLevel::Amx) ||
-                            (isa_enabled(IsaLevel::Avx512Bf16) && cpu_bf16_dot_is_fast());
+    const bool bf16_level =
+        isa_enabled(IsaLevel::Amx) || (isa_enabled(IsaLevel::Avx512Bf16) && cpu_bf16_dot_is_fast());
     for (const DType dtype : kFloatTypes) {
         const Weights w = make_weights(dtype, rows, cols, 8);
         const Matrix m{dtype, rows, cols, w.bytes.data()};
