@@ -120,6 +120,49 @@ LLAMA_TARGET_AVX2 void pack_panel_avx2(const std::byte* rows, int64_t row_stride
                       panel + c * kFmaPanelRows);
 }
 
+// pack_panel_avx2 for `type` (a plain float type).
+void pack_panel_x86(DType type, const std::byte* rows, int64_t row_stride, int n_rows,
+                    int64_t first_col, int64_t cols, float* panel) {
+    switch (type) {
+        case DType::F32:
+            return pack_panel_avx2<DType::F32>(rows, row_stride, n_rows, first_col, cols, panel);
+        case DType::F16:
+            return pack_panel_avx2<DType::F16>(rows, row_stride, n_rows, first_col, cols, panel);
+        default:
+            return pack_panel_avx2<DType::BF16>(rows, row_stride, n_rows, first_col, cols, panel);
+    }
+}
+
+// Software prefetch into L2 of a run of rows (the same `lines` cache lines of each, from
+// `first` on, rows row_stride bytes apart), spread over `shares` calls of next_share: the
+// blocked loop reads a short piece of each of 32 rows, which the hardware prefetchers do not run
+// ahead of, and all the prefetches at once held up the core. (A class with state: GCC judged a
+// lambda that held only prefetches free of side effects and dropped its calls.)
+class RowPrefetch {
+  public:
+    RowPrefetch(const std::byte* first, int64_t row_stride, int64_t n_rows, int64_t lines,
+                int64_t shares)
+        : next_(first),
+          row_stride_(row_stride),
+          left_(std::max<int64_t>(0, n_rows)),
+          lines_(std::max<int64_t>(0, lines)),
+          rows_per_share_((left_ + shares - 1) / std::max<int64_t>(1, shares)) {}
+
+    void next_share() {
+        for (int64_t i = 0; i < rows_per_share_ && left_ > 0; ++i, --left_, next_ += row_stride_) {
+            for (int64_t line = 0; line < lines_; ++line)
+                __builtin_prefetch(next_ + line * 64, 0, 2);
+        }
+    }
+
+  private:
+    const std::byte* next_;
+    int64_t row_stride_;
+    int64_t left_;  // rows
+    int64_t lines_;
+    int64_t rows_per_share_;
+};
+
 #endif
 
 void check_rows_args(const FmaRowsArgs& a) {
@@ -226,49 +269,30 @@ void rows_loop(const Tile (&tiles)[kPanels][kTokens], const FmaRowsArgs& a, FmaS
     scratch.sums.resize(static_cast<size_t>(padded_tokens * ld));
     scratch.panels.resize(static_cast<size_t>(kPanels * fma_panel_size(kFmaDepth)));
     float* panel = scratch.panels.data();
-    const auto pack = [&](int64_t row0, int64_t k0, int64_t kc, float* out) {
-        const std::byte* rows = a.rows + row0 * a.row_stride;
-        const int n_rows = static_cast<int>(std::min(kFmaPanelRows, a.n_rows - row0));
-        switch (a.type) {
-            case DType::F32:
-                return pack_panel_avx2<DType::F32>(rows, a.row_stride, n_rows, k0, kc, out);
-            case DType::F16:
-                return pack_panel_avx2<DType::F16>(rows, a.row_stride, n_rows, k0, kc, out);
-            default:
-                return pack_panel_avx2<DType::BF16>(rows, a.row_stride, n_rows, k0, kc, out);
-        }
-    };
     const int64_t value_bytes = a.type == DType::F32 ? 4 : 2;
     for (int64_t k0 = 0; k0 < a.cols; k0 += kFmaDepth) {
         const int64_t kc = std::min(kFmaDepth, a.cols - k0);
         for (int64_t p0 = 0; p0 < n_panels; p0 += kPanels) {
             const int64_t count = std::min<int64_t>(kPanels, n_panels - p0);
             for (int64_t p = 0; p < count; ++p) {
-                pack((p0 + p) * kFmaPanelRows, k0, kc, panel + p * fma_panel_size(kc));
+                const int64_t row0 = (p0 + p) * kFmaPanelRows;
+                pack_panel_x86(a.type, a.rows + row0 * a.row_stride, a.row_stride,
+                               static_cast<int>(std::min(kFmaPanelRows, a.n_rows - row0)), k0, kc,
+                               panel + p * fma_panel_size(kc));
             }
-            // The next panels' weights into L2 while the tiles run, a share before each tile (all
-            // at once, they held up the core): a pass reads a short piece of each of 32 rows,
-            // which the hardware prefetchers do not run ahead of. (Written out here: GCC judged a
-            // helper lambda holding only prefetches free of side effects and dropped its calls.)
+            // The rows of the next panels (of this pass, or the first of the next), while the
+            // tiles run over these.
             const bool last = p0 + kPanels >= n_panels;
             const int64_t next_row = last ? 0 : (p0 + kPanels) * kFmaPanelRows;
             const int64_t next_k = last ? k0 + kFmaDepth : k0;
-            const int64_t next_lines =
-                std::max<int64_t>(0, std::min(kFmaDepth, a.cols - next_k) * value_bytes / 64);
-            const int64_t next_rows = std::max<int64_t>(
-                0, std::min(a.n_rows, next_row + kPanels * kFmaPanelRows) - next_row);
             const int64_t n_tiles = (a.n_tokens + kTokens - 1) / kTokens;
-            const int64_t rows_per_tile = (next_rows + n_tiles - 1) / n_tiles;
-            const std::byte* next = a.rows + next_row * a.row_stride + next_k * value_bytes;
-            int64_t prefetched = 0;  // rows
+            RowPrefetch prefetch(a.rows + next_row * a.row_stride + next_k * value_bytes,
+                                 a.row_stride,
+                                 std::min(a.n_rows, next_row + kPanels * kFmaPanelRows) - next_row,
+                                 std::min(kFmaDepth, a.cols - next_k) * value_bytes / 64, n_tiles);
             for (int64_t t0 = 0; t0 < a.n_tokens; t0 += kTokens) {
                 const int64_t n = std::min<int64_t>(kTokens, a.n_tokens - t0);
-                for (const int64_t stop = std::min(next_rows, prefetched + rows_per_tile);
-                     prefetched < stop; ++prefetched, next += a.row_stride) {
-                    for (int64_t line = 0; line < next_lines; ++line) {
-                        __builtin_prefetch(next + line * 64, 0, 2);
-                    }
-                }
+                prefetch.next_share();
                 tiles[count - 1][n - 1](
                     panel, kc, a.packed_x.data() + t0 * a.cols + k0 * kFmaTileTokens,
                     kFmaTileTokens * a.cols, scratch.sums.data() + t0 * ld + p0 * kFmaPanelRows, ld,
@@ -320,17 +344,7 @@ void pack_fma_panel(DType type, const std::byte* rows, int64_t row_stride, int n
     }
 #if defined(LLAMA_HAVE_X86_TARGETS)
     if (isa_enabled(IsaLevel::Avx2)) {
-        switch (type) {
-            case DType::F32:
-                return pack_panel_avx2<DType::F32>(rows, row_stride, n_rows, first_col, cols,
-                                                   panel.data());
-            case DType::F16:
-                return pack_panel_avx2<DType::F16>(rows, row_stride, n_rows, first_col, cols,
-                                                   panel.data());
-            default:
-                return pack_panel_avx2<DType::BF16>(rows, row_stride, n_rows, first_col, cols,
-                                                    panel.data());
-        }
+        return pack_panel_x86(type, rows, row_stride, n_rows, first_col, cols, panel.data());
     }
 #endif
     pack_panel_scalar(type, rows, row_stride, n_rows, first_col, cols, panel.data());
