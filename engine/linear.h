@@ -35,9 +35,9 @@ struct LinearScratch {
     std::vector<kernels::QuantPanelBuffer> panels;  // one gemm_quant weight panel per thread
     kernels::PackedBuffer packed_x;                 // activations as bf16 tiles, shared by threads
     std::vector<kernels::PackedBuffer> packed_w;    // one packed bf16 weight tile per thread
-    std::vector<kernels::FmaScratch> fma;  // one per thread (gemm_fma.h)
-    std::vector<float> fma_x;    // the activations in token tiles (gemm_fma.h)
-    std::vector<float> stacked;  // one part's output (linear_stacked)
+    std::vector<kernels::FmaScratch> fma;           // one per thread (gemm_fma.h)
+    std::vector<float> fma_x;                       // the activations in token tiles (gemm_fma.h)
+    std::vector<float> stacked;                     // one part's output (linear_stacked)
 };
 
 // y[t, :] = W x[t, :] for t < n_tokens: x is [n_tokens, w.cols], y is [n_tokens, w.rows].
