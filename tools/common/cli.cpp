@@ -266,8 +266,8 @@ void apply_isa_flag(const std::string& isa) {
 void add_precision_flag(ArgParser& parser, PromptPrecision* target) {
     parser.add_option({"--precision"}, "f32|bf16",
                       "arithmetic of prompt processing (many tokens per forward): bf16 multiplies "
-                      "in bfloat16 on AMX tiles or with AVX512-BF16 dot products (AMD), several times "
-                      "faster than f32 with logits within about 1e-2 relative, where the ISA "
+                      "in bfloat16 on AMX tiles or with AVX512-BF16 dot products (AMD), several "
+                      "times faster than f32 with logits within about 1e-2 relative, where the ISA "
                       "level has them (elsewhere it runs f32), and one-token generation with F16 "
                       "weights reads the activations rounded to f16, as llama.cpp does; f32 is "
                       "exact fp32 everywhere (default: " +
