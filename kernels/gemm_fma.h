@@ -8,8 +8,9 @@
 // pass's activations (all tokens) stay in L2, and the sums are carried from pass to pass in a
 // buffer of the block's own. Unblocked (a whole 16-row panel of all columns against every
 // token), the activations of a 128-token prompt (2 MB at 4096 columns) came from L3 once per 16
-// rows and the AVX-512 tile ran at half its in-cache rate (Xeon with AMX, one thread, 4096 x 4096
-// x 128: 105-125 GFLOP/s, blocked 145-175; AVX2 tile 84 -> 95-101).
+// rows and the AVX-512 tile ran at half its in-cache rate (Xeon with AMX, one thread, F16 4096 x
+// 4096 x 128 through engine linear(): AVX-512 125 -> 160-190 GFLOP/s, AVX2 90 -> 106-108, of
+// peaks 225 and 125). The next panel's rows are prefetched into L2 while the tiles run.
 //
 // Every product and sum is fp32 (one FMA per term), summed over k in order, the sums stored and
 // reloaded between passes unrounded: every path is bit-identical to the scalar reference.
@@ -27,7 +28,9 @@ namespace llama::kernels {
 inline constexpr int64_t kFmaPanelRows = 16;
 // Rows of a call: a unit of work a thread takes.
 inline constexpr int64_t kFmaBlockRows = 256;
-// Columns of a pass: 32 rows x 256 columns of fp32 is 32 KB, in L1 beside a tile's activations.
+// Columns of a pass: 32 rows x 256 columns of fp32 is 32 KB, in L1 beside a tile's activations
+// (48 KB on the Xeon measured; Zen 4's 32 KB L1 would hold the AVX-512 panel alone: not measured
+// there, where the avx512-bf16 level takes float weights to VDPBF16PS instead).
 inline constexpr int64_t kFmaDepth = 256;
 
 // Floats of a panel of `cols` columns.
