@@ -17,6 +17,11 @@ namespace {
 // Up to this many tokens, reading the weights once with the matrix-vector kernels beats widening
 // them for a GEMM.
 constexpr int64_t kSmallBatch = 4;
+// Float weights on the fp32 FMA tiles (gemm_fma.h): from 4 tokens on the blocked GEMM beats
+// reading the weights once with the matrix-vector kernels (Xeon with AMX, 8-layer F16, 2 threads,
+// llama-bench -b 4 at --isa avx512-vnni: 19.5 against 16.8-16.9 t/s; -b 3 level, -b 2 10.5
+// against 12.7).
+constexpr int64_t kSmallBatchFma = 3;
 // Quantized weights on the integer GEMM (no AMX): from 3 tokens on, packing 16-row panels once
 // and running every token over them beats reading the weights once per row group with the
 // matrix-vector kernels (measured on Zen 4, AVX-512 path, one 4096 x 4096 projection, one
@@ -225,9 +230,13 @@ void linear(ThreadPool& pool, const Matrix& w, std::span<const float> x, int64_t
     // Quantized weights without AMX: integer dot products on 8-bit activations, as decode does.
     const bool int_gemm =
         quantized && !amx && scratch.int_gemm && kernels::gemm_quant_supports(w.dtype);
+    // Float weights without bf16 products, at AVX2 and up: fp32 FMA tiles.
+    const bool fma =
+        !quantized && !bf16 && scratch.bf16_gemm && kernels::isa_enabled(IsaLevel::Avx2);
     const int64_t small_batch = kernels::is_interleaved(w.dtype) ? kSmallBatchInterleaved
                                 : amx && quantized               ? kAmxSmallBatchQuantized
                                 : int_gemm                       ? kSmallBatchIntGemm
+                                : fma                            ? kSmallBatchFma
                                                                  : kSmallBatch;
     if (n_tokens <= small_batch || n_tokens <= scratch.matvec_max_tokens) {
         linear_small_batch(pool, w, x, n_tokens, y, scratch);
@@ -235,7 +244,7 @@ void linear(ThreadPool& pool, const Matrix& w, std::span<const float> x, int64_t
         linear_quant_gemm(pool, w, x, n_tokens, y, scratch);
     } else if (bf16) {
         linear_bf16(pool, w, x, n_tokens, y, scratch, amx);
-    } else if (!quantized && scratch.bf16_gemm && kernels::isa_enabled(IsaLevel::Avx2)) {
+    } else if (fma) {
         linear_fma(pool, w, x, n_tokens, y, scratch);
     } else {
         linear_gemm(pool, w, x, n_tokens, y, scratch);
