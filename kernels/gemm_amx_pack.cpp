@@ -30,10 +30,6 @@ void check_size(const char* what, size_t have, int64_t need) {
     }
 }
 
-bool has_direct_conversion(DType type) {
-    return type == DType::F32 || type == DType::F16 || type == DType::BF16;
-}
-
 // Column `col` of a row of one of the plain float types, rounded to bf16.
 uint16_t weight_bf16(DType type, const std::byte* row, int64_t col) {
     if (type == DType::F32) {
@@ -192,7 +188,7 @@ using GroupPacker = void (*)(DType, const std::byte* const*, int64_t, int64_t, u
 void pack_weights_with(GroupPacker pack_group, DType type, const std::byte* w, int64_t rows,
                        int64_t cols, std::span<uint16_t> packed, std::span<float> scratch) {
     check_size("pack_weights_bf16: packed", packed.size(), packed_weights_size(rows, cols));
-    const bool direct = has_direct_conversion(type);
+    const bool direct = is_plain_float(type);
     if (!direct) {
         check_size("pack_weights_bf16: scratch", scratch.size(), pack_weights_scratch_size(cols));
     }

@@ -18,10 +18,6 @@ namespace llama::kernels {
 
 namespace {
 
-bool is_plain_float(DType type) {
-    return type == DType::F32 || type == DType::F16 || type == DType::BF16;
-}
-
 float widen(DType type, const std::byte* row, int64_t col) {
     switch (type) {
         case DType::F32: {
@@ -265,8 +261,8 @@ void rows_loop(const Tile (&tiles)[kPanels][kTokens], const FmaRowsArgs& a, FmaS
     check_rows_args(a);
     const int64_t n_panels = (a.n_rows + kFmaPanelRows - 1) / kFmaPanelRows;
     const int64_t ld = sums_stride(n_panels);
-    const int64_t padded_tokens = (a.n_tokens + kTokens - 1) / kTokens * kTokens;
-    scratch.sums.resize(static_cast<size_t>(padded_tokens * ld));
+    const int64_t n_tiles = (a.n_tokens + kTokens - 1) / kTokens;
+    scratch.sums.resize(static_cast<size_t>(n_tiles * kTokens * ld));
     scratch.panels.resize(static_cast<size_t>(kPanels * fma_panel_size(kFmaDepth)));
     float* panel = scratch.panels.data();
     const int64_t value_bytes = a.type == DType::F32 ? 4 : 2;
@@ -285,7 +281,6 @@ void rows_loop(const Tile (&tiles)[kPanels][kTokens], const FmaRowsArgs& a, FmaS
             const bool last = p0 + kPanels >= n_panels;
             const int64_t next_row = last ? 0 : (p0 + kPanels) * kFmaPanelRows;
             const int64_t next_k = last ? k0 + kFmaDepth : k0;
-            const int64_t n_tiles = (a.n_tokens + kTokens - 1) / kTokens;
             RowPrefetch prefetch(a.rows + next_row * a.row_stride + next_k * value_bytes,
                                  a.row_stride,
                                  std::min(a.n_rows, next_row + kPanels * kFmaPanelRows) - next_row,

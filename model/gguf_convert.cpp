@@ -26,10 +26,6 @@ namespace llama {
 
 namespace {
 
-bool is_float_type(DType type) {
-    return type == DType::F32 || type == DType::F16 || type == DType::BF16;
-}
-
 // The preset of options (its name, or the type's name): throws for types we cannot write.
 QuantPreset preset_of(const GgufConvertOptions& options) {
     const std::string_view name =
@@ -116,7 +112,7 @@ void encode_row(const float* values, int64_t cols, DType target, std::byte* out)
 }
 
 void decode_row(DType type, const std::byte* row, int64_t cols, float* out) {
-    if (is_float_type(type)) {
+    if (is_plain_float(type)) {
         kernels::dequantize_rows(type, row, 1, cols, {out, static_cast<size_t>(cols)});
     } else {
         kernels::dequantize_rows_quant(type, row, 1, cols, out);
@@ -191,7 +187,7 @@ std::string shape_text(const std::vector<int64_t>& shape) {
 void add_tensor(GgufWriter& writer, const SourceTensor& tensor, const TypeChoice& choice,
                 int& requantized) {
     const DType target = target_type(tensor, choice);
-    if (!is_float_type(tensor.dtype) && target != tensor.dtype) ++requantized;
+    if (!is_plain_float(tensor.dtype) && target != tensor.dtype) ++requantized;
     writer.add_tensor(tensor.name, {tensor.shape.rbegin(), tensor.shape.rend()},
                       ggml_from_dtype(target),
                       [tensor, target](std::span<std::byte> out) { fill(tensor, target, out); });
@@ -216,7 +212,7 @@ void set_llama_metadata(GgufWriter& writer, const LlamaConfig& c) {
 
 void set_file_type(GgufWriter& writer, const QuantPreset& preset) {
     writer.set("general.file_type", preset.file_type);
-    if (is_float_type(preset.base)) {
+    if (is_plain_float(preset.base)) {
         writer.remove("general.quantization_version");
     } else {
         writer.set("general.quantization_version", uint32_t{2});  // ggml's current block layouts

@@ -21,10 +21,6 @@ namespace llama {
 
 namespace {
 
-bool is_float_type(DType type) {
-    return type == DType::F32 || type == DType::F16 || type == DType::BF16;
-}
-
 std::string shape_text(const std::vector<int64_t>& dims) {
     std::string text;
     for (int64_t dim : dims) text += (text.empty() ? "" : ", ") + std::to_string(dim);
@@ -48,7 +44,7 @@ void for_ranges_in_parallel(int64_t n, const Body& body) {
 
 // Rows [0, rows) of any supported type, widened to fp32.
 void to_f32(DType type, const std::byte* data, int64_t rows, int64_t cols, float* out) {
-    if (is_float_type(type)) {
+    if (is_plain_float(type)) {
         kernels::dequantize_rows(type, data, rows, cols,
                                  std::span<float>(out, static_cast<size_t>(rows * cols)));
     } else {
@@ -115,7 +111,7 @@ class GgufModelReader {
             parts.push_back(matrix(names[i], rows[i], cols));
             total_rows += rows[i];
             same_type = same_type && parts[i].dtype == parts[0].dtype;
-            all_float = all_float && is_float_type(parts[i].dtype);
+            all_float = all_float && is_plain_float(parts[i].dtype);
             if (i > 0) {
                 adjacent =
                     adjacent && parts[i - 1].data + parts[i - 1].bytes().size() == parts[i].data;
@@ -254,7 +250,7 @@ class GgufModelReader {
         for (const std::string& name : names) {
             const DType type = dtype(tensor(name));
             mixed = mixed || type != first;
-            quantized = quantized || !is_float_type(type);
+            quantized = quantized || !is_plain_float(type);
         }
         return mixed && quantized;
     }

@@ -44,6 +44,9 @@ struct DTypeTraits {
 const DTypeTraits& dtype_traits(DType type);
 std::string_view dtype_name(DType type);
 
+// F32, F16, BF16: one value a block, widened exactly to fp32 (the others are quantized).
+inline bool is_plain_float(DType type) { return dtype_traits(type).block_elements == 1; }
+
 // Bytes of one row of `cols` elements; throws llama::Error if cols is not a whole number of
 // blocks of the type.
 int64_t row_bytes(DType type, int64_t cols);
