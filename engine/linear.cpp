@@ -75,11 +75,12 @@ void linear_small_batch(ThreadPool& pool, const Matrix& w, std::span<const float
         half = kernels::round_to_f16(x.first(n_tokens * w.cols), scratch.x_half);
     }
     const std::span<const uint16_t> x_half(scratch.x_half);
-    // Blocks of rows handed out as threads come free, at least 8 per thread (the last ones even
-    // out what other processes or interrupts took from a thread), each a multiple of kMatvecRows.
-    const int64_t per_block =
-        std::max<int64_t>(kMatvecRows, w.rows / (8 * pool.size()) / kMatvecRows * kMatvecRows);
-    pool.parallel_for_dynamic(w.rows, per_block, [&](int64_t begin, int64_t end, int) {
+    // Blocks of rows handed out as threads come free, each a share of the rows left (multiples of
+    // kMatvecRows): the last ones, of kMatvecRows, even out what other processes or interrupts
+    // took from a thread. Fixed blocks of rows / (8 x threads) left one thread waiting at the end
+    // of each product for up to a block (perf over 256 decode steps of the 8-layer 7B-shape Q4_0
+    // file, 2 threads, Intel Xeon: 4.1% of the samples waiting in the pool, 1.4% with these).
+    pool.parallel_for_guided(w.rows, kMatvecRows, [&](int64_t begin, int64_t end, int) {
         if (quantized) {
             kernels::matmul_quant(w.slice_rows(begin, end - begin), activations, y.subspan(begin),
                                   w.rows);

@@ -54,7 +54,20 @@ ThreadPool::~ThreadPool() {
 }
 
 void ThreadPool::run_chunk(int thread) {
-    if (job_dynamic_) {
+    if (job_schedule_ == Schedule::Guided) {
+        int64_t begin = next_block_.load(std::memory_order_relaxed);
+        while (begin < job_n_) {
+            const int64_t share = (job_n_ - begin) / (2 * n_threads_) / job_grain_ * job_grain_;
+            const int64_t end = std::min(job_n_, begin + std::max(job_grain_, share));
+            // On failure `begin` is reloaded with what another thread left.
+            if (next_block_.compare_exchange_weak(begin, end, std::memory_order_relaxed)) {
+                (*job_)(begin, end, thread);
+                begin = next_block_.load(std::memory_order_relaxed);
+            }
+        }
+        return;
+    }
+    if (job_schedule_ == Schedule::Dynamic) {
         // Blocks in order, each to whichever thread is free: a thread slowed down (by another
         // process, an interrupt, its SMT sibling) takes fewer, so no one waits at the end.
         for (;;) {
@@ -73,26 +86,30 @@ void ThreadPool::run_chunk(int thread) {
 }
 
 void ThreadPool::parallel_for(int64_t n, int64_t grain, const RangeFn& fn) {
-    run(n, grain, fn, false);
+    run(n, grain, fn, Schedule::Static);
 }
 
 void ThreadPool::parallel_for_dynamic(int64_t n, int64_t grain, const RangeFn& fn) {
-    run(n, grain, fn, true);
+    run(n, grain, fn, Schedule::Dynamic);
 }
 
-void ThreadPool::run(int64_t n, int64_t grain, const RangeFn& fn, bool dynamic) {
+void ThreadPool::parallel_for_guided(int64_t n, int64_t grain, const RangeFn& fn) {
+    run(n, grain, fn, Schedule::Guided);
+}
+
+void ThreadPool::run(int64_t n, int64_t grain, const RangeFn& fn, Schedule schedule) {
     if (n <= 0) return;
     grain = std::max<int64_t>(1, grain);
     if (n_threads_ == 1 || n <= grain) {
-        for (int64_t begin = 0; begin < n; begin += dynamic ? grain : n) {
-            fn(begin, std::min(n, begin + (dynamic ? grain : n)), 0);
-        }
+        // One block per call for Dynamic, as with several threads; the whole range otherwise.
+        const int64_t step = schedule == Schedule::Dynamic ? grain : n;
+        for (int64_t begin = 0; begin < n; begin += step) fn(begin, std::min(n, begin + step), 0);
         return;
     }
     job_ = &fn;
     job_n_ = n;
     job_grain_ = grain;
-    job_dynamic_ = dynamic;
+    job_schedule_ = schedule;
     next_block_.store(0, std::memory_order_relaxed);
     pending_.store(n_threads_ - 1, std::memory_order_relaxed);
     {

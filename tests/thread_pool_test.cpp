@@ -2,8 +2,11 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
+#include <mutex>
 #include <thread>
+#include <utility>
 #include <vector>
 
 namespace {
@@ -65,6 +68,63 @@ TEST(ThreadPool, DynamicBalancesASlowThread) {
     EXPECT_EQ(blocks[0].load() + blocks[1].load(), 64);
     EXPECT_TRUE(blocks[0].load() == 1 || blocks[1].load() == 1)
         << blocks[0].load() << " + " << blocks[1].load();
+}
+
+// Guided blocks: every index once, each block starting where the one before it ended and as long
+// as the rule says from where it starts (a 2 x threads-th of what is left, in whole grains, at
+// least one grain, cut at n), so they shrink to one grain at the end.
+void check_guided(int n_threads, int64_t n, int64_t grain) {
+    llama::ThreadPool pool(n_threads);
+    std::mutex mutex;
+    std::vector<std::pair<int64_t, int64_t>> blocks;
+    std::atomic<int> bad_thread{0};
+    pool.parallel_for_guided(n, grain, [&](int64_t begin, int64_t end, int thread) {
+        if (thread < 0 || thread >= n_threads) ++bad_thread;
+        std::lock_guard lock(mutex);
+        blocks.emplace_back(begin, end);
+    });
+    EXPECT_EQ(bad_thread.load(), 0);
+    std::sort(blocks.begin(), blocks.end());
+    int64_t next = 0;
+    for (const auto& [begin, end] : blocks) {
+        ASSERT_EQ(begin, next) << "threads " << n_threads << " n " << n << " grain " << grain;
+        const int64_t share = (n - begin) / (2 * n_threads) / grain * grain;
+        const int64_t expected = n_threads == 1 ? n : std::min(n - begin, std::max(grain, share));
+        EXPECT_EQ(end - begin, expected) << "block at " << begin << " of " << n;
+        next = end;
+    }
+    EXPECT_EQ(next, n);
+    if (n_threads > 1 && n >= 2 * grain) {
+        EXPECT_EQ(blocks.back().second - blocks.back().first,
+                  std::min(grain, n - blocks.back().first));
+    }
+}
+
+TEST(ThreadPool, GuidedCoversRangeOnceInShrinkingBlocks) {
+    for (int threads : {1, 2, 3, 5}) {
+        for (int64_t n : {1, 2, 7, 64, 1000, 11008}) {
+            for (int64_t grain : {1, 4, 32}) check_guided(threads, n, grain);
+        }
+    }
+}
+
+// A thread held up on its first block leaves the rest of the range to the other.
+TEST(ThreadPool, GuidedBalancesASlowThread) {
+    llama::ThreadPool pool(2);
+    std::atomic<int64_t> done{0};
+    std::vector<std::atomic<int64_t>> rows(2);
+    constexpr int64_t n = 4096;
+    pool.parallel_for_guided(n, 32, [&](int64_t begin, int64_t end, int thread) {
+        rows[thread] += end - begin;
+        done += end - begin;
+        if (begin == 0) {
+            // The first block (a quarter of the range) holds its thread until the rest is done.
+            while (done.load() < n) std::this_thread::yield();
+        }
+    });
+    EXPECT_EQ(rows[0].load() + rows[1].load(), n);
+    EXPECT_TRUE(rows[0].load() == n / 4 || rows[1].load() == n / 4)
+        << rows[0].load() << " + " << rows[1].load();
 }
 
 TEST(ThreadPool, EmptyRangeCallsNothing) {

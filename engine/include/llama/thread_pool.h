@@ -37,9 +37,16 @@ class ThreadPool {
     // is bound by memory bandwidth, where a thread slowed down by others must not hold up the
     // rest.
     void parallel_for_dynamic(int64_t n, int64_t grain, const RangeFn& fn);
+    // Calls fn on blocks of [0, n), each a multiple of `grain` (except the last) handed out in
+    // order to whichever thread is free, each a share of what is left (a 2 x size()-th, at least
+    // one grain): large blocks first, single grains at the end, so the threads finish within about
+    // one grain of each other with few hand-outs. For one-token matrix-vector products, where a
+    // fixed block size either leaves a thread waiting up to a block at the end or hands out many.
+    void parallel_for_guided(int64_t n, int64_t grain, const RangeFn& fn);
 
   private:
-    void run(int64_t n, int64_t grain, const RangeFn& fn, bool dynamic);
+    enum class Schedule { Static, Dynamic, Guided };
+    void run(int64_t n, int64_t grain, const RangeFn& fn, Schedule schedule);
     void worker_loop(int index);
     void run_chunk(int thread);
 
@@ -53,8 +60,8 @@ class ThreadPool {
     const RangeFn* job_ = nullptr;
     int64_t job_n_ = 0;
     int64_t job_grain_ = 1;
-    bool job_dynamic_ = false;
-    std::atomic<int64_t> next_block_{0};
+    Schedule job_schedule_ = Schedule::Static;
+    std::atomic<int64_t> next_block_{0};  // Dynamic: the next block; Guided: the next index
     std::atomic<uint64_t> generation_{0};
     std::atomic<int> pending_{0};  // workers still running the current job
     std::atomic<bool> stop_{false};
