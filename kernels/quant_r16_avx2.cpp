@@ -46,7 +46,7 @@ LLAMA_TARGET_AVX2 void q4_0_group(const std::byte* group, int64_t n_blocks,
     for (int t = 0; t < T; ++t) acc[0][t] = acc[1][t] = _mm256_setzero_ps();
     for (int64_t b = 0; b < n_blocks; ++b) {
         const std::byte* block = group + b * kQ4_0R16Group;
-        prefetch_group_ahead<T>(block, kQ4_0R16Group);
+        prefetch_block32_group<T>(block, kQ4_0R16Group);
         for (int half = 0; half < 2; ++half) {
             const std::byte* g = block + 32 * half;
             __m256i q[8];
@@ -96,7 +96,7 @@ LLAMA_TARGET_AVX2 void signed8_group(const std::byte* group, int64_t n_blocks,
     for (int t = 0; t < T; ++t) acc[0][t] = acc[1][t] = _mm256_setzero_ps();
     for (int64_t b = 0; b < n_blocks; ++b) {
         const std::byte* block = group + b * kGroupBytes;
-        prefetch_group_ahead<T>(block, kGroupBytes);
+        prefetch_block32_group<T>(block, kGroupBytes);
         for (int half = 0; half < 2; ++half) {
             __m256i w[8];
             if constexpr (kGrid) {

@@ -65,7 +65,7 @@ LLAMA_TARGET_AVX512_VNNI void block32_group(const std::byte* group, int64_t n_bl
     for (int64_t b = 0; b < n_blocks; ++b) {
         constexpr int64_t kGroupBytes = kCodes == Codes::Signed8 ? kQ8_0R16Group : kQ4_0R16Group;
         const std::byte* g = group + b * kGroupBytes;
-        prefetch_group_ahead<T>(g, kGroupBytes);
+        prefetch_block32_group<T>(g, kGroupBytes);
         __m512i q[8];
         if constexpr (kCodes == Codes::Signed8) {
             const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
