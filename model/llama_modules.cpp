@@ -59,15 +59,19 @@ LlamaMLP::LlamaMLP(const LlamaConfig& config, Matrix gate_up, Matrix down)
     require_shape(down_, config.hidden_size, config.ffn_size, "mlp down weight");
 }
 
-int64_t LlamaModel::weight_bytes() const {
-    int64_t total = token_embedding.bytes().size() + lm_head.bytes().size();
+int64_t LlamaModel::decode_bytes() const {
+    int64_t total = lm_head.bytes().size();
     for (const DecoderLayer& layer : layers) {
         for (const Matrix& part : layer.attention.qkv_parts()) total += part.bytes().size();
         total += layer.attention.o_weight().bytes().size() +
                  layer.mlp.gate_up_weight().bytes().size() + layer.mlp.down_weight().bytes().size();
     }
-    if (lm_head.data == token_embedding.data) total -= lm_head.bytes().size();
     return total;
+}
+
+int64_t LlamaModel::weight_bytes() const {
+    const bool tied = lm_head.data == token_embedding.data;
+    return decode_bytes() + (tied ? 0 : static_cast<int64_t>(token_embedding.bytes().size()));
 }
 
 }  // namespace llama

@@ -72,7 +72,12 @@ TEST(RandomModel, ShapesStorageAndNorms) {
         for (float w : l.ffn_norm) EXPECT_EQ(w, 1.0f);
     }
     EXPECT_EQ(m.storage.size(), 2u + 4u * 2u);
-    EXPECT_GT(m.weight_bytes(), 0);
+    // F16: 2 bytes a weight. A decode step reads every matrix but the embedding table.
+    const int64_t per_layer = c.hidden_size * (c.q_size() + 2 * c.kv_size()) +
+                              c.q_size() * c.hidden_size + 3 * c.ffn_size * c.hidden_size;
+    const int64_t lm_head = c.vocab_size * c.hidden_size;
+    EXPECT_EQ(m.decode_bytes(), 2 * (lm_head + c.n_layers * per_layer));
+    EXPECT_EQ(m.weight_bytes(), m.decode_bytes() + 2 * c.vocab_size * c.hidden_size);
 }
 
 TEST(RandomModel, DeterministicForASeedWhateverTheThreads) {

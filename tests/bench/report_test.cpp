@@ -50,6 +50,7 @@ Report sample_report() {
     m.reps = 6;
     m.warmup = 1;
     m.ubatch = 512;
+    m.decode_bytes = 2'000'000'000;
     m.seed = 42;
     m.bootstrap_resamples = 500;
     m.alpha = 0.05;
@@ -120,6 +121,7 @@ TEST(BenchReport, JsonRoundTrip) {
     EXPECT_EQ(back.meta.threads, report.meta.threads);
     EXPECT_EQ(back.meta.wall_seconds, report.meta.wall_seconds);
     EXPECT_EQ(back.meta.skipped, report.meta.skipped);
+    EXPECT_EQ(back.meta.decode_bytes, report.meta.decode_bytes);
     ASSERT_TRUE(back.summary);
     EXPECT_EQ(back.summary->mean_latency_improvement_pct,
               report.summary->mean_latency_improvement_pct);
@@ -204,6 +206,21 @@ TEST(BenchReport, MarkdownShowsTablesSummaryAndVerdicts) {
     for (const ConfigResult& r : report.configs) {
         EXPECT_NE(md.find(std::string(verdict_name(*r.verdict))), std::string::npos);
     }
+    // The bytes a decode step reads, and for decode rows the weight bandwidth: steps/s (tokens/s of
+    // a batch of 1 here) x 2 GB.
+    EXPECT_NE(md.find("| decode reads | 2.000 GB of weights a step"), std::string::npos);
+    for (const ConfigResult& r : report.configs) {
+        if (r.key.kind != TestKind::TokenGeneration) continue;
+        ASSERT_EQ(r.key.batch, 1);
+        for (const ArmResult& a : r.arms) {
+            char row_end[64];
+            std::snprintf(row_end, sizeof row_end, "| %.1f | %.1f |\n", a.tokens_per_s,
+                          a.tokens_per_s * 2.0);
+            EXPECT_NE(md.find(row_end), std::string::npos) << row_end;
+        }
+    }
+    // Prompt rows leave it blank.
+    EXPECT_NE(md.find(" |  |\n"), std::string::npos);
     char best[32];
     std::snprintf(best, sizeof best, "%+.2f%%", report.summary->best_latency_improvement_pct);
     EXPECT_NE(md.find(std::string("best latency improvement: ") + best), std::string::npos);

@@ -248,6 +248,7 @@ int run(int argc, char** argv) {
     m.ubatch = o.ubatch;
     m.precision = o.precision == PromptPrecision::BF16 ? "bf16" : "f32";
     m.isa = isa_name(active_isa());
+    m.decode_bytes = model.decode_bytes();
     m.seed = o.seed;
     m.bootstrap_resamples = o.bootstrap_resamples;
     m.alpha = o.alpha;

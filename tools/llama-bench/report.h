@@ -27,6 +27,7 @@ struct Metadata {
     int64_t ubatch = 0;
     std::string precision = "f32";  // prompt GEMM arithmetic: f32 | bf16
     std::string isa = "unknown";    // kernels' instruction-set level (llama/isa.h)
+    int64_t decode_bytes = 0;       // weights a decode step reads (LlamaModel::decode_bytes)
     uint64_t seed = 0;
     int bootstrap_resamples = 0;
     double alpha = 0.05;

@@ -116,6 +116,7 @@ json metadata_json(const Metadata& m) {
             {"ubatch", m.ubatch},
             {"precision", m.precision},
             {"isa", m.isa},
+            {"decode_bytes", m.decode_bytes},
             {"seed", m.seed},
             {"bootstrap_resamples", m.bootstrap_resamples},
             {"alpha", m.alpha},
@@ -148,6 +149,7 @@ Metadata metadata_from(const json& j) {
     m.ubatch = j.at("ubatch").get<int64_t>();
     m.precision = j.value("precision", std::string("f32"));  // reports before the AMX path
     m.isa = j.value("isa", std::string("unknown"));          // reports before the ISA cap
+    m.decode_bytes = j.value("decode_bytes", int64_t{0});    // reports before it was recorded
     m.seed = j.at("seed").get<uint64_t>();
     m.bootstrap_resamples = j.at("bootstrap_resamples").get<int>();
     m.alpha = j.at("alpha").get<double>();

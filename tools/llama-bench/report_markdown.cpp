@@ -21,6 +21,15 @@ std::string with_interval(double v, const Interval& i) {
     return pct(v) + " [" + pct(i.low) + ", " + pct(i.high) + "]";
 }
 
+// Decode rows: the weights read per second, decode steps (tokens / sequences) times the bytes a
+// step reads, to set beside the machine's read bandwidth (kernels_bench MemoryRead). Blank for
+// prompts, whose time is arithmetic, and for reports without the byte count.
+std::string weights_gb_per_s(const Metadata& m, const ConfigKey& key, double tokens_per_s) {
+    if (key.kind != TestKind::TokenGeneration || m.decode_bytes <= 0 || key.batch <= 0) return "";
+    return fmt("%.1f", tokens_per_s / static_cast<double>(key.batch) *
+                           static_cast<double>(m.decode_bytes) / 1e9);
+}
+
 }  // namespace
 
 std::string to_markdown(const Report& report) {
@@ -38,8 +47,12 @@ std::string to_markdown(const Report& report) {
         << " warm-up), arms interleaved in seeded random order (seed " << m.seed << ") |\n"
         << "| ubatch | " << m.ubatch << " tokens per forward chunk |\n"
         << "| precision | " << m.precision << " (many-token projections) |\n"
-        << "| ISA level | " << m.isa << " |\n"
-        << "| commit | " << m.commit << " |\n"
+        << "| ISA level | " << m.isa << " |\n";
+    if (m.decode_bytes > 0) {
+        out << "| decode reads | " << fmt("%.3f", static_cast<double>(m.decode_bytes) / 1e9)
+            << " GB of weights a step (all but the token embedding table) |\n";
+    }
+    out << "| commit | " << m.commit << " |\n"
         << "| date | " << m.date << " |\n"
         << "| wall time | " << fmt("%.0f", m.wall_seconds) << " s"
         << (m.interrupted ? " (interrupted: partial results)" : "") << " |\n"
@@ -47,8 +60,8 @@ std::string to_markdown(const Report& report) {
 
     out << "## Latency per configuration and arm\n\n"
         << "| kind | batch | seq | n_gen | arm | n | mean ms | median ms | sd ms | min ms | p95 ms "
-           "| tokens/s |\n"
-        << "|---|--:|--:|--:|---|--:|--:|--:|--:|--:|--:|--:|\n";
+           "| tokens/s | weights GB/s |\n"
+        << "|---|--:|--:|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|\n";
     for (const ConfigResult& r : report.configs) {
         for (const ArmResult& a : r.arms) {
             const SampleSummary& s = a.latency_ms;
@@ -56,7 +69,8 @@ std::string to_markdown(const Report& report) {
                 << " | " << r.key.n_gen << " | " << arm_name(a.arm) << " | " << s.n << " | "
                 << fmt("%.3f", s.mean) << " | " << fmt("%.3f", s.median) << " | "
                 << fmt("%.3f", s.stddev) << " | " << fmt("%.3f", s.min) << " | "
-                << fmt("%.3f", s.p95) << " | " << fmt("%.1f", a.tokens_per_s) << " |\n";
+                << fmt("%.3f", s.p95) << " | " << fmt("%.1f", a.tokens_per_s) << " | "
+                << weights_gb_per_s(m, r.key, a.tokens_per_s) << " |\n";
         }
     }
 

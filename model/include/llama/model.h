@@ -94,6 +94,10 @@ struct LlamaModel {
 
     // Bytes of weight data the model references.
     int64_t weight_bytes() const;
+    // Bytes of weights one decode step reads: every matrix but the token embedding table, of
+    // which it reads one row (the output matrix is read whole, also when it is that table).
+    // tokens/s of one sequence x decode_bytes() is the weight bandwidth a decode reaches.
+    int64_t decode_bytes() const;
 };
 
 // Told how far loading has come, as a fraction in [0, 1] that never decreases (1 once the model is
