@@ -22,11 +22,18 @@ inline void prefetch_stream(const void* p) {
     __builtin_prefetch(static_cast<const char*>(p) + kStreamPrefetchBytes, 0, 2);
 }
 
+// Every cache line of the `bytes` that start kAhead after p, with __builtin_prefetch's locality
+// (3: into L1, 2: into L2).
+template <int64_t kAhead, int kLocality>
+inline void prefetch_lines(const void* p, int64_t bytes) {
+    for (int64_t line = 0; line < bytes; line += 64) {
+        __builtin_prefetch(static_cast<const char*>(p) + kAhead + line, 0, kLocality);
+    }
+}
+
 // Every cache line of the `bytes` that start kStreamPrefetchBytes after p.
 inline void prefetch_stream_lines(const void* p, int64_t bytes) {
-    for (int64_t line = 0; line < bytes; line += 64) {
-        prefetch_stream(static_cast<const char*>(p) + line);
-    }
+    prefetch_lines<kStreamPrefetchBytes, 2>(p, bytes);
 }
 
 }  // namespace llama::kernels

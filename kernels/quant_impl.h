@@ -102,8 +102,7 @@ inline void prefetch_group_ahead(const std::byte* group, int64_t bytes) {
     if constexpr (T == 1) {
         prefetch_stream_lines(group, bytes);
     } else {
-        const std::byte* ahead = group + kPrefetchAheadBytes;
-        for (int64_t line = 0; line < bytes; line += 64) __builtin_prefetch(ahead + line, 0, 3);
+        prefetch_lines<kPrefetchAheadBytes, 3>(group, bytes);
     }
 }
 
@@ -118,11 +117,7 @@ inline constexpr int64_t kL1AheadBytes = 1152;
 template <int T>
 inline void prefetch_block32_group(const std::byte* group, int64_t bytes) {
     prefetch_group_ahead<T>(group, bytes);
-    if constexpr (T == 1) {
-        for (int64_t line = 0; line < bytes; line += 64) {
-            __builtin_prefetch(group + kL1AheadBytes + line, 0, 3);
-        }
-    }
+    if constexpr (T == 1) prefetch_lines<kL1AheadBytes, 3>(group, bytes);
 }
 
 // A Q4_K group's prefetch (2304 bytes, 36 lines), a quarter at a time: the kernels read the group
