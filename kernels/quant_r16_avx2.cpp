@@ -275,14 +275,17 @@ LLAMA_TARGET_AVX2 inline void q6_k_block_half(const std::byte* g, int half, int6
         sums[t] = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(offsets[t], 5));
     }
 
+    // The 16 sub-block scales, sign-extended into both halves of every lane, picked with constant
+    // VPSHUFB indices before the loop (in it, rolled, GCC built each index at run time from the
+    // loop counters) and read from memory as VPMADDWD operands (in registers they left too few
+    // for the codes: spills).
+    alignas(32) __m256i scales[16];
+    for (int s = 0; s < 16; ++s) scales[s] = pick_signed_pair(scale_words[s / 4], s % 4, s % 4);
+
     for (int h = 0; h < 2; ++h) {
         for (int quad = 0; quad < 2; ++quad) {  // chunks 4 * quad .. + 3: 4 sub-blocks
             if (half == 0) prefetch_q6_k_quarter<T>(g, 2 * h + quad);  // the group's lines, once
-            __m256i scale[4];  // of q1..q4's sub-blocks 8h + quad + 0, 2, 4, 6
-            for (int i = 0; i < 4; ++i) {
-                const int s = 8 * h + quad + 2 * i;
-                scale[i] = pick_signed_pair(scale_words[s / 4], s % 4, s % 4);
-            }
+            const __m256i* scale = scales + 8 * h + quad;  // q1..q4's: scale[0], [2], [4], [6]
             for (int pair = 0; pair < 2; ++pair) {
                 __m256i p[4][T];
                 for (int kk = 0; kk < 2; ++kk) {
@@ -311,7 +314,8 @@ LLAMA_TARGET_AVX2 inline void q6_k_block_half(const std::byte* g, int half, int6
                 }
                 for (int i = 0; i < 4; ++i) {
                     for (int t = 0; t < T; ++t) {
-                        sums[t] = _mm256_add_epi32(sums[t], _mm256_madd_epi16(p[i][t], scale[i]));
+                        sums[t] =
+                            _mm256_add_epi32(sums[t], _mm256_madd_epi16(p[i][t], scale[2 * i]));
                     }
                 }
             }
