@@ -174,6 +174,11 @@ LLAMA_TARGET_AVX2 inline void q4_k_block_half(const std::byte* g, int half, int6
         }
     }
 
+    // The 8 sub-block scales in both halves of every lane, picked before the loop and read from
+    // memory as VPMADDWD operands, as the Q6_K kernel below does.
+    alignas(32) __m256i scales[8];
+    for (int j = 0; j < 8; ++j) scales[j] = _mm256_shuffle_epi8(sc[j / 4], pair_picker(j % 4));
+
     __m256i sums[T];
     for (int t = 0; t < T; ++t) sums[t] = _mm256_setzero_si256();
     for (int h = 0; h < 4; ++h) {                       // 64 values: sub-blocks 2h, 2h + 1
@@ -192,9 +197,8 @@ LLAMA_TARGET_AVX2 inline void q4_k_block_half(const std::byte* g, int half, int6
                 hi[t] = k == 0 ? p_hi : _mm256_add_epi16(hi[t], p_hi);
             }
         }
-        const int j = 2 * h;
-        const __m256i s_lo = _mm256_shuffle_epi8(sc[j / 4], pair_picker(j % 4));
-        const __m256i s_hi = _mm256_shuffle_epi8(sc[(j + 1) / 4], pair_picker((j + 1) % 4));
+        const __m256i s_lo = scales[2 * h];
+        const __m256i s_hi = scales[2 * h + 1];
         for (int t = 0; t < T; ++t) {
             sums[t] = _mm256_add_epi32(sums[t], _mm256_add_epi32(_mm256_madd_epi16(lo[t], s_lo),
                                                                  _mm256_madd_epi16(hi[t], s_hi)));
