@@ -172,12 +172,18 @@ LLAMA_TARGET_AVX2 inline __m256i broadcast_scale(__m128i scales16, int j) {
     return _mm256_set_m128i(s, s);
 }
 
+// Bit `bit` of every byte moved to bit 4 (16-bit shifts: the bits that cross into a neighbouring
+// byte are masked off afterwards).
+LLAMA_TARGET_AVX2 inline __m256i bit_to_4(__m256i v, int bit) {
+    return bit <= 4 ? _mm256_slli_epi16(v, 4 - bit) : _mm256_srli_epi16(v, bit - 4);
+}
+
 template <bool kFiveBit, class Block>
 LLAMA_TARGET_AVX2 float dot_q45_k(const Block* w, const QuantizedActivations& x) {
     __m256 acc = _mm256_setzero_ps();
     float acc_mins = 0.0f;
     const __m256i low_mask = _mm256_set1_epi8(0x0F);
-    const __m256i one_bit = _mm256_set1_epi8(1);
+    const __m256i bit4 = _mm256_set1_epi8(0x10);
     for (int64_t i = 0; i < x.n / 256; ++i) {
         const Block& block = w[i];
         prefetch_stream_lines(w + i, sizeof(*w));
@@ -205,11 +211,11 @@ LLAMA_TARGET_AVX2 float dot_q45_k(const Block* w, const QuantizedActivations& x)
             __m256i q_low = _mm256_and_si256(q, low_mask);
             __m256i q_high = _mm256_and_si256(_mm256_srli_epi16(q, 4), low_mask);
             if constexpr (kFiveBit) {
-                const __m256i b_low = _mm256_and_si256(_mm256_srli_epi16(hbits, 2 * j), one_bit);
-                const __m256i b_high =
-                    _mm256_and_si256(_mm256_srli_epi16(hbits, 2 * j + 1), one_bit);
-                q_low = _mm256_or_si256(q_low, _mm256_slli_epi16(b_low, 4));
-                q_high = _mm256_or_si256(q_high, _mm256_slli_epi16(b_high, 4));
+                // qh bit 2j (2j + 1) of each byte shifted straight to bit 4 and masked: one shift
+                // and one AND where shifting down to bit 0, masking and shifting up took three.
+                q_low = _mm256_or_si256(q_low, _mm256_and_si256(bit_to_4(hbits, 2 * j), bit4));
+                q_high =
+                    _mm256_or_si256(q_high, _mm256_and_si256(bit_to_4(hbits, 2 * j + 1), bit4));
             }
             const __m256i p_low = _mm256_maddubs_epi16(q_low, load256(xq + 64 * j));
             const __m256i p_high = _mm256_maddubs_epi16(q_high, load256(xq + 64 * j + 32));
