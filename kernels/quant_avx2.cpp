@@ -165,11 +165,11 @@ inline void unpack_scales_mins(const uint8_t* packed, uint8_t out[16]) {
     std::memcpy(out, u, 16);
 }
 
-// int16 vector holding scale j in all 16 lanes, from the 8 scales widened to int16 in `scales`.
-LLAMA_TARGET_AVX2 inline __m256i broadcast_scale(__m128i scales16, int j) {
-    const __m128i pattern = _mm_set1_epi16(static_cast<int16_t>(0x0100 + 0x0202 * j));
-    const __m128i s = _mm_shuffle_epi8(scales16, pattern);
-    return _mm256_set_m128i(s, s);
+// int16 vector holding scale j in all 16 lanes, from the 8 scales widened to int16 in both
+// 128-bit lanes of `scales16` (one VPSHUFB; picking in 128 bits and inserting took two).
+LLAMA_TARGET_AVX2 inline __m256i broadcast_scale(__m256i scales16, int j) {
+    return _mm256_shuffle_epi8(scales16,
+                               _mm256_set1_epi16(static_cast<int16_t>(0x0100 + 0x0202 * j)));
 }
 
 // Bit `bit` of every byte moved to bit 4 (16-bit shifts: the bits that cross into a neighbouring
@@ -191,7 +191,7 @@ LLAMA_TARGET_AVX2 float dot_q45_k(const Block* w, const QuantizedActivations& x)
         alignas(16) uint8_t scales_mins[16];
         unpack_scales_mins(block.scales, scales_mins);
         const __m128i sm = _mm_load_si128(reinterpret_cast<const __m128i*>(scales_mins));
-        const __m128i scales16 = _mm_cvtepu8_epi16(sm);
+        const __m256i scales16 = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(sm));
         const __m128i mins16 = _mm_cvtepu8_epi16(_mm_srli_si128(sm, 8));
 
         // Mins: sum_j m_j * (sum of x over sub-block j) from the 16-value partial sums.
