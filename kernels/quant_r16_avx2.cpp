@@ -289,7 +289,6 @@ LLAMA_TARGET_AVX2 inline void q6_k_block_half(const std::byte* g, int half, int6
     for (int h = 0; h < 2; ++h) {
         for (int quad = 0; quad < 2; ++quad) {  // chunks 4 * quad .. + 3: 4 sub-blocks
             if (half == 0) prefetch_q6_k_quarter<T>(g, 2 * h + quad);  // the group's lines, once
-            const __m256i* scale = scales + 8 * h + quad;  // q1..q4's: scale[0], [2], [4], [6]
             for (int pair = 0; pair < 2; ++pair) {
                 __m256i p[4][T];
                 for (int kk = 0; kk < 2; ++kk) {
@@ -318,8 +317,8 @@ LLAMA_TARGET_AVX2 inline void q6_k_block_half(const std::byte* g, int half, int6
                 }
                 for (int i = 0; i < 4; ++i) {
                     for (int t = 0; t < T; ++t) {
-                        sums[t] =
-                            _mm256_add_epi32(sums[t], _mm256_madd_epi16(p[i][t], scale[2 * i]));
+                        sums[t] = _mm256_add_epi32(  // q[i]'s sub-block 8h + quad + 2i
+                            sums[t], _mm256_madd_epi16(p[i][t], scales[8 * h + quad + 2 * i]));
                     }
                 }
             }
