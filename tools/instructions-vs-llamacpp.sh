@@ -129,8 +129,8 @@ for engine in theirs ours; do
     name=llama.cpp
     [[ $engine == ours ]] && name=ours
     # Names without namespaces and argument lists; clones of one function (GCC's constprop)
-    # counted together.
-    per_token "$engine" | awk -F'\t' -v name="$name" -v top="$top" '
+    # counted together; then the top K and the total.
+    per_token "$engine" | awk -F'\t' '
         function shorten(f,    i, depth, c) {
             gsub(/llama::kernels::detail::\(anonymous namespace\)::/, "", f)
             gsub(/llama::kernels::/, "", f)
@@ -147,18 +147,16 @@ for engine in theirs ours; do
             gsub(/\|/, "\\|", f)
             return f
         }
-        {
-            f = shorten($2)
-            if (!(f in count)) order[++n] = f
-            count[f] += $1
-            total += $1
-        }
+        { count[shorten($2)] += $1 }
+        END { for (f in count) print count[f] "\t" f }
+    ' | sort -t$'\t' -k1,1rn | awk -F'\t' -v name="$name" -v top="$top" '
+        NR <= top { row[NR] = $0 }
+        { total += $1 }
         END {
-            for (i = 1; i <= n; ++i) for (j = i + 1; j <= n; ++j)
-                if (count[order[j]] > count[order[i]]) { t = order[i]; order[i] = order[j]; order[j] = t }
-            for (i = 1; i <= n && i <= top; ++i)
-                printf "| %s | `%s` | %d | %.1f%% |\n", name, order[i], count[order[i]],
-                       100 * count[order[i]] / total
+            for (i = 1; i <= NR && i <= top; ++i) {
+                split(row[i], field, "\t")
+                printf "| %s | `%s` | %d | %.1f%% |\n", name, field[2], field[1], 100 * field[1] / total
+            }
             printf "| %s | all | %d | 100%% |\n", name, total
         }'
 done
