@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "kernels/avx2_bits.h"
 #include "kernels/cpu_features.h"
 #include "kernels/prefetch.h"
 #include "kernels/q6_k_unpack.h"
@@ -170,12 +171,6 @@ inline void unpack_scales_mins(const uint8_t* packed, uint8_t out[16]) {
 LLAMA_TARGET_AVX2 inline __m256i broadcast_scale(__m256i scales16, int j) {
     return _mm256_shuffle_epi8(scales16,
                                _mm256_set1_epi16(static_cast<int16_t>(0x0100 + 0x0202 * j)));
-}
-
-// Bit `bit` of every byte moved to bit 4 (16-bit shifts: the bits that cross into a neighbouring
-// byte are masked off afterwards).
-LLAMA_TARGET_AVX2 inline __m256i bit_to_4(__m256i v, int bit) {
-    return bit <= 4 ? _mm256_slli_epi16(v, 4 - bit) : _mm256_srli_epi16(v, bit - 4);
 }
 
 template <bool kFiveBit, class Block>

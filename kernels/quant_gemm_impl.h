@@ -54,6 +54,8 @@ inline DType panel_type(DType type) {
             return DType::Q4_0;
         case DType::Q4_K_R16:
             return DType::Q4_K;
+        case DType::Q5_K_R16:
+            return DType::Q5_K;
         case DType::IQ4_NL_R16:
         case DType::Q8_0_R16:
             return DType::Q8_0;

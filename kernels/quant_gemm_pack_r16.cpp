@@ -1,8 +1,8 @@
-// gemm_quant's panels (quant_gemm_impl.h) straight from row-interleaved Q4_0 / Q4_K / IQ4_NL / Q8_0
-// / Q6_K groups (quant_interleave.h): the weight bytes are already transposed 4 at a time, so a
-// panel group is a masked or shifted copy of an interleaved one, and only the scales are widened
-// row by row. Plain C++ the compiler vectorizes, for every path; the panel is the one pack_panel
-// makes from the same rows in the file's layout, byte for byte.
+// gemm_quant's panels (quant_gemm_impl.h) straight from row-interleaved Q4_0 / Q4_K / Q5_K / IQ4_NL
+// / Q8_0 / Q6_K groups (quant_interleave.h): the weight bytes are already transposed 4 at a time,
+// so a panel group is a masked or shifted copy of an interleaved one, and only the scales are
+// widened row by row. Plain C++ the compiler vectorizes, for every path; the panel is the one
+// pack_panel makes from the same rows in the file's layout, byte for byte.
 
 #include <cstring>
 
@@ -60,17 +60,39 @@ void pack_iq4_nl_r16(const std::byte* group, int64_t n_blocks, std::byte* panel)
     }
 }
 
-void pack_q4_k_r16(const std::byte* group, int64_t n_blocks, std::byte* panel) {
-    const int64_t block_bytes = panel_block_bytes(DType::Q4_K);
+// Q4_K and Q5_K (kFiveBit: bits 2g and 2g + 1 of qh word k are the fifth bits of chunk 8g + k's
+// low and high nibbles).
+template <bool kFiveBit>
+void pack_q45_k_r16(const std::byte* group, int64_t n_blocks, std::byte* panel) {
+    const int64_t block_bytes = panel_block_bytes(kFiveBit ? DType::Q5_K : DType::Q4_K);
+    const int64_t group_bytes = kFiveBit ? kQ5_KR16Group : kQ4_KR16Group;
+    const int64_t qs = kFiveBit ? kQ5_KR16Qs : kQ4_KR16Qs;
+    constexpr uint32_t kLow = 0x0F0F0F0F;
+    constexpr uint32_t kOne = 0x01010101;
     for (int64_t b = 0; b < n_blocks; ++b) {
-        const std::byte* in = group + b * kQ4_KR16Group;
+        const std::byte* in = group + b * group_bytes;
         std::byte* out = panel + b * block_bytes;
         // Chunk 8g + k: low nibbles are values 64g + 4k.. (panel group 16g + k), high nibbles
         // 64g + 32 + 4k.. (group 16g + 8 + k).
         for (int g = 0; g < 4; ++g) {
             for (int k = 0; k < 8; ++k) {
-                split_nibbles(in + kQ4_KR16Qs + 64 * (8 * g + k), out + 64 * (16 * g + k),
-                              out + 64 * (16 * g + 8 + k));
+                const std::byte* nibbles = in + qs + 64 * (8 * g + k);
+                std::byte* low = out + 64 * (16 * g + k);
+                std::byte* high = out + 64 * (16 * g + 8 + k);
+                if constexpr (!kFiveBit) {
+                    split_nibbles(nibbles, low, high);
+                    continue;
+                }
+                // A word (4 bytes of a row) at a time, as the compiler vectorizes it.
+                for (int r = 0; r < kInterleaveRows; ++r) {
+                    uint32_t v, bits;
+                    std::memcpy(&v, nibbles + 4 * r, 4);
+                    std::memcpy(&bits, in + kQ5_KR16Qh + 64 * k + 4 * r, 4);
+                    const uint32_t lo = (v & kLow) | ((bits >> (2 * g)) & kOne) << 4;
+                    const uint32_t hi = ((v >> 4) & kLow) | ((bits >> (2 * g + 1)) & kOne) << 4;
+                    std::memcpy(low + 4 * r, &lo, 4);
+                    std::memcpy(high + 4 * r, &hi, 4);
+                }
             }
         }
         std::byte* scales = out + kKPanelScales;
@@ -161,7 +183,9 @@ void pack_panel_r16(DType type, const std::byte* group, int64_t n_blocks, std::b
         case DType::Q4_0_R16:
             return pack_q4_0_r16(group, n_blocks, panel);
         case DType::Q4_K_R16:
-            return pack_q4_k_r16(group, n_blocks, panel);
+            return pack_q45_k_r16<false>(group, n_blocks, panel);
+        case DType::Q5_K_R16:
+            return pack_q45_k_r16<true>(group, n_blocks, panel);
         case DType::IQ4_NL_R16:
             return pack_iq4_nl_r16(group, n_blocks, panel);
         case DType::Q8_0_R16:

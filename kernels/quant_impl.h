@@ -142,6 +142,15 @@ inline void prefetch_q6_k_quarter(const std::byte* group, int quarter) {
     prefetch_group_ahead<T>(group + kQ6_KR16Chunks + quarter * kQuarter, kQuarter);
 }
 
+// A Q5_K group's prefetch (2816 bytes) in quarters as the kernels read it: 64 values of qs each
+// (the d, dmin, scales and qh with the first).
+template <int T>
+inline void prefetch_q5_k_quarter(const std::byte* group, int quarter) {
+    constexpr int64_t kQuarter = (kQ5_KR16Group - kQ5_KR16Qs) / 4;
+    if (quarter == 0) prefetch_group_ahead<T>(group, kQ5_KR16Qs);
+    prefetch_group_ahead<T>(group + kQ5_KR16Qs + quarter * kQuarter, kQuarter);
+}
+
 // Row-interleaved weights (quant_interleave.h): kernels[T - 1] computes the 16 rows of one group
 // with T tokens, y[t * ldy + i] for row i of the group; rows is a multiple of 16.
 using R16GroupKernel = void (*)(const std::byte* group, int64_t n_blocks,
@@ -163,7 +172,7 @@ inline void r16_groups_loop(const QuantMatvecArgs& args, int64_t block_values,
 
 // The interleaved types' group kernels of one instruction set.
 struct R16Kernels {
-    std::span<const R16GroupKernel> q4_0, q4_k, iq4_nl, q8_0, q6_k;
+    std::span<const R16GroupKernel> q4_0, q4_k, iq4_nl, q8_0, q6_k, q5_k;
 };
 
 inline void r16_dispatch(const QuantMatvecArgs& args, const R16Kernels& kernels) {
@@ -178,6 +187,8 @@ inline void r16_dispatch(const QuantMatvecArgs& args, const R16Kernels& kernels)
             return r16_groups_loop(args, 32, kernels.q8_0);
         case DType::Q6_K_R16:
             return r16_groups_loop(args, 256, kernels.q6_k);
+        case DType::Q5_K_R16:
+            return r16_groups_loop(args, 256, kernels.q5_k);
         default:
             break;  // matvec_quant checked the type
     }

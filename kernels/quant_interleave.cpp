@@ -1,4 +1,4 @@
-// Interleaving 16 rows of Q4_0 / Q4_K / IQ4_NL / Q8_0 / Q6_K blocks and back (layout in
+// Interleaving 16 rows of Q4_0 / Q4_K / Q5_K / IQ4_NL / Q8_0 / Q6_K blocks and back (layout in
 // quant_interleave.h).
 
 #include "kernels/quant_interleave.h"
@@ -9,6 +9,10 @@
 #include <vector>
 
 #include "llama/error.h"
+
+#if defined(__SSE2__)
+#include <immintrin.h>
+#endif
 
 namespace llama::kernels {
 
@@ -32,6 +36,8 @@ const Layout& layout(DType base) {
     // Q4_0: f16 d, qs[16]. Q4_K: f16 d, f16 dmin, scales[12], qs[128].
     static const Layout q4_0{{{0, 1, 2}, {2, 4, 4}}, 2, 18};
     static const Layout q4_k{{{0, 1, 2}, {2, 1, 2}, {4, 3, 4}, {16, 32, 4}}, 4, 144};
+    // Q5_K: f16 d, f16 dmin, scales[12], qh[32], qs[128].
+    static const Layout q5_k{{{0, 1, 2}, {2, 1, 2}, {4, 3, 4}, {16, 8, 4}, {48, 32, 4}}, 5, 176};
     // Q8_0: f16 d, qs[32].
     static const Layout q8_0{{{0, 1, 2}, {2, 8, 4}}, 2, 34};
     // Q6_K: ql[128], qh[64], int8 scales[16], f16 d. The group: d, the scales, then for each
@@ -54,6 +60,8 @@ const Layout& layout(DType base) {
             return q4_0;
         case DType::Q4_K:
             return q4_k;
+        case DType::Q5_K:
+            return q5_k;
         case DType::Q8_0:
             return q8_0;
         case DType::Q6_K:
@@ -94,6 +102,55 @@ void copy_field(GroupBytes* group, const Field& field, RowBytes* block, int64_t 
     }
 }
 
+#if defined(__SSE2__)
+// Four words of four rows between a group's runs and the rows' blocks as one 4 x 4 transpose of
+// 32-bit words: 4 loads and 4 stores of 16 bytes where word by word took 16 of each.
+template <bool kInterleave, class GroupBytes, class RowBytes>
+void copy_words_4x4(GroupBytes* runs, RowBytes* row_words, int64_t row_stride) {
+    constexpr int64_t kRun = kInterleaveRows * 4;  // bytes from one word's run to the next
+    const auto load = [](const std::byte* p) {
+        return _mm_castsi128_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+    };
+    const auto store = [](std::byte* p, __m128 v) {
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(p), _mm_castps_si128(v));
+    };
+    __m128 v[4];
+    for (int i = 0; i < 4; ++i) {
+        if constexpr (kInterleave) {
+            v[i] = load(row_words + i * row_stride);
+        } else {
+            v[i] = load(runs + i * kRun);
+        }
+    }
+    _MM_TRANSPOSE4_PS(v[0], v[1], v[2], v[3]);
+    for (int i = 0; i < 4; ++i) {
+        if constexpr (kInterleave) {
+            store(runs + i * kRun, v[i]);
+        } else {
+            store(row_words + i * row_stride, v[i]);
+        }
+    }
+}
+#endif
+
+// A field of 4-byte words: four words of four rows at a time where there are four.
+template <bool kInterleave, class GroupBytes, class RowBytes>
+void copy_word_field(GroupBytes* group, const Field& field, RowBytes* block, int64_t row_stride) {
+    int w = 0;
+#if defined(__SSE2__)
+    for (; w + 4 <= field.words; w += 4) {
+        for (int r = 0; r < kInterleaveRows; r += 4) {
+            copy_words_4x4<kInterleave>(
+                group + static_cast<int64_t>(w) * kInterleaveRows * 4 + 4 * r,
+                block + field.offset + 4 * w + r * row_stride, row_stride);
+        }
+    }
+#endif
+    const Field rest{field.offset + 4 * w, field.words - w, 4};
+    copy_field<4, kInterleave>(group + static_cast<int64_t>(w) * kInterleaveRows * 4, rest, block,
+                               row_stride);
+}
+
 // Field by field, each field's words row after row (the group front to back). Deinterleaving runs
 // for every group of every prompt chunk on the dequantizing (AMX) path: walking the layout row by
 // row, a word at a time, it took a quarter of an 8-layer Q4_K_M prompt's time on an Intel Xeon
@@ -108,7 +165,7 @@ void copy_groups(const Layout& l, GroupBytes* group, int64_t n_blocks, RowBytes*
         for (int f = 0; f < l.n_fields; ++f) {
             const Field& field = l.fields[f];
             if (field.word_bytes == 4) {
-                copy_field<4, kInterleave>(run, field, block, row_stride);
+                copy_word_field<kInterleave>(run, field, block, row_stride);
             } else {
                 copy_field<2, kInterleave>(run, field, block, row_stride);
             }

@@ -1,4 +1,4 @@
-// AVX-512 VNNI products of row-interleaved Q4_0 / Q4_K / IQ4_NL / Q8_0 / Q6_K weights
+// AVX-512 VNNI products of row-interleaved Q4_0 / Q4_K / Q5_K / IQ4_NL / Q8_0 / Q6_K weights
 // (quant_interleave.h) with 1 to a few tokens. Lane i of every vector is row i of a 16-row group:
 // one 512-bit load is the next 4 bytes of all 16 rows, each nibble half is one VPDPBUSD against 4
 // activation values broadcast from memory, and the block scales of 16 rows are widened with one
@@ -10,7 +10,9 @@
 // kmask trick in vector lanes) and picked per sub-block with VPSHUFB; the sub-block sums are
 // scaled with VPMULLD and the mins applied with VPDPWSSD on the activations' 16-value sums. The
 // high nibbles go in unshifted (byte & 0xF0 = 16 x code, one VPANDN instead of a shift and a mask),
-// their sums shifted right by 4 afterwards: 35 -> 39 GB/s from L2 on one Xeon thread.
+// their sums shifted right by 4 afterwards: 35 -> 39 GB/s from L2 on one Xeon thread. Q5_K's
+// codes (the nibbles with a fifth bit from its qh words) are unpacked in place, one VPTERNLOGD
+// putting the bit beside the nibble.
 
 #include <algorithm>
 #include <cstdint>
@@ -113,12 +115,77 @@ LLAMA_TARGET_AVX512_VNNI inline __m512i byte_picker(int j, bool pair) {
     return _mm512_add_epi32(_mm512_set1_epi32(static_cast<int32_t>(index)), offsets);
 }
 
-template <int T>
-LLAMA_TARGET_AVX512_VNNI void q4_k_group(const std::byte* group, int64_t n_blocks,
-                                         const QuantizedActivations* x, float* y, int64_t ldy) {
+// Bit `bit` of every byte moved to bit 4 and the rest cleared (16-bit shifts: what crosses into a
+// neighbouring byte is masked off).
+LLAMA_TARGET_AVX512_VNNI inline __m512i bit_at_4(__m512i v, int bit) {
+    const __m512i shifted =
+        bit <= 4 ? _mm512_slli_epi16(v, 4 - bit) : _mm512_srli_epi16(v, bit - 4);
+    return _mm512_and_si512(shifted, _mm512_set1_epi8(0x10));
+}
+
+// 64 values (sub-blocks 2 * quarter and 2 * quarter + 1) of a Q4_K or Q5_K (kFiveBit) group, added
+// into sums: the sub-blocks' VPDPBUSD chains times their scales (picked from sc).
+template <int T, bool kFiveBit>
+LLAMA_TARGET_AVX512_VNNI __attribute__((always_inline)) inline void q45_k_quarter(
+    const std::byte* g, int quarter, int64_t b, const QuantizedActivations* x, const __m512i* sc,
+    const __m512i* scale_pick, __m512i* sums) {
     // One token has two accumulator chains per sub-block (even and odd words) to hide VPDPBUSD's
     // latency; several tokens interleave their own chains.
     constexpr int kChains = T == 1 ? 2 : 1;
+    constexpr int64_t kQs = kFiveBit ? kQ5_KR16Qs : kQ4_KR16Qs;
+    const __m512i low_mask = _mm512_set1_epi8(0x0F);
+    if constexpr (kFiveBit) {
+        prefetch_q5_k_quarter<T>(g, quarter);
+    } else {
+        prefetch_q4_k_quarter<T>(g, quarter);
+    }
+    __m512i lo[kChains][T];
+    __m512i hi[kChains][T];
+    for (int c = 0; c < kChains; ++c) {
+        for (int t = 0; t < T; ++t) lo[c][t] = hi[c][t] = _mm512_setzero_si512();
+    }
+    for (int k = 0; k < 8; ++k) {
+        const __m512i v = load512(g + kQs + 64 * (8 * quarter + k));
+        __m512i q_lo;
+        __m512i q_hi;  // Q4_K: 16 x the high nibble (the sums shifted back below)
+        if constexpr (kFiveBit) {
+            // 0xEA: (a & b) | c, the nibble and its fifth bit.
+            const __m512i qh = load512(g + kQ5_KR16Qh + 64 * k);
+            q_lo = _mm512_ternarylogic_epi32(v, low_mask, bit_at_4(qh, 2 * quarter), 0xEA);
+            q_hi = _mm512_ternarylogic_epi32(_mm512_srli_epi16(v, 4), low_mask,
+                                             bit_at_4(qh, 2 * quarter + 1), 0xEA);
+        } else {
+            q_lo = _mm512_and_si512(v, low_mask);
+            q_hi = _mm512_andnot_si512(low_mask, v);
+        }
+        const int c = k % kChains;
+        for (int t = 0; t < T; ++t) {
+            const int8_t* xq = x[t].qs.data() + b * 256 + 64 * quarter + 4 * k;
+            lo[c][t] = dpbusd_broadcast(lo[c][t], q_lo, xq);
+            hi[c][t] = dpbusd_broadcast(hi[c][t], q_hi, xq + 32);
+        }
+    }
+    const int j = 2 * quarter;
+    const __m512i s_lo = _mm512_shuffle_epi8(sc[j / 4], scale_pick[j % 4]);
+    const __m512i s_hi = _mm512_shuffle_epi8(sc[(j + 1) / 4], scale_pick[(j + 1) % 4]);
+    for (int t = 0; t < T; ++t) {
+        __m512i l = lo[0][t];
+        __m512i h = hi[0][t];
+        if constexpr (kChains == 2) {
+            l = _mm512_add_epi32(l, lo[1][t]);
+            h = _mm512_add_epi32(h, hi[1][t]);
+        }
+        if constexpr (!kFiveBit) {
+            h = _mm512_srai_epi32(h, 4);  // exact: every product was a multiple of 16
+        }
+        sums[t] = _mm512_add_epi32(
+            sums[t], _mm512_add_epi32(_mm512_mullo_epi32(l, s_lo), _mm512_mullo_epi32(h, s_hi)));
+    }
+}
+
+template <int T, bool kFiveBit>
+LLAMA_TARGET_AVX512_VNNI void q45_k_group(const std::byte* group, int64_t n_blocks,
+                                          const QuantizedActivations* x, float* y, int64_t ldy) {
     const __m512i low_mask = _mm512_set1_epi8(0x0F);
     const __m512i six_bits = _mm512_set1_epi8(0x3F);
     const __m512i two_bits = _mm512_set1_epi8(0x03);
@@ -130,8 +197,9 @@ LLAMA_TARGET_AVX512_VNNI void q4_k_group(const std::byte* group, int64_t n_block
     }
     __m512 acc[T];
     for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps();
+    constexpr int64_t kGroupBytes = kFiveBit ? kQ5_KR16Group : kQ4_KR16Group;
     for (int64_t b = 0; b < n_blocks; ++b) {
-        const std::byte* g = group + b * kQ4_KR16Group;
+        const std::byte* g = group + b * kGroupBytes;
         // Lane i holds row i's 12 scale bytes as 3 words u0, u1, u2: scales 0-3 and mins 0-3 are
         // the low 6 bits of u0 / u1; scales and mins 4-7 are u2's nibbles with 2 top bits from
         // the spare bits of u0 / u1.
@@ -164,37 +232,16 @@ LLAMA_TARGET_AVX512_VNNI void q4_k_group(const std::byte* group, int64_t n_block
 
         __m512i sums[T];
         for (int t = 0; t < T; ++t) sums[t] = _mm512_setzero_si512();
-        for (int half = 0; half < 4; ++half) {  // 64 values: sub-blocks 2 * half, 2 * half + 1
-            prefetch_q4_k_quarter<T>(g, half);
-            __m512i lo[kChains][T];
-            __m512i hi[kChains][T];
-            for (int c = 0; c < kChains; ++c) {
-                for (int t = 0; t < T; ++t) lo[c][t] = hi[c][t] = _mm512_setzero_si512();
-            }
-            for (int k = 0; k < 8; ++k) {
-                const __m512i v = load512(g + kQ4_KR16Qs + 64 * (8 * half + k));
-                const __m512i q_lo = _mm512_and_si512(v, low_mask);
-                const __m512i q_hi16 = _mm512_andnot_si512(low_mask, v);  // 16 x high nibble
-                const int c = k % kChains;
-                for (int t = 0; t < T; ++t) {
-                    const int8_t* xq = x[t].qs.data() + b * 256 + 64 * half + 4 * k;
-                    lo[c][t] = dpbusd_broadcast(lo[c][t], q_lo, xq);
-                    hi[c][t] = dpbusd_broadcast(hi[c][t], q_hi16, xq + 32);
-                }
-            }
-            const int j = 2 * half;
-            const __m512i s_lo = _mm512_shuffle_epi8(sc[j / 4], scale_pick[j % 4]);
-            const __m512i s_hi = _mm512_shuffle_epi8(sc[(j + 1) / 4], scale_pick[(j + 1) % 4]);
-            for (int t = 0; t < T; ++t) {
-                __m512i l = lo[0][t];
-                __m512i h = hi[0][t];
-                if constexpr (kChains == 2) {
-                    l = _mm512_add_epi32(l, lo[1][t]);
-                    h = _mm512_add_epi32(h, hi[1][t]);
-                }
-                h = _mm512_srai_epi32(h, 4);  // exact: every product was a multiple of 16
-                sums[t] = _mm512_add_epi32(sums[t], _mm512_add_epi32(_mm512_mullo_epi32(l, s_lo),
-                                                                     _mm512_mullo_epi32(h, s_hi)));
+        // Q5_K's quarters written out, so that its qh shifts take constant counts; Q4_K's stay a
+        // loop.
+        if constexpr (kFiveBit) {
+            q45_k_quarter<T, true>(g, 0, b, x, sc, scale_pick, sums);
+            q45_k_quarter<T, true>(g, 1, b, x, sc, scale_pick, sums);
+            q45_k_quarter<T, true>(g, 2, b, x, sc, scale_pick, sums);
+            q45_k_quarter<T, true>(g, 3, b, x, sc, scale_pick, sums);
+        } else {
+            for (int quarter = 0; quarter < 4; ++quarter) {
+                q45_k_quarter<T, false>(g, quarter, b, x, sc, scale_pick, sums);
             }
         }
         for (int t = 0; t < T; ++t) {
@@ -301,8 +348,10 @@ void quant_matvec_r16_avx512(const QuantMatvecArgs& args) {
     static constexpr R16GroupKernel kQ4_0[] = {block32_group<1>, block32_group<2>, block32_group<3>,
                                                block32_group<4>, block32_group<5>, block32_group<6>,
                                                block32_group<7>, block32_group<8>};
-    static constexpr R16GroupKernel kQ4_K[] = {q4_k_group<1>, q4_k_group<2>, q4_k_group<3>,
-                                               q4_k_group<4>};
+    static constexpr R16GroupKernel kQ4_K[] = {q45_k_group<1, false>, q45_k_group<2, false>,
+                                               q45_k_group<3, false>, q45_k_group<4, false>};
+    static constexpr R16GroupKernel kQ5_K[] = {q45_k_group<1, true>, q45_k_group<2, true>,
+                                               q45_k_group<3, true>, q45_k_group<4, true>};
     constexpr Codes kGrid = Codes::Grid;
     static constexpr R16GroupKernel kIq4Nl[] = {block32_group<1, kGrid>, block32_group<2, kGrid>,
                                                 block32_group<3, kGrid>, block32_group<4, kGrid>,
@@ -314,7 +363,7 @@ void quant_matvec_r16_avx512(const QuantMatvecArgs& args) {
         block32_group<5, kQ8>, block32_group<6, kQ8>, block32_group<7, kQ8>, block32_group<8, kQ8>};
     static constexpr R16GroupKernel kQ6_K[] = {q6_k_group<1>, q6_k_group<2>, q6_k_group<3>,
                                                q6_k_group<4>};
-    r16_dispatch(args, {kQ4_0, kQ4_K, kIq4Nl, kQ8_0, kQ6_K});
+    r16_dispatch(args, {kQ4_0, kQ4_K, kIq4Nl, kQ8_0, kQ6_K, kQ5_K});
 }
 
 }  // namespace llama::kernels::detail

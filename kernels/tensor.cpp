@@ -12,7 +12,7 @@ namespace {
 // IQ4_XS in super-blocks of 256; the interleaved types as their base types.
 // One type per line, in DType order.
 // clang-format off
-constexpr std::array<DTypeTraits, 20> kTraits = {{
+constexpr std::array<DTypeTraits, 21> kTraits = {{
     {"F32", 1, 4},
     {"F16", 1, 2},
     {"BF16", 1, 2},
@@ -33,6 +33,7 @@ constexpr std::array<DTypeTraits, 20> kTraits = {{
     {"IQ4_NL_R16", 32, 18},
     {"Q8_0_R16", 32, 34},
     {"Q6_K_R16", 256, 210},
+    {"Q5_K_R16", 256, 176},
 }};
 // clang-format on
 }  // namespace

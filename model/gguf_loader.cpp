@@ -427,8 +427,9 @@ LlamaModel load_gguf_model(const GgufFile& file, ProgressReporter* progress_repo
     }
     LoadProgress progress("loading " + path.filename().string(), c.n_layers, progress_reporter);
     model.layers.reserve(static_cast<size_t>(c.n_layers));
-    // Q4_0 / Q4_K / IQ4_NL / Q8_0 / Q6_K weights interleaved for the kernels (kernels::load_layout)
-    // (the embedding table stays as it is: its rows are looked up one by one).
+    // Q4_0 / Q4_K / Q5_K / IQ4_NL / Q8_0 / Q6_K weights interleaved for the kernels
+    // (kernels::load_layout) (the embedding table stays as it is: its rows are looked up one by
+    // one).
     const auto weight = [&](const Matrix& m) {
         return interleave ? reader.interleave(m, model.storage) : m;
     };
@@ -472,8 +473,9 @@ LlamaModel load_gguf_model(const GgufFile& file, ProgressReporter* progress_repo
             path.string(), reader.copied_fusions(), reader.mixed_fusions());
     }
     if (reader.interleaved() > 0) {
-        spdlog::info("{}: {} Q4_0/Q4_K/IQ4_NL/Q8_0 matrices interleaved in groups of 16 rows",
-                     path.string(), reader.interleaved());
+        spdlog::info(
+            "{}: {} Q4_0/Q4_K/Q5_K/Q6_K/IQ4_NL/Q8_0 matrices interleaved in groups of 16 rows",
+            path.string(), reader.interleaved());
     }
     spdlog::info("loaded {}: {}", path.string(), model.description);
     return model;

@@ -282,6 +282,7 @@ GgmlType ggml_from_dtype(DType type) {
         case DType::IQ4_NL_R16:
         case DType::Q8_0_R16:
         case DType::Q6_K_R16:
+        case DType::Q5_K_R16:
             break;
     }
     throw Error("no GGML type for dtype " + std::string(dtype_name(type)));

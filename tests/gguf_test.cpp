@@ -447,10 +447,11 @@ TEST(GgufLoader, InterleavesQ4MatricesAtLoad) {
 }
 
 // Matrices without an interleaved layout (Q5_0, F16, BF16, F32, Q6_K on the portable path) are
-// copied into the model's own buffers, byte for byte, when the loader repacks.
+// copied into the model's own buffers, byte for byte, when the loader repacks; Q5_K and Q6_K
+// (where a SIMD kernel runs) are interleaved into them.
 TEST(GgufLoader, CopiesOtherMatricesOutOfTheFile) {
-    for (GgmlType type :
-         {GgmlType::Q6_K, GgmlType::Q5_0, GgmlType::F16, GgmlType::BF16, GgmlType::F32}) {
+    for (GgmlType type : {GgmlType::Q6_K, GgmlType::Q5_K, GgmlType::Q5_0, GgmlType::F16,
+                          GgmlType::BF16, GgmlType::F32}) {
         SCOPED_TRACE(ggml_type_name(type));
         TempDir dir;
         TinyGgufSpec spec;
@@ -464,8 +465,8 @@ TEST(GgufLoader, CopiesOtherMatricesOutOfTheFile) {
         const auto* file = static_cast<const MappedFile*>(model.storage[0].get());
         const auto* plain_file = static_cast<const MappedFile*>(plain.storage[0].get());
         const auto check = [&](const Matrix& loaded, const Matrix& original) {
-            // Q6_K is interleaved where a SIMD kernel for it runs (kernels::load_layout), else
-            // copied as it is.
+            // Q5_K is interleaved, Q6_K where a SIMD kernel for it runs (kernels::load_layout),
+            // the others copied as they are.
             const DType expected = original.rows % kernels::kInterleaveRows == 0
                                        ? kernels::load_layout(original.dtype)
                                        : original.dtype;

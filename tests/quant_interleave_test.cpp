@@ -1,6 +1,6 @@
-// Row-interleaved Q4_0 / Q4_K / IQ4_NL (kernels/quant_interleave.h): the layout byte by byte, the
-// round trip, and the products of every path against the base type's portable kernel, one token and
-// several (each token's result the same alone as in a batch).
+// Row-interleaved Q4_0 / Q4_K / Q5_K / IQ4_NL / Q8_0 / Q6_K (kernels/quant_interleave.h): the
+// layout byte by byte, the round trip, and the products of every path against the base type's
+// portable kernel, one token and several (each token's result the same alone as in a batch).
 
 #include "kernels/quant_interleave.h"
 
@@ -158,6 +158,74 @@ TEST(Interleave, Q4_KLayoutByteByByte) {
     }
 }
 
+TEST(Interleave, Q5_KLayoutByteByByte) {
+    constexpr int64_t kCols = 512;
+    const int64_t stride = row_bytes(DType::Q5_K, kCols);
+    const auto rows = random_bytes(16 * stride, 7);
+    std::vector<std::byte> group(rows.size());
+    interleave_rows(DType::Q5_K, rows.data(), stride, 2, group.data());
+    for (int64_t b = 0; b < 2; ++b) {
+        const std::byte* g = group.data() + b * kQ5_KR16Group;
+        for (int r = 0; r < 16; ++r) {
+            // d, dmin, scales[12], qh[32], qs[128]
+            const std::byte* block = rows.data() + r * stride + b * 176;
+            for (int c = 0; c < 32; ++c) {
+                EXPECT_EQ(std::memcmp(g + kQ5_KR16Qs + 64 * c + 4 * r, block + 48 + 4 * c, 4), 0);
+            }
+            for (int k = 0; k < 8; ++k) {
+                EXPECT_EQ(std::memcmp(g + kQ5_KR16Qh + 64 * k + 4 * r, block + 16 + 4 * k, 4), 0);
+            }
+            for (int w = 0; w < 3; ++w) {
+                EXPECT_EQ(std::memcmp(g + kQ4_KR16Scales + 64 * w + 4 * r, block + 4 + 4 * w, 4),
+                          0);
+            }
+            EXPECT_EQ(std::memcmp(g + kQ4_KR16D + 2 * r, block, 2), 0);
+            EXPECT_EQ(std::memcmp(g + kQ4_KR16Dmin + 2 * r, block + 2, 2), 0);
+        }
+    }
+    std::vector<std::byte> back(rows.size());
+    deinterleave_rows(DType::Q5_K, group.data(), 2, back.data(), stride);
+    EXPECT_EQ(back, rows);
+}
+
+// Q5_K's largest codes (31: every nibble 15 with its fifth bit) against activations of 127: a run
+// of 8 chunks' VPMADDUBSW pairs would pass int16 (8 * 2 * 31 * 127 = 62992); every path, 1 to 5
+// tokens, equals the base type's portable kernel.
+TEST(Interleave, Q5_KLargestCodesDoNotSaturate) {
+    const int64_t rows = 32, cols = 512;
+    auto original = random_weights(DType::Q5_K, rows, cols, 14);
+    const int64_t stride = row_bytes(DType::Q5_K, cols);
+    for (int64_t r = 0; r < rows; ++r) {
+        for (int64_t b = 0; b < cols / 256; ++b) {
+            std::byte* block = original.data() + r * stride + b * 176;
+            std::fill(block + 16, block + 176, std::byte{0xFF});  // qh and qs
+        }
+    }
+    auto data = original;
+    interleave_matrix(DType::Q5_K, data.data(), rows, cols);
+    const Matrix w_base{DType::Q5_K, rows, cols, original.data()};
+    const Matrix w{DType::Q5_K_R16, rows, cols, data.data()};
+    constexpr int kTokens = 5;
+    std::vector<QuantizedActivations> x(kTokens);
+    for (int t = 0; t < kTokens; ++t) {
+        quantize_activations(w.dtype, std::vector<float>(cols, t % 2 == 0 ? 1.0f : -1.0f), x[t]);
+    }
+    std::vector<float> reference(kTokens * rows);
+    matmul_quant(QuantPath::Scalar, w_base, x, reference, rows);
+    double largest = 0;
+    for (float v : reference) largest = std::max(largest, std::fabs(static_cast<double>(v)));
+    ASSERT_GT(largest, 0.0);
+    for (QuantPath path : {QuantPath::Scalar, QuantPath::Avx2, QuantPath::Avx512Vnni}) {
+        if (!quant_path_supported(path)) continue;
+        std::vector<float> y(kTokens * rows);
+        matmul_quant(path, w, x, y, rows);
+        for (int64_t i = 0; i < kTokens * rows; ++i) {
+            ASSERT_NEAR(y[i], reference[i], 1e-5 * largest)
+                << quant_path_name(path) << " token " << i / rows << " row " << i % rows;
+        }
+    }
+}
+
 TEST(Interleave, Q6_KLayoutByteByByte) {
     constexpr int64_t kCols = 512;
     const int64_t stride = row_bytes(DType::Q6_K, kCols);
@@ -190,13 +258,15 @@ TEST(Interleave, Q6_KLayoutByteByByte) {
 // Q6_K is interleaved at load only where its AVX-512 kernel runs.
 TEST(Interleave, LoadLayoutFollowsTheKernels) {
     EXPECT_EQ(load_layout(DType::Q4_K), DType::Q4_K_R16);
-    EXPECT_EQ(load_layout(DType::Q5_K), DType::Q5_K);
+    EXPECT_EQ(load_layout(DType::Q5_K), DType::Q5_K_R16);
+    EXPECT_EQ(load_layout(DType::Q5_0), DType::Q5_0);
     EXPECT_EQ(load_layout(DType::Q6_K),
               best_quant_path() == QuantPath::Scalar ? DType::Q6_K : DType::Q6_K_R16);
 }
 
 TEST(Interleave, MatrixRoundTripAndSlices) {
-    for (DType base : {DType::Q4_0, DType::Q4_K, DType::IQ4_NL, DType::Q8_0, DType::Q6_K}) {
+    for (DType base :
+         {DType::Q4_0, DType::Q4_K, DType::Q5_K, DType::IQ4_NL, DType::Q8_0, DType::Q6_K}) {
         const int64_t rows = 48, cols = 512;
         const auto original = random_bytes(rows * row_bytes(base, cols), 3);
         auto data = original;
@@ -231,7 +301,8 @@ TEST(Interleave, BadShapesAndTypesThrow) {
 // Every path, 1 to 9 tokens: each token's products equal the base type's portable kernel within
 // float accumulation order, and equal bit for bit what the same path gives the token alone.
 TEST(Interleave, ProductsEqualTheBaseTypeOnEveryPath) {
-    for (DType base : {DType::Q4_0, DType::Q4_K, DType::IQ4_NL, DType::Q8_0, DType::Q6_K}) {
+    for (DType base :
+         {DType::Q4_0, DType::Q4_K, DType::Q5_K, DType::IQ4_NL, DType::Q8_0, DType::Q6_K}) {
         const int64_t rows = 64, cols = 1024;
         const auto original = random_weights(base, rows, cols, 5);
         auto data = original;
@@ -272,7 +343,8 @@ TEST(Interleave, ProductsEqualTheBaseTypeOnEveryPath) {
 
 // The integer GEMM reads interleaved weights into the same panels: results equal bit for bit.
 TEST(Interleave, GemmEqualsTheBaseTypeBitForBit) {
-    for (DType base : {DType::Q4_0, DType::Q4_K, DType::IQ4_NL, DType::Q8_0, DType::Q6_K}) {
+    for (DType base :
+         {DType::Q4_0, DType::Q4_K, DType::Q5_K, DType::IQ4_NL, DType::Q8_0, DType::Q6_K}) {
         const int64_t rows = 48, cols = 512, tokens = 7;
         const auto original = random_weights(base, rows, cols, 8);
         auto data = original;

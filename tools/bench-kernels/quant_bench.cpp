@@ -212,6 +212,7 @@ BENCHMARK_CAPTURE(BM_MatvecQuant, q4_0_r16, DType::Q4_0_R16)->Apply(matvec_args)
 BENCHMARK_CAPTURE(BM_MatvecQuant, q4_k_r16, DType::Q4_K_R16)->Apply(matvec_args)->UseRealTime();
 BENCHMARK_CAPTURE(BM_MatvecQuant, q8_0_r16, DType::Q8_0_R16)->Apply(matvec_args)->UseRealTime();
 BENCHMARK_CAPTURE(BM_MatvecQuant, q6_k_r16, DType::Q6_K_R16)->Apply(matvec_args)->UseRealTime();
+BENCHMARK_CAPTURE(BM_MatvecQuant, q5_k_r16, DType::Q5_K_R16)->Apply(matvec_args)->UseRealTime();
 BENCHMARK_CAPTURE(BM_MatvecQuant, q5_k, DType::Q5_K)->Apply(matvec_args)->UseRealTime();
 BENCHMARK_CAPTURE(BM_MatvecQuant, q6_k, DType::Q6_K)->Apply(matvec_args)->UseRealTime();
 BENCHMARK_CAPTURE(BM_MatvecQuant, q4_1, DType::Q4_1)->Apply(matvec_args)->UseRealTime();

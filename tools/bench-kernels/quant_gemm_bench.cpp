@@ -161,6 +161,8 @@ BENCHMARK_CAPTURE(BM_GemmPath, q4_0, DType::Q4_0)->Apply(path_shapes)->UseRealTi
 BENCHMARK_CAPTURE(BM_GemmPath, q8_0, DType::Q8_0)->Apply(path_shapes)->UseRealTime();
 BENCHMARK_CAPTURE(BM_GemmPath, q4_k, DType::Q4_K)->Apply(path_shapes)->UseRealTime();
 BENCHMARK_CAPTURE(BM_GemmPath, q5_k, DType::Q5_K)->Apply(path_shapes)->UseRealTime();
+BENCHMARK_CAPTURE(BM_GemmPath, q5_k_r16, DType::Q5_K_R16)->Apply(path_shapes)->UseRealTime();
+BENCHMARK_CAPTURE(BM_GemmPath, q4_k_r16, DType::Q4_K_R16)->Apply(path_shapes)->UseRealTime();
 BENCHMARK_CAPTURE(BM_GemmPath, q6_k, DType::Q6_K)->Apply(path_shapes)->UseRealTime();
 BENCHMARK_CAPTURE(BM_Linear, q4_0_batches, DType::Q4_0)->Apply(batches)->UseRealTime();
 BENCHMARK_CAPTURE(BM_Linear, q8_0_batches, DType::Q8_0)->Apply(batches)->UseRealTime();

@@ -379,9 +379,9 @@ Grid:
   --isa LEVEL             cap the instruction set: scalar|avx2|avx2-vnni|avx512|
                           avx512-vnni|avx512-bf16|amx (default: $LLAMA_ISA, else all the
                           CPU has)
-  --repack 0|1            interleave Q4_0/Q4_K/IQ4_NL/Q8_0 weights at load and copy the
-                          other quantized ones out of the file (default 1; 0 = the file's
-                          layout and pages, for A/B timing)
+  --repack 0|1            interleave Q4_0/Q4_K/Q5_K/Q6_K/IQ4_NL/Q8_0 weights at load and
+                          copy the other quantized ones out of the file (default 1; 0 = the
+                          file's layout and pages, for A/B timing)
   --split-mode MODE       cached | per-forward | ab (default ab). ab runs three arms per
                           configuration -- cached, per-forward and cached again (the A/A
                           control) -- in a seeded random order within every repetition.

@@ -25,7 +25,7 @@ enum class DType : uint8_t {
     Q3_K,
     IQ4_NL,
     IQ4_XS,
-    // Q4_0, Q4_K, IQ4_NL, Q8_0 and Q6_K with every 16 rows interleaved
+    // Q4_0, Q4_K, IQ4_NL, Q8_0, Q6_K and Q5_K with every 16 rows interleaved
     // (kernels/quant_interleave.h): made at load for the matrix-vector and GEMM kernels, the same
     // bytes per row as the file's type.
     Q4_0_R16,
@@ -33,6 +33,7 @@ enum class DType : uint8_t {
     IQ4_NL_R16,
     Q8_0_R16,
     Q6_K_R16,
+    Q5_K_R16,
 };
 
 struct DTypeTraits {
