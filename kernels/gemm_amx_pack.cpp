@@ -12,6 +12,8 @@
 #include "kernels/fp16_scalar.h"
 #include "kernels/gemm_amx.h"
 #include "kernels/kernels.h"
+#include "kernels/quant.h"
+#include "kernels/quant_interleave.h"
 #include "kernels/simd.h"
 #include "llama/error.h"
 
@@ -65,28 +67,35 @@ void pack_weight_group_scalar(DType type, const std::byte* const* row_ptr, int64
 #if defined(__x86_64__)
 #define LLAMA_PACK_TARGET __attribute__((target("avx512f,avx512bw,avx512vl")))
 
-// Rounds 32 floats (lo holds columns 0-15, hi 16-31) to bf16 in column order.
-LLAMA_PACK_TARGET inline __m512i round_to_bf16(__m512 lo, __m512 hi) {
+// 16 floats rounded to bf16 (to nearest even; NaNs kept quiet), each in the high half of its lane.
+LLAMA_PACK_TARGET inline __m512i rounded_bf16_bits(__m512 v) {
     const __m512i abs_mask = _mm512_set1_epi32(0x7fffffff);
     const __m512i inf_bits = _mm512_set1_epi32(0x7f800000);
     const __m512i quiet_bit = _mm512_set1_epi32(0x00400000);
     const __m512i round_bias = _mm512_set1_epi32(0x7fff);
     const __m512i one = _mm512_set1_epi32(1);
-    __m512i rounded[2];
-    const __m512 halves[2] = {lo, hi};
-    for (int h = 0; h < 2; ++h) {
-        const __m512i bits = _mm512_castps_si512(halves[h]);
-        const __m512i odd = _mm512_and_si512(_mm512_srli_epi32(bits, 16), one);
-        const __m512i sum = _mm512_add_epi32(_mm512_add_epi32(bits, round_bias), odd);
-        const __mmask16 is_nan =
-            _mm512_cmpgt_epu32_mask(_mm512_and_si512(bits, abs_mask), inf_bits);
-        rounded[h] = _mm512_mask_blend_epi32(is_nan, sum, _mm512_or_si512(bits, quiet_bit));
-    }
+    const __m512i bits = _mm512_castps_si512(v);
+    const __m512i odd = _mm512_and_si512(_mm512_srli_epi32(bits, 16), one);
+    const __m512i sum = _mm512_add_epi32(_mm512_add_epi32(bits, round_bias), odd);
+    const __mmask16 is_nan = _mm512_cmpgt_epu32_mask(_mm512_and_si512(bits, abs_mask), inf_bits);
+    return _mm512_mask_blend_epi32(is_nan, sum, _mm512_or_si512(bits, quiet_bit));
+}
+
+// Rounds 32 floats (lo holds columns 0-15, hi 16-31) to bf16 in column order.
+LLAMA_PACK_TARGET inline __m512i round_to_bf16(__m512 lo, __m512 hi) {
     // The high 16 bits of every 32-bit lane: odd 16-bit words, lo's first.
     const __m512i odd_words =
         _mm512_set_epi16(63, 61, 59, 57, 55, 53, 51, 49, 47, 45, 43, 41, 39, 37, 35, 33, 31, 29, 27,
                          25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1);
-    return _mm512_permutex2var_epi16(rounded[0], odd_words, rounded[1]);
+    return _mm512_permutex2var_epi16(rounded_bf16_bits(lo), odd_words, rounded_bf16_bits(hi));
+}
+
+// Lane n = bf16(even[n]) | bf16(odd[n]) << 16: one row of a VNNI block, the pair of columns of 16
+// weight rows.
+LLAMA_PACK_TARGET inline __m512i bf16_pairs(__m512 even, __m512 odd) {
+    return _mm512_or_si512(_mm512_srli_epi32(rounded_bf16_bits(even), 16),
+                           _mm512_and_si512(rounded_bf16_bits(odd),
+                                            _mm512_set1_epi32(static_cast<int32_t>(0xffff0000))));
 }
 
 // Loads columns [col, col + 32) of a row as bf16, zero past `cols`.
@@ -155,6 +164,95 @@ LLAMA_PACK_TARGET void pack_weight_group_avx512(DType type, const std::byte* con
         uint16_t* block = out + s * kBlockValues;
         for (int64_t pair = 0; pair < 16; ++pair) {
             _mm512_storeu_si512(block + pair * 32, r[pair]);
+        }
+    }
+}
+
+// One 16-row group of row-interleaved Q4_K / Q5_K (kFiveBit; quant_interleave.h) straight into
+// its VNNI blocks: lane n of an interleaved vector is row n, as in a block row, so each 32-column
+// step (one sub-block) is its 8 chunk vectors widened in place, where taking the group back to
+// rows, dequantizing them and transposing 16 x 16 cost a Q5_K_M prompt 7% at the amx level. The
+// values are dequantize_rows's on the AVX-512 path (d * sc * q - dmin * m, one FMA), so the pack
+// is the same bit for bit.
+template <bool kFiveBit>
+LLAMA_PACK_TARGET void pack_q45_k_r16_group(const std::byte* group, int64_t cols, uint16_t* out) {
+    const int64_t group_bytes = kFiveBit ? kQ5_KR16Group : kQ4_KR16Group;
+    const int64_t qs = kFiveBit ? kQ5_KR16Qs : kQ4_KR16Qs;
+    const __m512i low_mask = _mm512_set1_epi8(0x0F);
+    const __m512i six_bits = _mm512_set1_epi8(0x3F);
+    const __m512i two_bits = _mm512_set1_epi8(0x03);
+    const __m512i byte_mask = _mm512_set1_epi32(0xFF);
+    const auto load = [](const std::byte* p) { return _mm512_loadu_si512(p); };
+    const auto load_f16 = [](const std::byte* p) {
+        return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+    };
+    for (int64_t b = 0; b < cols / 256; ++b) {
+        const std::byte* g = group + b * group_bytes;
+        // Scales and mins as the matrix-vector kernels unpack them: bytes 0-3 of sc[0] / mn[0]
+        // are sub-blocks 0-3, of sc[1] / mn[1] sub-blocks 4-7.
+        const __m512i u0 = load(g + kQ4_KR16Scales);
+        const __m512i u1 = load(g + kQ4_KR16Scales + 64);
+        const __m512i u2 = load(g + kQ4_KR16Scales + 128);
+        const __m512i sc[2] = {
+            _mm512_and_si512(u0, six_bits),
+            _mm512_or_si512(
+                _mm512_and_si512(u2, low_mask),
+                _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(u0, 6), two_bits), 4))};
+        const __m512i mn[2] = {
+            _mm512_and_si512(u1, six_bits),
+            _mm512_or_si512(
+                _mm512_and_si512(_mm512_srli_epi32(u2, 4), low_mask),
+                _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(u1, 6), two_bits), 4))};
+        const __m512 d = load_f16(g + kQ4_KR16D);
+        const __m512 dmin = load_f16(g + kQ4_KR16Dmin);
+        for (int j = 0; j < 8; ++j) {  // sub-block j: chunks 8 (j / 2) + k, low or high nibbles
+            const int shift = 8 * (j % 4);
+            const __m512 scale =
+                _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_and_si512(
+                                     _mm512_srli_epi32(sc[j / 4], shift), byte_mask)));
+            const __m512 min =
+                _mm512_mul_ps(dmin, _mm512_cvtepi32_ps(_mm512_and_si512(
+                                        _mm512_srli_epi32(mn[j / 4], shift), byte_mask)));
+            uint16_t* block = out + (8 * b + j) * kBlockValues;
+            for (int k = 0; k < 8; ++k) {  // values 4k .. 4k + 3 of the sub-block
+                const __m512i v = load(g + qs + 64 * (8 * (j / 2) + k));
+                __m512i codes =
+                    _mm512_and_si512(j % 2 == 0 ? v : _mm512_srli_epi16(v, 4), low_mask);
+                if constexpr (kFiveBit) {  // bit j of the qh word: the fifth bit
+                    const __m512i qh = load(g + kQ5_KR16Qh + 64 * k);
+                    const __m512i bit =
+                        j <= 4 ? _mm512_slli_epi16(qh, 4 - j) : _mm512_srli_epi16(qh, j - 4);
+                    codes = _mm512_or_si512(codes, _mm512_and_si512(bit, _mm512_set1_epi8(0x10)));
+                }
+                __m512 values[4];
+                for (int i = 0; i < 4; ++i) {
+                    const __m512i q = _mm512_and_si512(_mm512_srli_epi32(codes, 8 * i), byte_mask);
+                    values[i] = _mm512_fmsub_ps(scale, _mm512_cvtepi32_ps(q), min);
+                }
+                _mm512_storeu_si512(block + (2 * k) * 32, bf16_pairs(values[0], values[1]));
+                _mm512_storeu_si512(block + (2 * k + 1) * 32, bf16_pairs(values[2], values[3]));
+            }
+        }
+    }
+}
+
+// Whether pack_interleaved_avx512 takes `type` (the dequantizing path's values must be the AVX-512
+// ones it reproduces).
+bool packs_interleaved_directly(DType type) {
+    return (type == DType::Q4_K_R16 || type == DType::Q5_K_R16) &&
+           best_quant_path() == QuantPath::Avx512Vnni;
+}
+
+void pack_interleaved_avx512(DType type, const std::byte* w, int64_t rows, int64_t cols,
+                             uint16_t* packed) {
+    const int64_t stride = row_bytes(type, cols);
+    const int64_t group_values = column_steps(cols) * kBlockValues;
+    for (int64_t row0 = 0; row0 < rows; row0 += kAmxRowBlock) {
+        uint16_t* out = packed + (row0 / kAmxRowBlock) * group_values;
+        if (type == DType::Q5_K_R16) {
+            pack_q45_k_r16_group<true>(w + row0 * stride, cols, out);
+        } else {
+            pack_q45_k_r16_group<false>(w + row0 * stride, cols, out);
         }
     }
 }
@@ -272,6 +370,12 @@ void pack_weights_bf16(DType type, const std::byte* w, int64_t rows, int64_t col
                        std::span<uint16_t> packed, std::span<float> scratch) {
 #if defined(__x86_64__)
     if (isa_enabled(IsaLevel::Avx512)) {
+        if (packs_interleaved_directly(type)) {
+            check_size("pack_weights_bf16: packed", packed.size(), packed_weights_size(rows, cols));
+            check_whole_groups(Matrix{type, rows, cols, w}, "pack_weights_bf16");
+            pack_interleaved_avx512(type, w, rows, cols, packed.data());
+            return;
+        }
         pack_weights_with(pack_weight_group_avx512, type, w, rows, cols, packed, scratch);
         return;
     }

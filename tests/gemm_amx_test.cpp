@@ -16,6 +16,8 @@
 #include <vector>
 
 #include "kernels/kernels.h"
+#include "kernels/quant.h"
+#include "kernels/quant_interleave.h"
 #include "llama/error.h"
 #include "llama/tensor.h"
 #include "tests/random_values.h"
@@ -209,6 +211,29 @@ TEST(GemmAmxPack, QuantizedWeightsPackTheirDequantizedRows) {
                      Error);
     }
     if (tested == 0) GTEST_SKIP() << "dequantize_rows handles no quantized type yet";
+}
+
+// Row-interleaved Q4_K and Q5_K (packed from their groups directly where the AVX-512 path runs)
+// pack bit for bit as the rows they hold, whichever ISA level is capped.
+TEST(GemmAmxPack, InterleavedWeightsPackAsTheirRows) {
+    for (const DType base : {DType::Q4_K, DType::Q5_K}) {
+        SCOPED_TRACE(std::string(dtype_name(base)));
+        const int64_t rows = 48, cols = 768;
+        // Quantized from floats: every code bit and fifth bit in use (weight_bytes masks some).
+        std::vector<std::byte> w(static_cast<size_t>(rows * row_bytes(base, cols)));
+        quantize_rows(base, random_floats(rows * cols, 12).data(), rows, cols, w.data());
+        auto interleaved = w;
+        interleave_matrix(base, interleaved.data(), rows, cols);
+        std::vector<float> scratch(pack_weights_scratch_size(cols));
+        std::vector<uint16_t> expected(packed_weights_size(rows, cols), 0xffff);
+        pack_weights_bf16(base, w.data(), rows, cols, expected, scratch);
+        std::vector<uint16_t> packed(expected.size(), 0x1234);
+        pack_weights_bf16(interleaved_type(base), interleaved.data(), rows, cols, packed, scratch);
+        EXPECT_EQ(packed, expected);
+        EXPECT_THROW(pack_weights_bf16(interleaved_type(base), interleaved.data(), rows, cols,
+                                       std::span(packed).first(packed.size() - 1), scratch),
+                     Error);
+    }
 }
 
 TEST(GemmAmxPack, RejectsShortBuffers) {
