@@ -168,6 +168,18 @@ LLAMA_PACK_TARGET void pack_weight_group_avx512(DType type, const std::byte* con
     }
 }
 
+// Lane n's 4 codes (bytes of a 32-bit lane) as 16-lane vectors of int32, unsigned or signed.
+LLAMA_PACK_TARGET inline __m512i code_byte(__m512i codes, int i, bool is_signed) {
+    return is_signed ? _mm512_srai_epi32(_mm512_slli_epi32(codes, 24 - 8 * i), 24)
+                     : _mm512_and_si512(_mm512_srli_epi32(codes, 8 * i), _mm512_set1_epi32(0xFF));
+}
+
+// Values 4k .. 4k + 3 of a step (lane n: row n) into the VNNI block's rows 2k and 2k + 1.
+LLAMA_PACK_TARGET inline void store_four_columns(uint16_t* block, int k, const __m512 values[4]) {
+    _mm512_storeu_si512(block + (2 * k) * 32, bf16_pairs(values[0], values[1]));
+    _mm512_storeu_si512(block + (2 * k + 1) * 32, bf16_pairs(values[2], values[3]));
+}
+
 // One 16-row group of row-interleaved Q4_K / Q5_K (kFiveBit; quant_interleave.h) straight into
 // its VNNI blocks: lane n of an interleaved vector is row n, as in a block row, so each 32-column
 // step (one sub-block) is its 8 chunk vectors widened in place, where taking the group back to
@@ -181,7 +193,6 @@ LLAMA_PACK_TARGET void pack_q45_k_r16_group(const std::byte* group, int64_t cols
     const __m512i low_mask = _mm512_set1_epi8(0x0F);
     const __m512i six_bits = _mm512_set1_epi8(0x3F);
     const __m512i two_bits = _mm512_set1_epi8(0x03);
-    const __m512i byte_mask = _mm512_set1_epi32(0xFF);
     const auto load = [](const std::byte* p) { return _mm512_loadu_si512(p); };
     const auto load_f16 = [](const std::byte* p) {
         return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
@@ -206,13 +217,10 @@ LLAMA_PACK_TARGET void pack_q45_k_r16_group(const std::byte* group, int64_t cols
         const __m512 d = load_f16(g + kQ4_KR16D);
         const __m512 dmin = load_f16(g + kQ4_KR16Dmin);
         for (int j = 0; j < 8; ++j) {  // sub-block j: chunks 8 (j / 2) + k, low or high nibbles
-            const int shift = 8 * (j % 4);
             const __m512 scale =
-                _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_and_si512(
-                                     _mm512_srli_epi32(sc[j / 4], shift), byte_mask)));
+                _mm512_mul_ps(d, _mm512_cvtepi32_ps(code_byte(sc[j / 4], j % 4, false)));
             const __m512 min =
-                _mm512_mul_ps(dmin, _mm512_cvtepi32_ps(_mm512_and_si512(
-                                        _mm512_srli_epi32(mn[j / 4], shift), byte_mask)));
+                _mm512_mul_ps(dmin, _mm512_cvtepi32_ps(code_byte(mn[j / 4], j % 4, false)));
             uint16_t* block = out + (8 * b + j) * kBlockValues;
             for (int k = 0; k < 8; ++k) {  // values 4k .. 4k + 3 of the sub-block
                 const __m512i v = load(g + qs + 64 * (8 * (j / 2) + k));
@@ -226,11 +234,89 @@ LLAMA_PACK_TARGET void pack_q45_k_r16_group(const std::byte* group, int64_t cols
                 }
                 __m512 values[4];
                 for (int i = 0; i < 4; ++i) {
-                    const __m512i q = _mm512_and_si512(_mm512_srli_epi32(codes, 8 * i), byte_mask);
+                    const __m512i q = code_byte(codes, i, false);
                     values[i] = _mm512_fmsub_ps(scale, _mm512_cvtepi32_ps(q), min);
                 }
-                _mm512_storeu_si512(block + (2 * k) * 32, bf16_pairs(values[0], values[1]));
-                _mm512_storeu_si512(block + (2 * k + 1) * 32, bf16_pairs(values[2], values[3]));
+                store_four_columns(block, k, values);
+            }
+        }
+    }
+}
+
+// One 16-row group of row-interleaved Q4_0 or Q8_0 (kSigned8): one 32-column step a block, values
+// d * (q - 8) and d * q as dequantize_rows's AVX-512 path makes them.
+template <bool kSigned8>
+LLAMA_PACK_TARGET void pack_block32_r16_group(const std::byte* group, int64_t cols, uint16_t* out) {
+    const int64_t group_bytes = kSigned8 ? kQ8_0R16Group : kQ4_0R16Group;
+    const __m512i low_mask = _mm512_set1_epi8(0x0F);
+    const __m512i eight = _mm512_set1_epi32(8);
+    for (int64_t b = 0; b < cols / 32; ++b) {
+        const std::byte* g = group + b * group_bytes;
+        const __m512 d =
+            _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(g + kQ4_0R16D)));
+        uint16_t* block = out + b * kBlockValues;
+        for (int k = 0; k < (kSigned8 ? 8 : 4); ++k) {
+            const __m512i v = _mm512_loadu_si512(g + kQ4_0R16Qs + 64 * k);
+            __m512 values[4];
+            if constexpr (kSigned8) {  // values 4k ..
+                for (int i = 0; i < 4; ++i) {
+                    values[i] = _mm512_mul_ps(d, _mm512_cvtepi32_ps(code_byte(v, i, true)));
+                }
+                store_four_columns(block, k, values);
+                continue;
+            }
+            const __m512i nibbles[2] = {_mm512_and_si512(v, low_mask),  // values 4k ..
+                                        _mm512_and_si512(_mm512_srli_epi16(v, 4), low_mask)};
+            for (int h = 0; h < 2; ++h) {  // values 16h + 4k ..
+                for (int i = 0; i < 4; ++i) {
+                    const __m512i q = _mm512_sub_epi32(code_byte(nibbles[h], i, false), eight);
+                    values[i] = _mm512_mul_ps(d, _mm512_cvtepi32_ps(q));
+                }
+                store_four_columns(block, 4 * h + k, values);
+            }
+        }
+    }
+}
+
+// One 16-row group of row-interleaved Q6_K: step 4h + j holds values 128h + 32j .., chunk k's
+// codes from its ql word (A for j = 0, 2; B for 1, 3; low nibbles for j < 2) and the qh word's
+// bit pair j; values (d * scale) * (q - 32) as dequantize_rows's AVX-512 path makes them.
+LLAMA_PACK_TARGET void pack_q6_k_r16_group(const std::byte* group, int64_t cols, uint16_t* out) {
+    const __m512i low_mask = _mm512_set1_epi8(0x0F);
+    const __m512i high_mask = _mm512_set1_epi8(0x30);
+    const __m512i thirty_two = _mm512_set1_epi32(32);
+    for (int64_t b = 0; b < cols / 256; ++b) {
+        const std::byte* g = group + b * kQ6_KR16Group;
+        const __m512 d =
+            _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(g + kQ6_KR16D)));
+        for (int h = 0; h < 2; ++h) {
+            for (int j = 0; j < 4; ++j) {
+                uint16_t* block = out + (8 * b + 4 * h + j) * kBlockValues;
+                __m512 scales[2];  // sub-blocks 8h + 2j and + 1
+                for (int half = 0; half < 2; ++half) {
+                    const int sub = 8 * h + 2 * j + half;
+                    const __m512i word = _mm512_loadu_si512(g + kQ6_KR16Scales + 64 * (sub / 4));
+                    scales[half] =
+                        _mm512_mul_ps(d, _mm512_cvtepi32_ps(code_byte(word, sub % 4, true)));
+                }
+                for (int k = 0; k < 8; ++k) {
+                    const std::byte* chunk = g + kQ6_KR16Chunks + kQ6_KR16ChunkBytes * (8 * h + k);
+                    const __m512i ql = _mm512_loadu_si512(chunk + 64 * (j % 2));
+                    const __m512i hb = _mm512_loadu_si512(chunk + 128);
+                    const __m512i low =
+                        _mm512_and_si512(j < 2 ? ql : _mm512_srli_epi16(ql, 4), low_mask);
+                    const __m512i top = j == 0   ? _mm512_slli_epi16(hb, 4)
+                                        : j == 1 ? _mm512_slli_epi16(hb, 2)
+                                        : j == 2 ? hb
+                                                 : _mm512_srli_epi16(hb, 2);
+                    const __m512i codes = _mm512_or_si512(low, _mm512_and_si512(top, high_mask));
+                    __m512 values[4];
+                    for (int i = 0; i < 4; ++i) {
+                        const __m512i q = _mm512_sub_epi32(code_byte(codes, i, false), thirty_two);
+                        values[i] = _mm512_mul_ps(scales[k / 4], _mm512_cvtepi32_ps(q));
+                    }
+                    store_four_columns(block, k, values);
+                }
             }
         }
     }
@@ -239,7 +325,8 @@ LLAMA_PACK_TARGET void pack_q45_k_r16_group(const std::byte* group, int64_t cols
 // Whether pack_interleaved_avx512 takes `type` (the dequantizing path's values must be the AVX-512
 // ones it reproduces).
 bool packs_interleaved_directly(DType type) {
-    return (type == DType::Q4_K_R16 || type == DType::Q5_K_R16) &&
+    return (type == DType::Q4_0_R16 || type == DType::Q8_0_R16 || type == DType::Q4_K_R16 ||
+            type == DType::Q5_K_R16 || type == DType::Q6_K_R16) &&
            best_quant_path() == QuantPath::Avx512Vnni;
 }
 
@@ -249,10 +336,23 @@ void pack_interleaved_avx512(DType type, const std::byte* w, int64_t rows, int64
     const int64_t group_values = column_steps(cols) * kBlockValues;
     for (int64_t row0 = 0; row0 < rows; row0 += kAmxRowBlock) {
         uint16_t* out = packed + (row0 / kAmxRowBlock) * group_values;
-        if (type == DType::Q5_K_R16) {
-            pack_q45_k_r16_group<true>(w + row0 * stride, cols, out);
-        } else {
-            pack_q45_k_r16_group<false>(w + row0 * stride, cols, out);
+        const std::byte* group = w + row0 * stride;
+        switch (type) {
+            case DType::Q4_0_R16:
+                pack_block32_r16_group<false>(group, cols, out);
+                break;
+            case DType::Q8_0_R16:
+                pack_block32_r16_group<true>(group, cols, out);
+                break;
+            case DType::Q4_K_R16:
+                pack_q45_k_r16_group<false>(group, cols, out);
+                break;
+            case DType::Q5_K_R16:
+                pack_q45_k_r16_group<true>(group, cols, out);
+                break;
+            default:
+                pack_q6_k_r16_group(group, cols, out);
+                break;
         }
     }
 }

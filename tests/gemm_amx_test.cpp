@@ -213,10 +213,11 @@ TEST(GemmAmxPack, QuantizedWeightsPackTheirDequantizedRows) {
     if (tested == 0) GTEST_SKIP() << "dequantize_rows handles no quantized type yet";
 }
 
-// Row-interleaved Q4_K and Q5_K (packed from their groups directly where the AVX-512 path runs)
-// pack bit for bit as the rows they hold, whichever ISA level is capped.
+// Row-interleaved weights (packed from their groups directly where the AVX-512 path runs) pack bit
+// for bit as the rows they hold, whichever ISA level is capped.
 TEST(GemmAmxPack, InterleavedWeightsPackAsTheirRows) {
-    for (const DType base : {DType::Q4_K, DType::Q5_K}) {
+    for (const DType base :
+         {DType::Q4_0, DType::Q8_0, DType::IQ4_NL, DType::Q4_K, DType::Q5_K, DType::Q6_K}) {
         SCOPED_TRACE(std::string(dtype_name(base)));
         const int64_t rows = 48, cols = 768;
         // Quantized from floats: every code bit and fifth bit in use (weight_bytes masks some).
