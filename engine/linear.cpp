@@ -34,6 +34,14 @@ constexpr int64_t kSmallBatchIntGemm = 2;
 // (measured on Zen 4, Q4_0, 8 layers, 2 threads: llama-bench -b 8 / -b 16 86.9 / 115.5 t/s,
 // the GEMM on the file's layout 83.9 / 116.6).
 constexpr int64_t kSmallBatchInterleaved = 16;
+// The AVX-512 VNNI kernels of interleaved weights (8 tokens a pass for the 32-value types, 4 for
+// the K-quants) stay ahead of both the integer GEMM and AMX tiles for longer (Intel Xeon with AMX,
+// 8-layer files, 2 threads, prompts of 24 / 32 tokens on them against the GEMMs, t/s: amx Q4_0
+// 126 -> 198 / 159 -> 207, Q4_K_M 101 -> 158 / 132 -> 170, Q5_K_M 96 -> 125 / level; avx512-vnni
+// Q4_0 155 -> 191 / 169 -> 198, Q4_K_M 119 -> 157 / 133 -> 155, Q8_0 136 -> 151 at 32, Q5_K_M
+// level at 32; at 48 tokens Q5_K_M and at amx Q4_0 / Q4_K_M lose). The AVX2 kernels (4 tokens a
+// pass) lost to the AVX2 GEMM at 24 tokens (Q4_K_M 84 -> 74).
+constexpr int64_t kSmallBatchInterleavedAvx512 = 32;
 // Rows of a block that stays in cache while every token of a small batch reads it.
 constexpr int64_t kMatvecRows = 32;
 // Quantized weights must be dequantized to be packed for AMX; up to this many tokens the
@@ -234,11 +242,14 @@ void linear(ThreadPool& pool, const Matrix& w, std::span<const float> x, int64_t
     // Float weights without bf16 products, at AVX2 and up: fp32 FMA tiles.
     const bool fma =
         !quantized && !bf16 && scratch.bf16_gemm && kernels::isa_enabled(IsaLevel::Avx2);
-    const int64_t small_batch = kernels::is_interleaved(w.dtype) ? kSmallBatchInterleaved
-                                : amx && quantized               ? kAmxSmallBatchQuantized
-                                : int_gemm                       ? kSmallBatchIntGemm
-                                : fma                            ? kSmallBatchFma
-                                                                 : kSmallBatch;
+    const int64_t small_batch = kernels::is_interleaved(w.dtype)
+                                    ? (kernels::best_quant_path() == kernels::QuantPath::Avx512Vnni
+                                           ? kSmallBatchInterleavedAvx512
+                                           : kSmallBatchInterleaved)
+                                : amx && quantized ? kAmxSmallBatchQuantized
+                                : int_gemm         ? kSmallBatchIntGemm
+                                : fma              ? kSmallBatchFma
+                                                   : kSmallBatch;
     if (n_tokens <= small_batch || n_tokens <= scratch.matvec_max_tokens) {
         linear_small_batch(pool, w, x, n_tokens, y, scratch);
     } else if (int_gemm) {

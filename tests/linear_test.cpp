@@ -15,6 +15,7 @@
 
 #include "kernels/fp16_scalar.h"
 #include "kernels/quant.h"
+#include "kernels/quant_interleave.h"
 
 namespace llama {
 namespace {
@@ -84,6 +85,50 @@ TEST_P(LinearQuantizedTest, EveryTokenCountMatchesTheMatrixVectorProduct) {
 INSTANTIATE_TEST_SUITE_P(QuantizedTypes, LinearQuantizedTest,
                          ::testing::Values(DType::Q8_0, DType::Q4_0, DType::Q4_1, DType::Q5_1,
                                            DType::Q4_K, DType::Q5_K, DType::Q6_K),
+                         [](const auto& info) { return std::string(dtype_name(info.param)); });
+
+// Row-interleaved weights as the loader makes them: the small-batch kernels up to 16 (AVX2) or 32
+// (AVX-512 VNNI) tokens, the integer GEMM above; every token as its own matrix-vector product.
+class LinearInterleavedTest : public ::testing::TestWithParam<DType> {};
+
+TEST_P(LinearInterleavedTest, EveryTokenCountMatchesTheMatrixVectorProduct) {
+    const DType base = GetParam();
+    const int64_t rows = 80, cols = 512;
+    std::mt19937 rng(12);
+    auto bytes = random_weights(base, rows, cols, rng);
+    std::vector<float> wf(static_cast<size_t>(rows * cols));
+    kernels::dequantize_rows_quant(base, bytes.data(), rows, cols, wf.data());
+    kernels::interleave_matrix(base, bytes.data(), rows, cols);
+    const Matrix w{kernels::interleaved_type(base), rows, cols, bytes.data()};
+    ThreadPool pool(2);
+    LinearScratch scratch;
+    scratch.bf16_gemm = false;
+    std::normal_distribution<float> dist(0.0f, 1.0f);
+    for (const int64_t n_tokens : {1, 4, 16, 17, 24, 32, 33, 40}) {
+        std::vector<float> x(static_cast<size_t>(n_tokens * cols));
+        for (float& v : x) v = dist(rng);
+        std::vector<float> y(static_cast<size_t>(n_tokens * rows));
+        linear(pool, w, x, n_tokens, y, scratch);
+        std::vector<float> expected(static_cast<size_t>(rows));
+        for (int64_t t = 0; t < n_tokens; ++t) {
+            const std::span<const float> xt = std::span(x).subspan(t * cols, cols);
+            kernels::matvec_quant(w, xt, expected);
+            for (int64_t r = 0; r < rows; ++r) {
+                double magnitude = 0.0;
+                for (int64_t j = 0; j < cols; ++j) {
+                    magnitude += std::fabs(static_cast<double>(wf[r * cols + j]) * xt[j]);
+                }
+                ASSERT_GT(magnitude, 0.0);
+                ASSERT_NEAR(y[t * rows + r], expected[r], 1e-5 * magnitude)
+                    << n_tokens << " tokens, token " << t << " row " << r;
+            }
+        }
+    }
+}
+
+INSTANTIATE_TEST_SUITE_P(InterleavedTypes, LinearInterleavedTest,
+                         ::testing::Values(DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q5_K,
+                                           DType::Q6_K),
                          [](const auto& info) { return std::string(dtype_name(info.param)); });
 
 // F16 weights, one and a few tokens (the matrix-vector kernels): with half_activations the
