@@ -174,10 +174,31 @@ LLAMA_PACK_TARGET inline __m512i code_byte(__m512i codes, int i, bool is_signed)
                      : _mm512_and_si512(_mm512_srli_epi32(codes, 8 * i), _mm512_set1_epi32(0xFF));
 }
 
-// Values 4k .. 4k + 3 of a step (lane n: row n) into the VNNI block's rows 2k and 2k + 1.
-LLAMA_PACK_TARGET inline void store_four_columns(uint16_t* block, int k, const __m512 values[4]) {
-    _mm512_storeu_si512(block + (2 * k) * 32, bf16_pairs(values[0], values[1]));
-    _mm512_storeu_si512(block + (2 * k + 1) * 32, bf16_pairs(values[2], values[3]));
+// The direct packers below, also compiled for VCVTNE2PS2BF16 (kCvt) where the CPU has AVX512-BF16.
+#define LLAMA_PACK_BF16_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
+
+// Values 4k .. 4k + 3 of a step (lane n: row n) into the VNNI block's rows 2k and 2k + 1. kCvt:
+// VCVTNE2PS2BF16 and one word permute instead of the integer rounding (about 17 instructions a
+// pair). The instruction treats subnormal inputs as zero, but a dequantized weight never is one
+// (an integer multiple of its f16 scale's 2^-24 unit, or 0), so both give the same bits.
+template <bool kCvt>
+LLAMA_PACK_BF16_TARGET inline void store_four_columns(uint16_t* block, int k,
+                                                      const __m512 values[4]) {
+    for (int pair = 0; pair < 2; ++pair) {
+        const __m512 even = values[2 * pair];
+        const __m512 odd = values[2 * pair + 1];
+        __m512i words;
+        if constexpr (kCvt) {
+            // even's 16 bf16 in words 0-15, odd's in 16-31, then interleaved.
+            const __m512i interleave =
+                _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23,
+                                 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+            words = _mm512_permutexvar_epi16(interleave, (__m512i)_mm512_cvtne2ps_pbh(odd, even));
+        } else {
+            words = bf16_pairs(even, odd);
+        }
+        _mm512_storeu_si512(block + (2 * k + pair) * 32, words);
+    }
 }
 
 // One 16-row group of row-interleaved Q4_K / Q5_K (kFiveBit; quant_interleave.h) straight into
@@ -186,8 +207,9 @@ LLAMA_PACK_TARGET inline void store_four_columns(uint16_t* block, int k, const _
 // rows, dequantizing them and transposing 16 x 16 cost a Q5_K_M prompt 7% at the amx level. The
 // values are dequantize_rows's on the AVX-512 path (d * sc * q - dmin * m, one FMA), so the pack
 // is the same bit for bit.
-template <bool kFiveBit>
-LLAMA_PACK_TARGET void pack_q45_k_r16_group(const std::byte* group, int64_t cols, uint16_t* out) {
+template <bool kFiveBit, bool kCvt>
+LLAMA_PACK_BF16_TARGET void pack_q45_k_r16_group(const std::byte* group, int64_t cols,
+                                                 uint16_t* out) {
     const int64_t group_bytes = kFiveBit ? kQ5_KR16Group : kQ4_KR16Group;
     const int64_t qs = kFiveBit ? kQ5_KR16Qs : kQ4_KR16Qs;
     const __m512i low_mask = _mm512_set1_epi8(0x0F);
@@ -237,7 +259,7 @@ LLAMA_PACK_TARGET void pack_q45_k_r16_group(const std::byte* group, int64_t cols
                     const __m512i q = code_byte(codes, i, false);
                     values[i] = _mm512_fmsub_ps(scale, _mm512_cvtepi32_ps(q), min);
                 }
-                store_four_columns(block, k, values);
+                store_four_columns<kCvt>(block, k, values);
             }
         }
     }
@@ -245,24 +267,25 @@ LLAMA_PACK_TARGET void pack_q45_k_r16_group(const std::byte* group, int64_t cols
 
 // One 16-row group of row-interleaved Q4_0 or Q8_0 (kSigned8): one 32-column step a block, values
 // d * (q - 8) and d * q as dequantize_rows's AVX-512 path makes them.
-template <bool kSigned8>
-LLAMA_PACK_TARGET void pack_block32_r16_group(const std::byte* group, int64_t cols, uint16_t* out) {
+template <bool kSigned8, bool kCvt>
+LLAMA_PACK_BF16_TARGET void pack_block32_r16_group(const std::byte* group, int64_t cols,
+                                                   uint16_t* out) {
     const int64_t group_bytes = kSigned8 ? kQ8_0R16Group : kQ4_0R16Group;
     const __m512i low_mask = _mm512_set1_epi8(0x0F);
     const __m512i eight = _mm512_set1_epi32(8);
     for (int64_t b = 0; b < cols / 32; ++b) {
         const std::byte* g = group + b * group_bytes;
-        const __m512 d =
-            _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(g + kQ4_0R16D)));
+        const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256(
+            reinterpret_cast<const __m256i*>(g + (kSigned8 ? kQ8_0R16D : kQ4_0R16D))));
         uint16_t* block = out + b * kBlockValues;
         for (int k = 0; k < (kSigned8 ? 8 : 4); ++k) {
-            const __m512i v = _mm512_loadu_si512(g + kQ4_0R16Qs + 64 * k);
+            const __m512i v = _mm512_loadu_si512(g + (kSigned8 ? kQ8_0R16Qs : kQ4_0R16Qs) + 64 * k);
             __m512 values[4];
             if constexpr (kSigned8) {  // values 4k ..
                 for (int i = 0; i < 4; ++i) {
                     values[i] = _mm512_mul_ps(d, _mm512_cvtepi32_ps(code_byte(v, i, true)));
                 }
-                store_four_columns(block, k, values);
+                store_four_columns<kCvt>(block, k, values);
                 continue;
             }
             const __m512i nibbles[2] = {_mm512_and_si512(v, low_mask),  // values 4k ..
@@ -272,7 +295,7 @@ LLAMA_PACK_TARGET void pack_block32_r16_group(const std::byte* group, int64_t co
                     const __m512i q = _mm512_sub_epi32(code_byte(nibbles[h], i, false), eight);
                     values[i] = _mm512_mul_ps(d, _mm512_cvtepi32_ps(q));
                 }
-                store_four_columns(block, 4 * h + k, values);
+                store_four_columns<kCvt>(block, 4 * h + k, values);
             }
         }
     }
@@ -281,7 +304,9 @@ LLAMA_PACK_TARGET void pack_block32_r16_group(const std::byte* group, int64_t co
 // One 16-row group of row-interleaved Q6_K: step 4h + j holds values 128h + 32j .., chunk k's
 // codes from its ql word (A for j = 0, 2; B for 1, 3; low nibbles for j < 2) and the qh word's
 // bit pair j; values (d * scale) * (q - 32) as dequantize_rows's AVX-512 path makes them.
-LLAMA_PACK_TARGET void pack_q6_k_r16_group(const std::byte* group, int64_t cols, uint16_t* out) {
+template <bool kCvt>
+LLAMA_PACK_BF16_TARGET void pack_q6_k_r16_group(const std::byte* group, int64_t cols,
+                                                uint16_t* out) {
     const __m512i low_mask = _mm512_set1_epi8(0x0F);
     const __m512i high_mask = _mm512_set1_epi8(0x30);
     const __m512i thirty_two = _mm512_set1_epi32(32);
@@ -315,7 +340,7 @@ LLAMA_PACK_TARGET void pack_q6_k_r16_group(const std::byte* group, int64_t cols,
                         const __m512i q = _mm512_sub_epi32(code_byte(codes, i, false), thirty_two);
                         values[i] = _mm512_mul_ps(scales[k / 4], _mm512_cvtepi32_ps(q));
                     }
-                    store_four_columns(block, k, values);
+                    store_four_columns<kCvt>(block, k, values);
                 }
             }
         }
@@ -330,6 +355,7 @@ bool packs_interleaved_directly(DType type) {
            best_quant_path() == QuantPath::Avx512Vnni;
 }
 
+template <bool kCvt>
 void pack_interleaved_avx512(DType type, const std::byte* w, int64_t rows, int64_t cols,
                              uint16_t* packed) {
     const int64_t stride = row_bytes(type, cols);
@@ -339,19 +365,19 @@ void pack_interleaved_avx512(DType type, const std::byte* w, int64_t rows, int64
         const std::byte* group = w + row0 * stride;
         switch (type) {
             case DType::Q4_0_R16:
-                pack_block32_r16_group<false>(group, cols, out);
+                pack_block32_r16_group<false, kCvt>(group, cols, out);
                 break;
             case DType::Q8_0_R16:
-                pack_block32_r16_group<true>(group, cols, out);
+                pack_block32_r16_group<true, kCvt>(group, cols, out);
                 break;
             case DType::Q4_K_R16:
-                pack_q45_k_r16_group<false>(group, cols, out);
+                pack_q45_k_r16_group<false, kCvt>(group, cols, out);
                 break;
             case DType::Q5_K_R16:
-                pack_q45_k_r16_group<true>(group, cols, out);
+                pack_q45_k_r16_group<true, kCvt>(group, cols, out);
                 break;
             default:
-                pack_q6_k_r16_group(group, cols, out);
+                pack_q6_k_r16_group<kCvt>(group, cols, out);
                 break;
         }
     }
@@ -473,7 +499,11 @@ void pack_weights_bf16(DType type, const std::byte* w, int64_t rows, int64_t col
         if (packs_interleaved_directly(type)) {
             check_size("pack_weights_bf16: packed", packed.size(), packed_weights_size(rows, cols));
             check_whole_groups(Matrix{type, rows, cols, w}, "pack_weights_bf16");
-            pack_interleaved_avx512(type, w, rows, cols, packed.data());
+            if (isa_enabled(IsaLevel::Avx512Bf16)) {
+                pack_interleaved_avx512<true>(type, w, rows, cols, packed.data());
+            } else {
+                pack_interleaved_avx512<false>(type, w, rows, cols, packed.data());
+            }
             return;
         }
         pack_weights_with(pack_weight_group_avx512, type, w, rows, cols, packed, scratch);
