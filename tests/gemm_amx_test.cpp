@@ -182,6 +182,23 @@ TEST(GemmAmxPack, F32WeightsKeepNaNAndRoundToNearestEven) {
     EXPECT_EQ(packed, expected);
 }
 
+// F16 NaN, infinities, the largest value and subnormals pack as the scalar reference packs them
+// (the AVX512-BF16 path rounds with VCVTNE2PS2BF16).
+TEST(GemmAmxPack, F16SpecialValuesPackAsTheReference) {
+    const int64_t rows = 16, cols = 64;
+    std::vector<uint16_t> halves(rows * cols, 0x3c00);  // 1.0
+    const uint16_t specials[] = {0x7e00, 0xfe01, 0x7c00, 0xfc00, 0x7bff,
+                                 0x0001, 0x83ff, 0x0400, 0x3c01, 0x8000};
+    for (size_t i = 0; i < halves.size(); i += 7) halves[i] = specials[(i / 7) % 10];
+    std::vector<std::byte> bytes(halves.size() * 2);
+    std::memcpy(bytes.data(), halves.data(), bytes.size());
+    std::vector<uint16_t> expected(packed_weights_size(rows, cols));
+    detail::pack_weights_bf16_scalar(DType::F16, bytes.data(), rows, cols, expected, {});
+    std::vector<uint16_t> packed(expected.size(), 0xffff);
+    pack_weights_bf16(DType::F16, bytes.data(), rows, cols, packed, {});
+    EXPECT_EQ(packed, expected);
+}
+
 // Types widened through dequantize_rows: compared with the reference pack of its output. Random
 // bytes are fine because both sides see the same widened values. Skipped for types that
 // dequantize_rows does not handle (yet).
