@@ -12,6 +12,7 @@
 #include "kernels/fp16_scalar.h"
 #include "kernels/gemm_amx.h"
 #include "kernels/kernels.h"
+#include "kernels/q4_k_scales_r16.h"
 #include "kernels/quant.h"
 #include "kernels/quant_interleave.h"
 #include "kernels/simd.h"
@@ -247,29 +248,15 @@ LLAMA_PACK_BF16_TARGET void pack_q45_k_r16_group(const std::byte* group, int64_t
     const int64_t group_bytes = kFiveBit ? kQ5_KR16Group : kQ4_KR16Group;
     const int64_t qs = kFiveBit ? kQ5_KR16Qs : kQ4_KR16Qs;
     const __m512i low_mask = _mm512_set1_epi8(0x0F);
-    const __m512i six_bits = _mm512_set1_epi8(0x3F);
-    const __m512i two_bits = _mm512_set1_epi8(0x03);
     const auto load = [](const std::byte* p) { return _mm512_loadu_si512(p); };
     const auto load_f16 = [](const std::byte* p) {
         return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
     };
     for (int64_t b = 0; b < cols / 256; ++b) {
         const std::byte* g = group + b * group_bytes;
-        // Scales and mins as the matrix-vector kernels unpack them: bytes 0-3 of sc[0] / mn[0]
-        // are sub-blocks 0-3, of sc[1] / mn[1] sub-blocks 4-7.
-        const __m512i u0 = load(g + kQ4_KR16Scales);
-        const __m512i u1 = load(g + kQ4_KR16Scales + 64);
-        const __m512i u2 = load(g + kQ4_KR16Scales + 128);
-        const __m512i sc[2] = {
-            _mm512_and_si512(u0, six_bits),
-            _mm512_or_si512(
-                _mm512_and_si512(u2, low_mask),
-                _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(u0, 6), two_bits), 4))};
-        const __m512i mn[2] = {
-            _mm512_and_si512(u1, six_bits),
-            _mm512_or_si512(
-                _mm512_and_si512(_mm512_srli_epi32(u2, 4), low_mask),
-                _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(u1, 6), two_bits), 4))};
+        __m512i sc[2];  // as the matrix-vector kernels unpack them
+        __m512i mn[2];
+        detail::unpack_q4_k_scales_r16(g, sc, mn);
         const __m512 d = load_f16(g + kQ4_KR16D);
         const __m512 dmin = load_f16(g + kQ4_KR16Dmin);
         for (int j = 0; j < 8; ++j) {  // sub-block j: chunks 8 (j / 2) + k, low or high nibbles

@@ -12,6 +12,7 @@
 
 #include "kernels/avx2_bits.h"
 #include "kernels/cpu_features.h"
+#include "kernels/q4_k_scales_r16.h"
 #include "kernels/quant_impl.h"
 #include "kernels/quant_interleave.h"
 #include "kernels/simd.h"
@@ -194,23 +195,9 @@ template <int T, bool kFiveBit>
 LLAMA_TARGET_AVX2 inline void q45_k_block_half(const std::byte* g, int half, int64_t b,
                                                const QuantizedActivations* x, __m256* acc) {
     const __m256i low_mask = _mm256_set1_epi8(0x0F);
-    const __m256i six_bits = _mm256_set1_epi8(0x3F);
-    const __m256i two_bits = _mm256_set1_epi8(0x03);
-    const std::byte* rows = g + 32 * half;
-    // Scales and mins of 8 rows as in the AVX-512 file.
-    const __m256i u0 = load256(rows + kQ4_KR16Scales);
-    const __m256i u1 = load256(rows + kQ4_KR16Scales + 64);
-    const __m256i u2 = load256(rows + kQ4_KR16Scales + 128);
-    const __m256i sc[2] = {
-        _mm256_and_si256(u0, six_bits),
-        _mm256_or_si256(
-            _mm256_and_si256(u2, low_mask),
-            _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(u0, 6), two_bits), 4))};
-    const __m256i mn[2] = {
-        _mm256_and_si256(u1, six_bits),
-        _mm256_or_si256(
-            _mm256_and_si256(_mm256_srli_epi32(u2, 4), low_mask),
-            _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(u1, 6), two_bits), 4))};
+    __m256i sc[2];
+    __m256i mn[2];
+    unpack_q4_k_scales_r16(g + 32 * half, sc, mn);
     const __m256 d = load_f16x8(g + kQ4_KR16D + 16 * half);
     const __m256 dmin = load_f16x8(g + kQ4_KR16Dmin + 16 * half);
 

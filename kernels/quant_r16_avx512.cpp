@@ -20,6 +20,7 @@
 
 #include "kernels/avx512_vnni.h"
 #include "kernels/cpu_features.h"
+#include "kernels/q4_k_scales_r16.h"
 #include "kernels/quant_impl.h"
 #include "kernels/quant_interleave.h"
 #include "kernels/simd.h"
@@ -186,9 +187,6 @@ LLAMA_TARGET_AVX512_VNNI __attribute__((always_inline)) inline void q45_k_quarte
 template <int T, bool kFiveBit>
 LLAMA_TARGET_AVX512_VNNI void q45_k_group(const std::byte* group, int64_t n_blocks,
                                           const QuantizedActivations* x, float* y, int64_t ldy) {
-    const __m512i low_mask = _mm512_set1_epi8(0x0F);
-    const __m512i six_bits = _mm512_set1_epi8(0x3F);
-    const __m512i two_bits = _mm512_set1_epi8(0x03);
     __m512i scale_pick[4];
     __m512i min_pick[4];
     for (int j = 0; j < 4; ++j) {
@@ -200,22 +198,9 @@ LLAMA_TARGET_AVX512_VNNI void q45_k_group(const std::byte* group, int64_t n_bloc
     constexpr int64_t kGroupBytes = kFiveBit ? kQ5_KR16Group : kQ4_KR16Group;
     for (int64_t b = 0; b < n_blocks; ++b) {
         const std::byte* g = group + b * kGroupBytes;
-        // Lane i holds row i's 12 scale bytes as 3 words u0, u1, u2: scales 0-3 and mins 0-3 are
-        // the low 6 bits of u0 / u1; scales and mins 4-7 are u2's nibbles with 2 top bits from
-        // the spare bits of u0 / u1.
-        const __m512i u0 = load512(g + kQ4_KR16Scales);
-        const __m512i u1 = load512(g + kQ4_KR16Scales + 64);
-        const __m512i u2 = load512(g + kQ4_KR16Scales + 128);
-        const __m512i sc[2] = {
-            _mm512_and_si512(u0, six_bits),
-            _mm512_or_si512(
-                _mm512_and_si512(u2, low_mask),
-                _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(u0, 6), two_bits), 4))};
-        const __m512i mn[2] = {
-            _mm512_and_si512(u1, six_bits),
-            _mm512_or_si512(
-                _mm512_and_si512(_mm512_srli_epi32(u2, 4), low_mask),
-                _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(u1, 6), two_bits), 4))};
+        __m512i sc[2];
+        __m512i mn[2];
+        unpack_q4_k_scales_r16(g, sc, mn);
         const __m512 d = load_f16x16(g + kQ4_KR16D);
         const __m512 dmin = load_f16x16(g + kQ4_KR16Dmin);
 

@@ -39,6 +39,17 @@ std::vector<std::byte> random_weights(DType type, int64_t rows, int64_t cols, st
     return bytes;
 }
 
+// sum_j |w[r][j] x[j]| over row r of the [rows, x.size()] matrix wf: the scale of the product's
+// rounding.
+double product_magnitude(std::span<const float> wf, int64_t r, std::span<const float> x) {
+    const auto cols = static_cast<int64_t>(x.size());
+    double magnitude = 0.0;
+    for (int64_t j = 0; j < cols; ++j) {
+        magnitude += std::fabs(static_cast<double>(wf[r * cols + j]) * x[j]);
+    }
+    return magnitude;
+}
+
 class LinearQuantizedTest : public ::testing::TestWithParam<DType> {};
 
 TEST_P(LinearQuantizedTest, EveryTokenCountMatchesTheMatrixVectorProduct) {
@@ -67,10 +78,7 @@ TEST_P(LinearQuantizedTest, EveryTokenCountMatchesTheMatrixVectorProduct) {
             const std::span<const float> xt = std::span(x).subspan(t * cols, cols);
             kernels::matvec_quant(w, xt, expected);
             for (int64_t r = 0; r < rows; ++r) {
-                double magnitude = 0.0;
-                for (int64_t j = 0; j < cols; ++j) {
-                    magnitude += std::fabs(static_cast<double>(wf[r * cols + j]) * xt[j]);
-                }
+                const double magnitude = product_magnitude(wf, r, xt);
                 const float got = y[t * rows + r];
                 ASSERT_NEAR(got, expected[r], 1e-5 * magnitude)
                     << n_tokens << " tokens, token " << t << " row " << r;
@@ -114,10 +122,7 @@ TEST_P(LinearInterleavedTest, EveryTokenCountMatchesTheMatrixVectorProduct) {
             const std::span<const float> xt = std::span(x).subspan(t * cols, cols);
             kernels::matvec_quant(w, xt, expected);
             for (int64_t r = 0; r < rows; ++r) {
-                double magnitude = 0.0;
-                for (int64_t j = 0; j < cols; ++j) {
-                    magnitude += std::fabs(static_cast<double>(wf[r * cols + j]) * xt[j]);
-                }
+                const double magnitude = product_magnitude(wf, r, xt);
                 ASSERT_GT(magnitude, 0.0);
                 ASSERT_NEAR(y[t * rows + r], expected[r], 1e-5 * magnitude)
                     << n_tokens << " tokens, token " << t << " row " << r;

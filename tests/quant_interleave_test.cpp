@@ -74,6 +74,28 @@ TEST(Interleave, Q8_0LayoutByteByByte) {
     check_block32_layout(DType::Q8_0, 8, kQ8_0R16Group, kQ8_0R16D, kQ8_0R16Qs, 3);
 }
 
+// The interleaved matrix w's products with the tokens x on every path the CPU has equal the base
+// matrix's on the portable path, within float accumulation order.
+void expect_every_path_matches(const Matrix& w_base, const Matrix& w,
+                               std::span<const QuantizedActivations> x) {
+    const int64_t rows = w.rows;
+    const auto n = static_cast<int64_t>(x.size()) * rows;
+    std::vector<float> reference(n);
+    matmul_quant(QuantPath::Scalar, w_base, x, reference, rows);
+    double largest = 0;
+    for (float v : reference) largest = std::max(largest, std::fabs(static_cast<double>(v)));
+    ASSERT_GT(largest, 0.0);
+    for (QuantPath path : {QuantPath::Scalar, QuantPath::Avx2, QuantPath::Avx512Vnni}) {
+        if (!quant_path_supported(path)) continue;
+        std::vector<float> y(n);
+        matmul_quant(path, w, x, y, rows);
+        for (int64_t i = 0; i < n; ++i) {
+            ASSERT_NEAR(y[i], reference[i], 1e-5 * largest)
+                << quant_path_name(path) << " token " << i / rows << " row " << i % rows;
+        }
+    }
+}
+
 // Q8_0 codes of -128 (ggml never writes them, a file may hold them): on every path, 1 to 9
 // tokens, the interleaved products equal the base type's portable kernel (the AVX2 kernel reads
 // |w| unsigned, so -128 must not wrap), and so do the GEMM's of 13 tokens, from the base and the
@@ -93,21 +115,7 @@ TEST(Interleave, Q8_0MinusOneTwentyEight) {
     interleave_matrix(DType::Q8_0, data.data(), rows, cols);
     const Matrix w_base{DType::Q8_0, rows, cols, original.data()};
     const Matrix w{DType::Q8_0_R16, rows, cols, data.data()};
-    const auto x = random_quantized_tokens(w.dtype, cols, 9, 12);
-    std::vector<float> reference(9 * rows);
-    matmul_quant(QuantPath::Scalar, w_base, x, reference, rows);
-    double largest = 0;
-    for (float v : reference) largest = std::max(largest, std::fabs(static_cast<double>(v)));
-    ASSERT_GT(largest, 0.0);
-    for (QuantPath path : {QuantPath::Scalar, QuantPath::Avx2, QuantPath::Avx512Vnni}) {
-        if (!quant_path_supported(path)) continue;
-        std::vector<float> y(9 * rows);
-        matmul_quant(path, w, x, y, rows);
-        for (int64_t i = 0; i < 9 * rows; ++i) {
-            ASSERT_NEAR(y[i], reference[i], 1e-5 * largest)
-                << quant_path_name(path) << " token " << i / rows << " row " << i % rows;
-        }
-    }
+    expect_every_path_matches(w_base, w, random_quantized_tokens(w.dtype, cols, 9, 12));
     const int64_t tokens = 13;
     const auto floats = test::random_floats(tokens * cols, 13);
     QuantizedBatch batch;
@@ -135,44 +143,26 @@ TEST(Interleave, Q8_0MinusOneTwentyEight) {
     }
 }
 
-TEST(Interleave, Q4_KLayoutByteByByte) {
+// Q4_K (qh_words 0) and Q5_K (8 qh words before its qs): two super-blocks of 16 random rows
+// interleaved, checked word by word, and back.
+void check_k_layout(DType base, int qh_words, int64_t group_bytes, int64_t qs_offset,
+                    uint32_t seed) {
     constexpr int64_t kCols = 512;
-    const int64_t stride = row_bytes(DType::Q4_K, kCols);
-    const auto rows = random_bytes(16 * stride, 2);
+    const int64_t stride = row_bytes(base, kCols);
+    const int64_t block_bytes = dtype_traits(base).block_bytes;
+    const int64_t block_qs = 16 + 4 * qh_words;  // d, dmin, scales[12], qh, then qs
+    const auto rows = random_bytes(16 * stride, seed);
     std::vector<std::byte> group(rows.size());
-    interleave_rows(DType::Q4_K, rows.data(), stride, 2, group.data());
+    interleave_rows(base, rows.data(), stride, 2, group.data());
     for (int64_t b = 0; b < 2; ++b) {
-        const std::byte* g = group.data() + b * kQ4_KR16Group;
+        const std::byte* g = group.data() + b * group_bytes;
         for (int r = 0; r < 16; ++r) {
-            const std::byte* block = rows.data() + r * stride + b * 144;
+            const std::byte* block = rows.data() + r * stride + b * block_bytes;
             for (int c = 0; c < 32; ++c) {
-                EXPECT_EQ(std::memcmp(g + kQ4_KR16Qs + 64 * c + 4 * r, block + 16 + 4 * c, 4), 0);
-            }
-            for (int w = 0; w < 3; ++w) {
-                EXPECT_EQ(std::memcmp(g + kQ4_KR16Scales + 64 * w + 4 * r, block + 4 + 4 * w, 4),
+                EXPECT_EQ(std::memcmp(g + qs_offset + 64 * c + 4 * r, block + block_qs + 4 * c, 4),
                           0);
             }
-            EXPECT_EQ(std::memcmp(g + kQ4_KR16D + 2 * r, block, 2), 0);
-            EXPECT_EQ(std::memcmp(g + kQ4_KR16Dmin + 2 * r, block + 2, 2), 0);
-        }
-    }
-}
-
-TEST(Interleave, Q5_KLayoutByteByByte) {
-    constexpr int64_t kCols = 512;
-    const int64_t stride = row_bytes(DType::Q5_K, kCols);
-    const auto rows = random_bytes(16 * stride, 7);
-    std::vector<std::byte> group(rows.size());
-    interleave_rows(DType::Q5_K, rows.data(), stride, 2, group.data());
-    for (int64_t b = 0; b < 2; ++b) {
-        const std::byte* g = group.data() + b * kQ5_KR16Group;
-        for (int r = 0; r < 16; ++r) {
-            // d, dmin, scales[12], qh[32], qs[128]
-            const std::byte* block = rows.data() + r * stride + b * 176;
-            for (int c = 0; c < 32; ++c) {
-                EXPECT_EQ(std::memcmp(g + kQ5_KR16Qs + 64 * c + 4 * r, block + 48 + 4 * c, 4), 0);
-            }
-            for (int k = 0; k < 8; ++k) {
+            for (int k = 0; k < qh_words; ++k) {
                 EXPECT_EQ(std::memcmp(g + kQ5_KR16Qh + 64 * k + 4 * r, block + 16 + 4 * k, 4), 0);
             }
             for (int w = 0; w < 3; ++w) {
@@ -184,8 +174,16 @@ TEST(Interleave, Q5_KLayoutByteByByte) {
         }
     }
     std::vector<std::byte> back(rows.size());
-    deinterleave_rows(DType::Q5_K, group.data(), 2, back.data(), stride);
+    deinterleave_rows(base, group.data(), 2, back.data(), stride);
     EXPECT_EQ(back, rows);
+}
+
+TEST(Interleave, Q4_KLayoutByteByByte) {
+    check_k_layout(DType::Q4_K, 0, kQ4_KR16Group, kQ4_KR16Qs, 2);
+}
+
+TEST(Interleave, Q5_KLayoutByteByByte) {
+    check_k_layout(DType::Q5_K, 8, kQ5_KR16Group, kQ5_KR16Qs, 7);
 }
 
 // Q5_K's largest codes (31: every nibble 15 with its fifth bit) against activations of 127: a run
@@ -210,20 +208,7 @@ TEST(Interleave, Q5_KLargestCodesDoNotSaturate) {
     for (int t = 0; t < kTokens; ++t) {
         quantize_activations(w.dtype, std::vector<float>(cols, t % 2 == 0 ? 1.0f : -1.0f), x[t]);
     }
-    std::vector<float> reference(kTokens * rows);
-    matmul_quant(QuantPath::Scalar, w_base, x, reference, rows);
-    double largest = 0;
-    for (float v : reference) largest = std::max(largest, std::fabs(static_cast<double>(v)));
-    ASSERT_GT(largest, 0.0);
-    for (QuantPath path : {QuantPath::Scalar, QuantPath::Avx2, QuantPath::Avx512Vnni}) {
-        if (!quant_path_supported(path)) continue;
-        std::vector<float> y(kTokens * rows);
-        matmul_quant(path, w, x, y, rows);
-        for (int64_t i = 0; i < kTokens * rows; ++i) {
-            ASSERT_NEAR(y[i], reference[i], 1e-5 * largest)
-                << quant_path_name(path) << " token " << i / rows << " row " << i % rows;
-        }
-    }
+    expect_every_path_matches(w_base, w, x);
 }
 
 TEST(Interleave, Q6_KLayoutByteByByte) {
