@@ -206,6 +206,11 @@ LLAMA_PACK_BF16_TARGET void pack_f16_group_avx512_bf16(DType type, const std::by
     }
 }
 
+// 16 f16 values widened.
+LLAMA_PACK_TARGET inline __m512 load_f16x16(const std::byte* p) {
+    return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+}
+
 // Lane n's 4 codes (bytes of a 32-bit lane) as 16-lane vectors of int32, unsigned or signed.
 LLAMA_PACK_TARGET inline __m512i code_byte(__m512i codes, int i, bool is_signed) {
     return is_signed ? _mm512_srai_epi32(_mm512_slli_epi32(codes, 24 - 8 * i), 24)
@@ -248,17 +253,13 @@ LLAMA_PACK_BF16_TARGET void pack_q45_k_r16_group(const std::byte* group, int64_t
     const int64_t group_bytes = kFiveBit ? kQ5_KR16Group : kQ4_KR16Group;
     const int64_t qs = kFiveBit ? kQ5_KR16Qs : kQ4_KR16Qs;
     const __m512i low_mask = _mm512_set1_epi8(0x0F);
-    const auto load = [](const std::byte* p) { return _mm512_loadu_si512(p); };
-    const auto load_f16 = [](const std::byte* p) {
-        return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
-    };
     for (int64_t b = 0; b < cols / 256; ++b) {
         const std::byte* g = group + b * group_bytes;
         __m512i sc[2];  // as the matrix-vector kernels unpack them
         __m512i mn[2];
         detail::unpack_q4_k_scales_r16(g, sc, mn);
-        const __m512 d = load_f16(g + kQ4_KR16D);
-        const __m512 dmin = load_f16(g + kQ4_KR16Dmin);
+        const __m512 d = load_f16x16(g + kQ4_KR16D);
+        const __m512 dmin = load_f16x16(g + kQ4_KR16Dmin);
         for (int j = 0; j < 8; ++j) {  // sub-block j: chunks 8 (j / 2) + k, low or high nibbles
             const __m512 scale =
                 _mm512_mul_ps(d, _mm512_cvtepi32_ps(code_byte(sc[j / 4], j % 4, false)));
@@ -266,11 +267,11 @@ LLAMA_PACK_BF16_TARGET void pack_q45_k_r16_group(const std::byte* group, int64_t
                 _mm512_mul_ps(dmin, _mm512_cvtepi32_ps(code_byte(mn[j / 4], j % 4, false)));
             uint16_t* block = out + (8 * b + j) * kBlockValues;
             for (int k = 0; k < 8; ++k) {  // values 4k .. 4k + 3 of the sub-block
-                const __m512i v = load(g + qs + 64 * (8 * (j / 2) + k));
+                const __m512i v = _mm512_loadu_si512(g + qs + 64 * (8 * (j / 2) + k));
                 __m512i codes =
                     _mm512_and_si512(j % 2 == 0 ? v : _mm512_srli_epi16(v, 4), low_mask);
                 if constexpr (kFiveBit) {  // bit j of the qh word: the fifth bit
-                    const __m512i qh = load(g + kQ5_KR16Qh + 64 * k);
+                    const __m512i qh = _mm512_loadu_si512(g + kQ5_KR16Qh + 64 * k);
                     const __m512i bit =
                         j <= 4 ? _mm512_slli_epi16(qh, 4 - j) : _mm512_srli_epi16(qh, j - 4);
                     codes = _mm512_or_si512(codes, _mm512_and_si512(bit, _mm512_set1_epi8(0x10)));
@@ -296,8 +297,7 @@ LLAMA_PACK_BF16_TARGET void pack_block32_r16_group(const std::byte* group, int64
     const __m512i eight = _mm512_set1_epi32(8);
     for (int64_t b = 0; b < cols / 32; ++b) {
         const std::byte* g = group + b * group_bytes;
-        const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256(
-            reinterpret_cast<const __m256i*>(g + (kSigned8 ? kQ8_0R16D : kQ4_0R16D))));
+        const __m512 d = load_f16x16(g + (kSigned8 ? kQ8_0R16D : kQ4_0R16D));
         uint16_t* block = out + b * kBlockValues;
         for (int k = 0; k < (kSigned8 ? 8 : 4); ++k) {
             const __m512i v = _mm512_loadu_si512(g + (kSigned8 ? kQ8_0R16Qs : kQ4_0R16Qs) + 64 * k);
@@ -333,8 +333,7 @@ LLAMA_PACK_BF16_TARGET void pack_q6_k_r16_group(const std::byte* group, int64_t 
     const __m512i thirty_two = _mm512_set1_epi32(32);
     for (int64_t b = 0; b < cols / 256; ++b) {
         const std::byte* g = group + b * kQ6_KR16Group;
-        const __m512 d =
-            _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(g + kQ6_KR16D)));
+        const __m512 d = load_f16x16(g + kQ6_KR16D);
         for (int h = 0; h < 2; ++h) {
             for (int j = 0; j < 4; ++j) {
                 uint16_t* block = out + (8 * b + 4 * h + j) * kBlockValues;

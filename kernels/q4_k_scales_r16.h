@@ -42,12 +42,10 @@ LLAMA_TARGET_AVX2 inline void unpack_q4_k_scales_r16(const std::byte* rows, __m2
     const __m256i low_mask = _mm256_set1_epi8(0x0F);
     const __m256i six_bits = _mm256_set1_epi8(0x3F);
     const __m256i two_bits = _mm256_set1_epi8(0x03);
-    const auto load = [](const std::byte* p) {
-        return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
-    };
-    const __m256i u0 = load(rows + kQ4_KR16Scales);
-    const __m256i u1 = load(rows + kQ4_KR16Scales + 64);
-    const __m256i u2 = load(rows + kQ4_KR16Scales + 128);
+    const auto* words = reinterpret_cast<const __m256i*>(rows + kQ4_KR16Scales);
+    const __m256i u0 = _mm256_loadu_si256(words);
+    const __m256i u1 = _mm256_loadu_si256(words + 2);  // 64 bytes on: the next word of 16 rows
+    const __m256i u2 = _mm256_loadu_si256(words + 4);
     sc[0] = _mm256_and_si256(u0, six_bits);
     sc[1] =
         _mm256_or_si256(_mm256_and_si256(u2, low_mask),

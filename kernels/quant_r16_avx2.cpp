@@ -194,7 +194,6 @@ LLAMA_TARGET_AVX2 __attribute__((always_inline)) inline void q45_k_quarter(
 template <int T, bool kFiveBit>
 LLAMA_TARGET_AVX2 inline void q45_k_block_half(const std::byte* g, int half, int64_t b,
                                                const QuantizedActivations* x, __m256* acc) {
-    const __m256i low_mask = _mm256_set1_epi8(0x0F);
     __m256i sc[2];
     __m256i mn[2];
     unpack_q4_k_scales_r16(g + 32 * half, sc, mn);
