@@ -1,6 +1,9 @@
 // Packing of activations and weights into the bf16 tile layouts of gemm_amx.h. The AVX-512 paths
 // use the same integer round-to-nearest-even as f32_to_bf16 (not VCVTNEPS2BF16, which flushes
-// subnormals), so both paths give bit-identical packs and the tests can compare them exactly.
+// subnormals), so both paths give bit-identical packs and the tests can compare them exactly; only
+// values that can never be subnormal floats (F16 weights, dequantized weights) are rounded with
+// VCVTNE2PS2BF16 where the CPU has AVX512-BF16. Row-interleaved weights are packed from their
+// groups directly.
 
 #include <algorithm>
 #include <cstdint>
