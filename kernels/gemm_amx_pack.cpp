@@ -275,9 +275,7 @@ LLAMA_PACK_BF16_TARGET void pack_q45_k_r16_group(const std::byte* group, int64_t
                     _mm512_and_si512(j % 2 == 0 ? v : _mm512_srli_epi16(v, 4), low_mask);
                 if constexpr (kFiveBit) {  // bit j of the qh word: the fifth bit
                     const __m512i qh = _mm512_loadu_si512(g + kQ5_KR16Qh + 64 * k);
-                    const __m512i bit =
-                        j <= 4 ? _mm512_slli_epi16(qh, 4 - j) : _mm512_srli_epi16(qh, j - 4);
-                    codes = _mm512_or_si512(codes, _mm512_and_si512(bit, _mm512_set1_epi8(0x10)));
+                    codes = _mm512_or_si512(codes, detail::bit_at_4(qh, j));
                 }
                 __m512 values[4];
                 for (int i = 0; i < 4; ++i) {

@@ -5,7 +5,8 @@
 // vector lanes. Lane i holds row i's 12 scale bytes as 3 words u0, u1, u2: scales 0-3 and mins
 // 0-3 are the low 6 bits of u0 / u1; scales and mins 4-7 are u2's nibbles with 2 top bits from the
 // spare bits of u0 / u1. Byte j of sc[0] / mn[0] is then sub-block j's scale / min, byte j of
-// sc[1] / mn[1] sub-block 4 + j's. Shared by the matrix-vector kernels and the AMX packer.
+// sc[1] / mn[1] sub-block 4 + j's. Shared by the matrix-vector kernels and the AMX packer, as is
+// the AVX-512 pick of Q5_K's fifth bits.
 
 #include <cstddef>
 
@@ -54,6 +55,14 @@ LLAMA_TARGET_AVX2 inline void unpack_q4_k_scales_r16(const std::byte* rows, __m2
     mn[1] =
         _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi32(u2, 4), low_mask),
                         _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(u1, 6), two_bits), 4));
+}
+
+// Q5_K's fifth bits: bit `bit` of every byte (bit j of a qh word: sub-block j) moved to bit 4 and
+// the rest cleared (16-bit shifts: what crosses into a neighbouring byte is masked off).
+__attribute__((target("avx512f,avx512bw"))) inline __m512i bit_at_4(__m512i v, int bit) {
+    const __m512i shifted =
+        bit <= 4 ? _mm512_slli_epi16(v, 4 - bit) : _mm512_srli_epi16(v, bit - 4);
+    return _mm512_and_si512(shifted, _mm512_set1_epi8(0x10));
 }
 
 }  // namespace llama::kernels::detail

@@ -116,14 +116,6 @@ LLAMA_TARGET_AVX512_VNNI inline __m512i byte_picker(int j, bool pair) {
     return _mm512_add_epi32(_mm512_set1_epi32(static_cast<int32_t>(index)), offsets);
 }
 
-// Bit `bit` of every byte moved to bit 4 and the rest cleared (16-bit shifts: what crosses into a
-// neighbouring byte is masked off).
-LLAMA_TARGET_AVX512_VNNI inline __m512i bit_at_4(__m512i v, int bit) {
-    const __m512i shifted =
-        bit <= 4 ? _mm512_slli_epi16(v, 4 - bit) : _mm512_srli_epi16(v, bit - 4);
-    return _mm512_and_si512(shifted, _mm512_set1_epi8(0x10));
-}
-
 // 64 values (sub-blocks 2 * quarter and 2 * quarter + 1) of a Q4_K or Q5_K (kFiveBit) group, added
 // into sums: the sub-blocks' VPDPBUSD chains times their scales (picked from sc).
 template <int T, bool kFiveBit>
