@@ -219,8 +219,14 @@ void linear_bf16(ThreadPool& pool, const Matrix& w, std::span<const float> x, in
                 kernels::gemm_bf16_amx(scratch.packed_x, n_tokens, cols, packed, rows,
                                        y.subspan(row0), w.rows);
             } else {
+                // The next tile's rows, read from DRAM while these dot products run.
+                const int64_t next_rows =
+                    tile + 1 < tile_end ? std::min(tile_rows, w.rows - row0 - tile_rows) : 0;
+                const std::span<const std::byte> next(
+                    next_rows > 0 ? w.row(row0 + tile_rows) : nullptr,
+                    static_cast<size_t>(next_rows * w.row_stride()));
                 kernels::gemm_bf16_avx512(scratch.packed_x, n_tokens, cols, packed, rows,
-                                          y.subspan(row0), w.rows);
+                                          y.subspan(row0), w.rows, next);
             }
         }
     });

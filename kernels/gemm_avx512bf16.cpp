@@ -72,10 +72,16 @@ LLAMA_BF16_TARGET void multiply_register_block(const uint16_t* a, const uint16_t
 }
 
 LLAMA_BF16_TARGET void gemm_dot_products(const uint16_t* x, int64_t n_tokens, int64_t cols,
-                                         const uint16_t* w, int64_t rows, float* y, int64_t ldy) {
+                                         const uint16_t* w, int64_t rows, float* y, int64_t ldy,
+                                         std::span<const std::byte> prefetch) {
     const int64_t ksteps = (cols + kAmxColumnStep - 1) / kAmxColumnStep;
     const int64_t stride = ksteps * kBlockValues;
     const int64_t row_blocks = (rows + kAmxRowBlock - 1) / kAmxRowBlock;
+    const int64_t register_blocks = (n_tokens + kTokensPerBlock - 1) / kTokensPerBlock *
+                                    ((row_blocks + kRowVectors - 1) / kRowVectors);
+    const int64_t lines = (static_cast<int64_t>(prefetch.size()) + 63) / 64;
+    const int64_t lines_per_block = (lines + register_blocks - 1) / register_blocks;
+    int64_t next_line = 0;
     for (int64_t t0 = 0; t0 < n_tokens; t0 += kTokensPerBlock) {
         // Token t0 sits in packed block t0 / 16, at row t0 % 16 of every column step.
         const uint16_t* a =
@@ -85,6 +91,10 @@ LLAMA_BF16_TARGET void gemm_dot_products(const uint16_t* x, int64_t n_tokens, in
             float* out = y + t0 * ldy + rb * kAmxRowBlock;
             const int64_t valid_tokens = n_tokens - t0;
             const int64_t valid_rows = rows - rb * kAmxRowBlock;
+            for (int64_t end = std::min(lines, next_line + lines_per_block); next_line < end;
+                 ++next_line) {
+                __builtin_prefetch(prefetch.data() + 64 * next_line, 0, 2);
+            }
             switch (std::min<int64_t>(row_blocks - rb, kRowVectors)) {
                 case 3:
                     multiply_register_block<3>(a, b, stride, ksteps, out, ldy, valid_tokens,
@@ -125,7 +135,7 @@ bool avx512_bf16_available() { return cpu_supports(IsaLevel::Avx512Bf16); }
 
 void gemm_bf16_avx512(std::span<const uint16_t> packed_x, int64_t n_tokens, int64_t cols,
                       std::span<const uint16_t> packed_w, int64_t rows, std::span<float> y,
-                      int64_t ldy) {
+                      int64_t ldy, std::span<const std::byte> prefetch) {
     if (!avx512_bf16_available()) {
         throw Error("gemm_bf16_avx512: this CPU does not offer AVX512-BF16");
     }
@@ -139,7 +149,10 @@ void gemm_bf16_avx512(std::span<const uint16_t> packed_x, int64_t n_tokens, int6
     check_size("y", y.size(), (n_tokens - 1) * ldy + rows);
     check_alignment(packed_x.data(), packed_w.data());
 #if defined(__x86_64__)
-    gemm_dot_products(packed_x.data(), n_tokens, cols, packed_w.data(), rows, y.data(), ldy);
+    gemm_dot_products(packed_x.data(), n_tokens, cols, packed_w.data(), rows, y.data(), ldy,
+                      prefetch);
+#else
+    (void)prefetch;
 #endif
 }
 

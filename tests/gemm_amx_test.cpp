@@ -439,10 +439,23 @@ TEST_P(GemmKernel, RejectsMisalignedOperands) {
                  Error);
 }
 
+// gemm_bf16_avx512 asked to prefetch memory of a size that is not a whole number of lines per
+// register block (the weights' own bytes and 100 more of a buffer of its own).
+void gemm_bf16_avx512_prefetching(std::span<const uint16_t> packed_x, int64_t n_tokens,
+                                  int64_t cols, std::span<const uint16_t> packed_w, int64_t rows,
+                                  std::span<float> y, int64_t ldy) {
+    std::vector<std::byte> next(packed_w.size_bytes() + 100);
+    gemm_bf16_avx512(packed_x, n_tokens, cols, packed_w, rows, y, ldy, next);
+}
+
 INSTANTIATE_TEST_SUITE_P(Kernels, GemmKernel,
                          ::testing::Values(Kernel{"amx", amx_bf16_available, gemm_bf16_amx},
                                            Kernel{"avx512bf16", avx512_bf16_available,
-                                                  gemm_bf16_avx512}),
+                                                  [](auto... args) { gemm_bf16_avx512(args...); }},
+                                           // With a prefetch span (linear() passes the next
+                                           // tile's rows): prefetches only, the same sums.
+                                           Kernel{"avx512bf16_prefetch", avx512_bf16_available,
+                                                  gemm_bf16_avx512_prefetching}),
                          [](const auto& info) { return std::string(info.param.name); });
 
 // Partial sums wait in y between column chunks; every chunk size must give the same sums.

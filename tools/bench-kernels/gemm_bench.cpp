@@ -157,7 +157,7 @@ void BM_Avx512Bf16Gemm(benchmark::State& state, DType dtype) {
     AmxScratch scratch;
     for (auto _ : state) {
         linear_amx(pool, p.w, p.x, p.n_tokens, p.y, scratch, state.range(3),
-                   kernels::gemm_bf16_avx512);
+                   [](auto... args) { kernels::gemm_bf16_avx512(args...); });
         benchmark::DoNotOptimize(p.y.data());
         benchmark::ClobberMemory();
     }
