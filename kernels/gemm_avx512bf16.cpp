@@ -14,6 +14,7 @@
 
 #include "kernels/cpu_features.h"
 #include "kernels/gemm_amx.h"
+#include "kernels/prefetch.h"
 #include "kernels/simd.h"
 #include "llama/error.h"
 
@@ -79,9 +80,11 @@ LLAMA_BF16_TARGET void gemm_dot_products(const uint16_t* x, int64_t n_tokens, in
     const int64_t row_blocks = (rows + kAmxRowBlock - 1) / kAmxRowBlock;
     const int64_t register_blocks = (n_tokens + kTokensPerBlock - 1) / kTokensPerBlock *
                                     ((row_blocks + kRowVectors - 1) / kRowVectors);
-    const int64_t lines = (static_cast<int64_t>(prefetch.size()) + 63) / 64;
-    const int64_t lines_per_block = (lines + register_blocks - 1) / register_blocks;
-    int64_t next_line = 0;
+    // Whole cache lines of `prefetch` a register block, the last share possibly shorter.
+    const auto prefetch_bytes = static_cast<int64_t>(prefetch.size());
+    const int64_t lines = (prefetch_bytes + 63) / 64;
+    const int64_t share = (lines + register_blocks - 1) / register_blocks * 64;
+    int64_t prefetched = 0;
     for (int64_t t0 = 0; t0 < n_tokens; t0 += kTokensPerBlock) {
         // Token t0 sits in packed block t0 / 16, at row t0 % 16 of every column step.
         const uint16_t* a =
@@ -91,10 +94,9 @@ LLAMA_BF16_TARGET void gemm_dot_products(const uint16_t* x, int64_t n_tokens, in
             float* out = y + t0 * ldy + rb * kAmxRowBlock;
             const int64_t valid_tokens = n_tokens - t0;
             const int64_t valid_rows = rows - rb * kAmxRowBlock;
-            for (int64_t end = std::min(lines, next_line + lines_per_block); next_line < end;
-                 ++next_line) {
-                __builtin_prefetch(prefetch.data() + 64 * next_line, 0, 2);
-            }
+            const int64_t count = std::min(share, prefetch_bytes - prefetched);
+            prefetch_lines<0, 2>(prefetch.data() + prefetched, count);
+            prefetched += count;
             switch (std::min<int64_t>(row_blocks - rb, kRowVectors)) {
                 case 3:
                     multiply_register_block<3>(a, b, stride, ksteps, out, ldy, valid_tokens,
