@@ -6,6 +6,7 @@
 
 #include "kernels/cpu_features.h"
 #include "kernels/gemm_fma.h"
+#include "kernels/gemm_int16.h"
 #include "kernels/kernels.h"
 #include "kernels/quant_gemm.h"
 #include "kernels/quant_interleave.h"
@@ -163,6 +164,35 @@ void linear_fma(ThreadPool& pool, const Matrix& w, std::span<const float> x, int
     });
 }
 
+// F16 / BF16 weights at the AVX2 levels: 16-bit integer dot products (gemm_int16.h), twice the
+// products an instruction of fp32 FMA, on the activations quantized once for all threads; blocks
+// of rows handed to threads as they come free, as linear_fma does.
+void linear_int16(ThreadPool& pool, const Matrix& w, std::span<const float> x, int64_t n_tokens,
+                  std::span<float> y, LinearScratch& scratch) {
+    kernels::Int16Activations& x_int = scratch.int16_x;
+    kernels::prepare_int16_activations(n_tokens, w.cols, x_int);
+    pool.parallel_for(x_int.n_tiles(), 1, [&](int64_t begin, int64_t end, int) {
+        kernels::quantize_int16_activations(x.first(n_tokens * w.cols), begin, end, x_int);
+    });
+    scratch.int16.resize(pool.size());
+    const int64_t block_rows =
+        std::clamp<int64_t>(w.rows / (4 * pool.size()) / 32 * 32, 32, kernels::kInt16BlockRows);
+    const int64_t n_blocks = (w.rows + block_rows - 1) / block_rows;
+    pool.parallel_for_dynamic(n_blocks, 1, [&](int64_t begin, int64_t end, int thread) {
+        for (int64_t block = begin; block < end; ++block) {
+            const int64_t row0 = block * block_rows;
+            kernels::gemm_int16_rows({.type = w.dtype,
+                                      .rows = w.row(row0),
+                                      .row_stride = w.row_stride(),
+                                      .n_rows = std::min(block_rows, w.rows - row0),
+                                      .x = &x_int,
+                                      .y = y.data() + row0,
+                                      .ldy = w.rows},
+                                     scratch.int16[thread]);
+        }
+    });
+}
+
 // Quantized weights: the integer GEMM over 16-row panels, the activations quantized once for all
 // threads; each thread takes a contiguous range of panels.
 void linear_quant_gemm(ThreadPool& pool, const Matrix& w, std::span<const float> x,
@@ -234,6 +264,9 @@ void linear_bf16(ThreadPool& pool, const Matrix& w, std::span<const float> x, in
 
 }  // namespace
 
+LinearScratch::LinearScratch() = default;
+LinearScratch::~LinearScratch() = default;
+
 void linear(ThreadPool& pool, const Matrix& w, std::span<const float> x, int64_t n_tokens,
             std::span<float> y, LinearScratch& scratch) {
     const bool amx = scratch.bf16_gemm && kernels::isa_enabled(IsaLevel::Amx);
@@ -245,9 +278,13 @@ void linear(ThreadPool& pool, const Matrix& w, std::span<const float> x, int64_t
     // Quantized weights without AMX: integer dot products on 8-bit activations, as decode does.
     const bool int_gemm =
         quantized && !amx && scratch.int_gemm && kernels::gemm_quant_supports(w.dtype);
-    // Float weights without bf16 products, at AVX2 and up: fp32 FMA tiles.
+    // Float weights without bf16 products, at AVX2 and up: fp32 FMA tiles; but F16 / BF16 at the
+    // AVX2 levels 16-bit integer products (the AVX-512 levels' zmm FMA tiles multiply as many a
+    // cycle as ymm VPMADDWD).
     const bool fma =
         !quantized && !bf16 && scratch.bf16_gemm && kernels::isa_enabled(IsaLevel::Avx2);
+    const bool int16 =
+        fma && kernels::gemm_int16_supports(w.dtype) && !kernels::isa_enabled(IsaLevel::Avx512);
     const int64_t small_batch = kernels::is_interleaved(w.dtype)
                                     ? (kernels::best_quant_path() == kernels::QuantPath::Avx512Vnni
                                            ? kSmallBatchInterleavedAvx512
@@ -262,6 +299,8 @@ void linear(ThreadPool& pool, const Matrix& w, std::span<const float> x, int64_t
         linear_quant_gemm(pool, w, x, n_tokens, y, scratch);
     } else if (bf16) {
         linear_bf16(pool, w, x, n_tokens, y, scratch, amx);
+    } else if (int16) {
+        linear_int16(pool, w, x, n_tokens, y, scratch);
     } else if (fma) {
         linear_fma(pool, w, x, n_tokens, y, scratch);
     } else {

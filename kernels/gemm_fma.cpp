@@ -9,8 +9,10 @@
 #include <cstring>
 #include <string>
 
+#include "kernels/avx2_float.h"
 #include "kernels/cpu_features.h"
 #include "kernels/kernels.h"
+#include "kernels/prefetch.h"
 #include "kernels/simd.h"
 #include "llama/error.h"
 
@@ -49,49 +51,8 @@ void pack_panel_scalar(DType type, const std::byte* rows, int64_t row_stride, in
 
 #if defined(LLAMA_HAVE_X86_TARGETS)
 
-// Eight values of a row from column `col`, widened to fp32.
-template <DType kType>
-LLAMA_TARGET_AVX2 inline __m256 load8(const std::byte* row, int64_t col) {
-    if constexpr (kType == DType::F32) {
-        return _mm256_loadu_ps(reinterpret_cast<const float*>(row) + col);
-    } else {
-        const __m128i half = _mm_loadu_si128(
-            reinterpret_cast<const __m128i*>(reinterpret_cast<const uint16_t*>(row) + col));
-        if constexpr (kType == DType::F16) {
-            return _mm256_cvtph_ps(half);
-        } else {
-            return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(half), 16));
-        }
-    }
-}
-
-// 8 rows x 8 columns -> 8 columns x 8 rows, in registers.
-LLAMA_TARGET_AVX2 inline void transpose8(__m256 (&v)[8]) {
-    const __m256 t0 = _mm256_unpacklo_ps(v[0], v[1]);
-    const __m256 t1 = _mm256_unpackhi_ps(v[0], v[1]);
-    const __m256 t2 = _mm256_unpacklo_ps(v[2], v[3]);
-    const __m256 t3 = _mm256_unpackhi_ps(v[2], v[3]);
-    const __m256 t4 = _mm256_unpacklo_ps(v[4], v[5]);
-    const __m256 t5 = _mm256_unpackhi_ps(v[4], v[5]);
-    const __m256 t6 = _mm256_unpacklo_ps(v[6], v[7]);
-    const __m256 t7 = _mm256_unpackhi_ps(v[6], v[7]);
-    const __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44);
-    const __m256 s1 = _mm256_shuffle_ps(t0, t2, 0xEE);
-    const __m256 s2 = _mm256_shuffle_ps(t1, t3, 0x44);
-    const __m256 s3 = _mm256_shuffle_ps(t1, t3, 0xEE);
-    const __m256 s4 = _mm256_shuffle_ps(t4, t6, 0x44);
-    const __m256 s5 = _mm256_shuffle_ps(t4, t6, 0xEE);
-    const __m256 s6 = _mm256_shuffle_ps(t5, t7, 0x44);
-    const __m256 s7 = _mm256_shuffle_ps(t5, t7, 0xEE);
-    v[0] = _mm256_permute2f128_ps(s0, s4, 0x20);
-    v[1] = _mm256_permute2f128_ps(s1, s5, 0x20);
-    v[2] = _mm256_permute2f128_ps(s2, s6, 0x20);
-    v[3] = _mm256_permute2f128_ps(s3, s7, 0x20);
-    v[4] = _mm256_permute2f128_ps(s0, s4, 0x31);
-    v[5] = _mm256_permute2f128_ps(s1, s5, 0x31);
-    v[6] = _mm256_permute2f128_ps(s2, s6, 0x31);
-    v[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
-}
+using detail::load8;
+using detail::transpose8;
 
 // Widening and transposing in one pass: 8 values of 8 rows in, 8 columns of 8 rows out.
 template <DType kType>
@@ -128,36 +89,6 @@ void pack_panel_x86(DType type, const std::byte* rows, int64_t row_stride, int n
             return pack_panel_avx2<DType::BF16>(rows, row_stride, n_rows, first_col, cols, panel);
     }
 }
-
-// Software prefetch into L2 of a run of rows (the same `lines` cache lines of each, from
-// `first` on, rows row_stride bytes apart), spread over `shares` calls of next_share: the
-// blocked loop reads a short piece of each of 32 rows, which the hardware prefetchers do not run
-// ahead of, and all the prefetches at once held up the core. (A class with state: GCC judged a
-// lambda that held only prefetches free of side effects and dropped its calls.)
-class RowPrefetch {
-  public:
-    RowPrefetch(const std::byte* first, int64_t row_stride, int64_t n_rows, int64_t lines,
-                int64_t shares)
-        : next_(first),
-          row_stride_(row_stride),
-          left_(std::max<int64_t>(0, n_rows)),
-          lines_(std::max<int64_t>(0, lines)),
-          rows_per_share_((left_ + shares - 1) / std::max<int64_t>(1, shares)) {}
-
-    void next_share() {
-        for (int64_t i = 0; i < rows_per_share_ && left_ > 0; ++i, --left_, next_ += row_stride_) {
-            for (int64_t line = 0; line < lines_; ++line)
-                __builtin_prefetch(next_ + line * 64, 0, 2);
-        }
-    }
-
-  private:
-    const std::byte* next_;
-    int64_t row_stride_;
-    int64_t left_;  // rows
-    int64_t lines_;
-    int64_t rows_per_share_;
-};
 
 #endif
 

@@ -1,7 +1,7 @@
 #pragma once
 
 // Software prefetch for the one-token (decode) kernels, which read each weight row front to back
-// as one stream from DRAM.
+// as one stream from DRAM, and for the blocked prompt GEMMs (RowPrefetch, at the end).
 //
 // 4 KB ahead, into L2 (PREFETCHT1). Measured on an Intel Xeon with AMX (2 cores, 11008 x 4096
 // matrices from DRAM; kernels_bench BM_Matvec, quant_bench BM_MatvecQuant, GB/s a thread): the
@@ -11,6 +11,8 @@
 // loads do; into L2 they run ahead, and 3-12 KB measured alike. (On Zen 4 earlier sessions saw
 // 2-4 KB ahead into L1 as fast as without or slightly faster.)
 
+#include <algorithm>
+#include <cstddef>
 #include <cstdint>
 
 namespace llama::kernels {
@@ -35,5 +37,35 @@ inline void prefetch_lines(const void* p, int64_t bytes) {
 inline void prefetch_stream_lines(const void* p, int64_t bytes) {
     prefetch_lines<kStreamPrefetchBytes, 2>(p, bytes);
 }
+
+// Software prefetch into L2 of a run of rows (the same `lines` cache lines of each, from
+// `first` on, rows row_stride bytes apart), spread over `shares` calls of next_share: the
+// blocked loop reads a short piece of each of 32 rows, which the hardware prefetchers do not run
+// ahead of, and all the prefetches at once held up the core. (A class with state: GCC judged a
+// lambda that held only prefetches free of side effects and dropped its calls.)
+class RowPrefetch {
+  public:
+    RowPrefetch(const std::byte* first, int64_t row_stride, int64_t n_rows, int64_t lines,
+                int64_t shares)
+        : next_(first),
+          row_stride_(row_stride),
+          left_(std::max<int64_t>(0, n_rows)),
+          lines_(std::max<int64_t>(0, lines)),
+          rows_per_share_((left_ + shares - 1) / std::max<int64_t>(1, shares)) {}
+
+    void next_share() {
+        for (int64_t i = 0; i < rows_per_share_ && left_ > 0; ++i, --left_, next_ += row_stride_) {
+            for (int64_t line = 0; line < lines_; ++line)
+                __builtin_prefetch(next_ + line * 64, 0, 2);
+        }
+    }
+
+  private:
+    const std::byte* next_;
+    int64_t row_stride_;
+    int64_t left_;  // rows
+    int64_t lines_;
+    int64_t rows_per_share_;
+};
 
 }  // namespace llama::kernels

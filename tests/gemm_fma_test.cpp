@@ -16,6 +16,7 @@
 
 #include "engine/linear.h"
 #include "kernels/cpu_features.h"
+#include "kernels/gemm_int16.h"
 #include "kernels/kernels.h"
 #include "llama/error.h"
 #include "tests/random_values.h"
@@ -211,11 +212,14 @@ TEST(GemmFma, RejectsBadShapesAndTypes) {
 TEST(GemmFma, LinearOnFloatWeightsMatchesSgemm) {
     const int64_t rows = 75, cols = 333;
     ThreadPool pool(2);
-    // bf16 products on AMX, or on AVX512-BF16 where that outruns fp32 FMA (AMD); fp32 elsewhere,
-    // so the bound also checks which path float weights take.
+    // bf16 products on AMX, or on AVX512-BF16 where that outruns fp32 FMA (AMD); F16 / BF16 on
+    // 16-bit integer products at the AVX2 levels (gemm_int16.h); fp32 elsewhere, so the bound also
+    // checks which path float weights take.
     const bool bf16_level =
         isa_enabled(IsaLevel::Amx) || (isa_enabled(IsaLevel::Avx512Bf16) && cpu_bf16_dot_is_fast());
+    const bool int16_level = isa_enabled(IsaLevel::Avx2) && !isa_enabled(IsaLevel::Avx512);
     for (const DType dtype : kFloatTypes) {
+        const bool int16 = int16_level && gemm_int16_supports(dtype);
         const Weights w = make_weights(dtype, rows, cols, 8);
         const Matrix m{dtype, rows, cols, w.bytes.data()};
         for (const int64_t n_tokens : {4, 5, 6, 16, 37}) {
@@ -231,11 +235,19 @@ TEST(GemmFma, LinearOnFloatWeightsMatchesSgemm) {
             linear(pool, m, x, n_tokens, reference, scratch);
             for (int64_t t = 0; t < n_tokens; ++t) {
                 for (int64_t r = 0; r < rows; ++r) {
+                    // The fixed point's rounding (values within [-1, 1]: weights to 2^-11,
+                    // activations to half of 1/16383) besides fp32's.
                     double magnitude = 0;
+                    double fixed_point = 0;
                     for (int64_t k = 0; k < cols; ++k) {
-                        magnitude += std::fabs(w.values[r * cols + k] * x[t * cols + k]);
+                        const double wk = std::fabs(w.values[r * cols + k]);
+                        const double xk = std::fabs(x[t * cols + k]);
+                        magnitude += wk * xk;
+                        fixed_point += xk * 0x1p-11 + wk / 32766 + 0x1p-11 / 32766;
                     }
-                    const double bound = (bf16_level ? 1e-2 : 1e-5) * magnitude;
+                    const double bound = bf16_level ? 1e-2 * magnitude
+                                         : int16    ? 1e-5 * magnitude + fixed_point
+                                                    : 1e-5 * magnitude;
                     ASSERT_NEAR(y[t * rows + r], reference[t * rows + r], bound)
                         << dtype_name(dtype) << " token " << t << " row " << r;
                 }

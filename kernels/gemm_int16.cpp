@@ -1,0 +1,216 @@
+// 16-bit integer GEMM of F16 / BF16 weights (gemm_int16.h): the activation quantizer, the scalar
+// reference and the dispatch to the AVX2 / AVX-VNNI kernels (gemm_int16_avx2.cpp).
+
+#include <cstring>
+#include <string>
+
+#include "kernels/cpu_features.h"
+#include "kernels/gemm_int16_impl.h"
+#include "kernels/kernels.h"
+#include "llama/error.h"
+
+namespace llama::kernels {
+
+namespace detail {
+// The AVX2 activation quantizer (gemm_int16_avx2.cpp).
+void quantize_int16_activations_avx2(std::span<const float> values, int64_t tile_begin,
+                                     int64_t tile_end, Int16Activations& x);
+}  // namespace detail
+
+namespace {
+
+float widen(DType type, const std::byte* row, int64_t col) {
+    uint16_t bits;
+    std::memcpy(&bits, row + col * 2, 2);
+    return type == DType::F16 ? f16_to_f32(bits) : bf16_to_f32(bits);
+}
+
+int32_t pair(int32_t low, int32_t high) {
+    return static_cast<int32_t>(static_cast<uint16_t>(low) |
+                                static_cast<uint32_t>(static_cast<uint16_t>(high)) << 16);
+}
+
+}  // namespace
+
+namespace detail {
+
+void check_int16_activations(std::span<const float> values, int64_t tile_begin, int64_t tile_end,
+                             const Int16Activations& x) {
+    if (tile_begin < 0 || tile_end > x.n_tiles() || tile_begin > tile_end ||
+        static_cast<int64_t>(values.size()) < x.n_tokens * x.cols ||
+        static_cast<int64_t>(x.pairs.size()) < x.n_tiles() * kInt16TileTokens * x.padded_cols / 2 ||
+        static_cast<int64_t>(x.scales.size()) < x.n_tiles() * kInt16TileTokens * x.n_blocks()) {
+        throw Error("quantize_int16_activations: tiles [" + std::to_string(tile_begin) + ", " +
+                    std::to_string(tile_end) + ") of " + std::to_string(x.n_tokens) + " tokens x " +
+                    std::to_string(x.cols) + " do not fit the buffers");
+    }
+}
+
+void check_int16_args(const Int16RowsArgs& a) {
+    if (!gemm_int16_supports(a.type)) {
+        throw Error("gemm_int16_rows: " + std::string(dtype_name(a.type)) +
+                    " weights are not F16 or BF16");
+    }
+    if (a.x == nullptr || a.n_rows < 1 || a.n_rows > kInt16BlockRows || a.x->n_tokens < 1 ||
+        a.x->cols < 1 || a.ldy < a.n_rows || a.row_stride < row_bytes(a.type, a.x->cols)) {
+        throw Error("gemm_int16_rows: " + std::to_string(a.n_rows) + " rows (at most " +
+                    std::to_string(kInt16BlockRows) + "), ldy " + std::to_string(a.ldy) +
+                    ", row stride " + std::to_string(a.row_stride) + " do not fit " +
+                    (a.x == nullptr ? std::string("missing activations")
+                                    : std::to_string(a.x->n_tokens) + " tokens of " +
+                                          std::to_string(a.x->cols) + " columns"));
+    }
+}
+
+void pack_int16_panel_scalar(DType type, const std::byte* rows, int64_t row_stride, int n_rows,
+                             int64_t cols, int64_t first_col, int64_t kc, int32_t* pairs,
+                             float* scales) {
+    float values[kInt16Block];
+    int16_t w_int[kInt16Block];
+    for (int64_t b = 0; b < kc / kInt16Block; ++b) {
+        const int64_t col0 = first_col + b * kInt16Block;
+        const int64_t count = std::clamp<int64_t>(cols - col0, 0, kInt16Block);
+        for (int r = 0; r < kInt16PanelRows; ++r) {
+            float scale = 0.0f;
+            if (r < n_rows) {
+                for (int64_t i = 0; i < count; ++i) {
+                    values[i] = widen(type, rows + r * row_stride, col0 + i);
+                }
+                scale = quantize_int16_weight_block(std::span(values, count), w_int);
+            } else {
+                std::fill_n(w_int, kInt16Block, int16_t{0});
+            }
+            scales[b * kInt16PanelRows + r] = scale;
+            for (int64_t i = 0; i < kInt16Block; i += 2) {
+                pairs[(b * kInt16Block + i) / 2 * kInt16PanelRows + r] =
+                    pair(w_int[i], w_int[i + 1]);
+            }
+        }
+    }
+}
+
+void quantize_int16_activation_block(const float* values, int64_t count, int32_t* pairs,
+                                     float* scale) {
+    uint32_t max_bits = 0;
+    for (int64_t i = 0; i < count; ++i) max_bits = std::max(max_bits, magnitude_bits(values[i]));
+    const auto [multiplier, block_scale] = activation_scaling(max_bits);
+    *scale = block_scale;
+    int32_t q[kInt16Block] = {};
+    if (max_bits < kNotFiniteBits) {
+        for (int64_t i = 0; i < count; ++i) {
+            q[i] = static_cast<int32_t>(std::nearbyint(values[i] * multiplier));
+        }
+    }
+    for (int64_t i = 0; i < kInt16Block; i += 2) {
+        pairs[i / 2 * kInt16TileTokens] = pair(q[i], q[i + 1]);
+    }
+}
+
+}  // namespace detail
+
+bool gemm_int16_supports(DType type) { return type == DType::F16 || type == DType::BF16; }
+
+float quantize_int16_weight_block(std::span<const float> values, std::span<int16_t> w_int) {
+    if (values.size() > static_cast<size_t>(kInt16Block) ||
+        w_int.size() < static_cast<size_t>(kInt16Block)) {
+        throw Error("quantize_int16_weight_block: " + std::to_string(values.size()) +
+                    " values into " + std::to_string(w_int.size()) + " (a block is " +
+                    std::to_string(kInt16Block) + ")");
+    }
+    uint32_t max_bits = 0;
+    for (const float v : values) max_bits = std::max(max_bits, detail::magnitude_bits(v));
+    const auto [multiplier, scale] = detail::weight_scaling(max_bits);
+    std::fill(w_int.begin(), w_int.end(), int16_t{0});
+    if (max_bits < detail::kNotFiniteBits) {
+        for (size_t i = 0; i < values.size(); ++i) {
+            w_int[i] = static_cast<int16_t>(std::nearbyint(values[i] * multiplier));
+        }
+    }
+    return scale;
+}
+
+void prepare_int16_activations(int64_t n_tokens, int64_t cols, Int16Activations& x) {
+    if (n_tokens < 1 || cols < 1) {
+        throw Error("prepare_int16_activations: " + std::to_string(n_tokens) + " tokens of " +
+                    std::to_string(cols) + " columns");
+    }
+    x.n_tokens = n_tokens;
+    x.cols = cols;
+    x.padded_cols = (cols + kInt16Block - 1) / kInt16Block * kInt16Block;
+    x.pairs.resize(static_cast<size_t>(x.n_tiles() * kInt16TileTokens * x.padded_cols / 2));
+    x.scales.resize(static_cast<size_t>(x.n_tiles() * kInt16TileTokens * x.n_blocks()));
+}
+
+void quantize_int16_activations_scalar(std::span<const float> values, int64_t tile_begin,
+                                       int64_t tile_end, Int16Activations& x) {
+    detail::check_int16_activations(values, tile_begin, tile_end, x);
+    const int64_t n_pairs = x.padded_cols / 2;
+    for (int64_t tile = tile_begin; tile < tile_end; ++tile) {
+        int32_t* pairs = x.pairs.data() + tile * kInt16TileTokens * n_pairs;
+        float* scales = x.scales.data() + tile * kInt16TileTokens * x.n_blocks();
+        for (int64_t t = 0; t < kInt16TileTokens; ++t) {
+            const int64_t token = tile * kInt16TileTokens + t;
+            for (int64_t b = 0; b < x.n_blocks(); ++b) {
+                const int64_t col0 = b * kInt16Block;
+                const int64_t count =
+                    token < x.n_tokens ? std::clamp<int64_t>(x.cols - col0, 0, kInt16Block) : 0;
+                detail::quantize_int16_activation_block(
+                    values.data() + token * x.cols + col0, count,
+                    pairs + col0 / 2 * kInt16TileTokens + t, scales + b * kInt16TileTokens + t);
+            }
+        }
+    }
+}
+
+void quantize_int16_activations(std::span<const float> values, int64_t tile_begin, int64_t tile_end,
+                                Int16Activations& x) {
+#if defined(LLAMA_HAVE_X86_TARGETS)
+    if (isa_enabled(IsaLevel::Avx2)) {
+        return detail::quantize_int16_activations_avx2(values, tile_begin, tile_end, x);
+    }
+#endif
+    quantize_int16_activations_scalar(values, tile_begin, tile_end, x);
+}
+
+void gemm_int16_rows_scalar(const Int16RowsArgs& a) {
+    detail::check_int16_args(a);
+    const Int16Activations& x = *a.x;
+    const int64_t n_blocks = x.n_blocks();
+    std::vector<int32_t> pairs(static_cast<size_t>(x.padded_cols / 2 * kInt16PanelRows));
+    std::vector<float> scales(static_cast<size_t>(n_blocks * kInt16PanelRows));
+    for (int64_t row0 = 0; row0 < a.n_rows; row0 += kInt16PanelRows) {
+        const int n_rows = static_cast<int>(std::min(kInt16PanelRows, a.n_rows - row0));
+        detail::pack_int16_panel_scalar(a.type, a.rows + row0 * a.row_stride, a.row_stride, n_rows,
+                                        x.cols, 0, x.padded_cols, pairs.data(), scales.data());
+        for (int64_t token = 0; token < x.n_tokens; ++token) {
+            const int64_t tile = token / kInt16TileTokens;
+            const int64_t t = token % kInt16TileTokens;
+            for (int r = 0; r < n_rows; ++r) {
+                float sum = 0.0f;
+                for (int64_t b = 0; b < n_blocks; ++b) {
+                    int32_t block_sum = 0;
+                    for (int64_t p = b * kInt16Block / 2; p < (b + 1) * kInt16Block / 2; ++p) {
+                        const int32_t w = pairs[p * kInt16PanelRows + r];
+                        const int32_t q = x.tile_pairs(tile)[p * kInt16TileTokens + t];
+                        block_sum += static_cast<int16_t>(w) * static_cast<int16_t>(q) +
+                                     static_cast<int16_t>(w >> 16) * static_cast<int16_t>(q >> 16);
+                    }
+                    const float scale = scales[b * kInt16PanelRows + r] *
+                                        x.tile_scales(tile)[b * kInt16TileTokens + t];
+                    sum = std::fma(static_cast<float>(block_sum), scale, sum);
+                }
+                a.y[token * a.ldy + row0 + r] = sum;
+            }
+        }
+    }
+}
+
+void gemm_int16_rows(const Int16RowsArgs& args, Int16Scratch& scratch) {
+    if (isa_enabled(IsaLevel::Avx2Vnni) && gemm_int16_avx_vnni_available()) {
+        return gemm_int16_rows_avx_vnni(args, scratch);
+    }
+    if (isa_enabled(IsaLevel::Avx2)) return gemm_int16_rows_avx2(args, scratch);
+    gemm_int16_rows_scalar(args);
+}
+
+}  // namespace llama::kernels

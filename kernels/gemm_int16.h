@@ -1,0 +1,110 @@
+#pragma once
+
+// Many-token products of 16-bit float weights (F16, BF16) on 16-bit integer dot products, for the
+// levels without bfloat16 dot products: AVX2's VPMADDWD multiplies 16 pairs of int16 an
+// instruction where an FMA multiplies 8 floats, AVX-VNNI's VPDPWSSD adds the sums in the same
+// instruction. In cache, one Zen 5 core: 115 (VPMADDWD + VPADDD) and 131 (VPDPWSSD) billion
+// products a second against 66 for the fp32 FMA tile of the same shape (16 rows x 6 tokens).
+//
+// Columns go in blocks of kInt16Block that share a scale:
+// - a weight row's block is fixed point with the power of two that puts its largest magnitude's
+//   leading bit at 2^10 (|w| <= 2047): every value within a factor 2 of the block's largest is
+//   exact (f16 holds 11 significant bits), smaller ones keep what is above 2^-11 of it;
+// - a token's block is rounded to |q| <= 16383 of its largest magnitude (15 bits where the f16
+//   activations of llama.cpp's F16 path keep 11; bf16, the AVX512-BF16 path's, 8).
+// A block's products are summed exactly in int32 (2047 x 16383 x 64 < 2^31) and added to the fp32
+// sum as float(block sum) x (weight scale x token scale) with one FMA, block after block in column
+// order, so every path is bit-identical to the scalar reference. A block with a value that is not
+// finite gets a NaN scale: the outputs it reaches are NaN, as fp32 products would make them (or
+// infinite).
+//
+// Blocked for the caches as gemm_fma.h is: a call takes up to kInt16BlockRows weight rows and runs
+// over the columns in passes of kInt16Depth; each pass packs 16 rows of the pass's columns into a
+// panel that stays in L1 while every token runs over it in register tiles of up to 6 tokens.
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "kernels/gemm_amx.h"
+#include "llama/tensor.h"
+
+namespace llama::kernels {
+
+inline constexpr int64_t kInt16Block = 64;             // columns a scale
+inline constexpr int32_t kInt16WeightMax = 2047;       // |weight| after scaling
+inline constexpr int32_t kInt16ActivationMax = 16383;  // |activation| after scaling
+inline constexpr int64_t kInt16PanelRows = 16;
+inline constexpr int64_t kInt16TileTokens = 6;
+inline constexpr int64_t kInt16BlockRows = 256;
+// Columns a pass: 16 rows x 512 columns of int16 is 16 KB, in L1 beside a tile's activations.
+inline constexpr int64_t kInt16Depth = 512;
+
+// Whether gemm_int16_rows takes weights of this type (F16, BF16).
+bool gemm_int16_supports(DType type);
+
+// A prompt's activations quantized for gemm_int16_rows: columns zero-padded to whole blocks
+// (padded_cols), tokens to whole tiles of kInt16TileTokens. pairs[tile][k / 2][token in tile]
+// holds x[k] (low half) and x[k + 1] (high half) as int16; scales[tile][block][token in tile]
+// is the block's scale (largest magnitude / kInt16ActivationMax).
+struct Int16Activations {
+    int64_t n_tokens = 0;
+    int64_t cols = 0;
+    int64_t padded_cols = 0;
+    std::vector<int32_t, CacheAlignedAllocator<int32_t>> pairs;
+    std::vector<float> scales;
+
+    int64_t n_tiles() const { return (n_tokens + kInt16TileTokens - 1) / kInt16TileTokens; }
+    int64_t n_blocks() const { return padded_cols / kInt16Block; }
+    const int32_t* tile_pairs(int64_t tile) const {
+        return pairs.data() + tile * kInt16TileTokens * (padded_cols / 2);
+    }
+    const float* tile_scales(int64_t tile) const {
+        return scales.data() + tile * kInt16TileTokens * n_blocks();
+    }
+};
+
+// Sizes `x` for n_tokens tokens of `cols` columns.
+void prepare_int16_activations(int64_t n_tokens, int64_t cols, Int16Activations& x);
+// Quantizes tiles [tile_begin, tile_end) from rows of `values` ([n_tokens, cols] floats): tiles
+// are independent, so threads may take ranges of them. Rounds to nearest, ties to even.
+void quantize_int16_activations(std::span<const float> values, int64_t tile_begin, int64_t tile_end,
+                                Int16Activations& x);
+void quantize_int16_activations_scalar(std::span<const float> values, int64_t tile_begin,
+                                       int64_t tile_end, Int16Activations& x);
+
+// A thread's buffers for gemm_int16_rows (a panel, carried sums), reused across calls.
+struct Int16Scratch {
+    std::vector<int32_t, CacheAlignedAllocator<int32_t>> panel;
+    std::vector<float, CacheAlignedAllocator<float>> panel_scales;
+    std::vector<float, CacheAlignedAllocator<float>> sums;
+};
+
+// y[t * ldy + r] = sum_k W[r][k] * x[t][k] for t < x.n_tokens, r < n_rows (1 <= n_rows <=
+// kInt16BlockRows), W's rows `row_stride` bytes apart from `rows`, in the blocked fixed point
+// above. gemm_int16_rows picks the widest kernel the active ISA level allows (none below AVX2:
+// the scalar one is the reference).
+struct Int16RowsArgs {
+    DType type;
+    const std::byte* rows;
+    int64_t row_stride;
+    int64_t n_rows;
+    const Int16Activations* x;
+    float* y;
+    int64_t ldy;
+};
+void gemm_int16_rows(const Int16RowsArgs& args, Int16Scratch& scratch);
+void gemm_int16_rows_scalar(const Int16RowsArgs& args);
+void gemm_int16_rows_avx2(const Int16RowsArgs& args, Int16Scratch& scratch);
+void gemm_int16_rows_avx_vnni(const Int16RowsArgs& args, Int16Scratch& scratch);
+
+// Whether the AVX2 / AVX-VNNI kernel can run here (CPU support, ignoring the cap), for tests.
+bool gemm_int16_avx2_available();
+bool gemm_int16_avx_vnni_available();
+
+// The fixed point of one weight block (scalar reference, for tests): w_int[i] and the block's
+// scale for `values` (at most kInt16Block, the rest of the block zeros).
+float quantize_int16_weight_block(std::span<const float> values, std::span<int16_t> w_int);
+
+}  // namespace llama::kernels
