@@ -1,5 +1,6 @@
 // 16-bit integer GEMM of F16 / BF16 weights (gemm_int16.h): the activation quantizer, the scalar
-// reference and the dispatch to the AVX2 / AVX-VNNI kernels (gemm_int16_avx2.cpp).
+// reference and the dispatch to the AVX2 / AVX-VNNI kernels (gemm_int16_avx2.cpp) and the AVX-512
+// ones (gemm_int16_avx512.cpp).
 
 #include <cstring>
 #include <string>
@@ -206,6 +207,8 @@ void gemm_int16_rows_scalar(const Int16RowsArgs& a) {
 }
 
 void gemm_int16_rows(const Int16RowsArgs& args, Int16Scratch& scratch) {
+    if (isa_enabled(IsaLevel::Avx512Vnni)) return gemm_int16_rows_avx512_vnni(args, scratch);
+    if (isa_enabled(IsaLevel::Avx512)) return gemm_int16_rows_avx512(args, scratch);
     if (isa_enabled(IsaLevel::Avx2Vnni) && gemm_int16_avx_vnni_available()) {
         return gemm_int16_rows_avx_vnni(args, scratch);
     }

@@ -3,8 +3,9 @@
 // Many-token products of 16-bit float weights (F16, BF16) on 16-bit integer dot products, for the
 // levels without bfloat16 dot products: AVX2's VPMADDWD multiplies 16 pairs of int16 an
 // instruction where an FMA multiplies 8 floats, AVX-VNNI's VPDPWSSD adds the sums in the same
-// instruction. In cache, one Zen 5 core: 115 (VPMADDWD + VPADDD) and 131 (VPDPWSSD) billion
-// products a second against 66 for the fp32 FMA tile of the same shape (16 rows x 6 tokens).
+// instruction (and the AVX-512 / AVX512-VNNI forms on zmm registers). In cache, one Zen 5 core: 115
+// (VPMADDWD + VPADDD) and 131 (VPDPWSSD) billion products a second against 66 for the fp32 FMA tile
+// of the same shape (16 rows x 6 tokens).
 //
 // Columns go in blocks of kInt16Block that share a scale:
 // - a weight row's block is fixed point with the power of two that puts its largest magnitude's
@@ -98,10 +99,14 @@ void gemm_int16_rows(const Int16RowsArgs& args, Int16Scratch& scratch);
 void gemm_int16_rows_scalar(const Int16RowsArgs& args);
 void gemm_int16_rows_avx2(const Int16RowsArgs& args, Int16Scratch& scratch);
 void gemm_int16_rows_avx_vnni(const Int16RowsArgs& args, Int16Scratch& scratch);
+void gemm_int16_rows_avx512(const Int16RowsArgs& args, Int16Scratch& scratch);
+void gemm_int16_rows_avx512_vnni(const Int16RowsArgs& args, Int16Scratch& scratch);
 
-// Whether the AVX2 / AVX-VNNI kernel can run here (CPU support, ignoring the cap), for tests.
+// Whether each kernel can run here (CPU support, ignoring the cap), for tests.
 bool gemm_int16_avx2_available();
 bool gemm_int16_avx_vnni_available();
+bool gemm_int16_avx512_available();
+bool gemm_int16_avx512_vnni_available();
 
 // The fixed point of one weight block (scalar reference, for tests): w_int[i] and the block's
 // scale for `values` (at most kInt16Block, the rest of the block zeros).

@@ -136,17 +136,6 @@ LLAMA_TARGET_AVX2 void quantize_block(const float* values, int32_t* pairs, float
     for (int i = 0; i < kInt16Block / 2; ++i) pairs[i * kInt16TileTokens] = packed[i];
 }
 
-// A register tile: 16 rows x T tokens over n_blocks blocks of a panel, the sums of each block
-// added to sums[t * ld + r]. panel / panel_scales at the pass's first column; x / x_scales at the
-// same column of a packed token tile. low[t] and high[t] hold rows 0-7 and 8-15 of token t.
-using Tile = void (*)(const int32_t* panel, const float* panel_scales, int64_t n_blocks,
-                      const int32_t* x, const float* x_scales, float* sums, int64_t ld);
-
-// acc + the pair sums of w x x: VPMADDWD then VPADDD, or AVX-VNNI's VPDPWSSD in one instruction
-// (with the {vex} prefix, so that the tiles of both levels are one template under the AVX2
-// target; the caller checks the CPU has AVX-VNNI). In assembly both: with intrinsics GCC loaded
-// all six tokens' broadcasts first and, 16 registers short, kept half the accumulators of the
-// 6-token tile on the stack (the tile ran at about half speed).
 template <bool kVnni>
 [[gnu::always_inline]] LLAMA_TARGET_AVX2 inline __m256i dot_pairs(__m256i acc, __m256i w,
                                                                   __m256i x) {
@@ -162,9 +151,12 @@ template <bool kVnni>
     }
 }
 
+// The register tile (detail::Int16Tile) of T <= 6 tokens, one packed token tile: low[t] and
+// high[t] hold rows 0-7 and 8-15 of token t.
 template <int T, bool kVnni>
 LLAMA_TARGET_AVX2 void tile(const int32_t* panel, const float* panel_scales, int64_t n_blocks,
-                            const int32_t* x, const float* x_scales, float* sums, int64_t ld) {
+                            const int32_t* x, const float* x_scales, int64_t, int64_t, float* sums,
+                            int64_t ld) {
     constexpr int64_t kPairs = kInt16Block / 2;
     for (int64_t b = 0; b < n_blocks; ++b) {
         // Separate one-dimensional accumulator arrays with every loop over t unrolled in full,
@@ -207,61 +199,17 @@ LLAMA_TARGET_AVX2 void tile(const int32_t* panel, const float* panel_scales, int
     }
 }
 
-// Rows of the carried sums a token takes: the block's rows and one panel more, so that the tokens
-// of a tile do not all fall in one L1 set (256 rows apart they would).
-int64_t sums_stride(int64_t n_panels) { return (n_panels + 1) * kInt16PanelRows; }
-
-using Packer = void (*)(const std::byte* rows, int64_t row_stride, int n_rows, int64_t cols,
-                        int64_t first_col, int64_t kc, int32_t* pairs, float* scales);
-
-// The blocked loop (gemm_int16.h) over tiles[tokens - 1].
-void rows_loop(const Tile (&tiles)[kInt16TileTokens], const Int16RowsArgs& a,
-               Int16Scratch& scratch) {
-    detail::check_int16_args(a);
-    const Int16Activations& x = *a.x;
-    const Packer pack = a.type == DType::F16 ? pack_panel<DType::F16> : pack_panel<DType::BF16>;
-    const int64_t n_panels = (a.n_rows + kInt16PanelRows - 1) / kInt16PanelRows;
-    const int64_t ld = sums_stride(n_panels);
-    const int64_t n_tiles = x.n_tiles();
-    scratch.sums.assign(static_cast<size_t>(n_tiles * kInt16TileTokens * ld), 0.0f);
-    scratch.panel.resize(static_cast<size_t>(kInt16Depth / 2 * kInt16PanelRows));
-    scratch.panel_scales.resize(static_cast<size_t>(kInt16Depth / kInt16Block * kInt16PanelRows));
-    for (int64_t k0 = 0; k0 < x.padded_cols; k0 += kInt16Depth) {
-        const int64_t kc = std::min(kInt16Depth, x.padded_cols - k0);
-        for (int64_t p = 0; p < n_panels; ++p) {
-            const int64_t row0 = p * kInt16PanelRows;
-            pack(a.rows + row0 * a.row_stride, a.row_stride,
-                 static_cast<int>(std::min(kInt16PanelRows, a.n_rows - row0)), x.cols, k0, kc,
-                 scratch.panel.data(), scratch.panel_scales.data());
-            // The next panel's rows (of this pass, or the first of the next), while the tiles run
-            // over these.
-            const bool last = p + 1 == n_panels;
-            const int64_t next_row = last ? 0 : row0 + kInt16PanelRows;
-            const int64_t next_k = last ? k0 + kInt16Depth : k0;
-            RowPrefetch prefetch(a.rows + next_row * a.row_stride + next_k * 2, a.row_stride,
-                                 std::min(a.n_rows - next_row, kInt16PanelRows),
-                                 std::clamp<int64_t>(x.cols - next_k, 0, kInt16Depth) * 2 / 64,
-                                 n_tiles);
-            for (int64_t tile = 0; tile < n_tiles; ++tile) {
-                const int64_t n =
-                    std::min<int64_t>(kInt16TileTokens, x.n_tokens - tile * kInt16TileTokens);
-                prefetch.next_share();
-                tiles[n - 1](scratch.panel.data(), scratch.panel_scales.data(), kc / kInt16Block,
-                             x.tile_pairs(tile) + k0 / 2 * kInt16TileTokens,
-                             x.tile_scales(tile) + k0 / kInt16Block * kInt16TileTokens,
-                             scratch.sums.data() + tile * kInt16TileTokens * ld + row0, ld);
-            }
-        }
-    }
-    for (int64_t t = 0; t < x.n_tokens; ++t) {
-        std::memcpy(a.y + t * a.ldy, scratch.sums.data() + t * ld,
-                    static_cast<size_t>(a.n_rows) * sizeof(float));
-    }
-}
-
 }  // namespace
 
 namespace detail {
+
+void pack_int16_panel_avx2(DType type, const std::byte* rows, int64_t row_stride, int n_rows,
+                           int64_t cols, int64_t first_col, int64_t kc, int32_t* pairs,
+                           float* scales) {
+    (type == DType::F16 ? pack_panel<DType::F16> : pack_panel<DType::BF16>)(rows, row_stride,
+                                                                            n_rows, cols, first_col,
+                                                                            kc, pairs, scales);
+}
 
 void quantize_int16_activations_avx2(std::span<const float> values, int64_t tile_begin,
                                      int64_t tile_end, Int16Activations& x) {
@@ -295,10 +243,10 @@ void quantize_int16_activations_avx2(std::span<const float> values, int64_t tile
 void gemm_int16_rows_avx2(const Int16RowsArgs& args, Int16Scratch& scratch) {
 #if defined(LLAMA_HAVE_X86_TARGETS)
     if (!gemm_int16_avx2_available()) throw Error("gemm_int16_rows_avx2: this CPU has no AVX2");
-    static constexpr Tile tiles[kInt16TileTokens] = {tile<1, false>, tile<2, false>,
-                                                     tile<3, false>, tile<4, false>,
-                                                     tile<5, false>, tile<6, false>};
-    rows_loop(tiles, args, scratch);
+    static constexpr detail::Int16Tile tiles[kInt16TileTokens] = {tile<1, false>, tile<2, false>,
+                                                                  tile<3, false>, tile<4, false>,
+                                                                  tile<5, false>, tile<6, false>};
+    detail::int16_rows_loop(tiles, detail::pack_int16_panel_avx2, args, scratch);
 #else
     (void)args;
     (void)scratch;
@@ -311,9 +259,9 @@ void gemm_int16_rows_avx_vnni(const Int16RowsArgs& args, Int16Scratch& scratch) 
     if (!gemm_int16_avx_vnni_available()) {
         throw Error("gemm_int16_rows_avx_vnni: this CPU has no AVX-VNNI");
     }
-    static constexpr Tile tiles[kInt16TileTokens] = {tile<1, true>, tile<2, true>, tile<3, true>,
-                                                     tile<4, true>, tile<5, true>, tile<6, true>};
-    rows_loop(tiles, args, scratch);
+    static constexpr detail::Int16Tile tiles[kInt16TileTokens] = {
+        tile<1, true>, tile<2, true>, tile<3, true>, tile<4, true>, tile<5, true>, tile<6, true>};
+    detail::int16_rows_loop(tiles, detail::pack_int16_panel_avx2, args, scratch);
 #else
     (void)args;
     (void)scratch;

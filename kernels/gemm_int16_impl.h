@@ -1,15 +1,17 @@
 #pragma once
 
-// Internals shared by gemm_int16.cpp (scalar reference, dispatch) and gemm_int16_avx2.cpp (the
-// AVX2 and AVX-VNNI kernels): the rules that set a block's scale, the argument check and the
-// scalar panel packer the SIMD loop falls back on for partial blocks.
+// Internals shared by gemm_int16.cpp (scalar reference, dispatch), gemm_int16_avx2.cpp (the AVX2
+// and AVX-VNNI kernels, the SIMD packers) and gemm_int16_avx512.cpp: the rules that set a block's
+// scale, the argument check, the panel packers and the blocked loop over register tiles.
 
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 
 #include "kernels/gemm_int16.h"
+#include "kernels/prefetch.h"
 
 namespace llama::kernels::detail {
 
@@ -71,5 +73,72 @@ void quantize_int16_activation_block(const float* values, int64_t count, int32_t
 void pack_int16_panel_scalar(DType type, const std::byte* rows, int64_t row_stride, int n_rows,
                              int64_t cols, int64_t first_col, int64_t kc, int32_t* pairs,
                              float* scales);
+
+// The AVX2 panel packer (the scalar one's layout and values), which the AVX-512 loop uses too.
+void pack_int16_panel_avx2(DType type, const std::byte* rows, int64_t row_stride, int n_rows,
+                           int64_t cols, int64_t first_col, int64_t kc, int32_t* pairs,
+                           float* scales);
+
+using Int16Packer = void (*)(DType type, const std::byte* rows, int64_t row_stride, int n_rows,
+                             int64_t cols, int64_t first_col, int64_t kc, int32_t* pairs,
+                             float* scales);
+
+// A register tile: 16 rows x up to kTokens tokens over n_blocks blocks of a panel, each block's
+// sums added to sums[t * ld + r]. panel / panel_scales at the pass's first column; x / x_scales
+// at the same column of a packed token tile, the next packed tile (tokens 6 on) x_stride /
+// scale_stride values on.
+using Int16Tile = void (*)(const int32_t* panel, const float* panel_scales, int64_t n_blocks,
+                           const int32_t* x, const float* x_scales, int64_t x_stride,
+                           int64_t scale_stride, float* sums, int64_t ld);
+
+// The blocked loop (gemm_int16.h) over tiles[tokens - 1] of kTokens tokens a call (a multiple of
+// kInt16TileTokens, or fewer).
+template <int kTokens>
+void int16_rows_loop(const Int16Tile (&tiles)[kTokens], Int16Packer pack, const Int16RowsArgs& a,
+                     Int16Scratch& scratch) {
+    check_int16_args(a);
+    const Int16Activations& x = *a.x;
+    const int64_t n_panels = (a.n_rows + kInt16PanelRows - 1) / kInt16PanelRows;
+    // Rows of the carried sums a token takes: the block's rows and one panel more, so that the
+    // tokens of a tile do not all fall in one L1 set (256 rows apart they would).
+    const int64_t ld = (n_panels + 1) * kInt16PanelRows;
+    const int64_t n_calls = (x.n_tokens + kTokens - 1) / kTokens;
+    const int64_t x_stride = kInt16TileTokens * x.padded_cols / 2;
+    const int64_t scale_stride = kInt16TileTokens * x.n_blocks();
+    scratch.sums.assign(static_cast<size_t>(x.n_tiles() * kInt16TileTokens * ld), 0.0f);
+    scratch.panel.resize(static_cast<size_t>(kInt16Depth / 2 * kInt16PanelRows));
+    scratch.panel_scales.resize(static_cast<size_t>(kInt16Depth / kInt16Block * kInt16PanelRows));
+    for (int64_t k0 = 0; k0 < x.padded_cols; k0 += kInt16Depth) {
+        const int64_t kc = std::min(kInt16Depth, x.padded_cols - k0);
+        for (int64_t p = 0; p < n_panels; ++p) {
+            const int64_t row0 = p * kInt16PanelRows;
+            pack(a.type, a.rows + row0 * a.row_stride, a.row_stride,
+                 static_cast<int>(std::min(kInt16PanelRows, a.n_rows - row0)), x.cols, k0, kc,
+                 scratch.panel.data(), scratch.panel_scales.data());
+            // The next panel's rows (of this pass, or the first of the next), while the tiles run
+            // over these.
+            const bool last = p + 1 == n_panels;
+            const int64_t next_row = last ? 0 : row0 + kInt16PanelRows;
+            const int64_t next_k = last ? k0 + kInt16Depth : k0;
+            RowPrefetch prefetch(a.rows + next_row * a.row_stride + next_k * 2, a.row_stride,
+                                 std::min(a.n_rows - next_row, kInt16PanelRows),
+                                 std::clamp<int64_t>(x.cols - next_k, 0, kInt16Depth) * 2 / 64,
+                                 n_calls);
+            for (int64_t t0 = 0; t0 < x.n_tokens; t0 += kTokens) {
+                const int64_t n = std::min<int64_t>(kTokens, x.n_tokens - t0);
+                const int64_t tile = t0 / kInt16TileTokens;
+                prefetch.next_share();
+                tiles[n - 1](scratch.panel.data(), scratch.panel_scales.data(), kc / kInt16Block,
+                             x.tile_pairs(tile) + k0 / 2 * kInt16TileTokens,
+                             x.tile_scales(tile) + k0 / kInt16Block * kInt16TileTokens, x_stride,
+                             scale_stride, scratch.sums.data() + t0 * ld + row0, ld);
+            }
+        }
+    }
+    for (int64_t t = 0; t < x.n_tokens; ++t) {
+        std::memcpy(a.y + t * a.ldy, scratch.sums.data() + t * ld,
+                    static_cast<size_t>(a.n_rows) * sizeof(float));
+    }
+}
 
 }  // namespace llama::kernels::detail

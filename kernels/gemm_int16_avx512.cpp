@@ -1,0 +1,119 @@
+// The AVX-512 kernels of the 16-bit integer GEMM (gemm_int16.h): VPMADDWD + VPADDD (AVX-512 BW)
+// or VPDPWSSD (AVX512-VNNI) on zmm registers, whose 16 lanes are a panel's 16 rows, so a column
+// pair of the panel is one load. Up to 12 tokens a tile (two packed token tiles): 12 sums, the
+// weights and a broadcast in 14 of the 32 registers. The packers are the AVX2 ones.
+
+#include <string>
+
+#include "kernels/cpu_features.h"
+#include "kernels/gemm_int16_impl.h"
+#include "kernels/simd.h"
+#include "llama/error.h"
+
+namespace llama::kernels {
+
+bool gemm_int16_avx512_available() { return cpu_supports(IsaLevel::Avx512); }
+bool gemm_int16_avx512_vnni_available() { return cpu_supports(IsaLevel::Avx512Vnni); }
+
+#if defined(LLAMA_HAVE_X86_TARGETS)
+
+namespace {
+
+constexpr int kTokens = 2 * kInt16TileTokens;
+
+// acc + the pair sums of w x x: VPMADDWD then VPADDD, or VPDPWSSD (in assembly, so that the
+// tiles of both levels are one template under the AVX-512 target; the caller checks the CPU has
+// AVX512-VNNI).
+template <bool kVnni>
+[[gnu::always_inline]] LLAMA_TARGET_AVX512 inline __m512i dot_pairs(__m512i acc, __m512i w,
+                                                                    __m512i x) {
+    if constexpr (kVnni) {
+        asm("vpdpwssd %2, %1, %0" : "+v"(acc) : "v"(w), "v"(x));
+        return acc;
+    } else {
+        return _mm512_add_epi32(acc, _mm512_madd_epi16(w, x));
+    }
+}
+
+// The register tile (detail::Int16Tile) of T <= 12 tokens: acc[t] holds the 16 rows of token t.
+template <int T, bool kVnni>
+LLAMA_TARGET_AVX512 void tile(const int32_t* panel, const float* panel_scales, int64_t n_blocks,
+                              const int32_t* x, const float* x_scales, int64_t x_stride,
+                              int64_t scale_stride, float* sums, int64_t ld) {
+    constexpr int64_t kPairs = kInt16Block / 2;
+    const int32_t* second = x + x_stride;  // tokens 6..11
+    const float* second_scales = x_scales + scale_stride;
+    for (int64_t b = 0; b < n_blocks; ++b) {
+        __m512i acc[T];
+#pragma GCC unroll 12
+        for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_si512();
+        const int32_t* w = panel + b * kPairs * kInt16PanelRows;
+        const int32_t* x0 = x + b * kPairs * kInt16TileTokens;
+        const int32_t* x1 = second + b * kPairs * kInt16TileTokens;
+        for (int64_t p = 0; p < kPairs; ++p) {
+            const __m512i wp = _mm512_load_si512(w);
+#pragma GCC unroll 12
+            for (int t = 0; t < T; ++t) {
+                const __m512i xt =
+                    _mm512_set1_epi32(t < kInt16TileTokens ? x0[t] : x1[t - kInt16TileTokens]);
+                acc[t] = dot_pairs<kVnni>(acc[t], wp, xt);
+            }
+            w += kInt16PanelRows;
+            x0 += kInt16TileTokens;
+            x1 += kInt16TileTokens;
+        }
+        // The block's exact sums into the fp32 sums: float(sum) x (w scale x x scale), one FMA.
+        const __m512 w_scale = _mm512_load_ps(panel_scales + b * kInt16PanelRows);
+#pragma GCC unroll 12
+        for (int t = 0; t < T; ++t) {
+            const float scale = t < kInt16TileTokens
+                                    ? x_scales[b * kInt16TileTokens + t]
+                                    : second_scales[b * kInt16TileTokens + t - kInt16TileTokens];
+            float* s = sums + t * ld;
+            _mm512_storeu_ps(s, _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[t]),
+                                                _mm512_mul_ps(w_scale, _mm512_set1_ps(scale)),
+                                                _mm512_loadu_ps(s)));
+        }
+    }
+}
+
+template <bool kVnni>
+void run(const Int16RowsArgs& args, Int16Scratch& scratch) {
+    static constexpr detail::Int16Tile tiles[kTokens] = {
+        tile<1, kVnni>, tile<2, kVnni>,  tile<3, kVnni>,  tile<4, kVnni>,
+        tile<5, kVnni>, tile<6, kVnni>,  tile<7, kVnni>,  tile<8, kVnni>,
+        tile<9, kVnni>, tile<10, kVnni>, tile<11, kVnni>, tile<12, kVnni>};
+    detail::int16_rows_loop(tiles, detail::pack_int16_panel_avx2, args, scratch);
+}
+
+}  // namespace
+
+#endif
+
+void gemm_int16_rows_avx512(const Int16RowsArgs& args, Int16Scratch& scratch) {
+#if defined(LLAMA_HAVE_X86_TARGETS)
+    if (!gemm_int16_avx512_available()) {
+        throw Error("gemm_int16_rows_avx512: this CPU has no AVX-512");
+    }
+    run<false>(args, scratch);
+#else
+    (void)args;
+    (void)scratch;
+    throw Error("gemm_int16_rows_avx512: no x86 target support in this compiler");
+#endif
+}
+
+void gemm_int16_rows_avx512_vnni(const Int16RowsArgs& args, Int16Scratch& scratch) {
+#if defined(LLAMA_HAVE_X86_TARGETS)
+    if (!gemm_int16_avx512_vnni_available()) {
+        throw Error("gemm_int16_rows_avx512_vnni: this CPU has no AVX512-VNNI");
+    }
+    run<true>(args, scratch);
+#else
+    (void)args;
+    (void)scratch;
+    throw Error("gemm_int16_rows_avx512_vnni: no x86 target support in this compiler");
+#endif
+}
+
+}  // namespace llama::kernels
