@@ -19,6 +19,15 @@ namespace llama::kernels::detail {
 // infinity is above every finite value, which a float max would not promise.
 inline constexpr uint32_t kNotFiniteBits = 0x7f800000u;
 
+// 2^n for a normal float's exponent range, -126 <= n <= 127, from its bits (std::ldexp is a
+// library call, 4% of an F16 prompt's time once per row and block).
+inline float power_of_two(int n) {
+    const uint32_t bits = static_cast<uint32_t>(n + 127) << 23;
+    float value;
+    __builtin_memcpy(&value, &bits, sizeof value);
+    return value;
+}
+
 // A weight block's scaling from the bits of its largest magnitude: the multiplier (an exact power
 // of two) that maps the block into |w| <= 2047 and the block's scale, its inverse. A block that
 // is not finite multiplies by 0 and has scale NaN.
@@ -31,7 +40,7 @@ inline WeightScaling weight_scaling(uint32_t max_abs_bits) {
     // floor(log2) of a normal float; zeros and subnormals (-127) are clamped so that the
     // multiplier stays finite, and round to 0.
     const int exponent = std::max(static_cast<int>(max_abs_bits >> 23) - 127, -100);
-    return {std::ldexp(1.0f, 10 - exponent), std::ldexp(1.0f, exponent - 10)};
+    return {power_of_two(10 - exponent), power_of_two(exponent - 10)};
 }
 
 // A token block's scaling from the bits of its largest magnitude: the multiplier into
