@@ -134,6 +134,21 @@ void linear_gemm(ThreadPool& pool, const Matrix& w, std::span<const float> x, in
     });
 }
 
+// fn(row0, rows, thread) over blocks of up to max_rows rows (multiples of 32, at least 4 a thread),
+// handed to threads as they come free.
+template <class Fn>
+void for_each_row_block(ThreadPool& pool, int64_t n_rows, int64_t max_rows, Fn fn) {
+    const int64_t block_rows =
+        std::clamp<int64_t>(n_rows / (4 * pool.size()) / 32 * 32, 32, max_rows);
+    const int64_t n_blocks = (n_rows + block_rows - 1) / block_rows;
+    pool.parallel_for_dynamic(n_blocks, 1, [&](int64_t begin, int64_t end, int thread) {
+        for (int64_t block = begin; block < end; ++block) {
+            const int64_t row0 = block * block_rows;
+            fn(row0, std::min(block_rows, n_rows - row0), thread);
+        }
+    });
+}
+
 // Float weights without bfloat16 dot products (or AMX), at AVX2 and up: fp32 FMA tiles blocked
 // for the caches (gemm_fma.h), blocks of rows handed to threads as they come free (at least 4 per
 // thread). Measured on Zen 4 at the AVX2 level (F16, 7B shape, 8 layers, 2 threads, prompt 128),
@@ -144,24 +159,19 @@ void linear_fma(ThreadPool& pool, const Matrix& w, std::span<const float> x, int
     scratch.fma_x.resize(static_cast<size_t>(kernels::fma_activations_size(n_tokens, w.cols)));
     kernels::pack_fma_activations(x, n_tokens, w.cols, scratch.fma_x);
     scratch.fma.resize(pool.size());
-    const int64_t block_rows =
-        std::clamp<int64_t>(w.rows / (4 * pool.size()) / 32 * 32, 32, kernels::kFmaBlockRows);
-    const int64_t n_blocks = (w.rows + block_rows - 1) / block_rows;
-    pool.parallel_for_dynamic(n_blocks, 1, [&](int64_t begin, int64_t end, int thread) {
-        for (int64_t block = begin; block < end; ++block) {
-            const int64_t row0 = block * block_rows;
-            kernels::gemm_fma_rows({.type = w.dtype,
-                                    .rows = w.row(row0),
-                                    .row_stride = w.row_stride(),
-                                    .n_rows = std::min(block_rows, w.rows - row0),
-                                    .cols = w.cols,
-                                    .packed_x = scratch.fma_x,
-                                    .n_tokens = n_tokens,
-                                    .y = y.data() + row0,
-                                    .ldy = w.rows},
-                                   scratch.fma[thread]);
-        }
-    });
+    for_each_row_block(pool, w.rows, kernels::kFmaBlockRows,
+                       [&](int64_t row0, int64_t rows, int thread) {
+                           kernels::gemm_fma_rows({.type = w.dtype,
+                                                   .rows = w.row(row0),
+                                                   .row_stride = w.row_stride(),
+                                                   .n_rows = rows,
+                                                   .cols = w.cols,
+                                                   .packed_x = scratch.fma_x,
+                                                   .n_tokens = n_tokens,
+                                                   .y = y.data() + row0,
+                                                   .ldy = w.rows},
+                                                  scratch.fma[thread]);
+                       });
 }
 
 // F16 / BF16 weights without bf16 dot products: 16-bit integer dot products (gemm_int16.h), twice
@@ -178,22 +188,17 @@ void linear_int16(ThreadPool& pool, const Matrix& w, std::span<const float> x, i
         kernels::quantize_int16_activations(x.first(n_tokens * w.cols), begin, end, x_int);
     });
     scratch.int16.resize(pool.size());
-    const int64_t block_rows =
-        std::clamp<int64_t>(w.rows / (4 * pool.size()) / 32 * 32, 32, kernels::kInt16BlockRows);
-    const int64_t n_blocks = (w.rows + block_rows - 1) / block_rows;
-    pool.parallel_for_dynamic(n_blocks, 1, [&](int64_t begin, int64_t end, int thread) {
-        for (int64_t block = begin; block < end; ++block) {
-            const int64_t row0 = block * block_rows;
-            kernels::gemm_int16_rows({.type = w.dtype,
-                                      .rows = w.row(row0),
-                                      .row_stride = w.row_stride(),
-                                      .n_rows = std::min(block_rows, w.rows - row0),
-                                      .x = &x_int,
-                                      .y = y.data() + row0,
-                                      .ldy = w.rows},
-                                     scratch.int16[thread]);
-        }
-    });
+    for_each_row_block(pool, w.rows, kernels::kInt16BlockRows,
+                       [&](int64_t row0, int64_t rows, int thread) {
+                           kernels::gemm_int16_rows({.type = w.dtype,
+                                                     .rows = w.row(row0),
+                                                     .row_stride = w.row_stride(),
+                                                     .n_rows = rows,
+                                                     .x = &x_int,
+                                                     .y = y.data() + row0,
+                                                     .ldy = w.rows},
+                                                    scratch.int16[thread]);
+                       });
 }
 
 // Quantized weights: the integer GEMM over 16-row panels, the activations quantized once for all

@@ -144,23 +144,8 @@ void prepare_int16_activations(int64_t n_tokens, int64_t cols, Int16Activations&
 
 void quantize_int16_activations_scalar(std::span<const float> values, int64_t tile_begin,
                                        int64_t tile_end, Int16Activations& x) {
-    detail::check_int16_activations(values, tile_begin, tile_end, x);
-    const int64_t n_pairs = x.padded_cols / 2;
-    for (int64_t tile = tile_begin; tile < tile_end; ++tile) {
-        int32_t* pairs = x.pairs.data() + tile * kInt16TileTokens * n_pairs;
-        float* scales = x.scales.data() + tile * kInt16TileTokens * x.n_blocks();
-        for (int64_t t = 0; t < kInt16TileTokens; ++t) {
-            const int64_t token = tile * kInt16TileTokens + t;
-            for (int64_t b = 0; b < x.n_blocks(); ++b) {
-                const int64_t col0 = b * kInt16Block;
-                const int64_t count =
-                    token < x.n_tokens ? std::clamp<int64_t>(x.cols - col0, 0, kInt16Block) : 0;
-                detail::quantize_int16_activation_block(
-                    values.data() + token * x.cols + col0, count,
-                    pairs + col0 / 2 * kInt16TileTokens + t, scales + b * kInt16TileTokens + t);
-            }
-        }
-    }
+    detail::quantize_int16_tiles(values, tile_begin, tile_end, x,
+                                 detail::quantize_int16_activation_block);
 }
 
 void quantize_int16_activations(std::span<const float> values, int64_t tile_begin, int64_t tile_end,

@@ -214,27 +214,12 @@ void pack_int16_panel_avx2(DType type, const std::byte* rows, int64_t row_stride
 
 void quantize_int16_activations_avx2(std::span<const float> values, int64_t tile_begin,
                                      int64_t tile_end, Int16Activations& x) {
-    check_int16_activations(values, tile_begin, tile_end, x);
-    for (int64_t tile = tile_begin; tile < tile_end; ++tile) {
-        int32_t* pairs = x.pairs.data() + tile * kInt16TileTokens * (x.padded_cols / 2);
-        float* scales = x.scales.data() + tile * kInt16TileTokens * x.n_blocks();
-        for (int64_t t = 0; t < kInt16TileTokens; ++t) {
-            const int64_t token = tile * kInt16TileTokens + t;
-            for (int64_t b = 0; b < x.n_blocks(); ++b) {
-                const int64_t col0 = b * kInt16Block;
-                const int64_t count =
-                    token < x.n_tokens ? std::clamp<int64_t>(x.cols - col0, 0, kInt16Block) : 0;
-                int32_t* block_pairs = pairs + col0 / 2 * kInt16TileTokens + t;
-                float* scale = scales + b * kInt16TileTokens + t;
-                if (count < kInt16Block) {
-                    quantize_int16_activation_block(values.data() + token * x.cols + col0, count,
-                                                    block_pairs, scale);
-                } else {
-                    quantize_block(values.data() + token * x.cols + col0, block_pairs, scale);
-                }
-            }
-        }
-    }
+    // Whole blocks in vectors, a partial last block (and padding tokens) as the scalar code does.
+    quantize_int16_tiles(values, tile_begin, tile_end, x,
+                         [](const float* block, int64_t count, int32_t* pairs, float* scale) {
+                             if (count == kInt16Block) return quantize_block(block, pairs, scale);
+                             quantize_int16_activation_block(block, count, pairs, scale);
+                         });
 }
 
 }  // namespace detail

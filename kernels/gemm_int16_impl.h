@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <span>
 
 #include "kernels/gemm_int16.h"
 #include "kernels/prefetch.h"
@@ -74,6 +75,30 @@ void check_int16_activations(std::span<const float> values, int64_t tile_begin, 
 // pairs[0], pairs[kInt16TileTokens], ... (the token's slots in a packed tile) and its scale.
 void quantize_int16_activation_block(const float* values, int64_t count, int32_t* pairs,
                                      float* scale);
+
+// quantize(values, count, pairs, scale) for every token block of tiles [tile_begin, tile_end)
+// (quantize_int16_activation_block's arguments; padding tokens have count 0).
+template <class Quantize>
+void quantize_int16_tiles(std::span<const float> values, int64_t tile_begin, int64_t tile_end,
+                          Int16Activations& x, Quantize quantize) {
+    check_int16_activations(values, tile_begin, tile_end, x);
+    for (int64_t tile = tile_begin; tile < tile_end; ++tile) {
+        int32_t* pairs = x.pairs.data() + tile * kInt16TileTokens * (x.padded_cols / 2);
+        float* scales = x.scales.data() + tile * kInt16TileTokens * x.n_blocks();
+        for (int64_t t = 0; t < kInt16TileTokens; ++t) {
+            const int64_t token = tile * kInt16TileTokens + t;
+            const float* row = values.data() + std::min(token, x.n_tokens - 1) * x.cols;
+            for (int64_t b = 0; b < x.n_blocks(); ++b) {
+                const int64_t col0 = b * kInt16Block;
+                const int64_t count =
+                    token < x.n_tokens ? std::clamp<int64_t>(x.cols - col0, 0, kInt16Block) : 0;
+                quantize(row + std::min(col0, x.cols), count,
+                         pairs + col0 / 2 * kInt16TileTokens + t,
+                         scales + b * kInt16TileTokens + t);
+            }
+        }
+    }
+}
 
 // Packs columns [first_col, first_col + kc) (kc a multiple of kInt16Block; columns from `cols` on
 // are zeros) of rows [0, n_rows) of a weight matrix into a panel: pairs[(k / 2) * 16 + r] holds
