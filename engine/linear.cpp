@@ -178,8 +178,8 @@ void linear_fma(ThreadPool& pool, const Matrix& w, std::span<const float> x, int
 // the products an instruction of fp32 FMA, on the activations quantized once for all threads;
 // blocks of rows handed to threads as they come free, as linear_fma does. Zen 5, 7B-shape F16, 8
 // layers, 2 threads, prompt 128, t/s against the fp32 FMA tiles: avx2 72.4 / 73.5 -> 108.7 /
-// 105.1, avx2-vnni 73.1 / 71.2 -> 124.9 / 121.1, avx512 129.1 / 134.7 -> 144.9 / 147.5,
-// avx512-vnni 128.5 / 133.7 -> 173.7 / 175.0.
+// 105.1, avx2-vnni 73.1 / 71.2 -> 124.9 / 121.1, avx512-vnni 128.5 / 133.7 -> 173.7 / 175.0 (and
+// the Intel Xeon's figures at gemm_int16_beats_fma, which leaves the plain avx512 level out).
 void linear_int16(ThreadPool& pool, const Matrix& w, std::span<const float> x, int64_t n_tokens,
                   std::span<float> y, LinearScratch& scratch) {
     kernels::Int16Activations& x_int = scratch.int16_x;
@@ -286,11 +286,12 @@ void linear(ThreadPool& pool, const Matrix& w, std::span<const float> x, int64_t
     // Quantized weights without AMX: integer dot products on 8-bit activations, as decode does.
     const bool int_gemm =
         quantized && !amx && scratch.int_gemm && kernels::gemm_quant_supports(w.dtype);
-    // Float weights without bf16 products, at AVX2 and up: F16 / BF16 on 16-bit integer dot
-    // products, F32 on fp32 FMA tiles.
+    // Float weights without bf16 products, at AVX2 and up: fp32 FMA tiles, or for F16 / BF16
+    // 16-bit integer dot products where those are faster.
     const bool fma =
         !quantized && !bf16 && scratch.bf16_gemm && kernels::isa_enabled(IsaLevel::Avx2);
-    const bool int16 = fma && kernels::gemm_int16_supports(w.dtype);
+    const bool int16 =
+        fma && kernels::gemm_int16_supports(w.dtype) && kernels::gemm_int16_beats_fma();
     const int64_t small_batch = kernels::is_interleaved(w.dtype)
                                     ? (kernels::best_quant_path() == kernels::QuantPath::Avx512Vnni
                                            ? kSmallBatchInterleavedAvx512

@@ -25,8 +25,8 @@ struct LinearScratch {
     // Many-token products in bfloat16 (fp32 accumulation) on AMX tiles or with AVX512-BF16 dot
     // products where the active ISA level has them (for float weights only where VDPBF16PS
     // outruns fp32 FMA: kernels::cpu_bf16_dot_is_fast); else F16 / BF16 weights on 16-bit
-    // integer dot products (gemm_int16.h), F32 weights on fp32 FMA tiles (gemm_fma.h); false
-    // runs them all as BLAS sgemm on widened weights, the exact reference.
+    // integer dot products where those win (gemm_int16.h), other float weights on fp32 FMA tiles
+    // (gemm_fma.h); false runs them all as BLAS sgemm on widened weights, the exact reference.
     bool bf16_gemm = true;
     // Many-token products of quantized weights (without AMX) as integer GEMM (gemm_quant); false
     // widens them to fp32 tiles for BLAS sgemm instead.
@@ -57,9 +57,9 @@ struct LinearScratch {
 // in cache, so 16-bit and quantized weights stay compact in memory: as bf16 on AMX (when allowed
 // and available); else quantized weights run the integer GEMM (kernels/quant_gemm.h) on 8-bit
 // activations, float weights bf16 dot products on AVX512-BF16 where those are fast, else F16 /
-// BF16 weights 16-bit integer dot products (kernels/gemm_int16.h) and F32 weights fp32 FMA tiles
-// (kernels/gemm_fma.h), and anything else is widened to fp32 for BLAS sgemm. Output rows are split
-// across the pool's threads; each BLAS call runs on one thread.
+// BF16 weights 16-bit integer dot products where those win (kernels/gemm_int16.h) and other float
+// weights fp32 FMA tiles (kernels/gemm_fma.h), and anything else is widened to fp32 for BLAS sgemm.
+// Output rows are split across the pool's threads; each BLAS call runs on one thread.
 void linear(ThreadPool& pool, const Matrix& w, std::span<const float> x, int64_t n_tokens,
             std::span<float> y, LinearScratch& scratch);
 

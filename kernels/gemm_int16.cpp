@@ -111,6 +111,11 @@ void quantize_int16_activation_block(const float* values, int64_t count, int32_t
 
 bool gemm_int16_supports(DType type) { return type == DType::F16 || type == DType::BF16; }
 
+bool gemm_int16_beats_fma() {
+    return isa_enabled(IsaLevel::Avx2) &&
+           (!isa_enabled(IsaLevel::Avx512) || isa_enabled(IsaLevel::Avx512Vnni));
+}
+
 float quantize_int16_weight_block(std::span<const float> values, std::span<int16_t> w_int) {
     if (values.size() > static_cast<size_t>(kInt16Block) ||
         w_int.size() < static_cast<size_t>(kInt16Block)) {

@@ -45,6 +45,14 @@ inline constexpr int64_t kInt16Depth = 512;
 // Whether gemm_int16_rows takes weights of this type (F16, BF16).
 bool gemm_int16_supports(DType type);
 
+// Whether, at the active ISA level, F16 / BF16 weights should run here rather than on the fp32
+// FMA tiles (gemm_fma.h): from AVX2 on, except at the plain avx512 level (no VNNI), where zmm
+// VPMADDWD + VPADDD lost to the zmm FMA tiles on an Intel Xeon with AMX (16 cores; F16 prompt 128,
+// 7B shape, 8 layers, t/s FMA -> int16 at 2 threads 47.2 / 50.2 -> 41.3 / 46.1, at 16 threads
+// 317.8 / 261.5 -> 274.0 / 262.4). Everywhere else it won there: avx2 +21-26%, avx2-vnni +48-64%,
+// avx512-vnni +3-34%, avx512-bf16 (Intel, whose VDPBF16PS is slow) +9-39%.
+bool gemm_int16_beats_fma();
+
 // A prompt's activations quantized for gemm_int16_rows: columns zero-padded to whole blocks
 // (padded_cols), tokens to whole tiles of kInt16TileTokens. pairs[tile][k / 2][token in tile]
 // holds x[k] (low half) and x[k + 1] (high half) as int16; scales[tile][block][token in tile]

@@ -213,11 +213,11 @@ TEST(GemmFma, LinearOnFloatWeightsMatchesSgemm) {
     const int64_t rows = 75, cols = 333;
     ThreadPool pool(2);
     // bf16 products on AMX, or on AVX512-BF16 where that outruns fp32 FMA (AMD); else F16 / BF16
-    // on 16-bit integer products from AVX2 on (gemm_int16.h); fp32 elsewhere, so the bound also
-    // checks which path float weights take.
+    // on 16-bit integer products where those win (gemm_int16_beats_fma); fp32 elsewhere, so the
+    // bound also checks which path float weights take.
     const bool bf16_level =
         isa_enabled(IsaLevel::Amx) || (isa_enabled(IsaLevel::Avx512Bf16) && cpu_bf16_dot_is_fast());
-    const bool int16_level = isa_enabled(IsaLevel::Avx2) && !bf16_level;
+    const bool int16_level = gemm_int16_beats_fma() && !bf16_level;
     for (const DType dtype : kFloatTypes) {
         const bool int16 = int16_level && gemm_int16_supports(dtype);
         const Weights w = make_weights(dtype, rows, cols, 8);
