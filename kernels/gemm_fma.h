@@ -2,7 +2,8 @@
 
 // Many-token products of plain-float weights (F32, F16, BF16) in fp32 with FMA, for ISA levels
 // without bfloat16 dot products (AVX2, AVX-512 without BF16; engine linear() takes F16 and BF16
-// weights to the 16-bit integer GEMM there, gemm_int16.h), blocked for the caches as BLAS is:
+// weights to the 16-bit integer GEMM there but at the plain avx512 level, gemm_int16.h), blocked
+// for the caches as BLAS is:
 // a call takes a block of up to kFmaBlockRows weight rows and runs over the columns in passes of
 // kFmaDepth. Each pass widens 16 rows (AVX2) or 32 rows (AVX-512) of the pass's columns into a
 // k-major fp32 panel that stays in L1 while every token runs over it in register tiles, the

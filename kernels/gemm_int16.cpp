@@ -20,10 +20,21 @@ void quantize_int16_activations_avx2(std::span<const float> values, int64_t tile
 
 namespace {
 
-float widen(DType type, const std::byte* row, int64_t col) {
-    uint16_t bits;
-    std::memcpy(&bits, row + col * 2, 2);
-    return type == DType::F16 ? f16_to_f32(bits) : bf16_to_f32(bits);
+// `values` (at most kInt16Block) to int16 at w_int[0..kInt16Block), the rest zeros, with the
+// multiplier `scaling` (detail::weight_scaling or activation_scaling) gives for their largest
+// magnitude (all zeros if that is not finite); returns the block's scale.
+template <class Scaling>
+float quantize_block(std::span<const float> values, Scaling scaling, int16_t* w_int) {
+    uint32_t max_bits = 0;
+    for (const float v : values) max_bits = std::max(max_bits, detail::magnitude_bits(v));
+    const auto [multiplier, scale] = scaling(max_bits);
+    std::fill_n(w_int, kInt16Block, int16_t{0});
+    if (max_bits < detail::kNotFiniteBits) {
+        for (size_t i = 0; i < values.size(); ++i) {
+            w_int[i] = static_cast<int16_t>(std::nearbyint(values[i] * multiplier));
+        }
+    }
+    return scale;
 }
 
 int32_t pair(int32_t low, int32_t high) {
@@ -74,10 +85,16 @@ void pack_int16_panel_scalar(DType type, const std::byte* rows, int64_t row_stri
         for (int r = 0; r < kInt16PanelRows; ++r) {
             float scale = 0.0f;
             if (r < n_rows) {
-                for (int64_t i = 0; i < count; ++i) {
-                    values[i] = widen(type, rows + r * row_stride, col0 + i);
+                const std::span<const uint16_t> bits(
+                    reinterpret_cast<const uint16_t*>(rows + r * row_stride) + col0, count);
+                if (type == DType::F16) {
+                    f16_to_f32(bits, std::span(values, count));
+                } else {
+                    bf16_to_f32(bits, std::span(values, count));
                 }
-                scale = quantize_int16_weight_block(std::span(values, count), w_int);
+                scale = quantize_block(
+                    std::span<const float>(values, count),
+                    [](uint32_t b) { return weight_scaling(b); }, w_int);
             } else {
                 std::fill_n(w_int, kInt16Block, int16_t{0});
             }
@@ -92,16 +109,9 @@ void pack_int16_panel_scalar(DType type, const std::byte* rows, int64_t row_stri
 
 void quantize_int16_activation_block(const float* values, int64_t count, int32_t* pairs,
                                      float* scale) {
-    uint32_t max_bits = 0;
-    for (int64_t i = 0; i < count; ++i) max_bits = std::max(max_bits, magnitude_bits(values[i]));
-    const auto [multiplier, block_scale] = activation_scaling(max_bits);
-    *scale = block_scale;
-    int32_t q[kInt16Block] = {};
-    if (max_bits < kNotFiniteBits) {
-        for (int64_t i = 0; i < count; ++i) {
-            q[i] = static_cast<int32_t>(std::nearbyint(values[i] * multiplier));
-        }
-    }
+    int16_t q[kInt16Block];
+    *scale = quantize_block(
+        std::span(values, count), [](uint32_t b) { return activation_scaling(b); }, q);
     for (int64_t i = 0; i < kInt16Block; i += 2) {
         pairs[i / 2 * kInt16TileTokens] = pair(q[i], q[i + 1]);
     }
@@ -123,16 +133,9 @@ float quantize_int16_weight_block(std::span<const float> values, std::span<int16
                     " values into " + std::to_string(w_int.size()) + " (a block is " +
                     std::to_string(kInt16Block) + ")");
     }
-    uint32_t max_bits = 0;
-    for (const float v : values) max_bits = std::max(max_bits, detail::magnitude_bits(v));
-    const auto [multiplier, scale] = detail::weight_scaling(max_bits);
     std::fill(w_int.begin(), w_int.end(), int16_t{0});
-    if (max_bits < detail::kNotFiniteBits) {
-        for (size_t i = 0; i < values.size(); ++i) {
-            w_int[i] = static_cast<int16_t>(std::nearbyint(values[i] * multiplier));
-        }
-    }
-    return scale;
+    return quantize_block(
+        values, [](uint32_t b) { return detail::weight_scaling(b); }, w_int.data());
 }
 
 void prepare_int16_activations(int64_t n_tokens, int64_t cols, Int16Activations& x) {

@@ -43,6 +43,34 @@ LLAMA_TARGET_AVX2 inline __m256i pack16(__m256i low, __m256i high) {
     return _mm256_permute4x64_epi64(_mm256_packs_epi32(low, high), 0xD8);
 }
 
+// One block of kInt16Block values of a row from column `col`, widened from kType, to int16 in
+// column order at `out`, with the multiplier `scaling` (detail::weight_scaling or
+// activation_scaling) gives for the block's largest magnitude (zeros if that is not finite).
+// Returns the block's scale.
+template <DType kType, class Scaling>
+LLAMA_TARGET_AVX2 float quantize_block(const std::byte* row, int64_t col, Scaling scaling,
+                                       int16_t* out) {
+    __m256 v[kInt16Block / 8];
+    __m256i max_bits = _mm256_setzero_si256();
+    for (int i = 0; i < kInt16Block / 8; ++i) {
+        v[i] = load8<kType>(row, col + 8 * i);
+        max_bits = _mm256_max_epu32(max_bits, magnitude_bits(v[i]));
+    }
+    const uint32_t largest = max_lane(max_bits);
+    const auto [multiplier, scale] = scaling(largest);
+    if (largest >= detail::kNotFiniteBits) {
+        std::memset(out, 0, kInt16Block * sizeof *out);
+        return scale;
+    }
+    const __m256 m = _mm256_set1_ps(multiplier);
+    for (int i = 0; i < kInt16Block / 16; ++i) {
+        const __m256i low = _mm256_cvtps_epi32(_mm256_mul_ps(v[2 * i], m));
+        const __m256i high = _mm256_cvtps_epi32(_mm256_mul_ps(v[2 * i + 1], m));
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + 16 * i), pack16(low, high));
+    }
+    return scale;
+}
+
 // One block (kInt16Block columns from `col`) of 8 rows into the panel at pairs / scales (rows at
 // offset `row_offset` of the 16): each row quantized with its scale into a row-major buffer, then
 // 8 x 8 transposes of column pairs.
@@ -57,27 +85,9 @@ LLAMA_TARGET_AVX2 void pack_block_8_rows(const std::byte* rows, int64_t row_stri
             scales[row_offset + r] = 0.0f;
             continue;
         }
-        const std::byte* row = rows + r * row_stride;
-        __m256 v[kInt16Block / 8];
-        __m256i max_bits = _mm256_setzero_si256();
-        for (int i = 0; i < kInt16Block / 8; ++i) {
-            v[i] = load8<kType>(row, col + 8 * i);
-            max_bits = _mm256_max_epu32(max_bits, magnitude_bits(v[i]));
-        }
-        const uint32_t largest = max_lane(max_bits);
-        const auto [multiplier, scale] = detail::weight_scaling(largest);
-        scales[row_offset + r] = scale;
-        if (largest >= detail::kNotFiniteBits) {
-            std::memset(quantized[r], 0, sizeof quantized[r]);
-            continue;
-        }
-        const __m256 m = _mm256_set1_ps(multiplier);
-        for (int i = 0; i < kInt16Block / 16; ++i) {
-            const __m256i low = _mm256_cvtps_epi32(_mm256_mul_ps(v[2 * i], m));
-            const __m256i high = _mm256_cvtps_epi32(_mm256_mul_ps(v[2 * i + 1], m));
-            _mm256_store_si256(reinterpret_cast<__m256i*>(quantized[r] + 16 * i),
-                               pack16(low, high));
-        }
+        scales[row_offset + r] = quantize_block<kType>(
+            rows + r * row_stride, col, [](uint32_t b) { return detail::weight_scaling(b); },
+            quantized[r]);
     }
     // Column pairs are 32-bit lanes: transposing 8 rows x 8 pairs gives the panel's 8-row halves.
     for (int i = 0; i < kInt16Block / 16; ++i) {
@@ -112,29 +122,6 @@ LLAMA_TARGET_AVX2 void pack_panel(const std::byte* rows, int64_t row_stride, int
                                      col, 8 * half, block_pairs, block_scales);
         }
     }
-}
-
-// One token's full block of activations (detail::quantize_int16_activation_block's rule): the
-// pairs to their strided slots of a packed tile.
-LLAMA_TARGET_AVX2 void quantize_block(const float* values, int32_t* pairs, float* scale) {
-    __m256 v[kInt16Block / 8];
-    __m256i max_bits = _mm256_setzero_si256();
-    for (int i = 0; i < kInt16Block / 8; ++i) {
-        v[i] = _mm256_loadu_ps(values + 8 * i);
-        max_bits = _mm256_max_epu32(max_bits, magnitude_bits(v[i]));
-    }
-    const uint32_t largest = max_lane(max_bits);
-    const auto [multiplier, block_scale] = detail::activation_scaling(largest);
-    *scale = block_scale;
-    alignas(32) int32_t packed[kInt16Block / 2];
-    const __m256 m = _mm256_set1_ps(largest < detail::kNotFiniteBits ? multiplier : 0.0f);
-    for (int i = 0; i < kInt16Block / 16; ++i) {
-        const __m256i low = _mm256_cvtps_epi32(_mm256_mul_ps(v[2 * i], m));
-        const __m256i high = _mm256_cvtps_epi32(_mm256_mul_ps(v[2 * i + 1], m));
-        _mm256_store_si256(reinterpret_cast<__m256i*>(packed + 8 * i), pack16(low, high));
-    }
-    if (largest >= detail::kNotFiniteBits) std::fill_n(packed, kInt16Block / 2, 0);
-    for (int i = 0; i < kInt16Block / 2; ++i) pairs[i * kInt16TileTokens] = packed[i];
 }
 
 template <bool kVnni>
@@ -217,8 +204,18 @@ void quantize_int16_activations_avx2(std::span<const float> values, int64_t tile
     // Whole blocks in vectors, a partial last block (and padding tokens) as the scalar code does.
     quantize_int16_tiles(values, tile_begin, tile_end, x,
                          [](const float* block, int64_t count, int32_t* pairs, float* scale) {
-                             if (count == kInt16Block) return quantize_block(block, pairs, scale);
-                             quantize_int16_activation_block(block, count, pairs, scale);
+                             if (count < kInt16Block) {
+                                 return quantize_int16_activation_block(block, count, pairs, scale);
+                             }
+                             alignas(32) int16_t q[kInt16Block];
+                             *scale = quantize_block<DType::F32>(
+                                 reinterpret_cast<const std::byte*>(block), 0,
+                                 [](uint32_t b) { return activation_scaling(b); }, q);
+                             int32_t packed[kInt16Block / 2];
+                             std::memcpy(packed, q, sizeof q);
+                             for (int i = 0; i < kInt16Block / 2; ++i) {
+                                 pairs[i * kInt16TileTokens] = packed[i];
+                             }
                          });
 }
 

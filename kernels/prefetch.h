@@ -55,8 +55,7 @@ class RowPrefetch {
 
     void next_share() {
         for (int64_t i = 0; i < rows_per_share_ && left_ > 0; ++i, --left_, next_ += row_stride_) {
-            for (int64_t line = 0; line < lines_; ++line)
-                __builtin_prefetch(next_ + line * 64, 0, 2);
+            prefetch_lines<0, 2>(next_, lines_ * 64);
         }
     }
 

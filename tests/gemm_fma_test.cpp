@@ -243,7 +243,8 @@ TEST(GemmFma, LinearOnFloatWeightsMatchesSgemm) {
                         const double wk = std::fabs(w.values[r * cols + k]);
                         const double xk = std::fabs(x[t * cols + k]);
                         magnitude += wk * xk;
-                        fixed_point += xk * 0x1p-11 + wk / 32766 + 0x1p-11 / 32766;
+                        const double x_unit = 1.0 / (2 * kInt16ActivationMax);
+                        fixed_point += xk * 0x1p-11 + wk * x_unit + 0x1p-11 * x_unit;
                     }
                     const double bound = bf16_level ? 1e-2 * magnitude
                                          : int16    ? 1e-5 * magnitude + fixed_point
