@@ -275,8 +275,7 @@ void linear_bf16(ThreadPool& pool, const Matrix& w, std::span<const float> x, in
 LinearScratch::LinearScratch() = default;
 LinearScratch::~LinearScratch() = default;
 
-void linear(ThreadPool& pool, const Matrix& w, std::span<const float> x, int64_t n_tokens,
-            std::span<float> y, LinearScratch& scratch) {
+LinearPath linear_path(const Matrix& w, int64_t n_tokens, const LinearScratch& scratch) {
     const bool amx = scratch.bf16_gemm && kernels::isa_enabled(IsaLevel::Amx);
     const bool quantized = dtype_traits(w.dtype).block_elements > 1;
     // AMX tiles, else AVX512-BF16 dot products; but float weights stay on the fp32 FMA tiles
@@ -290,8 +289,6 @@ void linear(ThreadPool& pool, const Matrix& w, std::span<const float> x, int64_t
     // 16-bit integer dot products where those are faster.
     const bool fma =
         !quantized && !bf16 && scratch.bf16_gemm && kernels::isa_enabled(IsaLevel::Avx2);
-    const bool int16 =
-        fma && kernels::gemm_int16_supports(w.dtype) && kernels::gemm_int16_beats_fma();
     const int64_t small_batch = kernels::is_interleaved(w.dtype)
                                     ? (kernels::best_quant_path() == kernels::QuantPath::Avx512Vnni
                                            ? kSmallBatchInterleavedAvx512
@@ -301,17 +298,40 @@ void linear(ThreadPool& pool, const Matrix& w, std::span<const float> x, int64_t
                                 : fma              ? kSmallBatchFma
                                                    : kSmallBatch;
     if (n_tokens <= small_batch || n_tokens <= scratch.matvec_max_tokens) {
-        linear_small_batch(pool, w, x, n_tokens, y, scratch);
-    } else if (int_gemm) {
-        linear_quant_gemm(pool, w, x, n_tokens, y, scratch);
-    } else if (bf16) {
-        linear_bf16(pool, w, x, n_tokens, y, scratch, amx);
-    } else if (int16) {
-        linear_int16(pool, w, x, n_tokens, y, scratch);
-    } else if (fma) {
-        linear_fma(pool, w, x, n_tokens, y, scratch);
-    } else {
-        linear_gemm(pool, w, x, n_tokens, y, scratch);
+        return LinearPath::SmallBatch;
+    }
+    if (int_gemm) {
+        // Q8_0 where 8-bit products have no VNNI: 16-bit integer dot products (gemm_int16.h).
+        return kernels::gemm_int16_supports(w.dtype) &&
+                       kernels::best_quant_path() == kernels::QuantPath::Avx2
+                   ? LinearPath::Int16
+                   : LinearPath::QuantGemm;
+    }
+    if (bf16) return LinearPath::Bf16;
+    if (fma) {
+        return kernels::gemm_int16_supports(w.dtype) && kernels::gemm_int16_beats_fma()
+                   ? LinearPath::Int16
+                   : LinearPath::Fma;
+    }
+    return LinearPath::Sgemm;
+}
+
+void linear(ThreadPool& pool, const Matrix& w, std::span<const float> x, int64_t n_tokens,
+            std::span<float> y, LinearScratch& scratch) {
+    switch (linear_path(w, n_tokens, scratch)) {
+        case LinearPath::SmallBatch:
+            return linear_small_batch(pool, w, x, n_tokens, y, scratch);
+        case LinearPath::QuantGemm:
+            return linear_quant_gemm(pool, w, x, n_tokens, y, scratch);
+        case LinearPath::Int16:
+            return linear_int16(pool, w, x, n_tokens, y, scratch);
+        case LinearPath::Bf16:
+            return linear_bf16(pool, w, x, n_tokens, y, scratch,
+                               scratch.bf16_gemm && kernels::isa_enabled(IsaLevel::Amx));
+        case LinearPath::Fma:
+            return linear_fma(pool, w, x, n_tokens, y, scratch);
+        case LinearPath::Sgemm:
+            return linear_gemm(pool, w, x, n_tokens, y, scratch);
     }
 }
 

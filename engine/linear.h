@@ -28,8 +28,8 @@ struct LinearScratch {
     // integer dot products where those win (gemm_int16.h), other float weights on fp32 FMA tiles
     // (gemm_fma.h); false runs them all as BLAS sgemm on widened weights, the exact reference.
     bool bf16_gemm = true;
-    // Many-token products of quantized weights (without AMX) as integer GEMM (gemm_quant); false
-    // widens them to fp32 tiles for BLAS sgemm instead.
+    // Many-token products of quantized weights (without AMX) as integer GEMM (gemm_quant; Q8_0
+    // without VNNI gemm_int16); false widens them to fp32 tiles for BLAS sgemm instead.
     bool int_gemm = true;
     // Products of F16 weights with the matrix-vector kernels (decode, small batches) read the
     // activations rounded to f16, as llama.cpp does (kernels.h); false keeps them fp32.
@@ -51,12 +51,24 @@ struct LinearScratch {
     std::vector<float> stacked;                     // one part's output (linear_stacked)
 };
 
+// How linear() computes a product (the paragraph below).
+enum class LinearPath {
+    SmallBatch,  // the matrix-vector kernels, each weight row read once for all tokens
+    QuantGemm,   // quantized weights: the integer GEMM on 8-bit activations (quant_gemm.h)
+    Int16,       // F16 / BF16, and Q8_0 without VNNI: 16-bit integer dot products (gemm_int16.h)
+    Bf16,        // bf16 on AMX tiles or AVX512-BF16 dot products (gemm_amx.h)
+    Fma,         // float weights on fp32 FMA tiles (gemm_fma.h)
+    Sgemm,       // weights widened to fp32 for BLAS sgemm
+};
+LinearPath linear_path(const Matrix& w, int64_t n_tokens, const LinearScratch& scratch);
+
 // y[t, :] = W x[t, :] for t < n_tokens: x is [n_tokens, w.cols], y is [n_tokens, w.rows].
 // A few tokens (decode, batched decode) read each weight row once for all of them with the
 // matrix-vector kernels: that is memory-bound. More tokens multiply tiles of weight rows unpacked
 // in cache, so 16-bit and quantized weights stay compact in memory: as bf16 on AMX (when allowed
 // and available); else quantized weights run the integer GEMM (kernels/quant_gemm.h) on 8-bit
-// activations, float weights bf16 dot products on AVX512-BF16 where those are fast, else F16 /
+// activations (Q8_0 without VNNI the 16-bit one, kernels/gemm_int16.h), float weights bf16 dot
+// products on AVX512-BF16 where those are fast, else F16 /
 // BF16 weights 16-bit integer dot products where those win (kernels/gemm_int16.h) and other float
 // weights fp32 FMA tiles (kernels/gemm_fma.h), and anything else is widened to fp32 for BLAS sgemm.
 // Output rows are split across the pool's threads; each BLAS call runs on one thread.

@@ -8,6 +8,8 @@
 #include "kernels/cpu_features.h"
 #include "kernels/gemm_int16_impl.h"
 #include "kernels/kernels.h"
+#include "kernels/quant.h"
+#include "kernels/quant_interleave.h"
 #include "llama/error.h"
 
 namespace llama::kernels {
@@ -61,7 +63,11 @@ void check_int16_activations(std::span<const float> values, int64_t tile_begin, 
 void check_int16_args(const Int16RowsArgs& a) {
     if (!gemm_int16_supports(a.type)) {
         throw Error("gemm_int16_rows: " + std::string(dtype_name(a.type)) +
-                    " weights are not F16 or BF16");
+                    " weights are not F16, BF16 or Q8_0");
+    }
+    if (is_interleaved(a.type) && a.n_rows % kInterleaveRows != 0) {
+        throw Error("gemm_int16_rows: " + std::to_string(a.n_rows) + " rows of " +
+                    std::string(dtype_name(a.type)) + " are not whole groups of 16");
     }
     if (a.x == nullptr || a.n_rows < 1 || a.n_rows > kInt16BlockRows || a.x->n_tokens < 1 ||
         a.x->cols < 1 || a.ldy < a.n_rows || a.row_stride < row_bytes(a.type, a.x->cols)) {
@@ -74,9 +80,57 @@ void check_int16_args(const Int16RowsArgs& a) {
     }
 }
 
+namespace {
+
+// Row r's Q8_0 block that starts at column col0: its codes into q, its scale's f16 bits returned.
+uint16_t q8_0_block(DType type, const std::byte* rows, int64_t row_stride, int r, int64_t col0,
+                    int8_t* q) {
+    const int64_t block = col0 / kQ8_0BlockSize;
+    uint16_t d;
+    if (type == DType::Q8_0_R16) {
+        const std::byte* group = rows + block * kQ8_0R16Group;
+        std::memcpy(&d, group + kQ8_0R16D + 2 * r, 2);
+        for (int k = 0; k < kQ8_0BlockSize / 4; ++k) {
+            std::memcpy(q + 4 * k, group + kQ8_0R16Qs + 64 * k + 4 * r, 4);
+        }
+    } else {
+        const std::byte* in =
+            rows + r * row_stride + block * static_cast<int64_t>(sizeof(BlockQ8_0));
+        std::memcpy(&d, in, 2);
+        std::memcpy(q, in + 2, kQ8_0BlockSize);
+    }
+    return d;
+}
+
+// Q8_0's panel: the codes as they are, the blocks' scales widened.
+void pack_q8_0_panel_scalar(DType type, const std::byte* rows, int64_t row_stride, int n_rows,
+                            int64_t cols, int64_t first_col, int64_t kc, int32_t* pairs,
+                            float* scales) {
+    for (int64_t b = 0; b < kc / kQ8_0BlockSize; ++b) {
+        const int64_t col0 = first_col + b * kQ8_0BlockSize;
+        for (int r = 0; r < kInt16PanelRows; ++r) {
+            int8_t q[kQ8_0BlockSize] = {};
+            float scale = 0.0f;
+            if (r < n_rows && col0 < cols) {
+                scale = f16_to_f32(q8_0_block(type, rows, row_stride, r, col0, q));
+            }
+            scales[b * kInt16PanelRows + r] = scale;
+            for (int64_t i = 0; i < kQ8_0BlockSize; i += 2) {
+                pairs[(b * kQ8_0BlockSize + i) / 2 * kInt16PanelRows + r] = pair(q[i], q[i + 1]);
+            }
+        }
+    }
+}
+
+}  // namespace
+
 void pack_int16_panel_scalar(DType type, const std::byte* rows, int64_t row_stride, int n_rows,
                              int64_t cols, int64_t first_col, int64_t kc, int32_t* pairs,
                              float* scales) {
+    if (type == DType::Q8_0 || type == DType::Q8_0_R16) {
+        return pack_q8_0_panel_scalar(type, rows, row_stride, n_rows, cols, first_col, kc, pairs,
+                                      scales);
+    }
     float values[kInt16Block];
     int16_t w_int[kInt16Block];
     for (int64_t b = 0; b < kc / kInt16Block; ++b) {
@@ -119,7 +173,14 @@ void quantize_int16_activation_block(const float* values, int64_t count, int32_t
 
 }  // namespace detail
 
-bool gemm_int16_supports(DType type) { return type == DType::F16 || type == DType::BF16; }
+bool gemm_int16_supports(DType type) {
+    return type == DType::F16 || type == DType::BF16 || type == DType::Q8_0 ||
+           type == DType::Q8_0_R16;
+}
+
+int64_t int16_weight_block(DType type) {
+    return type == DType::Q8_0 || type == DType::Q8_0_R16 ? kQ8_0BlockSize : kInt16Block;
+}
 
 bool gemm_int16_beats_fma() {
     return isa_enabled(IsaLevel::Avx2) &&
@@ -169,9 +230,10 @@ void quantize_int16_activations(std::span<const float> values, int64_t tile_begi
 void gemm_int16_rows_scalar(const Int16RowsArgs& a) {
     detail::check_int16_args(a);
     const Int16Activations& x = *a.x;
-    const int64_t n_blocks = x.n_blocks();
+    const int64_t weight_block = int16_weight_block(a.type);
+    const int64_t n_weight_blocks = x.padded_cols / weight_block;
     std::vector<int32_t> pairs(static_cast<size_t>(x.padded_cols / 2 * kInt16PanelRows));
-    std::vector<float> scales(static_cast<size_t>(n_blocks * kInt16PanelRows));
+    std::vector<float> scales(static_cast<size_t>(n_weight_blocks * kInt16PanelRows));
     for (int64_t row0 = 0; row0 < a.n_rows; row0 += kInt16PanelRows) {
         const int n_rows = static_cast<int>(std::min(kInt16PanelRows, a.n_rows - row0));
         detail::pack_int16_panel_scalar(a.type, a.rows + row0 * a.row_stride, a.row_stride, n_rows,
@@ -181,15 +243,16 @@ void gemm_int16_rows_scalar(const Int16RowsArgs& a) {
             const int64_t t = token % kInt16TileTokens;
             for (int r = 0; r < n_rows; ++r) {
                 float sum = 0.0f;
-                for (int64_t b = 0; b < n_blocks; ++b) {
+                for (int64_t wb = 0; wb < n_weight_blocks; ++wb) {
                     int32_t block_sum = 0;
-                    for (int64_t p = b * kInt16Block / 2; p < (b + 1) * kInt16Block / 2; ++p) {
+                    for (int64_t p = wb * weight_block / 2; p < (wb + 1) * weight_block / 2; ++p) {
                         const int32_t w = pairs[p * kInt16PanelRows + r];
                         const int32_t q = x.tile_pairs(tile)[p * kInt16TileTokens + t];
                         block_sum += static_cast<int16_t>(w) * static_cast<int16_t>(q) +
                                      static_cast<int16_t>(w >> 16) * static_cast<int16_t>(q >> 16);
                     }
-                    const float scale = scales[b * kInt16PanelRows + r] *
+                    const int64_t b = wb * weight_block / kInt16Block;  // the activation block
+                    const float scale = scales[wb * kInt16PanelRows + r] *
                                         x.tile_scales(tile)[b * kInt16TileTokens + t];
                     sum = std::fma(static_cast<float>(block_sum), scale, sum);
                 }

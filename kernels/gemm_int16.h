@@ -1,23 +1,29 @@
 #pragma once
 
-// Many-token products of 16-bit float weights (F16, BF16) on 16-bit integer dot products, for the
-// levels without bfloat16 dot products: AVX2's VPMADDWD multiplies 16 pairs of int16 an
-// instruction where an FMA multiplies 8 floats, AVX-VNNI's VPDPWSSD adds the sums in the same
-// instruction (and the AVX-512 / AVX512-VNNI forms on zmm registers). In cache, one Zen 5 core: 115
-// (VPMADDWD + VPADDD) and 131 (VPDPWSSD) billion products a second against 66 for the fp32 FMA tile
-// of the same shape (16 rows x 6 tokens).
+// Many-token products of 16-bit float weights (F16, BF16), and of Q8_0 at the levels without
+// 8-bit dot products that add into int32, on 16-bit integer dot products: AVX2's VPMADDWD
+// multiplies 16 pairs of int16 an instruction where an FMA multiplies 8 floats, AVX-VNNI's VPDPWSSD
+// adds the sums in the same instruction (and the AVX-512 / AVX512-VNNI forms on zmm registers). In
+// cache, one Zen 5 core: 115 (VPMADDWD + VPADDD) and 131 (VPDPWSSD) billion products a second
+// against 66 for the fp32 FMA tile of the same shape (16 rows x 6 tokens).
 //
-// Columns go in blocks of kInt16Block that share a scale:
-// - a weight row's block is fixed point with the power of two that puts its largest magnitude's
-//   leading bit at 2^10 (|w| <= 2047): every value within a factor 2 of the block's largest is
-//   exact (f16 holds 11 significant bits), smaller ones keep what is above 2^-11 of it;
-// - a token's block is rounded to |q| <= 16383 of its largest magnitude (15 bits where the f16
-//   activations of llama.cpp's F16 path keep 11; bf16, the AVX512-BF16 path's, 8).
-// A block's products are summed exactly in int32 (2047 x 16383 x 64 < 2^31) and added to the fp32
-// sum as float(block sum) x (weight scale x token scale) with one FMA, block after block in column
-// order, so every path is bit-identical to the scalar reference. A block with a value that is not
-// finite gets a NaN scale: the outputs it reaches are NaN, as fp32 products would make them (or
-// infinite).
+// Columns go in blocks that share a scale:
+// - a token's block of kInt16Block columns is rounded to |q| <= 16383 of its largest magnitude (15
+//   bits where the f16 activations of llama.cpp's F16 path keep 11; bf16, the AVX512-BF16 path's,
+//   8; the q8_0 activations of its Q8_0 path, and of gemm_quant, 8 in blocks of 32);
+// - an F16 / BF16 weight row's block of kInt16Block is fixed point with the power of two that puts
+//   its largest magnitude's leading bit at 2^10 (|w| <= 2047): every value within a factor 2 of the
+//   block's largest is exact (f16 holds 11 significant bits), smaller ones keep what is above 2^-11
+//   of it;
+// - a Q8_0 row's block of 32 is its own values exactly: the 8-bit codes sign-extended, its f16
+//   scale. At the AVX2 level that is faster than gemm_quant's 8-bit kernel: VPMADDUBSW takes an
+//   unsigned operand, so a signed product there costs two of them (quant_gemm_avx2.cpp's nibble
+//   planes) or a sign and a VPMADDWD; here one VPMADDWD and a VPADDD a 16 products.
+// The products of a weight block are summed exactly in int32 (2047 x 16383 x 64 and 128 x 16383 x
+// 32 < 2^31) and added to the fp32 sum as float(block sum) x (weight scale x token scale) with one
+// FMA, block after block in column order, so every path is bit-identical to the scalar reference. A
+// block with a value that is not finite gets a NaN scale: the outputs it reaches are NaN, as fp32
+// products would make them (or infinite).
 //
 // Blocked for the caches as gemm_fma.h is: a call takes up to kInt16BlockRows weight rows and runs
 // over the columns in passes of kInt16Depth; each pass packs 16 rows of the pass's columns into a
@@ -42,8 +48,10 @@ inline constexpr int64_t kInt16BlockRows = 256;
 // Columns a pass: 16 rows x 512 columns of int16 is 16 KB, in L1 beside a tile's activations.
 inline constexpr int64_t kInt16Depth = 512;
 
-// Whether gemm_int16_rows takes weights of this type (F16, BF16).
+// Whether gemm_int16_rows takes weights of this type (F16, BF16, Q8_0, Q8_0_R16).
 bool gemm_int16_supports(DType type);
+// Columns a weight scale: kInt16Block, or 32 for Q8_0 (a divisor of kInt16Block).
+int64_t int16_weight_block(DType type);
 
 // Whether, at the active ISA level, F16 / BF16 weights should run here rather than on the fp32
 // FMA tiles (gemm_fma.h): from AVX2 on, except at the plain avx512 level (no VNNI), where zmm
@@ -91,9 +99,10 @@ struct Int16Scratch {
 };
 
 // y[t * ldy + r] = sum_k W[r][k] * x[t][k] for t < x.n_tokens, r < n_rows (1 <= n_rows <=
-// kInt16BlockRows), W's rows `row_stride` bytes apart from `rows`, in the blocked fixed point
-// above. gemm_int16_rows picks the widest kernel the active ISA level allows (none below AVX2:
-// the scalar one is the reference).
+// kInt16BlockRows), W's rows `row_stride` bytes apart from `rows` (Q8_0_R16: whole 16-row groups
+// from a group's first row, row_stride the group's bytes / 16), in the blocked fixed point above.
+// gemm_int16_rows picks the widest kernel the active ISA level allows (none below AVX2: the scalar
+// one is the reference).
 struct Int16RowsArgs {
     DType type;
     const std::byte* rows;

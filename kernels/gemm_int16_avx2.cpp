@@ -4,13 +4,17 @@
 // without AVX-512 in a native build (kernels/CMakeLists.txt), so that --isa avx2 runs the code an
 // AVX2-only CPU gets.
 
+#include <algorithm>
 #include <cstring>
 #include <string>
 
 #include "kernels/avx2_float.h"
 #include "kernels/cpu_features.h"
 #include "kernels/gemm_int16_impl.h"
+#include "kernels/kernels.h"
 #include "kernels/prefetch.h"
+#include "kernels/quant.h"
+#include "kernels/quant_interleave.h"
 #include "llama/error.h"
 
 namespace llama::kernels {
@@ -124,6 +128,90 @@ LLAMA_TARGET_AVX2 void pack_panel(const std::byte* rows, int64_t row_stride, int
     }
 }
 
+// Q8_0 rows in the file's layout: each 32-column block of 8 rows sign-extended to int16 (16
+// columns, 8 pairs, a register per row) and transposed, 8 x 8 pairs at a time.
+LLAMA_TARGET_AVX2 void pack_q8_0_panel(const std::byte* rows, int64_t row_stride, int n_rows,
+                                       int64_t cols, int64_t first_col, int64_t kc, int32_t* pairs,
+                                       float* scales) {
+    constexpr int64_t kBlockBytes = sizeof(BlockQ8_0);
+    for (int64_t b = 0; b < kc / kQ8_0BlockSize; ++b) {
+        const int64_t col0 = first_col + b * kQ8_0BlockSize;
+        for (int half = 0; half < 2; ++half) {
+            const int row_offset = 8 * half;
+            const int rows_here = std::clamp(n_rows - row_offset, 0, 8);
+            const std::byte* in[8];
+            for (int r = 0; r < 8; ++r) {
+                const bool present = r < rows_here && col0 < cols;
+                in[r] = present ? rows + (row_offset + r) * row_stride +
+                                      col0 / kQ8_0BlockSize * kBlockBytes
+                                : nullptr;
+                uint16_t d = 0;
+                if (present) std::memcpy(&d, in[r], 2);
+                scales[b * kInt16PanelRows + row_offset + r] = present ? f16_to_f32(d) : 0.0f;
+            }
+            for (int i = 0; i < 2; ++i) {  // columns 16i..16i+15: pairs 8i..8i+7
+                __m256 v[8];
+                for (int r = 0; r < 8; ++r) {
+                    v[r] = in[r] == nullptr
+                               ? _mm256_setzero_ps()
+                               : _mm256_castsi256_ps(_mm256_cvtepi8_epi16(_mm_loadu_si128(
+                                     reinterpret_cast<const __m128i*>(in[r] + 2 + 16 * i))));
+                }
+                transpose8(v);
+                for (int j = 0; j < 8; ++j) {
+                    _mm256_store_ps(
+                        reinterpret_cast<float*>(
+                            pairs + (b * kQ8_0BlockSize / 2 + 8 * i + j) * kInt16PanelRows +
+                            row_offset),
+                        v[j]);
+                }
+            }
+        }
+    }
+}
+
+// A Q8_0_R16 group: word k of a block column is bytes 4k..4k+3 of the 16 rows, so 16 bytes
+// sign-extended are 4 rows' pairs 2k and 2k + 1 side by side; the even and odd lanes of two such
+// registers are pairs 2k and 2k + 1 of 8 rows.
+LLAMA_TARGET_AVX2 void pack_q8_0_r16_panel(const std::byte* group, int64_t cols, int64_t first_col,
+                                           int64_t kc, int32_t* pairs, float* scales) {
+    for (int64_t b = 0; b < kc / kQ8_0BlockSize; ++b) {
+        const int64_t col0 = first_col + b * kQ8_0BlockSize;
+        int32_t* out = pairs + b * kQ8_0BlockSize / 2 * kInt16PanelRows;
+        float* block_scales = scales + b * kInt16PanelRows;
+        if (col0 >= cols) {
+            std::memset(out, 0, kQ8_0BlockSize / 2 * kInt16PanelRows * sizeof *out);
+            std::memset(block_scales, 0, kInt16PanelRows * sizeof *block_scales);
+            continue;
+        }
+        const std::byte* in = group + col0 / kQ8_0BlockSize * kQ8_0R16Group;
+        for (int i = 0; i < 2; ++i) {
+            _mm256_store_ps(block_scales + 8 * i,
+                            _mm256_cvtph_ps(_mm_loadu_si128(
+                                reinterpret_cast<const __m128i*>(in + kQ8_0R16D) + i)));
+        }
+        for (int k = 0; k < kQ8_0BlockSize / 4; ++k) {
+            const std::byte* word = in + kQ8_0R16Qs + 64 * k;
+            for (int half = 0; half < 2; ++half) {
+                const auto rows4 = [&](int first) {
+                    return _mm256_castsi256_ps(_mm256_cvtepi8_epi16(_mm_loadu_si128(
+                        reinterpret_cast<const __m128i*>(word + 4 * (8 * half + first)))));
+                };
+                const __m256 a = rows4(0), c = rows4(4);
+                // [a0 a2 c0 c2 | a4 a6 c4 c6] is rows 0 1 4 5 | 2 3 6 7: 64-bit lanes 0 2 1 3.
+                const auto in_order = [](__m256 v) {
+                    return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(v), 0xD8));
+                };
+                _mm256_store_ps(reinterpret_cast<float*>(out + 2 * k * kInt16PanelRows + 8 * half),
+                                in_order(_mm256_shuffle_ps(a, c, 0x88)));
+                _mm256_store_ps(
+                    reinterpret_cast<float*>(out + (2 * k + 1) * kInt16PanelRows + 8 * half),
+                    in_order(_mm256_shuffle_ps(a, c, 0xDD)));
+            }
+        }
+    }
+}
+
 template <bool kVnni>
 [[gnu::always_inline]] LLAMA_TARGET_AVX2 inline __m256i dot_pairs(__m256i acc, __m256i w,
                                                                   __m256i x) {
@@ -139,14 +227,17 @@ template <bool kVnni>
     }
 }
 
-// The register tile (detail::Int16Tile) of T <= 6 tokens, one packed token tile: low[t] and
-// high[t] hold rows 0-7 and 8-15 of token t.
-template <int T, bool kVnni>
+// The register tile (detail::Int16Tile) of T <= 6 tokens, one packed token tile, weight blocks
+// of kWeightBlock columns: low[t] and high[t] hold rows 0-7 and 8-15 of token t.
+template <int T, bool kVnni, int kWeightBlock>
 LLAMA_TARGET_AVX2 void tile(const int32_t* panel, const float* panel_scales, int64_t n_blocks,
                             const int32_t* x, const float* x_scales, int64_t, int64_t, float* sums,
                             int64_t ld) {
-    constexpr int64_t kPairs = kInt16Block / 2;
-    for (int64_t b = 0; b < n_blocks; ++b) {
+    constexpr int64_t kPairs = kWeightBlock / 2;
+    constexpr int64_t kWeightBlocks = kInt16Block / kWeightBlock;  // an activation block's
+    const int32_t* w = panel;
+    const int32_t* xb = x;
+    for (int64_t wb = 0; wb < n_blocks * kWeightBlocks; ++wb) {
         // Separate one-dimensional accumulator arrays with every loop over t unrolled in full,
         // as in gemm_fma.cpp: anything else and GCC keeps them on the stack.
         __m256i low[T];
@@ -156,8 +247,6 @@ LLAMA_TARGET_AVX2 void tile(const int32_t* panel, const float* panel_scales, int
             low[t] = _mm256_setzero_si256();
             high[t] = _mm256_setzero_si256();
         }
-        const int32_t* w = panel + b * kPairs * kInt16PanelRows;
-        const int32_t* xb = x + b * kPairs * kInt16TileTokens;
         for (int64_t p = 0; p < kPairs; ++p) {
             const __m256i w0 = _mm256_load_si256(reinterpret_cast<const __m256i*>(w));
             const __m256i w1 = _mm256_load_si256(reinterpret_cast<const __m256i*>(w + 8));
@@ -171,11 +260,12 @@ LLAMA_TARGET_AVX2 void tile(const int32_t* panel, const float* panel_scales, int
             xb += kInt16TileTokens;
         }
         // The block's exact sums into the fp32 sums: float(sum) x (w scale x x scale), one FMA.
-        const __m256 w_scale0 = _mm256_load_ps(panel_scales + b * kInt16PanelRows);
-        const __m256 w_scale1 = _mm256_load_ps(panel_scales + b * kInt16PanelRows + 8);
+        const __m256 w_scale0 = _mm256_load_ps(panel_scales + wb * kInt16PanelRows);
+        const __m256 w_scale1 = _mm256_load_ps(panel_scales + wb * kInt16PanelRows + 8);
+        const float* block_x_scales = x_scales + wb / kWeightBlocks * kInt16TileTokens;
 #pragma GCC unroll 6
         for (int t = 0; t < T; ++t) {
-            const __m256 x_scale = _mm256_set1_ps(x_scales[b * kInt16TileTokens + t]);
+            const __m256 x_scale = _mm256_set1_ps(block_x_scales[t]);
             float* s = sums + t * ld;
             _mm256_store_ps(
                 s, _mm256_fmadd_ps(_mm256_cvtepi32_ps(low[t]), _mm256_mul_ps(w_scale0, x_scale),
@@ -187,6 +277,17 @@ LLAMA_TARGET_AVX2 void tile(const int32_t* panel, const float* panel_scales, int
     }
 }
 
+template <bool kVnni>
+struct Tile {
+    template <int T, int kWeightBlock>
+    struct Of {
+        static constexpr detail::Int16Tile fn = tile<T, kVnni, kWeightBlock>;
+    };
+};
+
+template <bool kVnni>
+constexpr auto kTiles = detail::make_int16_tiles<kInt16TileTokens, Tile<kVnni>::template Of>();
+
 }  // namespace
 
 namespace detail {
@@ -194,9 +295,20 @@ namespace detail {
 void pack_int16_panel_avx2(DType type, const std::byte* rows, int64_t row_stride, int n_rows,
                            int64_t cols, int64_t first_col, int64_t kc, int32_t* pairs,
                            float* scales) {
-    (type == DType::F16 ? pack_panel<DType::F16> : pack_panel<DType::BF16>)(rows, row_stride,
-                                                                            n_rows, cols, first_col,
-                                                                            kc, pairs, scales);
+    switch (type) {
+        case DType::F16:
+            return pack_panel<DType::F16>(rows, row_stride, n_rows, cols, first_col, kc, pairs,
+                                          scales);
+        case DType::BF16:
+            return pack_panel<DType::BF16>(rows, row_stride, n_rows, cols, first_col, kc, pairs,
+                                           scales);
+        case DType::Q8_0:
+            return pack_q8_0_panel(rows, row_stride, n_rows, cols, first_col, kc, pairs, scales);
+        case DType::Q8_0_R16:
+            return pack_q8_0_r16_panel(rows, cols, first_col, kc, pairs, scales);
+        default:
+            throw Error("pack_int16_panel_avx2: " + std::string(dtype_name(type)));
+    }
 }
 
 void quantize_int16_activations_avx2(std::span<const float> values, int64_t tile_begin,
@@ -226,10 +338,7 @@ void quantize_int16_activations_avx2(std::span<const float> values, int64_t tile
 void gemm_int16_rows_avx2(const Int16RowsArgs& args, Int16Scratch& scratch) {
 #if defined(LLAMA_HAVE_X86_TARGETS)
     if (!gemm_int16_avx2_available()) throw Error("gemm_int16_rows_avx2: this CPU has no AVX2");
-    static constexpr detail::Int16Tile tiles[kInt16TileTokens] = {tile<1, false>, tile<2, false>,
-                                                                  tile<3, false>, tile<4, false>,
-                                                                  tile<5, false>, tile<6, false>};
-    detail::int16_rows_loop(tiles, detail::pack_int16_panel_avx2, args, scratch);
+    detail::int16_rows_loop(kTiles<false>, detail::pack_int16_panel_avx2, args, scratch);
 #else
     (void)args;
     (void)scratch;
@@ -242,9 +351,7 @@ void gemm_int16_rows_avx_vnni(const Int16RowsArgs& args, Int16Scratch& scratch) 
     if (!gemm_int16_avx_vnni_available()) {
         throw Error("gemm_int16_rows_avx_vnni: this CPU has no AVX-VNNI");
     }
-    static constexpr detail::Int16Tile tiles[kInt16TileTokens] = {
-        tile<1, true>, tile<2, true>, tile<3, true>, tile<4, true>, tile<5, true>, tile<6, true>};
-    detail::int16_rows_loop(tiles, detail::pack_int16_panel_avx2, args, scratch);
+    detail::int16_rows_loop(kTiles<true>, detail::pack_int16_panel_avx2, args, scratch);
 #else
     (void)args;
     (void)scratch;

@@ -7,6 +7,7 @@
 
 #include "kernels/cpu_features.h"
 #include "kernels/gemm_int16_impl.h"
+#include "kernels/quant.h"
 #include "kernels/simd.h"
 #include "llama/error.h"
 
@@ -35,21 +36,21 @@ template <bool kVnni>
     }
 }
 
-// The register tile (detail::Int16Tile) of T <= 12 tokens: acc[t] holds the 16 rows of token t.
-template <int T, bool kVnni>
+// The register tile (detail::Int16Tile) of T <= 12 tokens, weight blocks of kWeightBlock columns:
+// acc[t] holds the 16 rows of token t.
+template <int T, bool kVnni, int kWeightBlock>
 LLAMA_TARGET_AVX512 void tile(const int32_t* panel, const float* panel_scales, int64_t n_blocks,
                               const int32_t* x, const float* x_scales, int64_t x_stride,
                               int64_t scale_stride, float* sums, int64_t ld) {
-    constexpr int64_t kPairs = kInt16Block / 2;
-    const int32_t* second = x + x_stride;  // tokens 6..11
-    const float* second_scales = x_scales + scale_stride;
-    for (int64_t b = 0; b < n_blocks; ++b) {
+    constexpr int64_t kPairs = kWeightBlock / 2;
+    constexpr int64_t kWeightBlocks = kInt16Block / kWeightBlock;  // an activation block's
+    const int32_t* w = panel;
+    const int32_t* x0 = x;
+    const int32_t* x1 = x + x_stride;  // tokens 6..11
+    for (int64_t wb = 0; wb < n_blocks * kWeightBlocks; ++wb) {
         __m512i acc[T];
 #pragma GCC unroll 12
         for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_si512();
-        const int32_t* w = panel + b * kPairs * kInt16PanelRows;
-        const int32_t* x0 = x + b * kPairs * kInt16TileTokens;
-        const int32_t* x1 = second + b * kPairs * kInt16TileTokens;
         for (int64_t p = 0; p < kPairs; ++p) {
             const __m512i wp = _mm512_load_si512(w);
 #pragma GCC unroll 12
@@ -63,12 +64,14 @@ LLAMA_TARGET_AVX512 void tile(const int32_t* panel, const float* panel_scales, i
             x1 += kInt16TileTokens;
         }
         // The block's exact sums into the fp32 sums: float(sum) x (w scale x x scale), one FMA.
-        const __m512 w_scale = _mm512_load_ps(panel_scales + b * kInt16PanelRows);
+        const __m512 w_scale = _mm512_load_ps(panel_scales + wb * kInt16PanelRows);
+        const int64_t b = wb / kWeightBlocks;
 #pragma GCC unroll 12
         for (int t = 0; t < T; ++t) {
-            const float scale = t < kInt16TileTokens
-                                    ? x_scales[b * kInt16TileTokens + t]
-                                    : second_scales[b * kInt16TileTokens + t - kInt16TileTokens];
+            const float scale =
+                t < kInt16TileTokens
+                    ? x_scales[b * kInt16TileTokens + t]
+                    : x_scales[scale_stride + b * kInt16TileTokens + t - kInt16TileTokens];
             float* s = sums + t * ld;
             _mm512_storeu_ps(s, _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[t]),
                                                 _mm512_mul_ps(w_scale, _mm512_set1_ps(scale)),
@@ -78,11 +81,16 @@ LLAMA_TARGET_AVX512 void tile(const int32_t* panel, const float* panel_scales, i
 }
 
 template <bool kVnni>
+struct Tile {
+    template <int T, int kWeightBlock>
+    struct Of {
+        static constexpr detail::Int16Tile fn = tile<T, kVnni, kWeightBlock>;
+    };
+};
+
+template <bool kVnni>
 void run(const Int16RowsArgs& args, Int16Scratch& scratch) {
-    static constexpr detail::Int16Tile tiles[kTokens] = {
-        tile<1, kVnni>, tile<2, kVnni>,  tile<3, kVnni>,  tile<4, kVnni>,
-        tile<5, kVnni>, tile<6, kVnni>,  tile<7, kVnni>,  tile<8, kVnni>,
-        tile<9, kVnni>, tile<10, kVnni>, tile<11, kVnni>, tile<12, kVnni>};
+    static constexpr auto tiles = detail::make_int16_tiles<kTokens, Tile<kVnni>::template Of>();
     detail::int16_rows_loop(tiles, detail::pack_int16_panel_avx2, args, scratch);
 }
 

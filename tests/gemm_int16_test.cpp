@@ -1,8 +1,9 @@
-// 16-bit integer GEMM (kernels/gemm_int16.h): the block fixed point of weights and activations
-// against its definition, the AVX2 activation quantizer bit for bit against the scalar one, the
-// scalar kernel against float64 products of the unrounded values within the fixed point's error
-// bound, the AVX2, AVX-VNNI, AVX-512 and AVX512-VNNI kernels bit for bit against the scalar one,
-// blocks that are not finite, and bad arguments. Run at every ISA level by ctest.
+// 16-bit integer GEMM (kernels/gemm_int16.h) of F16, BF16 and Q8_0 (in the file's layout and
+// row-interleaved): the block fixed point of weights and activations against its definition, the
+// AVX2 activation quantizer bit for bit against the scalar one, the scalar kernel against float64
+// products of the unrounded values within the fixed point's error bound, the AVX2, AVX-VNNI,
+// AVX-512 and AVX512-VNNI kernels bit for bit against the scalar one, blocks that are not finite,
+// and bad arguments. Run at every ISA level by ctest.
 
 #include "kernels/gemm_int16.h"
 
@@ -17,6 +18,8 @@
 
 #include "kernels/cpu_features.h"
 #include "kernels/kernels.h"
+#include "kernels/quant.h"
+#include "kernels/quant_interleave.h"
 #include "llama/error.h"
 #include "tests/random_values.h"
 
@@ -32,10 +35,25 @@ struct Weights {
 
 // rows x cols weights in `dtype`; `scales` multiplies row r's values by scales[r % size] so that
 // blocks of very different magnitudes meet the same activations.
+// Q8_0 (and Q8_0_R16, rows a multiple of 16) as llama-quantize writes it, with code -128 (which
+// a file may hold) in some blocks.
 Weights make_weights(DType dtype, int64_t rows, int64_t cols, uint32_t seed,
                      const std::vector<float>& scales = {1.0f}) {
     Weights w;
     w.values = random_floats(rows * cols, seed);
+    if (dtype == DType::Q8_0 || dtype == DType::Q8_0_R16) {
+        for (size_t i = 0; i < w.values.size(); ++i)
+            w.values[i] *= scales[(i / cols) % scales.size()];
+        w.bytes.resize(static_cast<size_t>(rows * row_bytes(DType::Q8_0, cols)));
+        quantize_rows(DType::Q8_0, w.values.data(), rows, cols, w.bytes.data());
+        auto* blocks = reinterpret_cast<BlockQ8_0*>(w.bytes.data());
+        for (int64_t b = 0; b < rows * cols / kQ8_0BlockSize; b += 7) blocks[b].qs[b % 32] = -128;
+        for (int64_t r = 0; r < rows; ++r) {
+            dequantize_row_q8_0(blocks + r * cols / kQ8_0BlockSize, cols, &w.values[r * cols]);
+        }
+        if (dtype == DType::Q8_0_R16) interleave_matrix(DType::Q8_0, w.bytes.data(), rows, cols);
+        return w;
+    }
     std::vector<uint16_t> narrowed(w.values.size());
     for (size_t i = 0; i < narrowed.size(); ++i) {
         const float v = w.values[i] * scales[(i / cols) % scales.size()];
@@ -210,23 +228,30 @@ KernelInfo kernel_info(Kernel kernel) {
     }
 }
 
-// y from `kernel` for token counts 1..13 (full and partial tiles) and 25, row counts that end in
-// partial panels, column counts of partial blocks, one pass, several and a partial last one,
-// with rows of magnitudes 2^-8 to 2^8: against float64 for the scalar reference (within the
-// fixed point's bound), bit for bit against it for the SIMD paths.
+// y from `kernel` for token counts 1..13 (full and partial tiles), 25 and 205, row
+// counts that end in partial panels, column counts of partial blocks, one pass, several and a
+// partial last one, with rows of magnitudes 2^-8 to 2^8: against float64 for the scalar reference
+// (within the fixed point's bound), bit for bit against it for the SIMD paths.
 void check_kernel(Kernel kernel) {
     const KernelInfo info = kernel_info(kernel);
     if (!info.available()) GTEST_SKIP() << "no " << info.name << " on this CPU";
     Int16Scratch scratch;
-    for (const DType dtype : {DType::F16, DType::BF16}) {
-        for (const int64_t cols : {1, 17, 64, 300, 1100}) {
+    for (const DType dtype : {DType::F16, DType::BF16, DType::Q8_0, DType::Q8_0_R16}) {
+        const bool q8_0 = dtype == DType::Q8_0 || dtype == DType::Q8_0_R16;
+        const auto col_counts = q8_0 ? std::vector<int64_t>{32, 64, 96, 544, 1120}
+                                     : std::vector<int64_t>{1, 17, 64, 300, 1100};
+        for (const int64_t cols : col_counts) {
             for (const int64_t n_rows :
                  {int64_t{1}, int64_t{9}, int64_t{16}, int64_t{33}, int64_t{75}, kInt16BlockRows}) {
                 if (dtype == DType::BF16 && (cols == 17 || n_rows == 9)) continue;
+                if (dtype == DType::Q8_0_R16 && n_rows % 16 != 0) continue;
                 const Weights w =
                     make_weights(dtype, n_rows, cols, 5, {1.0f, 0x1p-8f, 0x1p8f, 0.3f});
-                for (int64_t n_tokens = 1; n_tokens <= 25; n_tokens += n_tokens < 13 ? 1 : 12) {
+                for (const int64_t n_tokens : std::initializer_list<int64_t>{
+                         1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 25, 205}) {
                     if (n_rows == kInt16BlockRows && n_tokens % 6 != 1 && n_tokens != 12) continue;
+                    // Activations past L2 in a real model, here a few shapes.
+                    if (n_tokens > 25 && (n_rows > 33 || cols > 300)) continue;
                     const auto values =
                         random_floats(n_tokens * cols, 6 + static_cast<uint32_t>(n_tokens));
                     Int16Activations x;
@@ -237,7 +262,7 @@ void check_kernel(Kernel kernel) {
                     std::vector<float> reference(y.size(), -7.0f);
                     Int16RowsArgs args{.type = dtype,
                                        .rows = w.bytes.data(),
-                                       .row_stride = row_bytes(dtype, cols),
+                                       .row_stride = row_bytes(dtype, cols),  // Q8_0_R16: Q8_0's
                                        .n_rows = n_rows,
                                        .x = &x,
                                        .y = reference.data(),
@@ -261,8 +286,8 @@ void check_kernel(Kernel kernel) {
                                 continue;
                             }
                             // Per block: |weight error| <= half a weight unit (2^-11 of the
-                            // block's leading power of two, at most its largest magnitude),
-                            // |activation error| <= half an activation unit.
+                            // block's leading power of two, at most its largest magnitude; Q8_0:
+                            // exact), |activation error| <= half an activation unit.
                             double exact = 0;
                             double bound = 0;
                             for (int64_t b = 0; b * kInt16Block < cols; ++b) {
@@ -275,7 +300,7 @@ void check_kernel(Kernel kernel) {
                                     x_max =
                                         std::max(x_max, std::fabs(double{values[t * cols + k]}));
                                 }
-                                const double w_unit = w_max * 0x1p-11;
+                                const double w_unit = q8_0 ? 0.0 : w_max * 0x1p-11;
                                 const double x_unit = x_max / (2 * kInt16ActivationMax);
                                 for (int64_t k = b * kInt16Block; k < end; ++k) {
                                     const double wk = w.values[r * cols + k];
@@ -364,7 +389,21 @@ TEST(GemmInt16, RejectsBadArguments) {
     const std::vector<float> values(128);
     EXPECT_THROW(quantize_int16_activations(values, 0, 2, x), Error);  // one tile only
     EXPECT_FALSE(gemm_int16_supports(DType::F32));
-    EXPECT_FALSE(gemm_int16_supports(DType::Q8_0));
+    EXPECT_FALSE(gemm_int16_supports(DType::Q4_0));
+    EXPECT_TRUE(gemm_int16_supports(DType::Q8_0));
+    // An interleaved matrix's rows come in whole groups of 16.
+    const Weights grouped = make_weights(DType::Q8_0_R16, 16, 64, 2);
+    bad = good;
+    bad.type = DType::Q8_0_R16;
+    bad.rows = grouped.bytes.data();
+    bad.row_stride = row_bytes(DType::Q8_0_R16, 64);
+    bad.ldy = 16;
+    std::vector<float> y16(32);
+    bad.y = y16.data();
+    bad.n_rows = 16;
+    EXPECT_NO_THROW(gemm_int16_rows(bad, scratch));
+    bad.n_rows = 8;
+    EXPECT_THROW(gemm_int16_rows(bad, scratch), Error);
 }
 
 }  // namespace

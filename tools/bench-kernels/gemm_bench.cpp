@@ -376,6 +376,8 @@ BENCHMARK_CAPTURE(BM_PackWeights, f32, DType::F32)->Args({0, 4096, 4096});
 BENCHMARK(BM_PackActivations)->Args({512, 0, 4096});
 BENCHMARK_CAPTURE(BM_LinearAmx, bf16, DType::BF16)->Apply(amx_shapes_2t);
 BENCHMARK_CAPTURE(BM_LinearBlas, bf16, DType::BF16)->Apply(blas_shapes_2t);
+BENCHMARK_CAPTURE(BM_LinearBlas, q8_0, DType::Q8_0)->Apply(blas_shapes_2t);
+BENCHMARK_CAPTURE(BM_LinearBlas, q8_0_r16, DType::Q8_0_R16)->Apply(blas_shapes_2t);
 
 }  // namespace
 }  // namespace llama
