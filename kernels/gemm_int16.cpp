@@ -243,6 +243,7 @@ void gemm_int16_rows_scalar(const Int16RowsArgs& a) {
             const int64_t t = token % kInt16TileTokens;
             for (int r = 0; r < n_rows; ++r) {
                 float sum = 0.0f;
+                float partial = 0.0f;  // the first of an activation block's two weight blocks
                 for (int64_t wb = 0; wb < n_weight_blocks; ++wb) {
                     int32_t block_sum = 0;
                     for (int64_t p = wb * weight_block / 2; p < (wb + 1) * weight_block / 2; ++p) {
@@ -252,9 +253,16 @@ void gemm_int16_rows_scalar(const Int16RowsArgs& a) {
                                      static_cast<int16_t>(w >> 16) * static_cast<int16_t>(q >> 16);
                     }
                     const int64_t b = wb * weight_block / kInt16Block;  // the activation block
-                    const float scale = scales[wb * kInt16PanelRows + r] *
-                                        x.tile_scales(tile)[b * kInt16TileTokens + t];
-                    sum = std::fma(static_cast<float>(block_sum), scale, sum);
+                    const float w_scale = scales[wb * kInt16PanelRows + r];
+                    const float x_scale = x.tile_scales(tile)[b * kInt16TileTokens + t];
+                    if (weight_block == kInt16Block) {
+                        sum = std::fma(static_cast<float>(block_sum), w_scale * x_scale, sum);
+                    } else if (wb % 2 == 0) {
+                        partial = static_cast<float>(block_sum) * w_scale;
+                    } else {
+                        sum = std::fma(std::fma(static_cast<float>(block_sum), w_scale, partial),
+                                       x_scale, sum);
+                    }
                 }
                 a.y[token * a.ldy + row0 + r] = sum;
             }

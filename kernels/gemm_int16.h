@@ -21,9 +21,12 @@
 //   planes) or a sign and a VPMADDWD; here one VPMADDWD and a VPADDD a 16 products.
 // The products of a weight block are summed exactly in int32 (2047 x 16383 x 64 and 128 x 16383 x
 // 32 < 2^31) and added to the fp32 sum as float(block sum) x (weight scale x token scale) with one
-// FMA, block after block in column order, so every path is bit-identical to the scalar reference. A
-// block with a value that is not finite gets a NaN scale: the outputs it reaches are NaN, as fp32
-// products would make them (or infinite).
+// FMA; Q8_0's two weight blocks of a token block as (float(sum 1) x scale 1 + float(sum 2) x
+// scale 2) x token scale, a multiply and two FMAs where one product a block took four (the two
+// scale products and their FMAs, on the multiply ports VPMADDWD needs). Block after block in column
+// order, so every path is bit-identical to the scalar reference. A block with a value that is not
+// finite gets a NaN scale: the outputs it reaches are NaN, as fp32 products would make them (or
+// infinite).
 //
 // Blocked for the caches as gemm_fma.h is: a call takes up to kInt16BlockRows weight rows and runs
 // over the columns in passes of kInt16Depth; each pass packs 16 rows of the pass's columns into a

@@ -235,8 +235,10 @@ LLAMA_TARGET_AVX2 void tile(const int32_t* panel, const float* panel_scales, int
                             int64_t ld) {
     constexpr int64_t kPairs = kWeightBlock / 2;
     constexpr int64_t kWeightBlocks = kInt16Block / kWeightBlock;  // an activation block's
+    static_assert(kWeightBlocks == 1 || kWeightBlocks == 2);
     const int32_t* w = panel;
     const int32_t* xb = x;
+    alignas(32) float partial[T][kInt16PanelRows];  // kWeightBlocks 2: the first block's
     for (int64_t wb = 0; wb < n_blocks * kWeightBlocks; ++wb) {
         // Separate one-dimensional accumulator arrays with every loop over t unrolled in full,
         // as in gemm_fma.cpp: anything else and GCC keeps them on the stack.
@@ -259,20 +261,43 @@ LLAMA_TARGET_AVX2 void tile(const int32_t* panel, const float* panel_scales, int
             w += kInt16PanelRows;
             xb += kInt16TileTokens;
         }
-        // The block's exact sums into the fp32 sums: float(sum) x (w scale x x scale), one FMA.
         const __m256 w_scale0 = _mm256_load_ps(panel_scales + wb * kInt16PanelRows);
         const __m256 w_scale1 = _mm256_load_ps(panel_scales + wb * kInt16PanelRows + 8);
         const float* block_x_scales = x_scales + wb / kWeightBlocks * kInt16TileTokens;
+        if constexpr (kWeightBlocks == 1) {
+            // The block's exact sums into the fp32 sums: float(sum) x (w scale x x scale).
 #pragma GCC unroll 6
-        for (int t = 0; t < T; ++t) {
-            const __m256 x_scale = _mm256_set1_ps(block_x_scales[t]);
-            float* s = sums + t * ld;
-            _mm256_store_ps(
-                s, _mm256_fmadd_ps(_mm256_cvtepi32_ps(low[t]), _mm256_mul_ps(w_scale0, x_scale),
-                                   _mm256_load_ps(s)));
-            _mm256_store_ps(
-                s + 8, _mm256_fmadd_ps(_mm256_cvtepi32_ps(high[t]),
-                                       _mm256_mul_ps(w_scale1, x_scale), _mm256_load_ps(s + 8)));
+            for (int t = 0; t < T; ++t) {
+                const __m256 x_scale = _mm256_set1_ps(block_x_scales[t]);
+                float* s = sums + t * ld;
+                _mm256_store_ps(
+                    s, _mm256_fmadd_ps(_mm256_cvtepi32_ps(low[t]), _mm256_mul_ps(w_scale0, x_scale),
+                                       _mm256_load_ps(s)));
+                _mm256_store_ps(s + 8, _mm256_fmadd_ps(_mm256_cvtepi32_ps(high[t]),
+                                                       _mm256_mul_ps(w_scale1, x_scale),
+                                                       _mm256_load_ps(s + 8)));
+            }
+        } else if (wb % 2 == 0) {
+            // The first weight block of two: float(sum) x w scale, kept for the second.
+#pragma GCC unroll 6
+            for (int t = 0; t < T; ++t) {
+                _mm256_store_ps(partial[t], _mm256_mul_ps(_mm256_cvtepi32_ps(low[t]), w_scale0));
+                _mm256_store_ps(partial[t] + 8,
+                                _mm256_mul_ps(_mm256_cvtepi32_ps(high[t]), w_scale1));
+            }
+        } else {
+            // The second: (its float(sum) x w scale + the first's) x x scale into the fp32 sums.
+#pragma GCC unroll 6
+            for (int t = 0; t < T; ++t) {
+                const __m256 x_scale = _mm256_set1_ps(block_x_scales[t]);
+                float* s = sums + t * ld;
+                const __m256 block_low = _mm256_fmadd_ps(_mm256_cvtepi32_ps(low[t]), w_scale0,
+                                                         _mm256_load_ps(partial[t]));
+                const __m256 block_high = _mm256_fmadd_ps(_mm256_cvtepi32_ps(high[t]), w_scale1,
+                                                          _mm256_load_ps(partial[t] + 8));
+                _mm256_store_ps(s, _mm256_fmadd_ps(block_low, x_scale, _mm256_load_ps(s)));
+                _mm256_store_ps(s + 8, _mm256_fmadd_ps(block_high, x_scale, _mm256_load_ps(s + 8)));
+            }
         }
     }
 }

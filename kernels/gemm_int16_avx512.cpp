@@ -44,6 +44,8 @@ LLAMA_TARGET_AVX512 void tile(const int32_t* panel, const float* panel_scales, i
                               int64_t scale_stride, float* sums, int64_t ld) {
     constexpr int64_t kPairs = kWeightBlock / 2;
     constexpr int64_t kWeightBlocks = kInt16Block / kWeightBlock;  // an activation block's
+    static_assert(kWeightBlocks == 1 || kWeightBlocks == 2);
+    __m512 partial[T];  // kWeightBlocks 2: the first block's
     const int32_t* w = panel;
     const int32_t* x0 = x;
     const int32_t* x1 = x + x_stride;  // tokens 6..11
@@ -63,19 +65,38 @@ LLAMA_TARGET_AVX512 void tile(const int32_t* panel, const float* panel_scales, i
             x0 += kInt16TileTokens;
             x1 += kInt16TileTokens;
         }
-        // The block's exact sums into the fp32 sums: float(sum) x (w scale x x scale), one FMA.
         const __m512 w_scale = _mm512_load_ps(panel_scales + wb * kInt16PanelRows);
         const int64_t b = wb / kWeightBlocks;
-#pragma GCC unroll 12
-        for (int t = 0; t < T; ++t) {
-            const float scale =
+        const auto x_scale = [&](int t) {
+            return _mm512_set1_ps(
                 t < kInt16TileTokens
                     ? x_scales[b * kInt16TileTokens + t]
-                    : x_scales[scale_stride + b * kInt16TileTokens + t - kInt16TileTokens];
-            float* s = sums + t * ld;
-            _mm512_storeu_ps(s, _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[t]),
-                                                _mm512_mul_ps(w_scale, _mm512_set1_ps(scale)),
-                                                _mm512_loadu_ps(s)));
+                    : x_scales[scale_stride + b * kInt16TileTokens + t - kInt16TileTokens]);
+        };
+        if constexpr (kWeightBlocks == 1) {
+            // The block's exact sums into the fp32 sums: float(sum) x (w scale x x scale).
+#pragma GCC unroll 12
+            for (int t = 0; t < T; ++t) {
+                float* s = sums + t * ld;
+                _mm512_storeu_ps(
+                    s, _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[t]),
+                                       _mm512_mul_ps(w_scale, x_scale(t)), _mm512_loadu_ps(s)));
+            }
+        } else if (wb % 2 == 0) {
+            // The first weight block of two: float(sum) x w scale, kept for the second.
+#pragma GCC unroll 12
+            for (int t = 0; t < T; ++t) {
+                partial[t] = _mm512_mul_ps(_mm512_cvtepi32_ps(acc[t]), w_scale);
+            }
+        } else {
+            // The second: (its float(sum) x w scale + the first's) x x scale into the fp32 sums.
+#pragma GCC unroll 12
+            for (int t = 0; t < T; ++t) {
+                float* s = sums + t * ld;
+                const __m512 block =
+                    _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[t]), w_scale, partial[t]);
+                _mm512_storeu_ps(s, _mm512_fmadd_ps(block, x_scale(t), _mm512_loadu_ps(s)));
+            }
         }
     }
 }
