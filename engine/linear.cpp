@@ -174,12 +174,14 @@ void linear_fma(ThreadPool& pool, const Matrix& w, std::span<const float> x, int
                        });
 }
 
-// F16 / BF16 weights without bf16 dot products: 16-bit integer dot products (gemm_int16.h), twice
-// the products an instruction of fp32 FMA, on the activations quantized once for all threads;
-// blocks of rows handed to threads as they come free, as linear_fma does. Zen 5, 7B-shape F16, 8
-// layers, 2 threads, prompt 128, t/s against the fp32 FMA tiles: avx2 72.4 / 73.5 -> 108.7 /
-// 105.1, avx2-vnni 73.1 / 71.2 -> 124.9 / 121.1, avx512-vnni 128.5 / 133.7 -> 173.7 / 175.0 (and
-// the Intel Xeon's figures at gemm_int16_beats_fma, which leaves the plain avx512 level out).
+// F16 / BF16 weights without bf16 dot products, and Q8_0 without VNNI: 16-bit integer dot products
+// (gemm_int16.h), twice the products an instruction of fp32 FMA, on the activations quantized once
+// for all threads; blocks of rows handed to threads as they come free, as linear_fma does. Zen 5,
+// 7B-shape, 8 layers, 2 threads, prompt 128, t/s: F16 against the fp32 FMA tiles avx2 72.4 / 73.5
+// -> 108.7 / 105.1, avx2-vnni 73.1 / 71.2 -> 124.9 / 121.1, avx512-vnni 128.5 / 133.7 -> 173.7 /
+// 175.0 (and the Intel Xeon's figures at gemm_int16_beats_fma, which leaves the plain avx512 level
+// out); Q8_0 against gemm_quant's 8-bit kernels avx2 92.1 / 93.6 -> 111.5 / 112.3, avx512 (its
+// ymm kernel there) 92.4 / 94.1 -> 163.6 / 167.2.
 void linear_int16(ThreadPool& pool, const Matrix& w, std::span<const float> x, int64_t n_tokens,
                   std::span<float> y, LinearScratch& scratch) {
     kernels::Int16Activations& x_int = scratch.int16_x;
