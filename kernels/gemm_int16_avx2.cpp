@@ -170,6 +170,19 @@ LLAMA_TARGET_AVX2 void pack_q8_0_panel(const std::byte* rows, int64_t row_stride
     }
 }
 
+// 16 bytes: 4 rows' words of a Q8_0_R16 block column, sign-extended: lanes (row, pair) in the
+// order r0p0 r0p1 r1p0 r1p1 | r2p0 r2p1 r3p0 r3p1.
+LLAMA_TARGET_AVX2 inline __m256 widen_4_rows(const std::byte* words) {
+    return _mm256_castsi256_ps(
+        _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(words))));
+}
+
+// [a0 a2 c0 c2 | a4 a6 c4 c6] (VSHUFPS of two widen_4_rows) is rows 0 1 4 5 | 2 3 6 7: its
+// 64-bit lanes in the order 0 2 1 3.
+LLAMA_TARGET_AVX2 inline __m256 rows_in_order(__m256 v) {
+    return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(v), 0xD8));
+}
+
 // A Q8_0_R16 group: word k of a block column is bytes 4k..4k+3 of the 16 rows, so 16 bytes
 // sign-extended are 4 rows' pairs 2k and 2k + 1 side by side; the even and odd lanes of two such
 // registers are pairs 2k and 2k + 1 of 8 rows.
@@ -193,20 +206,13 @@ LLAMA_TARGET_AVX2 void pack_q8_0_r16_panel(const std::byte* group, int64_t cols,
         for (int k = 0; k < kQ8_0BlockSize / 4; ++k) {
             const std::byte* word = in + kQ8_0R16Qs + 64 * k;
             for (int half = 0; half < 2; ++half) {
-                const auto rows4 = [&](int first) {
-                    return _mm256_castsi256_ps(_mm256_cvtepi8_epi16(_mm_loadu_si128(
-                        reinterpret_cast<const __m128i*>(word + 4 * (8 * half + first)))));
-                };
-                const __m256 a = rows4(0), c = rows4(4);
-                // [a0 a2 c0 c2 | a4 a6 c4 c6] is rows 0 1 4 5 | 2 3 6 7: 64-bit lanes 0 2 1 3.
-                const auto in_order = [](__m256 v) {
-                    return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(v), 0xD8));
-                };
+                const __m256 a = widen_4_rows(word + 4 * 8 * half);
+                const __m256 c = widen_4_rows(word + 4 * (8 * half + 4));
                 _mm256_store_ps(reinterpret_cast<float*>(out + 2 * k * kInt16PanelRows + 8 * half),
-                                in_order(_mm256_shuffle_ps(a, c, 0x88)));
+                                rows_in_order(_mm256_shuffle_ps(a, c, 0x88)));
                 _mm256_store_ps(
                     reinterpret_cast<float*>(out + (2 * k + 1) * kInt16PanelRows + 8 * half),
-                    in_order(_mm256_shuffle_ps(a, c, 0xDD)));
+                    rows_in_order(_mm256_shuffle_ps(a, c, 0xDD)));
             }
         }
     }

@@ -67,20 +67,22 @@ LLAMA_TARGET_AVX512 void tile(const int32_t* panel, const float* panel_scales, i
         }
         const __m512 w_scale = _mm512_load_ps(panel_scales + wb * kInt16PanelRows);
         const int64_t b = wb / kWeightBlocks;
-        const auto x_scale = [&](int t) {
-            return _mm512_set1_ps(
-                t < kInt16TileTokens
-                    ? x_scales[b * kInt16TileTokens + t]
-                    : x_scales[scale_stride + b * kInt16TileTokens + t - kInt16TileTokens]);
-        };
+        // Token t's scale (a lambda would lose the AVX-512 target in a portable build).
+        const float* block_scales[2] = {x_scales + b * kInt16TileTokens,
+                                        x_scales + scale_stride + b * kInt16TileTokens};
         if constexpr (kWeightBlocks == 1) {
             // The block's exact sums into the fp32 sums: float(sum) x (w scale x x scale).
 #pragma GCC unroll 12
             for (int t = 0; t < T; ++t) {
                 float* s = sums + t * ld;
                 _mm512_storeu_ps(
-                    s, _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[t]),
-                                       _mm512_mul_ps(w_scale, x_scale(t)), _mm512_loadu_ps(s)));
+                    s,
+                    _mm512_fmadd_ps(
+                        _mm512_cvtepi32_ps(acc[t]),
+                        _mm512_mul_ps(
+                            w_scale, _mm512_set1_ps(
+                                         block_scales[t / kInt16TileTokens][t % kInt16TileTokens])),
+                        _mm512_loadu_ps(s)));
             }
         } else if (wb % 2 == 0) {
             // The first weight block of two: float(sum) x w scale, kept for the second.
@@ -95,7 +97,11 @@ LLAMA_TARGET_AVX512 void tile(const int32_t* panel, const float* panel_scales, i
                 float* s = sums + t * ld;
                 const __m512 block =
                     _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[t]), w_scale, partial[t]);
-                _mm512_storeu_ps(s, _mm512_fmadd_ps(block, x_scale(t), _mm512_loadu_ps(s)));
+                _mm512_storeu_ps(
+                    s, _mm512_fmadd_ps(
+                           block,
+                           _mm512_set1_ps(block_scales[t / kInt16TileTokens][t % kInt16TileTokens]),
+                           _mm512_loadu_ps(s)));
             }
         }
     }
