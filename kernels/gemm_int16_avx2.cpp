@@ -309,15 +309,8 @@ LLAMA_TARGET_AVX2 void tile(const int32_t* panel, const float* panel_scales, int
 }
 
 template <bool kVnni>
-struct Tile {
-    template <int T, int kWeightBlock>
-    struct Of {
-        static constexpr detail::Int16Tile fn = tile<T, kVnni, kWeightBlock>;
-    };
-};
-
-template <bool kVnni>
-constexpr auto kTiles = detail::make_int16_tiles<kInt16TileTokens, Tile<kVnni>::template Of>();
+constexpr auto kTiles = detail::make_int16_tiles<kInt16TileTokens>(
+    []<int T, int kWeightBlock>() -> detail::Int16Tile { return tile<T, kVnni, kWeightBlock>; });
 
 }  // namespace
 

@@ -108,16 +108,11 @@ LLAMA_TARGET_AVX512 void tile(const int32_t* panel, const float* panel_scales, i
 }
 
 template <bool kVnni>
-struct Tile {
-    template <int T, int kWeightBlock>
-    struct Of {
-        static constexpr detail::Int16Tile fn = tile<T, kVnni, kWeightBlock>;
-    };
-};
-
-template <bool kVnni>
 void run(const Int16RowsArgs& args, Int16Scratch& scratch) {
-    static constexpr auto tiles = detail::make_int16_tiles<kTokens, Tile<kVnni>::template Of>();
+    static constexpr auto tiles =
+        detail::make_int16_tiles<kTokens>([]<int T, int kWeightBlock>() -> detail::Int16Tile {
+            return tile<T, kVnni, kWeightBlock>;
+        });
     detail::int16_rows_loop(tiles, detail::pack_int16_panel_avx2, args, scratch);
 }
 

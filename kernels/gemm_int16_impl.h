@@ -139,13 +139,15 @@ using Int16Tile = void (*)(const int32_t* panel, const float* panel_scales, int6
 template <size_t kTokens>
 using Int16Tiles = std::array<std::array<Int16Tile, kTokens>, 2>;
 
-// Int16Tiles of Tile<T, kWeightBlock>::fn for T = 1..kTokens.
-template <size_t kTokens, template <int, int> class Tile>
-constexpr Int16Tiles<kTokens> make_int16_tiles() {
-    return []<size_t... I>(std::index_sequence<I...>) {
+// Int16Tiles of tile.template operator()<T, kWeightBlock>() (a kernel file's tile<T, ...>) for
+// T = 1..kTokens.
+template <size_t kTokens, class Tile>
+constexpr Int16Tiles<kTokens> make_int16_tiles(Tile tile) {
+    return [&]<size_t... I>(std::index_sequence<I...>) {
         return Int16Tiles<kTokens>{
-            {{Tile<static_cast<int>(I) + 1, kInt16Block>::fn...},
-             {Tile<static_cast<int>(I) + 1, static_cast<int>(kInt16SmallestWeightBlock)>::fn...}}};
+            {{tile.template operator()<static_cast<int>(I) + 1, kInt16Block>()...},
+             {tile.template operator()<static_cast<int>(I) + 1,
+                                       static_cast<int>(kInt16SmallestWeightBlock)>()...}}};
     }
     (std::make_index_sequence<kTokens>{});
 }
