@@ -13,6 +13,7 @@
 #include <span>
 #include <type_traits>
 
+#include "kernels/avx512_float.h"
 #include "kernels/cpu_features.h"
 #include "kernels/fp16_scalar.h"
 #include "kernels/kernels.h"
@@ -152,14 +153,12 @@ namespace avx512 {
 
 // Sixteen cache elements widened to fp32; the masked forms read only the lanes in `mask`.
 LLAMA_TARGET_AVX512 inline __m512 load16(const float* p) { return _mm512_loadu_ps(p); }
-LLAMA_TARGET_AVX512 inline __m512 load16(const uint16_t* p) {
-    return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
-}
+LLAMA_TARGET_AVX512 inline __m512 load16(const uint16_t* p) { return detail::load_f16x16(p); }
 LLAMA_TARGET_AVX512 inline __m512 load16(const float* p, __mmask16 mask) {
     return _mm512_maskz_loadu_ps(mask, p);
 }
 LLAMA_TARGET_AVX512 inline __m512 load16(const uint16_t* p, __mmask16 mask) {
-    return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(mask, p));
+    return detail::load_f16x16(p, mask);
 }
 
 // The horizontal sums of four vectors, in one: pairwise interleaved adds first, so the four

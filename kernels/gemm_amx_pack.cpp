@@ -11,6 +11,7 @@
 #include <span>
 #include <string>
 
+#include "kernels/avx512_float.h"
 #include "kernels/cpu_features.h"
 #include "kernels/fp16_scalar.h"
 #include "kernels/gemm_amx.h"
@@ -24,6 +25,8 @@
 namespace llama::kernels {
 
 namespace {
+
+using detail::load_f16x16;
 
 constexpr int64_t kBlockValues = kAmxTokenBlock * kAmxColumnStep;  // 512 bf16 = 1 KB
 
@@ -207,11 +210,6 @@ LLAMA_PACK_BF16_TARGET void pack_f16_group_avx512_bf16(DType type, const std::by
             _mm512_storeu_si512(block + pair * 32, r[pair]);
         }
     }
-}
-
-// 16 f16 values widened.
-LLAMA_PACK_TARGET inline __m512 load_f16x16(const std::byte* p) {
-    return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
 }
 
 // Lane n's 4 codes (bytes of a 32-bit lane) as 16-lane vectors of int32, unsigned or signed.

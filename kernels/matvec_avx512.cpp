@@ -10,6 +10,7 @@
 
 #include <cstdint>
 
+#include "kernels/avx512_float.h"
 #include "kernels/cpu_features.h"
 #include "kernels/matvec_impl.h"
 #include "kernels/prefetch.h"
@@ -31,11 +32,9 @@ struct F32Load {
 };
 struct F16Load {
     using Element = uint16_t;
-    LLAMA_TARGET_AVX512 static __m512 load(const uint16_t* p) {
-        return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
-    }
+    LLAMA_TARGET_AVX512 static __m512 load(const uint16_t* p) { return detail::load_f16x16(p); }
     LLAMA_TARGET_AVX512 static __m512 load_masked(const uint16_t* p, __mmask16 mask) {
-        return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(mask, p));
+        return detail::load_f16x16(p, mask);
     }
 };
 struct BF16Load {

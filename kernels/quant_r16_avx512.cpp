@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "kernels/avx512_float.h"
 #include "kernels/avx512_vnni.h"
 #include "kernels/cpu_features.h"
 #include "kernels/q4_k_scales_r16.h"
@@ -32,10 +33,6 @@ namespace {
 
 LLAMA_TARGET_AVX512_VNNI inline __m512i load512(const std::byte* p) {
     return _mm512_loadu_si512(p);
-}
-
-LLAMA_TARGET_AVX512_VNNI inline __m512 load_f16x16(const std::byte* p) {
-    return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
 }
 
 // 4 activation bytes broadcast to every lane.
