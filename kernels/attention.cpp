@@ -341,6 +341,9 @@ void widen_rows(const uint16_t* src, int64_t stride, int64_t n_rows, int64_t hea
     }
 }
 
+// Queries a block of a many-token attention.
+constexpr int64_t kQueryBlock = 64;
+
 template <class T>
 void attention_impl(const AttentionShape& shape, int64_t head_begin, int64_t head_end,
                     std::span<const float> q, int64_t q_stride, std::span<const T> k,
@@ -402,22 +405,27 @@ void attention_impl(const AttentionShape& shape, int64_t head_begin, int64_t hea
             }
             g_ready = g;
         }
-        const float* q_h = q.data() + h * head_dim;
-        float* out_h = out.data() + h * head_dim;
-
-        // scores[i, j] = scale * q_h[i] . k_g[j]; rows past a query's own position are computed
-        // and then masked by the softmax.
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(n_q),
-                    static_cast<int>(n_kv), static_cast<int>(head_dim), scale, q_h,
-                    static_cast<int>(q_stride), k_g, static_cast<int>(g_stride), 0.0f, scores,
-                    static_cast<int>(n_kv));
-        for (int64_t i = 0; i < n_q; ++i) {
-            softmax({scores + i * n_kv, static_cast<size_t>(n_kv)}, shape.q_pos0 + i + 1);
+        // Blocks of queries, each against the keys up to its last query's position (the causal
+        // triangle: a prompt from position 0 computed every query against every key, half of
+        // them then masked): scores[i, j] = scale * q_h[i] . k_g[j], rows past a query's own
+        // position masked by the softmax.
+        for (int64_t i0 = 0; i0 < n_q; i0 += kQueryBlock) {
+            const int64_t rows = std::min(kQueryBlock, n_q - i0);
+            const int64_t keys = shape.q_pos0 + i0 + rows;
+            const float* q_h = q.data() + i0 * q_stride + h * head_dim;
+            float* out_h = out.data() + i0 * out_stride + h * head_dim;
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(rows),
+                        static_cast<int>(keys), static_cast<int>(head_dim), scale, q_h,
+                        static_cast<int>(q_stride), k_g, static_cast<int>(g_stride), 0.0f, scores,
+                        static_cast<int>(keys));
+            for (int64_t i = 0; i < rows; ++i) {
+                softmax({scores + i * keys, static_cast<size_t>(keys)}, shape.q_pos0 + i0 + i + 1);
+            }
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(rows),
+                        static_cast<int>(head_dim), static_cast<int>(keys), 1.0f, scores,
+                        static_cast<int>(keys), v_g, static_cast<int>(g_stride), 0.0f, out_h,
+                        static_cast<int>(out_stride));
         }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(n_q),
-                    static_cast<int>(head_dim), static_cast<int>(n_kv), 1.0f, scores,
-                    static_cast<int>(n_kv), v_g, static_cast<int>(g_stride), 0.0f, out_h,
-                    static_cast<int>(out_stride));
     }
 }
 

@@ -481,6 +481,12 @@ TEST(Attention, OddHeadDim) {
     check_attention({6, 3, 24, 5, 6, 1, 3, 2, 0, 6});
     check_attention({6, 3, 24, 1, 6, 1, 3, 2, 0, 6});
 }
+// Prompts longer than a query block: each block against the keys up to its last query.
+TEST(Attention, LongPromptInQueryBlocks) {
+    check_attention({4, 2, 64, 150, 0, 0, 0, 0, 0, 4});
+    check_attention({4, 2, 32, 130, 20, 8, 40, 24, 1, 3});
+    check_attention({2, 2, 16, 64, 0, 0, 0, 0, 0, 2});
+}
 // Longer caches: decode takes rows in blocks, then the rest one by one.
 TEST(Attention, LongCacheOfLlamaHeads) {
     check_attention({4, 2, 128, 1, 300, 0, 0, 0, 0, 4});
