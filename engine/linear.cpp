@@ -43,6 +43,11 @@ constexpr int64_t kSmallBatchInterleaved = 16;
 // level at 32; at 48 tokens Q5_K_M and at amx Q4_0 / Q4_K_M lose). The AVX2 kernels (4 tokens a
 // pass) lost to the AVX2 GEMM at 24 tokens (Q4_K_M 84 -> 74).
 constexpr int64_t kSmallBatchInterleavedAvx512 = 32;
+// Interleaved Q8_0 on the 16-bit integer GEMM (levels avx2 and avx512, no VNNI): it passes their
+// small-batch kernels between 10 and 12 tokens (Zen 5, 8 layers, 2 threads, t/s small-batch /
+// GEMM: avx2 8 tokens 75.5 / 69.8, 10 77.9 / 74.6, 12 79.6 / 84.3, 16 79.3 / 91.1; avx512 8 77.2 /
+// 74.9, 12 78.3 / 97.7, 16 81.2 / 112.2).
+constexpr int64_t kSmallBatchInterleavedInt16 = 11;
 // Rows of a block that stays in cache while every token of a small batch reads it.
 constexpr int64_t kMatvecRows = 32;
 // Quantized weights must be dequantized to be packed for AMX; up to this many tokens the
@@ -291,24 +296,23 @@ LinearPath linear_path(const Matrix& w, int64_t n_tokens, const LinearScratch& s
     // 16-bit integer dot products where those are faster.
     const bool fma =
         !quantized && !bf16 && scratch.bf16_gemm && kernels::isa_enabled(IsaLevel::Avx2);
-    const int64_t small_batch = kernels::is_interleaved(w.dtype)
-                                    ? (kernels::best_quant_path() == kernels::QuantPath::Avx512Vnni
-                                           ? kSmallBatchInterleavedAvx512
-                                           : kSmallBatchInterleaved)
-                                : amx && quantized ? kAmxSmallBatchQuantized
-                                : int_gemm         ? kSmallBatchIntGemm
-                                : fma              ? kSmallBatchFma
-                                                   : kSmallBatch;
+    // Q8_0 where 8-bit products have no VNNI: 16-bit integer dot products (gemm_int16.h).
+    const bool q8_0_int16 = int_gemm && kernels::gemm_int16_supports(w.dtype) &&
+                            kernels::best_quant_path() == kernels::QuantPath::Avx2;
+    const int64_t small_batch =
+        kernels::is_interleaved(w.dtype)
+            ? (q8_0_int16 ? kSmallBatchInterleavedInt16
+               : kernels::best_quant_path() == kernels::QuantPath::Avx512Vnni
+                   ? kSmallBatchInterleavedAvx512
+                   : kSmallBatchInterleaved)
+        : amx && quantized ? kAmxSmallBatchQuantized
+        : int_gemm         ? kSmallBatchIntGemm
+        : fma              ? kSmallBatchFma
+                           : kSmallBatch;
     if (n_tokens <= small_batch || n_tokens <= scratch.matvec_max_tokens) {
         return LinearPath::SmallBatch;
     }
-    if (int_gemm) {
-        // Q8_0 where 8-bit products have no VNNI: 16-bit integer dot products (gemm_int16.h).
-        return kernels::gemm_int16_supports(w.dtype) &&
-                       kernels::best_quant_path() == kernels::QuantPath::Avx2
-                   ? LinearPath::Int16
-                   : LinearPath::QuantGemm;
-    }
+    if (int_gemm) return q8_0_int16 ? LinearPath::Int16 : LinearPath::QuantGemm;
     if (bf16) return LinearPath::Bf16;
     if (fma) {
         return kernels::gemm_int16_supports(w.dtype) && kernels::gemm_int16_beats_fma()
