@@ -313,7 +313,7 @@ LinearPath linear_path(const Matrix& w, int64_t n_tokens, const LinearScratch& s
         return LinearPath::SmallBatch;
     }
     if (int_gemm) return q8_0_int16 ? LinearPath::Int16 : LinearPath::QuantGemm;
-    if (bf16) return LinearPath::Bf16;
+    if (bf16) return amx ? LinearPath::Amx : LinearPath::Bf16;
     if (fma) {
         return kernels::gemm_int16_supports(w.dtype) && kernels::gemm_int16_beats_fma()
                    ? LinearPath::Int16
@@ -331,9 +331,10 @@ void linear(ThreadPool& pool, const Matrix& w, std::span<const float> x, int64_t
             return linear_quant_gemm(pool, w, x, n_tokens, y, scratch);
         case LinearPath::Int16:
             return linear_int16(pool, w, x, n_tokens, y, scratch);
+        case LinearPath::Amx:
+            return linear_bf16(pool, w, x, n_tokens, y, scratch, true);
         case LinearPath::Bf16:
-            return linear_bf16(pool, w, x, n_tokens, y, scratch,
-                               scratch.bf16_gemm && kernels::isa_enabled(IsaLevel::Amx));
+            return linear_bf16(pool, w, x, n_tokens, y, scratch, false);
         case LinearPath::Fma:
             return linear_fma(pool, w, x, n_tokens, y, scratch);
         case LinearPath::Sgemm:

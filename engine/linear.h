@@ -56,7 +56,8 @@ enum class LinearPath {
     SmallBatch,  // the matrix-vector kernels, each weight row read once for all tokens
     QuantGemm,   // quantized weights: the integer GEMM on 8-bit activations (quant_gemm.h)
     Int16,       // F16 / BF16, and Q8_0 without VNNI: 16-bit integer dot products (gemm_int16.h)
-    Bf16,        // bf16 on AMX tiles or AVX512-BF16 dot products (gemm_amx.h)
+    Amx,         // bf16 on AMX tiles (gemm_amx.h)
+    Bf16,        // bf16 with AVX512-BF16 dot products (the same packed operands)
     Fma,         // float weights on fp32 FMA tiles (gemm_fma.h)
     Sgemm,       // weights widened to fp32 for BLAS sgemm
 };

@@ -15,6 +15,7 @@
 
 #include "kernels/gemm_int16.h"
 #include "kernels/prefetch.h"
+#include "kernels/quant.h"
 #include "kernels/quant_interleave.h"
 
 namespace llama::kernels::detail {
@@ -104,7 +105,7 @@ void quantize_int16_tiles(std::span<const float> values, int64_t tile_begin, int
 }
 
 // The smallest weight block (Q8_0's), which sizes the panel's scales.
-inline constexpr int64_t kInt16SmallestWeightBlock = 32;
+inline constexpr int64_t kInt16SmallestWeightBlock = kQ8_0BlockSize;
 
 // Packs columns [first_col, first_col + kc) (kc a multiple of kInt16Block; columns from `cols` on
 // are zeros) of rows [0, n_rows) of a weight matrix into a panel: pairs[(k / 2) * 16 + r] holds
