@@ -41,6 +41,14 @@ std::vector<std::byte> random_weights(DType type, int64_t rows, int64_t cols, st
 
 // sum_j |w[r][j] x[j]| over row r of the [rows, x.size()] matrix wf: the scale of the product's
 // rounding.
+// Row r of wf ([rows, x.size()]) times x in float64.
+double exact_product(std::span<const float> wf, int64_t r, std::span<const float> x) {
+    const auto cols = static_cast<int64_t>(x.size());
+    double sum = 0.0;
+    for (int64_t j = 0; j < cols; ++j) sum += static_cast<double>(wf[r * cols + j]) * x[j];
+    return sum;
+}
+
 double product_magnitude(std::span<const float> wf, int64_t r, std::span<const float> x) {
     const auto cols = static_cast<int64_t>(x.size());
     double magnitude = 0.0;
@@ -84,9 +92,7 @@ TEST_P(LinearQuantizedTest, EveryTokenCountMatchesTheMatrixVectorProduct) {
                 if (int16) {
                     // Q8_0 on 16-bit activations (no VNNI): each within half a step (max|x| /
                     // 32766) of exact, where the 8-bit ones of the matrix-vector product are not.
-                    double exact = 0;
-                    for (int64_t k = 0; k < cols; ++k) exact += double{wf[r * cols + k]} * xt[k];
-                    ASSERT_NEAR(got, exact, 1e-4 * magnitude)
+                    ASSERT_NEAR(got, exact_product(wf, r, xt), 1e-4 * magnitude)
                         << n_tokens << " tokens, token " << t << " row " << r;
                     continue;
                 }
@@ -133,9 +139,7 @@ TEST_P(LinearInterleavedTest, EveryTokenCountMatchesTheMatrixVectorProduct) {
             const std::span<const float> xt = std::span(x).subspan(t * cols, cols);
             if (int16) {  // Q8_0 on 16-bit activations: against the exact product
                 for (int64_t r = 0; r < rows; ++r) {
-                    double sum = 0;
-                    for (int64_t k = 0; k < cols; ++k) sum += double{wf[r * cols + k]} * xt[k];
-                    expected[r] = static_cast<float>(sum);
+                    expected[r] = static_cast<float>(exact_product(wf, r, xt));
                 }
             } else {
                 kernels::matvec_quant(w, xt, expected);
