@@ -46,7 +46,13 @@ template <int RowVectors>
 LLAMA_BF16_TARGET void multiply_register_block(const uint16_t* a, const uint16_t* next_a,
                                                const uint16_t* b, int64_t block_stride, int64_t s0,
                                                int64_t s1, float* y, int64_t ldy,
-                                               int64_t valid_tokens, int64_t valid_rows) {
+                                               int64_t valid_tokens, int64_t valid_rows,
+                                               std::span<const std::byte> prefetch) {
+    // `prefetch` into L2 a few lines a column step: all at once, they held up the core.
+    const std::byte* prefetch_next = prefetch.data();
+    const std::byte* const prefetch_end = prefetch.data() + prefetch.size();
+    const int64_t prefetch_lines_a_step =
+        (static_cast<int64_t>(prefetch.size()) / 64 + s1 - s0 - 1) / (s1 - s0);
     const int64_t tokens = std::min<int64_t>(valid_tokens, kTokensPerBlock);
     __mmask16 row_mask[RowVectors];
     for (int j = 0; j < RowVectors; ++j) {
@@ -68,6 +74,10 @@ LLAMA_BF16_TARGET void multiply_register_block(const uint16_t* a, const uint16_t
             _mm_prefetch(
                 reinterpret_cast<const char*>(next_a + s * kBlockValues + t * kAmxColumnStep),
                 _MM_HINT_T0);
+        }
+        for (int64_t line = 0; line < prefetch_lines_a_step && prefetch_next < prefetch_end;
+             ++line, prefetch_next += 64) {
+            _mm_prefetch(reinterpret_cast<const char*>(prefetch_next), _MM_HINT_T1);
         }
         for (int64_t pair = 0; pair < kAmxColumnStep / 2; ++pair) {
             __m512bh weights[RowVectors];
@@ -126,20 +136,20 @@ LLAMA_BF16_TARGET void gemm_dot_products(const uint16_t* x, int64_t n_tokens, in
                 float* out = y + t0 * ldy + rb * kAmxRowBlock;
                 const int64_t valid_tokens = n_tokens - t0;
                 const int64_t count = std::min(share, prefetch_bytes - prefetched);
-                prefetch_lines<0, 2>(prefetch.data() + prefetched, count);
+                const auto share_span = prefetch.subspan(prefetched, count);
                 prefetched += count;
                 switch (std::min<int64_t>(row_blocks - rb, kRowVectors)) {
                     case 3:
                         multiply_register_block<3>(a, next_a, b, stride, s0, s1, out, ldy,
-                                                   valid_tokens, valid_rows);
+                                                   valid_tokens, valid_rows, share_span);
                         break;
                     case 2:
                         multiply_register_block<2>(a, next_a, b, stride, s0, s1, out, ldy,
-                                                   valid_tokens, valid_rows);
+                                                   valid_tokens, valid_rows, share_span);
                         break;
                     default:
                         multiply_register_block<1>(a, next_a, b, stride, s0, s1, out, ldy,
-                                                   valid_tokens, valid_rows);
+                                                   valid_tokens, valid_rows, share_span);
                 }
             }
         }
