@@ -88,8 +88,8 @@ bool avx512_bf16_available();
 // The same product from the same packed operands with AVX512-BF16 dot products, for CPUs without
 // AMX (Zen 4, Cooper Lake); results match gemm_bf16_amx up to accumulation order. Single-threaded.
 // Requires avx512_bf16_available(). `prefetch`, if not empty, is memory the caller reads next (the
-// next tile's weight rows, which it packs after this call): its cache lines are prefetched a share
-// per register block while the dot products run, so that packing them does not wait for DRAM.
+// next tile's weight rows, which it packs after this call): its cache lines are prefetched into L2
+// a few a column step while the dot products run, so that packing them does not wait for DRAM.
 void gemm_bf16_avx512(std::span<const uint16_t> packed_x, int64_t n_tokens, int64_t cols,
                       std::span<const uint16_t> packed_w, int64_t rows, std::span<float> y,
                       int64_t ldy, std::span<const std::byte> prefetch = {});

@@ -15,7 +15,6 @@
 
 #include "kernels/cpu_features.h"
 #include "kernels/gemm_amx.h"
-#include "kernels/prefetch.h"
 #include "kernels/simd.h"
 #include "llama/error.h"
 
@@ -52,7 +51,7 @@ LLAMA_BF16_TARGET void multiply_register_block(const uint16_t* a, const uint16_t
     const std::byte* prefetch_next = prefetch.data();
     const std::byte* const prefetch_end = prefetch.data() + prefetch.size();
     const int64_t prefetch_lines_a_step =
-        (static_cast<int64_t>(prefetch.size()) / 64 + s1 - s0 - 1) / (s1 - s0);
+        ((static_cast<int64_t>(prefetch.size()) + 63) / 64 + s1 - s0 - 1) / (s1 - s0);
     const int64_t tokens = std::min<int64_t>(valid_tokens, kTokensPerBlock);
     __mmask16 row_mask[RowVectors];
     for (int j = 0; j < RowVectors; ++j) {
