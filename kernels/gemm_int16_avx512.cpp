@@ -36,6 +36,15 @@ template <bool kVnni>
     }
 }
 
+// Token t's scale in activation block b of a tile of up to 12 tokens, tokens 6..11 scale_stride
+// further on. A plain function: a lambda inside the kernel lost its AVX-512 target in a portable
+// build.
+inline float token_scale(const float* x_scales, int64_t scale_stride, int64_t b, int t) {
+    return t < kInt16TileTokens
+               ? x_scales[b * kInt16TileTokens + t]
+               : x_scales[scale_stride + b * kInt16TileTokens + t - kInt16TileTokens];
+}
+
 // The register tile (detail::Int16Tile) of T <= 12 tokens, weight blocks of kWeightBlock columns:
 // acc[t] holds the 16 rows of token t.
 template <int T, bool kVnni, int kWeightBlock>
@@ -67,22 +76,16 @@ LLAMA_TARGET_AVX512 void tile(const int32_t* panel, const float* panel_scales, i
         }
         const __m512 w_scale = _mm512_load_ps(panel_scales + wb * kInt16PanelRows);
         const int64_t b = wb / kWeightBlocks;
-        // Token t's scale (a lambda would lose the AVX-512 target in a portable build).
-        const float* block_scales[2] = {x_scales + b * kInt16TileTokens,
-                                        x_scales + scale_stride + b * kInt16TileTokens};
         if constexpr (kWeightBlocks == 1) {
             // The block's exact sums into the fp32 sums: float(sum) x (w scale x x scale).
 #pragma GCC unroll 12
             for (int t = 0; t < T; ++t) {
                 float* s = sums + t * ld;
                 _mm512_storeu_ps(
-                    s,
-                    _mm512_fmadd_ps(
-                        _mm512_cvtepi32_ps(acc[t]),
-                        _mm512_mul_ps(
-                            w_scale, _mm512_set1_ps(
-                                         block_scales[t / kInt16TileTokens][t % kInt16TileTokens])),
-                        _mm512_loadu_ps(s)));
+                    s, _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[t]),
+                                       _mm512_mul_ps(w_scale, _mm512_set1_ps(token_scale(
+                                                                  x_scales, scale_stride, b, t))),
+                                       _mm512_loadu_ps(s)));
             }
         } else if (wb % 2 == 0) {
             // The first weight block of two: float(sum) x w scale, kept for the second.
@@ -98,10 +101,9 @@ LLAMA_TARGET_AVX512 void tile(const int32_t* panel, const float* panel_scales, i
                 const __m512 block =
                     _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[t]), w_scale, partial[t]);
                 _mm512_storeu_ps(
-                    s, _mm512_fmadd_ps(
-                           block,
-                           _mm512_set1_ps(block_scales[t / kInt16TileTokens][t % kInt16TileTokens]),
-                           _mm512_loadu_ps(s)));
+                    s, _mm512_fmadd_ps(block,
+                                       _mm512_set1_ps(token_scale(x_scales, scale_stride, b, t)),
+                                       _mm512_loadu_ps(s)));
             }
         }
     }

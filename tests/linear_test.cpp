@@ -39,8 +39,6 @@ std::vector<std::byte> random_weights(DType type, int64_t rows, int64_t cols, st
     return bytes;
 }
 
-// sum_j |w[r][j] x[j]| over row r of the [rows, x.size()] matrix wf: the scale of the product's
-// rounding.
 // Row r of wf ([rows, x.size()]) times x in float64.
 double exact_product(std::span<const float> wf, int64_t r, std::span<const float> x) {
     const auto cols = static_cast<int64_t>(x.size());
@@ -49,6 +47,8 @@ double exact_product(std::span<const float> wf, int64_t r, std::span<const float
     return sum;
 }
 
+// sum_j |w[r][j] x[j]| over row r of the [rows, x.size()] matrix wf: the scale of the product's
+// rounding.
 double product_magnitude(std::span<const float> wf, int64_t r, std::span<const float> x) {
     const auto cols = static_cast<int64_t>(x.size());
     double magnitude = 0.0;
