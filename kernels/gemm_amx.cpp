@@ -7,6 +7,7 @@
 #include "kernels/gemm_amx.h"
 
 #include <algorithm>
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <span>
@@ -94,11 +95,19 @@ struct BlockArgs {
     int64_t valid_rows;
 };
 
+// The caller's next tile (its weight rows, packed after this call), prefetched into L2 a few
+// cache lines a column step over the whole call, so that packing it does not wait for DRAM.
+struct NextTilePrefetch {
+    const std::byte* next;
+    const std::byte* end;
+    int64_t lines_a_step;
+};
+
 // Multiplies column steps [s_begin, s_end) into a TokenTiles x RowTiles block of C tiles. With
 // `accumulate` the tiles start from y (only for blocks of whole tiles), else from zero.
 template <int TokenTiles, int RowTiles>
 LLAMA_AMX_TARGET void multiply_block(const BlockArgs& args, int64_t s_begin, int64_t s_end,
-                                     bool accumulate) {
+                                     bool accumulate, NextTilePrefetch& prefetch) {
     const int64_t next = args.block_stride;
     float* y = args.y;
     const int64_t ldy = args.ldy;
@@ -118,6 +127,10 @@ LLAMA_AMX_TARGET void multiply_block(const BlockArgs& args, int64_t s_begin, int
     const uint16_t* b = args.b;
     for (int64_t s = s_begin; s < s_end; ++s) {
         const int64_t offset = s * kBlockValues;
+        for (int64_t line = 0; line < prefetch.lines_a_step && prefetch.next < prefetch.end;
+             ++line, prefetch.next += 64) {
+            _mm_prefetch(reinterpret_cast<const char*>(prefetch.next), _MM_HINT_T1);
+        }
         _tile_loadd(4, a + offset, 64);
         _tile_loadd(6, b + offset, 64);
         _tile_dpbf16ps(0, 4, 6);
@@ -144,13 +157,16 @@ LLAMA_AMX_TARGET void multiply_block(const BlockArgs& args, int64_t s_begin, int
 }
 
 LLAMA_AMX_TARGET void multiply_any_block(int token_tiles, int row_tiles, const BlockArgs& args,
-                                         int64_t s_begin, int64_t s_end, bool accumulate) {
+                                         int64_t s_begin, int64_t s_end, bool accumulate,
+                                         NextTilePrefetch& prefetch) {
     if (token_tiles == 2) {
-        if (row_tiles == 2) return multiply_block<2, 2>(args, s_begin, s_end, accumulate);
-        return multiply_block<2, 1>(args, s_begin, s_end, accumulate);
+        if (row_tiles == 2) {
+            return multiply_block<2, 2>(args, s_begin, s_end, accumulate, prefetch);
+        }
+        return multiply_block<2, 1>(args, s_begin, s_end, accumulate, prefetch);
     }
-    if (row_tiles == 2) return multiply_block<1, 2>(args, s_begin, s_end, accumulate);
-    multiply_block<1, 1>(args, s_begin, s_end, accumulate);
+    if (row_tiles == 2) return multiply_block<1, 2>(args, s_begin, s_end, accumulate, prefetch);
+    multiply_block<1, 1>(args, s_begin, s_end, accumulate, prefetch);
 }
 
 // The whole product. Whole 16 x 16 tiles run chunk by chunk of column steps, token block pairs
@@ -159,7 +175,7 @@ LLAMA_AMX_TARGET void multiply_any_block(int token_tiles, int row_tiles, const B
 // token and row ends run over all columns at once, since y has no room for their padding.
 LLAMA_AMX_TARGET void gemm_tiles(const uint16_t* x, int64_t n_tokens, int64_t cols,
                                  const uint16_t* w, int64_t rows, float* y, int64_t ldy,
-                                 int64_t chunk_steps) {
+                                 int64_t chunk_steps, std::span<const std::byte> next_tile) {
     const int64_t ksteps = (cols + kAmxColumnStep - 1) / kAmxColumnStep;
     const int64_t stride = ksteps * kBlockValues;
     const int64_t full_token_blocks = n_tokens / kAmxTokenBlock;
@@ -174,6 +190,16 @@ LLAMA_AMX_TARGET void gemm_tiles(const uint16_t* x, int64_t n_tokens, int64_t co
                          n_tokens - tb * kAmxTokenBlock,
                          rows - rb * kAmxRowBlock};
     };
+    // Column steps of all the block calls below, to spread the prefetches over.
+    const int64_t token_pairs = (full_token_blocks + 1) / 2;
+    const int64_t row_pairs = (full_row_blocks + 1) / 2;
+    const int64_t steps =
+        ksteps * (token_pairs * row_pairs +
+                  (full_row_blocks * kAmxRowBlock < rows ? (token_blocks + 1) / 2 : 0) +
+                  (full_token_blocks < token_blocks ? row_pairs : 0));
+    const auto lines = static_cast<int64_t>((next_tile.size() + 63) / 64);
+    NextTilePrefetch prefetch{next_tile.data(), next_tile.data() + next_tile.size(),
+                              (lines + steps - 1) / std::max<int64_t>(steps, 1)};
     configure_tiles();
     for (int64_t s0 = 0; s0 < ksteps; s0 += chunk_steps) {
         const int64_t s1 = std::min(s0 + chunk_steps, ksteps);
@@ -181,20 +207,23 @@ LLAMA_AMX_TARGET void gemm_tiles(const uint16_t* x, int64_t n_tokens, int64_t co
             const int token_tiles = tb + 1 < full_token_blocks ? 2 : 1;
             for (int64_t rb = 0; rb < full_row_blocks; rb += 2) {
                 const int row_tiles = rb + 1 < full_row_blocks ? 2 : 1;
-                multiply_any_block(token_tiles, row_tiles, args_at(tb, rb), s0, s1, s0 > 0);
+                multiply_any_block(token_tiles, row_tiles, args_at(tb, rb), s0, s1, s0 > 0,
+                                   prefetch);
             }
         }
     }
     if (full_row_blocks * kAmxRowBlock < rows) {  // last rows, every token
         for (int64_t tb = 0; tb < token_blocks; tb += 2) {
             const int token_tiles = tb + 1 < token_blocks ? 2 : 1;
-            multiply_any_block(token_tiles, 1, args_at(tb, full_row_blocks), 0, ksteps, false);
+            multiply_any_block(token_tiles, 1, args_at(tb, full_row_blocks), 0, ksteps, false,
+                               prefetch);
         }
     }
     if (full_token_blocks < token_blocks) {  // last tokens, the rows of whole blocks
         for (int64_t rb = 0; rb < full_row_blocks; rb += 2) {
             const int row_tiles = rb + 1 < full_row_blocks ? 2 : 1;
-            multiply_any_block(1, row_tiles, args_at(full_token_blocks, rb), 0, ksteps, false);
+            multiply_any_block(1, row_tiles, args_at(full_token_blocks, rb), 0, ksteps, false,
+                               prefetch);
         }
     }
     _tile_release();
@@ -224,14 +253,15 @@ bool amx_bf16_available() { return cpu_supports(IsaLevel::Amx); }
 
 void gemm_bf16_amx(std::span<const uint16_t> packed_x, int64_t n_tokens, int64_t cols,
                    std::span<const uint16_t> packed_w, int64_t rows, std::span<float> y,
-                   int64_t ldy) {
+                   int64_t ldy, std::span<const std::byte> prefetch) {
     detail::gemm_bf16_amx_chunked(packed_x, n_tokens, cols, packed_w, rows, y, ldy,
-                                  kColumnChunkSteps);
+                                  kColumnChunkSteps, prefetch);
 }
 
 void detail::gemm_bf16_amx_chunked(std::span<const uint16_t> packed_x, int64_t n_tokens,
                                    int64_t cols, std::span<const uint16_t> packed_w, int64_t rows,
-                                   std::span<float> y, int64_t ldy, int64_t chunk_steps) {
+                                   std::span<float> y, int64_t ldy, int64_t chunk_steps,
+                                   std::span<const std::byte> prefetch) {
     if (chunk_steps < 1) throw Error("gemm_bf16_amx: chunk_steps must be positive");
     if (!amx_bf16_available()) throw Error("gemm_bf16_amx: this CPU or OS does not offer AMX-BF16");
     if (n_tokens <= 0 || rows <= 0 || cols <= 0) return;
@@ -244,7 +274,10 @@ void detail::gemm_bf16_amx_chunked(std::span<const uint16_t> packed_x, int64_t n
     check_size("y", y.size(), (n_tokens - 1) * ldy + rows);
     check_alignment(packed_x.data(), packed_w.data());
 #if defined(LLAMA_HAVE_AMX_CODE)
-    gemm_tiles(packed_x.data(), n_tokens, cols, packed_w.data(), rows, y.data(), ldy, chunk_steps);
+    gemm_tiles(packed_x.data(), n_tokens, cols, packed_w.data(), rows, y.data(), ldy, chunk_steps,
+               prefetch);
+#else
+    (void)prefetch;
 #endif
 }
 

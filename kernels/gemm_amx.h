@@ -77,19 +77,18 @@ void pack_weights_bf16(DType type, const std::byte* w, int64_t rows, int64_t col
 // y[t * ldy + r] = sum_k x[t, k] * W[r, k] for t < n_tokens, r < rows, from the packed operands,
 // which must start 64-byte aligned (PackedBuffer, or a slice of one at a block boundary).
 // Single-threaded; the calling thread configures its own tiles and releases them on return.
-// Requires amx_bf16_available().
+// Requires amx_bf16_available(). `prefetch`, if not empty, is memory the caller reads next (the
+// next tile's weight rows): its cache lines are prefetched into L2 a few a column step.
 void gemm_bf16_amx(std::span<const uint16_t> packed_x, int64_t n_tokens, int64_t cols,
                    std::span<const uint16_t> packed_w, int64_t rows, std::span<float> y,
-                   int64_t ldy);
+                   int64_t ldy, std::span<const std::byte> prefetch = {});
 
 // True when the CPU has AVX512-BF16 (VDPBF16PS) with AVX512F/BW/VL.
 bool avx512_bf16_available();
 
 // The same product from the same packed operands with AVX512-BF16 dot products, for CPUs without
 // AMX (Zen 4, Cooper Lake); results match gemm_bf16_amx up to accumulation order. Single-threaded.
-// Requires avx512_bf16_available(). `prefetch`, if not empty, is memory the caller reads next (the
-// next tile's weight rows, which it packs after this call): its cache lines are prefetched into L2
-// a few a column step while the dot products run, so that packing them does not wait for DRAM.
+// Requires avx512_bf16_available(). `prefetch` as for gemm_bf16_amx.
 void gemm_bf16_avx512(std::span<const uint16_t> packed_x, int64_t n_tokens, int64_t cols,
                       std::span<const uint16_t> packed_w, int64_t rows, std::span<float> y,
                       int64_t ldy, std::span<const std::byte> prefetch = {});
@@ -104,7 +103,8 @@ bool pack_avx512_available();
 // gemm_bf16_amx with the number of 32-column steps per cache chunk chosen by the caller.
 void gemm_bf16_amx_chunked(std::span<const uint16_t> packed_x, int64_t n_tokens, int64_t cols,
                            std::span<const uint16_t> packed_w, int64_t rows, std::span<float> y,
-                           int64_t ldy, int64_t chunk_steps);
+                           int64_t ldy, int64_t chunk_steps,
+                           std::span<const std::byte> prefetch = {});
 }  // namespace detail
 
 }  // namespace llama::kernels

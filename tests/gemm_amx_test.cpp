@@ -147,7 +147,7 @@ TEST(GemmAmxPack, ActivationBlocksPackIndependently) {
 TEST(GemmAmxPack, FloatWeightsMatchReferenceLayout) {
     for (const DType dtype : {DType::F32, DType::F16, DType::BF16}) {
         for (const int64_t rows : {1, 15, 16, 20, 48}) {
-            for (const int64_t cols : {32, 40, 96}) {
+            for (const int64_t cols : {32, 40, 56, 96}) {
                 SCOPED_TRACE(std::string(dtype_name(dtype)) + " rows " + std::to_string(rows) +
                              " cols " + std::to_string(cols));
                 const auto w = weight_bytes(dtype, rows, cols, 9);
@@ -439,8 +439,15 @@ TEST_P(GemmKernel, RejectsMisalignedOperands) {
                  Error);
 }
 
-// gemm_bf16_avx512 asked to prefetch memory of a size that is not a whole number of lines per
-// register block (the weights' own bytes and 100 more of a buffer of its own).
+// The kernels asked to prefetch memory of a size that is not a whole number of lines per
+// register block or column step (the weights' own bytes and 100 more of a buffer of its own).
+void gemm_bf16_amx_prefetching(std::span<const uint16_t> packed_x, int64_t n_tokens, int64_t cols,
+                               std::span<const uint16_t> packed_w, int64_t rows, std::span<float> y,
+                               int64_t ldy) {
+    std::vector<std::byte> next(packed_w.size_bytes() + 100);
+    gemm_bf16_amx(packed_x, n_tokens, cols, packed_w, rows, y, ldy, next);
+}
+
 void gemm_bf16_avx512_prefetching(std::span<const uint16_t> packed_x, int64_t n_tokens,
                                   int64_t cols, std::span<const uint16_t> packed_w, int64_t rows,
                                   std::span<float> y, int64_t ldy) {
@@ -449,11 +456,14 @@ void gemm_bf16_avx512_prefetching(std::span<const uint16_t> packed_x, int64_t n_
 }
 
 INSTANTIATE_TEST_SUITE_P(Kernels, GemmKernel,
-                         ::testing::Values(Kernel{"amx", amx_bf16_available, gemm_bf16_amx},
-                                           Kernel{"avx512bf16", avx512_bf16_available,
-                                                  [](auto... args) { gemm_bf16_avx512(args...); }},
+                         ::testing::Values(Kernel{"amx", amx_bf16_available,
+                                                  [](auto... args) { gemm_bf16_amx(args...); }},
                                            // With a prefetch span (linear() passes the next
                                            // tile's rows): prefetches only, the same sums.
+                                           Kernel{"amx_prefetch", amx_bf16_available,
+                                                  gemm_bf16_amx_prefetching},
+                                           Kernel{"avx512bf16", avx512_bf16_available,
+                                                  [](auto... args) { gemm_bf16_avx512(args...); }},
                                            Kernel{"avx512bf16_prefetch", avx512_bf16_available,
                                                   gemm_bf16_avx512_prefetching}),
                          [](const auto& info) { return std::string(info.param.name); });

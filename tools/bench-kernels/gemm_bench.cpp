@@ -90,7 +90,7 @@ struct AmxScratch {
 };
 
 using PackedGemm = void (*)(std::span<const uint16_t>, int64_t, int64_t, std::span<const uint16_t>,
-                            int64_t, std::span<float>, int64_t);
+                            int64_t, std::span<float>, int64_t, std::span<const std::byte>);
 
 void linear_amx(ThreadPool& pool, const Matrix& w, std::span<const float> x, int64_t n_tokens,
                 std::span<float> y, AmxScratch& scratch, int64_t tile_rows = kAmxTileRows,
@@ -122,7 +122,7 @@ void linear_amx(ThreadPool& pool, const Matrix& w, std::span<const float> x, int
             const int64_t row0 = tile * tile_rows;
             const int64_t rows = std::min(tile_rows, w.rows - row0);
             pack_weights_bf16(w.dtype, w.row(row0), rows, cols, packed, widened);
-            gemm(scratch.packed_x, n_tokens, cols, packed, rows, y.subspan(row0), w.rows);
+            gemm(scratch.packed_x, n_tokens, cols, packed, rows, y.subspan(row0), w.rows, {});
         }
     });
 }
