@@ -136,19 +136,23 @@ LLAMA_PACK_TARGET inline __m512i load_bf16x32(DType type, const std::byte* row, 
     }
 }
 
+// Within every 128-bit lane, a 4 x 4 transpose of 32-bit elements across v[0..3]: element k of
+// a lane of v[j] goes to element j of that lane of v[k].
+LLAMA_PACK_TARGET inline void transpose_4x4_in_lanes(__m512i v[4]) {
+    const __m512i t0 = _mm512_unpacklo_epi32(v[0], v[1]);
+    const __m512i t1 = _mm512_unpackhi_epi32(v[0], v[1]);
+    const __m512i t2 = _mm512_unpacklo_epi32(v[2], v[3]);
+    const __m512i t3 = _mm512_unpackhi_epi32(v[2], v[3]);
+    v[0] = _mm512_unpacklo_epi64(t0, t2);
+    v[1] = _mm512_unpackhi_epi64(t0, t2);
+    v[2] = _mm512_unpacklo_epi64(t1, t3);
+    v[3] = _mm512_unpackhi_epi64(t1, t3);
+}
+
 // In-register transpose of a 16x16 matrix of 32-bit elements.
 LLAMA_PACK_TARGET inline void transpose_16x16_epi32(__m512i r[16]) {
     __m512i t[16];
-    for (int i = 0; i < 16; i += 2) {
-        t[i] = _mm512_unpacklo_epi32(r[i], r[i + 1]);
-        t[i + 1] = _mm512_unpackhi_epi32(r[i], r[i + 1]);
-    }
-    for (int i = 0; i < 16; i += 4) {
-        r[i] = _mm512_unpacklo_epi64(t[i], t[i + 2]);
-        r[i + 1] = _mm512_unpackhi_epi64(t[i], t[i + 2]);
-        r[i + 2] = _mm512_unpacklo_epi64(t[i + 1], t[i + 3]);
-        r[i + 3] = _mm512_unpackhi_epi64(t[i + 1], t[i + 3]);
-    }
+    for (int i = 0; i < 16; i += 4) transpose_4x4_in_lanes(r + i);
     // Each 128-bit lane l of r[4g + j] now holds elements (rows 4g..4g+3, columns 4l + j').
     // Gather lanes across groups: first pair up lanes (0,1)/(2,3) of groups g and g+1, then ...
     for (int j = 0; j < 4; ++j) {
@@ -185,18 +189,10 @@ LLAMA_PACK_TARGET void pack_weight_group_avx512(DType type, const std::byte* con
 // Within each 256-bit half of v[0..7], an 8 x 8 transpose of 32-bit elements: element j of half
 // h of v[i] goes to element i of half h of v[j].
 LLAMA_PACK_TARGET inline void transpose_8x8_epi32_halves(__m512i v[8]) {
+    // 128-bit lane l of v[i + k]: column 4l + k of rows i..i+3 (per half).
+    transpose_4x4_in_lanes(v);
+    transpose_4x4_in_lanes(v + 4);
     __m512i t[8];
-    for (int i = 0; i < 8; i += 2) {
-        t[i] = _mm512_unpacklo_epi32(v[i], v[i + 1]);
-        t[i + 1] = _mm512_unpackhi_epi32(v[i], v[i + 1]);
-    }
-    for (int i = 0; i < 8; i += 4) {
-        // 128-bit lane l of v[i + k]: column 4l + k of rows i..i+3 (per half).
-        v[i] = _mm512_unpacklo_epi64(t[i], t[i + 2]);
-        v[i + 1] = _mm512_unpackhi_epi64(t[i], t[i + 2]);
-        v[i + 2] = _mm512_unpacklo_epi64(t[i + 1], t[i + 3]);
-        v[i + 3] = _mm512_unpackhi_epi64(t[i + 1], t[i + 3]);
-    }
     // Per half, t[j]: column j of rows 0-3 (v[j]'s first lane), then of rows 4-7 (v[4 + j]'s);
     // t[4 + j]: column 4 + j (their second lanes).
     const __m512i first_lanes = _mm512_set_epi64(13, 12, 5, 4, 9, 8, 1, 0);
