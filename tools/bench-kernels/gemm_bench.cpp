@@ -78,9 +78,10 @@ struct Problem {
 
 // ---- The linear() prototype ---------------------------------------------------------------------
 
-// Weight rows packed per task: 128 rows x 4096 columns of bf16 is 1 MB, which stays in L2 (2 MB
-// per core here) beside one pair of token blocks, so each token pair fetched from L3 feeds 128
-// rows. Measured ~10% faster than 64 rows; 256 rows no longer fit.
+// Weight rows packed per task, as first measured: 128 rows x 4096 columns of bf16 is 1 MB, which
+// stays in L2 (2 MB per core here) beside one pair of token blocks, so each token pair fetched
+// from L3 feeds 128 rows: ~10% faster than 64 rows; 256 rows no longer fit. (The engine's linear()
+// now prefetches the next tile's rows while a tile runs, which made 64 rows the faster there.)
 constexpr int64_t kAmxTileRows = 128;
 
 struct AmxScratch {
