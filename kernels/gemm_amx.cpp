@@ -14,6 +14,7 @@
 #include <string>
 
 #include "kernels/cpu_features.h"
+#include "kernels/prefetch.h"
 #include "kernels/simd.h"
 #include "llama/error.h"
 
@@ -95,19 +96,11 @@ struct BlockArgs {
     int64_t valid_rows;
 };
 
-// The caller's next tile (its weight rows, packed after this call), prefetched into L2 a few
-// cache lines a column step over the whole call, so that packing it does not wait for DRAM.
-struct NextTilePrefetch {
-    const std::byte* next;
-    const std::byte* end;
-    int64_t lines_a_step;
-};
-
 // Multiplies column steps [s_begin, s_end) into a TokenTiles x RowTiles block of C tiles. With
 // `accumulate` the tiles start from y (only for blocks of whole tiles), else from zero.
 template <int TokenTiles, int RowTiles>
 LLAMA_AMX_TARGET void multiply_block(const BlockArgs& args, int64_t s_begin, int64_t s_end,
-                                     bool accumulate, NextTilePrefetch& prefetch) {
+                                     bool accumulate, SpreadPrefetch& prefetch) {
     const int64_t next = args.block_stride;
     float* y = args.y;
     const int64_t ldy = args.ldy;
@@ -127,10 +120,7 @@ LLAMA_AMX_TARGET void multiply_block(const BlockArgs& args, int64_t s_begin, int
     const uint16_t* b = args.b;
     for (int64_t s = s_begin; s < s_end; ++s) {
         const int64_t offset = s * kBlockValues;
-        for (int64_t line = 0; line < prefetch.lines_a_step && prefetch.next < prefetch.end;
-             ++line, prefetch.next += 64) {
-            _mm_prefetch(reinterpret_cast<const char*>(prefetch.next), _MM_HINT_T1);
-        }
+        prefetch.step();
         _tile_loadd(4, a + offset, 64);
         _tile_loadd(6, b + offset, 64);
         _tile_dpbf16ps(0, 4, 6);
@@ -158,7 +148,7 @@ LLAMA_AMX_TARGET void multiply_block(const BlockArgs& args, int64_t s_begin, int
 
 LLAMA_AMX_TARGET void multiply_any_block(int token_tiles, int row_tiles, const BlockArgs& args,
                                          int64_t s_begin, int64_t s_end, bool accumulate,
-                                         NextTilePrefetch& prefetch) {
+                                         SpreadPrefetch& prefetch) {
     if (token_tiles == 2) {
         if (row_tiles == 2) {
             return multiply_block<2, 2>(args, s_begin, s_end, accumulate, prefetch);
@@ -190,16 +180,15 @@ LLAMA_AMX_TARGET void gemm_tiles(const uint16_t* x, int64_t n_tokens, int64_t co
                          n_tokens - tb * kAmxTokenBlock,
                          rows - rb * kAmxRowBlock};
     };
-    // Column steps of all the block calls below, to spread the prefetches over.
+    // The caller's next tile (its weight rows, packed after this call), prefetched into L2 over
+    // the column steps of all the block calls below, so that packing it does not wait for DRAM.
     const int64_t token_pairs = (full_token_blocks + 1) / 2;
     const int64_t row_pairs = (full_row_blocks + 1) / 2;
     const int64_t steps =
         ksteps * (token_pairs * row_pairs +
                   (full_row_blocks * kAmxRowBlock < rows ? (token_blocks + 1) / 2 : 0) +
                   (full_token_blocks < token_blocks ? row_pairs : 0));
-    const auto lines = static_cast<int64_t>((next_tile.size() + 63) / 64);
-    NextTilePrefetch prefetch{next_tile.data(), next_tile.data() + next_tile.size(),
-                              (lines + steps - 1) / std::max<int64_t>(steps, 1)};
+    SpreadPrefetch prefetch(next_tile, steps);
     configure_tiles();
     for (int64_t s0 = 0; s0 < ksteps; s0 += chunk_steps) {
         const int64_t s1 = std::min(s0 + chunk_steps, ksteps);

@@ -15,6 +15,7 @@
 
 #include "kernels/cpu_features.h"
 #include "kernels/gemm_amx.h"
+#include "kernels/prefetch.h"
 #include "kernels/simd.h"
 #include "llama/error.h"
 
@@ -47,11 +48,8 @@ LLAMA_BF16_TARGET void multiply_register_block(const uint16_t* a, const uint16_t
                                                int64_t s1, float* y, int64_t ldy,
                                                int64_t valid_tokens, int64_t valid_rows,
                                                std::span<const std::byte> prefetch) {
-    // `prefetch` into L2 a few lines a column step: all at once, they held up the core.
-    const std::byte* prefetch_next = prefetch.data();
-    const std::byte* const prefetch_end = prefetch.data() + prefetch.size();
-    const int64_t prefetch_lines_a_step =
-        ((static_cast<int64_t>(prefetch.size()) + 63) / 64 + s1 - s0 - 1) / (s1 - s0);
+    // `prefetch` into L2 a few lines a column step.
+    SpreadPrefetch spread(prefetch, s1 - s0);
     const int64_t tokens = std::min<int64_t>(valid_tokens, kTokensPerBlock);
     __mmask16 row_mask[RowVectors];
     for (int j = 0; j < RowVectors; ++j) {
@@ -74,10 +72,7 @@ LLAMA_BF16_TARGET void multiply_register_block(const uint16_t* a, const uint16_t
                 reinterpret_cast<const char*>(next_a + s * kBlockValues + t * kAmxColumnStep),
                 _MM_HINT_T0);
         }
-        for (int64_t line = 0; line < prefetch_lines_a_step && prefetch_next < prefetch_end;
-             ++line, prefetch_next += 64) {
-            _mm_prefetch(reinterpret_cast<const char*>(prefetch_next), _MM_HINT_T1);
-        }
+        spread.step();
         for (int64_t pair = 0; pair < kAmxColumnStep / 2; ++pair) {
             __m512bh weights[RowVectors];
             for (int j = 0; j < RowVectors; ++j) {

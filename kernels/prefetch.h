@@ -1,7 +1,8 @@
 #pragma once
 
 // Software prefetch for the one-token (decode) kernels, which read each weight row front to back
-// as one stream from DRAM, and for the blocked prompt GEMMs (RowPrefetch, at the end).
+// as one stream from DRAM, and for the blocked prompt GEMMs (SpreadPrefetch, RowPrefetch, at the
+// end).
 //
 // 4 KB ahead, into L2 (PREFETCHT1). Measured on an Intel Xeon with AMX (2 cores, 11008 x 4096
 // matrices from DRAM; kernels_bench BM_Matvec, quant_bench BM_MatvecQuant, GB/s a thread): the
@@ -14,6 +15,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <span>
 
 namespace llama::kernels {
 
@@ -37,6 +39,31 @@ inline void prefetch_lines(const void* p, int64_t bytes) {
 inline void prefetch_stream_lines(const void* p, int64_t bytes) {
     prefetch_lines<kStreamPrefetchBytes, 2>(p, bytes);
 }
+
+// Software prefetch into L2 of a span (the next tile's weight rows, which the blocked prompt
+// GEMMs' caller packs after them), spread over `steps` calls of step(): a few lines each, since
+// all at once they held up the core.
+class SpreadPrefetch {
+  public:
+    SpreadPrefetch(std::span<const std::byte> bytes, int64_t steps)
+        : next_(bytes.data()),
+          end_(bytes.data() + bytes.size()),
+          lines_a_step_(ceil_div((static_cast<int64_t>(bytes.size()) + 63) / 64,
+                                 std::max<int64_t>(steps, 1))) {}
+
+    void step() {
+        for (int64_t line = 0; line < lines_a_step_ && next_ < end_; ++line, next_ += 64) {
+            __builtin_prefetch(next_, 0, 2);
+        }
+    }
+
+  private:
+    static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+    const std::byte* next_;
+    const std::byte* end_;
+    int64_t lines_a_step_;
+};
 
 // Software prefetch into L2 of a run of rows (the same `lines` cache lines of each, from
 // `first` on, rows row_stride bytes apart), spread over `shares` calls of next_share: the
