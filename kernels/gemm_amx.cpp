@@ -220,22 +220,6 @@ LLAMA_AMX_TARGET void gemm_tiles(const uint16_t* x, int64_t n_tokens, int64_t co
 
 #endif  // LLAMA_HAVE_AMX_CODE
 
-void check_size(const char* what, size_t have, int64_t need) {
-    if (static_cast<int64_t>(have) < need) {
-        throw Error(std::string("gemm_bf16_amx: ") + what + " holds " + std::to_string(have) +
-                    " values, need " + std::to_string(need));
-    }
-}
-
-void check_alignment(const uint16_t* packed_x, const uint16_t* packed_w) {
-    const auto misaligned = [](const void* p) {
-        return reinterpret_cast<uintptr_t>(p) % kPackedAlignment != 0;
-    };
-    if (misaligned(packed_x) || misaligned(packed_w)) {
-        throw Error("gemm_bf16_amx: packed operands must be 64-byte aligned (use PackedBuffer)");
-    }
-}
-
 }  // namespace
 
 bool amx_bf16_available() { return cpu_supports(IsaLevel::Amx); }
@@ -254,14 +238,8 @@ void detail::gemm_bf16_amx_chunked(std::span<const uint16_t> packed_x, int64_t n
     if (chunk_steps < 1) throw Error("gemm_bf16_amx: chunk_steps must be positive");
     if (!amx_bf16_available()) throw Error("gemm_bf16_amx: this CPU or OS does not offer AMX-BF16");
     if (n_tokens <= 0 || rows <= 0 || cols <= 0) return;
-    if (ldy < rows) {
-        throw Error("gemm_bf16_amx: ldy " + std::to_string(ldy) + " < rows " +
-                    std::to_string(rows));
-    }
-    check_size("packed_x", packed_x.size(), packed_activations_size(n_tokens, cols));
-    check_size("packed_w", packed_w.size(), packed_weights_size(rows, cols));
-    check_size("y", y.size(), (n_tokens - 1) * ldy + rows);
-    check_alignment(packed_x.data(), packed_w.data());
+    detail::check_packed_gemm_args("gemm_bf16_amx", packed_x, n_tokens, cols, packed_w, rows, y,
+                                   ldy);
 #if defined(LLAMA_HAVE_AMX_CODE)
     gemm_tiles(packed_x.data(), n_tokens, cols, packed_w.data(), rows, y.data(), ldy, chunk_steps,
                prefetch);

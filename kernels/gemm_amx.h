@@ -100,6 +100,12 @@ void pack_activations_bf16_scalar(std::span<const float> x, int64_t n_tokens, in
 void pack_weights_bf16_scalar(DType type, const std::byte* w, int64_t rows, int64_t cols,
                               std::span<uint16_t> packed, std::span<float> scratch);
 bool pack_avx512_available();
+// The operand checks gemm_bf16_amx and gemm_bf16_avx512 share (n_tokens, rows, cols positive):
+// ldy >= rows, packed_x / packed_w / y large enough, packed operands 64-byte aligned. Throws
+// llama::Error naming `kernel` otherwise.
+void check_packed_gemm_args(const char* kernel, std::span<const uint16_t> packed_x,
+                            int64_t n_tokens, int64_t cols, std::span<const uint16_t> packed_w,
+                            int64_t rows, std::span<const float> y, int64_t ldy);
 // gemm_bf16_amx with the number of 32-column steps per cache chunk chosen by the caller.
 void gemm_bf16_amx_chunked(std::span<const uint16_t> packed_x, int64_t n_tokens, int64_t cols,
                            std::span<const uint16_t> packed_w, int64_t rows, std::span<float> y,

@@ -544,6 +544,25 @@ void pack_activations_bf16_scalar(std::span<const float> x, int64_t n_tokens, in
     }
 }
 
+void check_packed_gemm_args(const char* kernel, std::span<const uint16_t> packed_x,
+                            int64_t n_tokens, int64_t cols, std::span<const uint16_t> packed_w,
+                            int64_t rows, std::span<const float> y, int64_t ldy) {
+    const std::string name(kernel);
+    if (ldy < rows) {
+        throw Error(name + ": ldy " + std::to_string(ldy) + " < rows " + std::to_string(rows));
+    }
+    check_size((name + ": packed_x").c_str(), packed_x.size(),
+               packed_activations_size(n_tokens, cols));
+    check_size((name + ": packed_w").c_str(), packed_w.size(), packed_weights_size(rows, cols));
+    check_size((name + ": y").c_str(), y.size(), (n_tokens - 1) * ldy + rows);
+    const auto misaligned = [](const void* p) {
+        return reinterpret_cast<uintptr_t>(p) % kPackedAlignment != 0;
+    };
+    if (misaligned(packed_x.data()) || misaligned(packed_w.data())) {
+        throw Error(name + ": packed operands must be 64-byte aligned (use PackedBuffer)");
+    }
+}
+
 void pack_weights_bf16_scalar(DType type, const std::byte* w, int64_t rows, int64_t cols,
                               std::span<uint16_t> packed, std::span<float> scratch) {
     pack_weights_with(pack_weight_group_scalar, type, w, rows, cols, packed, scratch);

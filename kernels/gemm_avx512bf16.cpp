@@ -151,22 +151,6 @@ LLAMA_BF16_TARGET void gemm_dot_products(const uint16_t* x, int64_t n_tokens, in
 }
 #endif
 
-void check_size(const char* what, size_t have, int64_t need) {
-    if (static_cast<int64_t>(have) < need) {
-        throw Error(std::string("gemm_bf16_avx512: ") + what + " holds " + std::to_string(have) +
-                    " values, need " + std::to_string(need));
-    }
-}
-
-void check_alignment(const uint16_t* packed_x, const uint16_t* packed_w) {
-    const auto misaligned = [](const void* p) {
-        return reinterpret_cast<uintptr_t>(p) % kPackedAlignment != 0;
-    };
-    if (misaligned(packed_x) || misaligned(packed_w)) {
-        throw Error("gemm_bf16_avx512: packed operands must be 64-byte aligned (use PackedBuffer)");
-    }
-}
-
 }  // namespace
 
 bool avx512_bf16_available() { return cpu_supports(IsaLevel::Avx512Bf16); }
@@ -178,14 +162,8 @@ void gemm_bf16_avx512(std::span<const uint16_t> packed_x, int64_t n_tokens, int6
         throw Error("gemm_bf16_avx512: this CPU does not offer AVX512-BF16");
     }
     if (n_tokens <= 0 || rows <= 0 || cols <= 0) return;
-    if (ldy < rows) {
-        throw Error("gemm_bf16_avx512: ldy " + std::to_string(ldy) + " < rows " +
-                    std::to_string(rows));
-    }
-    check_size("packed_x", packed_x.size(), packed_activations_size(n_tokens, cols));
-    check_size("packed_w", packed_w.size(), packed_weights_size(rows, cols));
-    check_size("y", y.size(), (n_tokens - 1) * ldy + rows);
-    check_alignment(packed_x.data(), packed_w.data());
+    detail::check_packed_gemm_args("gemm_bf16_avx512", packed_x, n_tokens, cols, packed_w, rows, y,
+                                   ldy);
 #if defined(__x86_64__)
     gemm_dot_products(packed_x.data(), n_tokens, cols, packed_w.data(), rows, y.data(), ldy,
                       prefetch);

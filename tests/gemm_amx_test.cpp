@@ -439,6 +439,43 @@ TEST_P(GemmKernel, RejectsMisalignedOperands) {
                  Error);
 }
 
+// The checks both kernels share, on any CPU: each failure names the kernel and the operand.
+TEST(PackedGemmArgs, NameTheKernelAndOperand) {
+    const int64_t n_tokens = 17, rows = 20, cols = 64;
+    PackedBuffer packed_x(packed_activations_size(n_tokens, cols) + 32);
+    PackedBuffer packed_w(packed_weights_size(rows, cols) + 32);
+    std::vector<float> y(n_tokens * rows);
+    const auto message = [&](std::span<const uint16_t> x, std::span<const uint16_t> w,
+                             std::span<const float> out, int64_t ldy) -> std::string {
+        try {
+            detail::check_packed_gemm_args("some_gemm", x, n_tokens, cols, w, rows, out, ldy);
+        } catch (const Error& e) {
+            return e.what();
+        }
+        return "";
+    };
+    EXPECT_EQ(message(packed_x, packed_w, y, rows), "");
+    EXPECT_NE(message(std::span(packed_x).first(packed_activations_size(n_tokens, cols) - 1),
+                      packed_w, y, rows)
+                  .find("some_gemm: packed_x holds"),
+              std::string::npos);
+    EXPECT_NE(
+        message(packed_x, std::span(packed_w).first(packed_weights_size(rows, cols) - 1), y, rows)
+            .find("some_gemm: packed_w holds"),
+        std::string::npos);
+    EXPECT_NE(message(packed_x, packed_w, std::span(y).first(y.size() - 1), rows)
+                  .find("some_gemm: y holds"),
+              std::string::npos);
+    EXPECT_NE(message(packed_x, packed_w, y, rows - 1).find("some_gemm: ldy 19 < rows 20"),
+              std::string::npos);
+    EXPECT_NE(message(std::span(packed_x).subspan(1), packed_w, y, rows)
+                  .find("some_gemm: packed operands must be 64-byte aligned"),
+              std::string::npos);
+    EXPECT_NE(message(packed_x, std::span(packed_w).subspan(8), y, rows)
+                  .find("some_gemm: packed operands must be 64-byte aligned"),
+              std::string::npos);
+}
+
 // The kernels asked to prefetch memory of a size that is not a whole number of lines per
 // register block or column step (the weights' own bytes and 100 more of a buffer of its own).
 void gemm_bf16_amx_prefetching(std::span<const uint16_t> packed_x, int64_t n_tokens, int64_t cols,
