@@ -195,11 +195,15 @@ void linear_fma(ThreadPool& pool, const Matrix& w, std::span<const float> x, int
 // -> 108.7 / 105.1, avx2-vnni 73.1 / 71.2 -> 124.9 / 121.1, avx512-vnni 128.5 / 133.7 -> 173.7 /
 // 175.0 (and the Intel Xeon's figures at gemm_int16_beats_fma, which leaves the plain avx512 level
 // out); Q8_0 against gemm_quant's 8-bit kernels avx2 92.1 / 93.6 -> 111.5 / 112.3, avx512 (its
-// ymm kernel there) 92.4 / 94.1 -> 163.6 / 167.2.
+// ymm kernel there) 92.4 / 94.1 -> 163.6 / 167.2. At the plain avx2 level Q8_0 asks for the
+// activations' cross terms, which put gemm_int16_rows_avx2 on its Winograd tile: prompt 128 / 512
+// against the plain tile, 9 rounds alternating, means 118.8 / 119.4 -> 121.3 / 121.1 (the tile's
+// first version; the final one, 3 rounds, 118.4 / 119.4 -> 121.5 / 120.1).
 void linear_int16(ThreadPool& pool, const Matrix& w, std::span<const float> x, int64_t n_tokens,
                   std::span<float> y, LinearScratch& scratch) {
     kernels::Int16Activations& x_int = scratch.int16_x;
-    kernels::prepare_int16_activations(n_tokens, w.cols, x_int);
+    kernels::prepare_int16_activations(n_tokens, w.cols, x_int,
+                                       kernels::gemm_int16_wants_cross_terms(w.dtype));
     pool.parallel_for(x_int.n_tiles(), 1, [&](int64_t begin, int64_t end, int) {
         kernels::quantize_int16_activations(x.first(n_tokens * w.cols), begin, end, x_int);
     });

@@ -53,7 +53,10 @@ void check_int16_activations(std::span<const float> values, int64_t tile_begin, 
     if (tile_begin < 0 || tile_end > x.n_tiles() || tile_begin > tile_end ||
         static_cast<int64_t>(values.size()) < x.n_tokens * x.cols ||
         static_cast<int64_t>(x.pairs.size()) < x.n_tiles() * kInt16TileTokens * x.padded_cols / 2 ||
-        static_cast<int64_t>(x.scales.size()) < x.n_tiles() * kInt16TileTokens * x.n_blocks()) {
+        static_cast<int64_t>(x.scales.size()) < x.n_tiles() * kInt16TileTokens * x.n_blocks() ||
+        (x.has_cross_terms() &&
+         static_cast<int64_t>(x.cross_terms.size()) <
+             x.n_tiles() * kInt16TileTokens * x.padded_cols / kInt16CrossBlock)) {
         throw Error("quantize_int16_activations: tiles [" + std::to_string(tile_begin) + ", " +
                     std::to_string(tile_end) + ") of " + std::to_string(x.n_tokens) + " tokens x " +
                     std::to_string(x.cols) + " do not fit the buffers");
@@ -161,6 +164,27 @@ void pack_int16_panel_scalar(DType type, const std::byte* rows, int64_t row_stri
     }
 }
 
+void fill_int16_cross_terms(int64_t tile, Int16Activations& x) {
+    const int32_t* pairs = x.tile_pairs(tile);
+    const int64_t n_blocks = x.padded_cols / kInt16CrossBlock;
+    int32_t* out = x.cross_terms.data() + tile * kInt16TileTokens * n_blocks;
+    for (int64_t b = 0; b < n_blocks; ++b) {
+        uint32_t sums[kInt16TileTokens] = {};  // modulo 2^32
+        for (int64_t p = b * kInt16CrossBlock / 2; p < (b + 1) * kInt16CrossBlock / 2; p += 2) {
+            for (int64_t t = 0; t < kInt16TileTokens; ++t) {
+                const int32_t q01 = pairs[p * kInt16TileTokens + t];        // x[k], x[k + 1]
+                const int32_t q23 = pairs[(p + 1) * kInt16TileTokens + t];  // x[k + 2], x[k + 3]
+                sums[t] += static_cast<uint32_t>(
+                    static_cast<int16_t>(q01) * static_cast<int16_t>(q23) +
+                    static_cast<int16_t>(q01 >> 16) * static_cast<int16_t>(q23 >> 16));
+            }
+        }
+        for (int64_t t = 0; t < kInt16TileTokens; ++t) {
+            out[b * kInt16TileTokens + t] = static_cast<int32_t>(0u - sums[t]);
+        }
+    }
+}
+
 void quantize_int16_activation_block(const float* values, int64_t count, int32_t* pairs,
                                      float* scale) {
     int16_t q[kInt16Block];
@@ -199,7 +223,8 @@ float quantize_int16_weight_block(std::span<const float> values, std::span<int16
         values, [](uint32_t b) { return detail::weight_scaling(b); }, w_int.data());
 }
 
-void prepare_int16_activations(int64_t n_tokens, int64_t cols, Int16Activations& x) {
+void prepare_int16_activations(int64_t n_tokens, int64_t cols, Int16Activations& x,
+                               bool cross_terms) {
     if (n_tokens < 1 || cols < 1) {
         throw Error("prepare_int16_activations: " + std::to_string(n_tokens) + " tokens of " +
                     std::to_string(cols) + " columns");
@@ -209,6 +234,16 @@ void prepare_int16_activations(int64_t n_tokens, int64_t cols, Int16Activations&
     x.padded_cols = (cols + kInt16Block - 1) / kInt16Block * kInt16Block;
     x.pairs.resize(static_cast<size_t>(x.n_tiles() * kInt16TileTokens * x.padded_cols / 2));
     x.scales.resize(static_cast<size_t>(x.n_tiles() * kInt16TileTokens * x.n_blocks()));
+    x.cross_terms.resize(cross_terms ? static_cast<size_t>(x.n_tiles() * kInt16TileTokens *
+                                                           x.padded_cols / kInt16CrossBlock)
+                                     : 0);
+}
+
+bool gemm_int16_wants_cross_terms(DType type) {
+    // The Winograd tile: Q8_0 at the plain AVX2 level (gemm_int16_rows' choice below).
+    return (type == DType::Q8_0 || type == DType::Q8_0_R16) && isa_enabled(IsaLevel::Avx2) &&
+           !isa_enabled(IsaLevel::Avx512) &&
+           !(isa_enabled(IsaLevel::Avx2Vnni) && gemm_int16_avx_vnni_available());
 }
 
 void quantize_int16_activations_scalar(std::span<const float> values, int64_t tile_begin,

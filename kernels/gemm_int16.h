@@ -28,6 +28,17 @@
 // finite gets a NaN scale: the outputs it reaches are NaN, as fp32 products would make them (or
 // infinite).
 //
+// At the plain AVX2 level (no VNNI) Q8_0 runs on Winograd's inner product instead, when the
+// activations carry cross terms (prepare_int16_activations): a VPMADDWD lane holds
+// (w2 + x0)(w0 + x2) + (w3 + x1)(w1 + x3) = w0 x0 + w1 x1 + w2 x2 + w3 x3 + (w0 w2 + w1 w3) +
+// (x0 x2 + x1 x3), two VPADDW making its operands from the panel's and the activations' own column
+// pairs, so a VPMADDWD takes 32 products where it took 16: four vector instructions a 32 products
+// as before, but only one of them on the two pipes that multiply, which the plain tile kept 88%
+// busy (tools/bench-kernels/int16_bound_bench.cpp). The weights' cross terms (per panel row and
+// 32-column block, computed once a panel) and the activations' (per token and block, computed when
+// quantizing) start each block's sums negated. Every sum wraps modulo 2^32 and the true block sum
+// fits in int32, so the result is the same integer, bit for bit.
+//
 // Blocked for the caches as gemm_fma.h is: a call takes up to kInt16BlockRows weight rows and runs
 // over the columns in passes of kInt16Depth; each pass packs 16 rows of the pass's columns into a
 // panel that stays in L1 while every token runs over it in register tiles of up to 6 tokens.
@@ -43,6 +54,7 @@
 namespace llama::kernels {
 
 inline constexpr int64_t kInt16Block = 64;             // columns a scale
+inline constexpr int64_t kInt16CrossBlock = 32;        // columns a cross term (Q8_0's block)
 inline constexpr int32_t kInt16WeightMax = 2047;       // |weight| after scaling
 inline constexpr int32_t kInt16ActivationMax = 16383;  // |activation| after scaling
 inline constexpr int64_t kInt16PanelRows = 16;
@@ -67,13 +79,16 @@ bool gemm_int16_beats_fma();
 // A prompt's activations quantized for gemm_int16_rows: columns zero-padded to whole blocks
 // (padded_cols), tokens to whole tiles of kInt16TileTokens. pairs[tile][k / 2][token in tile]
 // holds x[k] (low half) and x[k + 1] (high half) as int16; scales[tile][block][token in tile]
-// is the block's scale (largest magnitude / kInt16ActivationMax).
+// is the block's scale (largest magnitude / kInt16ActivationMax). If asked for, cross_terms
+// [tile][k / 32][token in tile] holds minus the sum of x[k] x[k + 2] + x[k + 1] x[k + 3] over the
+// 4-column groups of each 32-column block, modulo 2^32 (the Winograd tile's correction).
 struct Int16Activations {
     int64_t n_tokens = 0;
     int64_t cols = 0;
     int64_t padded_cols = 0;
     std::vector<int32_t, CacheAlignedAllocator<int32_t>> pairs;
     std::vector<float> scales;
+    std::vector<int32_t> cross_terms;  // empty unless prepared with them
 
     int64_t n_tiles() const { return (n_tokens + kInt16TileTokens - 1) / kInt16TileTokens; }
     int64_t n_blocks() const { return padded_cols / kInt16Block; }
@@ -83,10 +98,17 @@ struct Int16Activations {
     const float* tile_scales(int64_t tile) const {
         return scales.data() + tile * kInt16TileTokens * n_blocks();
     }
+    bool has_cross_terms() const { return !cross_terms.empty(); }
+    const int32_t* tile_cross_terms(int64_t tile) const {
+        return cross_terms.data() + tile * kInt16TileTokens * (padded_cols / kInt16CrossBlock);
+    }
 };
 
-// Sizes `x` for n_tokens tokens of `cols` columns.
-void prepare_int16_activations(int64_t n_tokens, int64_t cols, Int16Activations& x);
+// Sizes `x` for n_tokens tokens of `cols` columns, with room for the cross terms if asked for
+// (gemm_int16_wants_cross_terms says when the kernel gemm_int16_rows picks would use them).
+void prepare_int16_activations(int64_t n_tokens, int64_t cols, Int16Activations& x,
+                               bool cross_terms = false);
+bool gemm_int16_wants_cross_terms(DType type);
 // Quantizes tiles [tile_begin, tile_end) from rows of `values` ([n_tokens, cols] floats): tiles
 // are independent, so threads may take ranges of them. Rounds to nearest, ties to even.
 void quantize_int16_activations(std::span<const float> values, int64_t tile_begin, int64_t tile_end,
@@ -98,6 +120,7 @@ void quantize_int16_activations_scalar(std::span<const float> values, int64_t ti
 struct Int16Scratch {
     std::vector<int32_t, CacheAlignedAllocator<int32_t>> panel;
     std::vector<float, CacheAlignedAllocator<float>> panel_scales;
+    std::vector<int32_t, CacheAlignedAllocator<int32_t>> panel_cross_terms;
     std::vector<float, CacheAlignedAllocator<float>> sums;
 };
 

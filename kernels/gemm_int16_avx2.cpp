@@ -238,7 +238,7 @@ template <bool kVnni>
 template <int T, bool kVnni, int kWeightBlock>
 LLAMA_TARGET_AVX2 void tile(const int32_t* panel, const float* panel_scales, int64_t n_blocks,
                             const int32_t* x, const float* x_scales, int64_t, int64_t, float* sums,
-                            int64_t ld) {
+                            int64_t ld, const int32_t*, const int32_t*) {
     constexpr int64_t kPairs = kWeightBlock / 2;
     constexpr int64_t kWeightBlocks = kInt16Block / kWeightBlock;  // an activation block's
     static_assert(kWeightBlocks == 1 || kWeightBlocks == 2);
@@ -312,6 +312,202 @@ template <bool kVnni>
 constexpr auto kTiles = detail::make_int16_tiles<kInt16TileTokens>(
     []<int T, int kWeightBlock>() -> detail::Int16Tile { return tile<T, kVnni, kWeightBlock>; });
 
+// The Winograd tile (gemm_int16.h) of Q8_0 at the plain AVX2 level: calls of up to 12 tokens (two
+// packed token tiles) in register tiles of 16 rows x 4 tokens: 8 sums, a 4-column group's weight
+// words (rows 0-7 and 8-15, columns 0-1 and 2-3), a token's two activation words and the two
+// VPMADDWD operands fill the 16 registers.
+constexpr int kWinogradTokens = 2 * kInt16TileTokens;
+constexpr int kWinogradSubTile = 4;
+
+// One 4-column group for T tokens, in assembly so that nothing leaves the registers (GCC took the
+// weight words as memory operands of every VPADDW, three times the loads, and spilled sums). Token
+// t's two words are `offset` and offset + 24 bytes on from p[t] (pairs k / 2 and k / 2 + 1 of its
+// packed tile): one index register for every token.
+// u = weights (w2, w3) + activations (x0, x1), v = (w0, w1) + (x2, x3): VPMADDWD(u, v) is
+// (w2 + x0)(w0 + x2) + (w3 + x1)(w1 + x3).
+#define LLAMA_WINOGRAD_TOKEN(p, lo, hi) \
+    "vpbroadcastd (%[" #p               \
+    "],%[offset]), %[x01]\n\t"          \
+    "vpbroadcastd 24(%[" #p             \
+    "],%[offset]), %[x23]\n\t"          \
+    "vpaddw %[w23a], %[x01], %[u]\n\t"  \
+    "vpaddw %[w01a], %[x23], %[v]\n\t"  \
+    "vpmaddwd %[v], %[u], %[u]\n\t"     \
+    "vpaddd %[u], %[" #lo "], %[" #lo   \
+    "]\n\t"                             \
+    "vpaddw %[w23b], %[x01], %[u]\n\t"  \
+    "vpaddw %[w01b], %[x23], %[v]\n\t"  \
+    "vpmaddwd %[v], %[u], %[u]\n\t"     \
+    "vpaddd %[u], %[" #hi "], %[" #hi "]\n\t"
+// Rows 0-7 / 8-15 of columns k, k + 1 (pair k / 2: 64 bytes of the panel) and k + 2, k + 3.
+#define LLAMA_WINOGRAD_WEIGHTS      \
+    "vmovdqa (%[w]), %[w01a]\n\t"   \
+    "vmovdqa 32(%[w]), %[w01b]\n\t" \
+    "vmovdqa 64(%[w]), %[w23a]\n\t" \
+    "vmovdqa 96(%[w]), %[w23b]\n\t"
+#define LLAMA_WINOGRAD_TEMPS                                                        \
+    [w01a] "=&x"(w01a), [w01b] "=&x"(w01b), [w23a] "=&x"(w23a), [w23b] "=&x"(w23b), \
+        [x01] "=&x"(x01), [x23] "=&x"(x23), [u] "=&x"(u), [v] "=&x"(v)
+
+template <int T>
+[[gnu::always_inline]] LLAMA_TARGET_AVX2 inline void winograd_group(const int32_t* w,
+                                                                    const int32_t* const* p,
+                                                                    int64_t offset, __m256i* low,
+                                                                    __m256i* high) {
+    __m256i w01a, w01b, w23a, w23b, x01, x23, u, v;
+    if constexpr (T == 1) {
+        asm(LLAMA_WINOGRAD_WEIGHTS LLAMA_WINOGRAD_TOKEN(p0, l0, h0)
+            : [l0] "+x"(low[0]), [h0] "+x"(high[0]), LLAMA_WINOGRAD_TEMPS
+            : [w] "r"(w), [offset] "r"(offset), [p0] "r"(p[0])
+            : "memory");
+    } else if constexpr (T == 2) {
+        asm(LLAMA_WINOGRAD_WEIGHTS LLAMA_WINOGRAD_TOKEN(p0, l0, h0) LLAMA_WINOGRAD_TOKEN(p1, l1, h1)
+            : [l0] "+x"(low[0]), [h0] "+x"(high[0]), [l1] "+x"(low[1]), [h1] "+x"(high[1]),
+              LLAMA_WINOGRAD_TEMPS
+            : [w] "r"(w), [offset] "r"(offset), [p0] "r"(p[0]), [p1] "r"(p[1])
+            : "memory");
+    } else if constexpr (T == 3) {
+        asm(LLAMA_WINOGRAD_WEIGHTS LLAMA_WINOGRAD_TOKEN(p0, l0, h0) LLAMA_WINOGRAD_TOKEN(p1, l1, h1)
+                LLAMA_WINOGRAD_TOKEN(p2, l2, h2)
+            : [l0] "+x"(low[0]), [h0] "+x"(high[0]), [l1] "+x"(low[1]), [h1] "+x"(high[1]),
+              [l2] "+x"(low[2]), [h2] "+x"(high[2]), LLAMA_WINOGRAD_TEMPS
+            : [w] "r"(w), [offset] "r"(offset), [p0] "r"(p[0]), [p1] "r"(p[1]), [p2] "r"(p[2])
+            : "memory");
+    } else {
+        static_assert(T == 4);
+        asm(LLAMA_WINOGRAD_WEIGHTS LLAMA_WINOGRAD_TOKEN(p0, l0, h0) LLAMA_WINOGRAD_TOKEN(p1, l1, h1)
+                LLAMA_WINOGRAD_TOKEN(p2, l2, h2) LLAMA_WINOGRAD_TOKEN(p3, l3, h3)
+            : [l0] "+x"(low[0]), [h0] "+x"(high[0]), [l1] "+x"(low[1]), [h1] "+x"(high[1]),
+              [l2] "+x"(low[2]), [h2] "+x"(high[2]), [l3] "+x"(low[3]), [h3] "+x"(high[3]),
+              LLAMA_WINOGRAD_TEMPS
+            : [w] "r"(w), [offset] "r"(offset), [p0] "r"(p[0]), [p1] "r"(p[1]), [p2] "r"(p[2]),
+              [p3] "r"(p[3])
+            : "memory");
+    }
+}
+
+#undef LLAMA_WINOGRAD_TOKEN
+#undef LLAMA_WINOGRAD_WEIGHTS
+#undef LLAMA_WINOGRAD_TEMPS
+
+// Tokens [first, first + T) of a call: each Q8_0 block's sums start from minus both cross terms,
+// take the block's 8 column groups and fold into the fp32 sums as tile<..., 32> does.
+template <int T>
+LLAMA_TARGET_AVX2 void winograd_sub_tile(int first, const int32_t* panel, const float* panel_scales,
+                                         int64_t n_blocks, const int32_t* x, const float* x_scales,
+                                         int64_t x_stride, int64_t scale_stride, float* sums,
+                                         int64_t ld, const int32_t* panel_cross,
+                                         const int32_t* x_cross) {
+    constexpr int64_t kGroups = kQ8_0BlockSize / 4;
+    const int64_t cross_stride = 2 * scale_stride;  // 32-column cross blocks, 64-column scales
+    // Token first + i's activation words, scales and cross terms: from the call's first packed
+    // tile, or for tokens 6 on, the next.
+    const int32_t* p[T];
+    const float* token_scales[T];
+    const int32_t* token_cross[T];
+#pragma GCC unroll 4
+    for (int i = 0; i < T; ++i) {
+        const int t = first + i;
+        const bool next = t >= kInt16TileTokens;
+        const int slot = next ? t - kInt16TileTokens : t;
+        p[i] = x + (next ? x_stride : 0) + slot;
+        token_scales[i] = x_scales + (next ? scale_stride : 0) + slot;
+        token_cross[i] = x_cross + (next ? cross_stride : 0) + slot;
+    }
+    const int32_t* w = panel;
+    int64_t offset = 0;                             // bytes on from p[i]
+    alignas(32) float partial[T][kInt16PanelRows];  // a 64-column block's first Q8_0 block
+    for (int64_t wb = 0; wb < 2 * n_blocks; ++wb) {
+        __m256i low[T];
+        __m256i high[T];
+        const __m256i w_cross0 =
+            _mm256_load_si256(reinterpret_cast<const __m256i*>(panel_cross + wb * kInt16PanelRows));
+        const __m256i w_cross1 = _mm256_load_si256(
+            reinterpret_cast<const __m256i*>(panel_cross + wb * kInt16PanelRows + 8));
+#pragma GCC unroll 4
+        for (int i = 0; i < T; ++i) {
+            const __m256i cross = _mm256_set1_epi32(token_cross[i][wb * kInt16TileTokens]);
+            low[i] = _mm256_add_epi32(w_cross0, cross);
+            high[i] = _mm256_add_epi32(w_cross1, cross);
+        }
+        for (int64_t g = 0; g < kGroups; ++g) {
+            winograd_group<T>(w, p, offset, low, high);
+            w += 2 * kInt16PanelRows;
+            offset += 2 * kInt16TileTokens * sizeof(int32_t);
+        }
+        const __m256 w_scale0 = _mm256_load_ps(panel_scales + wb * kInt16PanelRows);
+        const __m256 w_scale1 = _mm256_load_ps(panel_scales + wb * kInt16PanelRows + 8);
+        if (wb % 2 == 0) {
+#pragma GCC unroll 4
+            for (int i = 0; i < T; ++i) {
+                _mm256_store_ps(partial[i], _mm256_mul_ps(_mm256_cvtepi32_ps(low[i]), w_scale0));
+                _mm256_store_ps(partial[i] + 8,
+                                _mm256_mul_ps(_mm256_cvtepi32_ps(high[i]), w_scale1));
+            }
+            continue;
+        }
+#pragma GCC unroll 4
+        for (int i = 0; i < T; ++i) {
+            const __m256 x_scale = _mm256_set1_ps(token_scales[i][wb / 2 * kInt16TileTokens]);
+            float* s = sums + (first + i) * ld;
+            const __m256 block_low =
+                _mm256_fmadd_ps(_mm256_cvtepi32_ps(low[i]), w_scale0, _mm256_load_ps(partial[i]));
+            const __m256 block_high = _mm256_fmadd_ps(_mm256_cvtepi32_ps(high[i]), w_scale1,
+                                                      _mm256_load_ps(partial[i] + 8));
+            _mm256_store_ps(s, _mm256_fmadd_ps(block_low, x_scale, _mm256_load_ps(s)));
+            _mm256_store_ps(s + 8, _mm256_fmadd_ps(block_high, x_scale, _mm256_load_ps(s + 8)));
+        }
+    }
+}
+
+// detail::Int16Tile of T <= 12 tokens: register tiles of 4 (the last one of what is left).
+template <int T>
+LLAMA_TARGET_AVX2 void winograd_tile(const int32_t* panel, const float* panel_scales,
+                                     int64_t n_blocks, const int32_t* x, const float* x_scales,
+                                     int64_t x_stride, int64_t scale_stride, float* sums,
+                                     int64_t ld, const int32_t* panel_cross,
+                                     const int32_t* x_cross) {
+    constexpr int kFirst = std::min(T, kWinogradSubTile);
+    winograd_sub_tile<kFirst>(0, panel, panel_scales, n_blocks, x, x_scales, x_stride, scale_stride,
+                              sums, ld, panel_cross, x_cross);
+    if constexpr (T > kWinogradSubTile) {
+        constexpr int kSecond = std::min(T - kWinogradSubTile, kWinogradSubTile);
+        winograd_sub_tile<kSecond>(kWinogradSubTile, panel, panel_scales, n_blocks, x, x_scales,
+                                   x_stride, scale_stride, sums, ld, panel_cross, x_cross);
+    }
+    if constexpr (T > 2 * kWinogradSubTile) {
+        winograd_sub_tile<T - 2 * kWinogradSubTile>(2 * kWinogradSubTile, panel, panel_scales,
+                                                    n_blocks, x, x_scales, x_stride, scale_stride,
+                                                    sums, ld, panel_cross, x_cross);
+    }
+}
+
+// Only the 32-column tiles are used (Q8_0); the 64-column slots repeat them to fill the table.
+constexpr auto kWinogradTiles = detail::make_int16_tiles<kWinogradTokens>(
+    []<int T, int>() -> detail::Int16Tile { return winograd_tile<T>; });
+
+// The panel's cross terms (detail::Int16PanelCrossTerms): per 32-column block, rows 0-7 and 8-15,
+// the VPMADDWD of pair k / 2 with pair k / 2 + 1 summed over the block's 4-column groups.
+LLAMA_TARGET_AVX2 void winograd_panel_cross_terms(const int32_t* pairs, int64_t kc,
+                                                  int32_t* cross) {
+    for (int64_t b = 0; b < kc / kInt16CrossBlock; ++b) {
+        const int32_t* block = pairs + b * kInt16CrossBlock / 2 * kInt16PanelRows;
+        for (int half = 0; half < 2; ++half) {
+            __m256i sum = _mm256_setzero_si256();
+            for (int64_t g = 0; g < kInt16CrossBlock / 4; ++g) {
+                const int32_t* group = block + 2 * g * kInt16PanelRows + 8 * half;
+                sum = _mm256_add_epi32(
+                    sum,
+                    _mm256_madd_epi16(_mm256_load_si256(reinterpret_cast<const __m256i*>(group)),
+                                      _mm256_load_si256(reinterpret_cast<const __m256i*>(
+                                          group + kInt16PanelRows))));
+            }
+            _mm256_store_si256(reinterpret_cast<__m256i*>(cross + b * kInt16PanelRows + 8 * half),
+                               _mm256_sub_epi32(_mm256_setzero_si256(), sum));
+        }
+    }
+}
+
 }  // namespace
 
 namespace detail {
@@ -362,6 +558,11 @@ void quantize_int16_activations_avx2(std::span<const float> values, int64_t tile
 void gemm_int16_rows_avx2(const Int16RowsArgs& args, Int16Scratch& scratch) {
 #if defined(LLAMA_HAVE_X86_TARGETS)
     if (!gemm_int16_avx2_available()) throw Error("gemm_int16_rows_avx2: this CPU has no AVX2");
+    if (int16_weight_block(args.type) == kQ8_0BlockSize && args.x != nullptr &&
+        args.x->has_cross_terms()) {
+        return detail::int16_rows_loop(kWinogradTiles, detail::pack_int16_panel_avx2, args, scratch,
+                                       winograd_panel_cross_terms);
+    }
     detail::int16_rows_loop(kTiles<false>, detail::pack_int16_panel_avx2, args, scratch);
 #else
     (void)args;

@@ -50,7 +50,8 @@ inline float token_scale(const float* x_scales, int64_t scale_stride, int64_t b,
 template <int T, bool kVnni, int kWeightBlock>
 LLAMA_TARGET_AVX512 void tile(const int32_t* panel, const float* panel_scales, int64_t n_blocks,
                               const int32_t* x, const float* x_scales, int64_t x_stride,
-                              int64_t scale_stride, float* sums, int64_t ld) {
+                              int64_t scale_stride, float* sums, int64_t ld, const int32_t*,
+                              const int32_t*) {
     constexpr int64_t kPairs = kWeightBlock / 2;
     constexpr int64_t kWeightBlocks = kInt16Block / kWeightBlock;  // an activation block's
     static_assert(kWeightBlocks == 1 || kWeightBlocks == 2);

@@ -75,6 +75,9 @@ void check_int16_args(const Int16RowsArgs& args);
 void check_int16_activations(std::span<const float> values, int64_t tile_begin, int64_t tile_end,
                              const Int16Activations& x);
 
+// The cross terms (Int16Activations) of a quantized tile, if x has room for them.
+void fill_int16_cross_terms(int64_t tile, Int16Activations& x);
+
 // One token's block of activations: `count` values (the rest of the block zeros) into
 // pairs[0], pairs[kInt16TileTokens], ... (the token's slots in a packed tile) and its scale.
 void quantize_int16_activation_block(const float* values, int64_t count, int32_t* pairs,
@@ -101,6 +104,7 @@ void quantize_int16_tiles(std::span<const float> values, int64_t tile_begin, int
                          scales + b * kInt16TileTokens + t);
             }
         }
+        if (x.has_cross_terms()) fill_int16_cross_terms(tile, x);
     }
 }
 
@@ -128,10 +132,18 @@ using Int16Packer = void (*)(DType type, const std::byte* rows, int64_t row_stri
 // A register tile: 16 rows x up to kTokens tokens over n_blocks activation blocks of a panel, each
 // weight block's sums added to sums[t * ld + r]. panel / panel_scales at the pass's first column; x
 // / x_scales at the same column of a packed token tile, the next packed tile (tokens 6 on) x_stride
-// / scale_stride values on.
+// / scale_stride values on. The Winograd tile also reads the panel's cross terms
+// (Int16PanelCrossTerms) and the activations' at the same column (the next tile's 2 x
+// scale_stride on); the others ignore them (null where nobody computed them).
 using Int16Tile = void (*)(const int32_t* panel, const float* panel_scales, int64_t n_blocks,
                            const int32_t* x, const float* x_scales, int64_t x_stride,
-                           int64_t scale_stride, float* sums, int64_t ld);
+                           int64_t scale_stride, float* sums, int64_t ld,
+                           const int32_t* panel_cross_terms, const int32_t* x_cross_terms);
+
+// Writes a packed panel's cross terms (kc columns from the pass's first): cross[(k / 32) * 16 + r]
+// is minus the sum of w[k] w[k + 2] + w[k + 1] w[k + 3] over the 4-column groups of row r's
+// 32-column block, modulo 2^32.
+using Int16PanelCrossTerms = void (*)(const int32_t* pairs, int64_t kc, int32_t* cross);
 
 // The blocked loop (gemm_int16.h) over tiles[tokens - 1] of kTokens tokens a call (a multiple of
 // kInt16TileTokens, or fewer).
@@ -155,7 +167,8 @@ constexpr Int16Tiles<kTokens> make_int16_tiles(Tile tile) {
 
 template <size_t kTokensSize>
 void int16_rows_loop(const Int16Tiles<kTokensSize>& tiles_by_block, Int16Packer pack,
-                     const Int16RowsArgs& a, Int16Scratch& scratch) {
+                     const Int16RowsArgs& a, Int16Scratch& scratch,
+                     Int16PanelCrossTerms panel_cross_terms = nullptr) {
     constexpr auto kTokens = static_cast<int64_t>(kTokensSize);
     const auto& tiles = tiles_by_block[int16_weight_block(a.type) == kInt16Block ? 0 : 1];
     check_int16_args(a);
@@ -169,6 +182,10 @@ void int16_rows_loop(const Int16Tiles<kTokensSize>& tiles_by_block, Int16Packer 
     scratch.panel.resize(static_cast<size_t>(kInt16Depth / 2 * kInt16PanelRows));
     scratch.panel_scales.resize(
         static_cast<size_t>(kInt16Depth / kInt16SmallestWeightBlock * kInt16PanelRows));
+    if (panel_cross_terms != nullptr) {
+        scratch.panel_cross_terms.resize(
+            static_cast<size_t>(kInt16Depth / kInt16CrossBlock * kInt16PanelRows));
+    }
     const int64_t n_calls = (x.n_tokens + kTokens - 1) / kTokens;
     scratch.sums.assign(static_cast<size_t>(n_calls * kTokens * ld), 0.0f);
     for (int64_t k0 = 0; k0 < x.padded_cols; k0 += kInt16Depth) {
@@ -178,6 +195,9 @@ void int16_rows_loop(const Int16Tiles<kTokensSize>& tiles_by_block, Int16Packer 
             pack(a.type, a.rows + row0 * a.row_stride, a.row_stride,
                  static_cast<int>(std::min(kInt16PanelRows, a.n_rows - row0)), x.cols, k0, kc,
                  scratch.panel.data(), scratch.panel_scales.data());
+            if (panel_cross_terms != nullptr) {
+                panel_cross_terms(scratch.panel.data(), kc, scratch.panel_cross_terms.data());
+            }
             // The next panel's rows (of this pass, or the first of the next), while the tiles run
             // over these. (A Q8_0_R16 group holds the pass's columns of its 16 rows in one piece:
             // taken as 16 pieces of a row's bytes.)
@@ -208,10 +228,15 @@ void int16_rows_loop(const Int16Tiles<kTokensSize>& tiles_by_block, Int16Packer 
                                              kc / 2 * kInt16TileTokens * sizeof(int32_t));
                     }
                 }
-                tiles[n - 1](scratch.panel.data(), scratch.panel_scales.data(), kc / kInt16Block,
-                             x.tile_pairs(tile) + k0 / 2 * kInt16TileTokens,
-                             x.tile_scales(tile) + k0 / kInt16Block * kInt16TileTokens, x_stride,
-                             scale_stride, scratch.sums.data() + t0 * ld + row0, ld);
+                tiles[n - 1](
+                    scratch.panel.data(), scratch.panel_scales.data(), kc / kInt16Block,
+                    x.tile_pairs(tile) + k0 / 2 * kInt16TileTokens,
+                    x.tile_scales(tile) + k0 / kInt16Block * kInt16TileTokens, x_stride,
+                    scale_stride, scratch.sums.data() + t0 * ld + row0, ld,
+                    panel_cross_terms != nullptr ? scratch.panel_cross_terms.data() : nullptr,
+                    x.has_cross_terms()
+                        ? x.tile_cross_terms(tile) + k0 / kInt16CrossBlock * kInt16TileTokens
+                        : nullptr);
             }
         }
     }

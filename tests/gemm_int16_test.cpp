@@ -168,6 +168,38 @@ TEST(GemmInt16, ActivationsAreRoundedToTheirBlocksLargestMagnitude) {
     }
 }
 
+// Winograd's correction: minus the sum of x[k] x[k + 2] + x[k + 1] x[k + 3] over each 32-column
+// block's 4-column groups, wrapping at 32 bits (full-scale blocks of 4096 columns exceed them).
+TEST(GemmInt16, CrossTermsSumTheProductsOfColumnsTwoApart) {
+    for (const int64_t cols : {1, 33, 64, 300, 4096}) {
+        const int64_t n_tokens = 8;
+        auto values = random_floats(n_tokens * cols, 13, -3.0f, 3.0f);
+        for (int64_t k = 0; k < cols; ++k) values[k] = k % 2 == 0 ? 1.0f : -1.0f;  // full scale
+        Int16Activations x;
+        prepare_int16_activations(n_tokens, cols, x, true);
+        ASSERT_TRUE(x.has_cross_terms());
+        quantize_int16_activations_scalar(values, 0, x.n_tiles(), x);
+        for (int64_t token = 0; token < x.n_tiles() * kInt16TileTokens; ++token) {
+            for (int64_t b = 0; b < x.padded_cols / kInt16CrossBlock; ++b) {
+                int64_t sum = 0;
+                for (int64_t k = b * kInt16CrossBlock; k < (b + 1) * kInt16CrossBlock; k += 4) {
+                    sum += int64_t{packed_activation(x, token, k)} *
+                               packed_activation(x, token, k + 2) +
+                           int64_t{packed_activation(x, token, k + 1)} *
+                               packed_activation(x, token, k + 3);
+                }
+                const int32_t got = x.tile_cross_terms(
+                    token / kInt16TileTokens)[b * kInt16TileTokens + token % kInt16TileTokens];
+                ASSERT_EQ(got, static_cast<int32_t>(static_cast<uint32_t>(-sum)))
+                    << "cols " << cols << " token " << token << " block " << b;
+            }
+        }
+    }
+    Int16Activations plain;
+    prepare_int16_activations(3, 64, plain);
+    EXPECT_FALSE(plain.has_cross_terms());
+}
+
 TEST(GemmInt16, Avx2ActivationQuantizerMatchesScalar) {
     if (!gemm_int16_avx2_available()) GTEST_SKIP() << "no AVX2 on this CPU";
     if (!isa_enabled(IsaLevel::Avx2)) GTEST_SKIP() << "capped below AVX2";
@@ -183,14 +215,15 @@ TEST(GemmInt16, Avx2ActivationQuantizerMatchesScalar) {
         values[3 * cols] = std::numeric_limits<float>::quiet_NaN();
         Int16Activations scalar;
         Int16Activations simd;
-        prepare_int16_activations(n_tokens, cols, scalar);
-        prepare_int16_activations(n_tokens, cols, simd);
+        prepare_int16_activations(n_tokens, cols, scalar, true);
+        prepare_int16_activations(n_tokens, cols, simd, true);
         quantize_int16_activations_scalar(values, 0, scalar.n_tiles(), scalar);
         // Tile by tile, as threads take them.
         for (int64_t tile = 0; tile < simd.n_tiles(); ++tile) {
             quantize_int16_activations(values, tile, tile + 1, simd);
         }
         ASSERT_EQ(simd.pairs, scalar.pairs) << cols;
+        ASSERT_EQ(simd.cross_terms, scalar.cross_terms) << cols;
         ASSERT_EQ(simd.scales.size(), scalar.scales.size());
         for (size_t i = 0; i < simd.scales.size(); ++i) {
             if (std::isnan(scalar.scales[i])) {
@@ -276,6 +309,16 @@ void check_kernel(Kernel kernel) {
                         info.run(args, scratch);
                         ASSERT_EQ(y, reference)
                             << what << ": " << info.name << " differs from scalar";
+                        if (!q8_0) continue;
+                        // With cross terms: the Winograd tile at AVX2, ignored elsewhere.
+                        Int16Activations x_cross;
+                        prepare_int16_activations(n_tokens, cols, x_cross, true);
+                        quantize_int16_activations_scalar(values, 0, x_cross.n_tiles(), x_cross);
+                        std::fill(y.begin(), y.end(), -7.0f);
+                        args.x = &x_cross;
+                        info.run(args, scratch);
+                        ASSERT_EQ(y, reference)
+                            << what << ": " << info.name << " with cross terms differs from scalar";
                         continue;
                     }
                     for (int64_t t = 0; t < n_tokens; ++t) {

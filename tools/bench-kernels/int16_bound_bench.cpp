@@ -13,7 +13,9 @@
 // allow 6.0: 28 of 32 products a cycle. The whole kernel, with Q8_0's scale folds every 32
 // columns, the panel packing and the loop, 23-24 products a cycle over 4096 x 4096 for 128 and 512
 // tokens (~100 G/s); the tile alone (not timed here: it is internal) ran 7.6 cycles a step, 25 a
-// cycle.
+// cycle. The Winograd tile (gemm_int16.h), as many vector instructions but half the multiplies:
+// one thread here within noise of the plain one (22.7 / 23.5 -> 23.4 / 24.0 in one run, equal in
+// another), two threads through linear() 1-4% faster, the model 2% (engine/linear.cpp).
 
 #include <benchmark/benchmark.h>
 
@@ -144,10 +146,13 @@ BENCHMARK_CAPTURE(BM_VectorPipes, madd4_add8, probe_madd_add_mix, 12);
 BENCHMARK_CAPTURE(BM_VectorPipes, tile_step_madd12_add12, probe_tile_step, 24);
 
 // gemm_int16_rows on Q8_0 at the active level over a 7B-shape projection (rows x cols) for
-// n_tokens tokens, one thread, in blocks of kInt16BlockRows rows as linear() hands them out;
+// n_tokens tokens, one thread, in blocks of kInt16BlockRows rows as linear() hands them out, the
+// activations without and with cross terms (the plain and the Winograd tile at the avx2 level);
 // reports products a second and a cycle.
 void BM_Int16Rows(benchmark::State& state) {
     const int64_t rows = state.range(0), cols = state.range(1), n_tokens = state.range(2);
+    const bool cross_terms = state.range(3) != 0;  // the Winograd tile at the plain AVX2 level
+    state.SetLabel(cross_terms && gemm_int16_wants_cross_terms(DType::Q8_0) ? "winograd" : "plain");
     if (!gemm_int16_avx2_available()) {
         state.SkipWithError("no AVX2");
         return;
@@ -155,7 +160,7 @@ void BM_Int16Rows(benchmark::State& state) {
     const auto bytes = bench::quantized_bytes(DType::Q8_0, rows, cols);
     const auto x_values = bench::random_floats(static_cast<size_t>(n_tokens * cols), 2);
     Int16Activations x;
-    prepare_int16_activations(n_tokens, cols, x);
+    prepare_int16_activations(n_tokens, cols, x, cross_terms);
     quantize_int16_activations(x_values, 0, x.n_tiles(), x);
     std::vector<float> y(static_cast<size_t>(n_tokens * rows));
     Int16Scratch scratch;
@@ -182,7 +187,12 @@ void BM_Int16Rows(benchmark::State& state) {
     state.counters["per_cycle"] = products / (seconds * clock_hz());
 }
 
-BENCHMARK(BM_Int16Rows)->Args({4096, 4096, 128})->Args({4096, 4096, 512})->UseRealTime();
+BENCHMARK(BM_Int16Rows)
+    ->Args({4096, 4096, 128, 0})
+    ->Args({4096, 4096, 128, 1})
+    ->Args({4096, 4096, 512, 0})
+    ->Args({4096, 4096, 512, 1})
+    ->UseRealTime();
 
 #endif
 
