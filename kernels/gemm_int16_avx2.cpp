@@ -1,6 +1,7 @@
 // The AVX2 (VPMADDWD + VPADDD) and AVX-VNNI (VPDPWSSD) kernels of the 16-bit integer GEMM
 // (gemm_int16.h): the activation quantizer, the weight panel packer (which the AVX-512 kernels
-// use too) and the register tiles; the blocked loop over them is gemm_int16_impl.h's. Compiled
+// use too) and the register tiles, among them Q8_0's Winograd tile for the plain AVX2 level; the
+// blocked loop over them is gemm_int16_impl.h's. Compiled
 // without AVX-512 in a native build (kernels/CMakeLists.txt), so that --isa avx2 runs the code an
 // AVX2-only CPU gets.
 
@@ -325,29 +326,28 @@ constexpr int kWinogradSubTile = 4;
 // packed tile): one index register for every token.
 // u = weights (w2, w3) + activations (x0, x1), v = (w0, w1) + (x2, x3): VPMADDWD(u, v) is
 // (w2 + x0)(w0 + x2) + (w3 + x1)(w1 + x3).
-#define LLAMA_WINOGRAD_TOKEN(p, lo, hi) \
-    "vpbroadcastd (%[" #p               \
-    "],%[offset]), %[x01]\n\t"          \
-    "vpbroadcastd 24(%[" #p             \
-    "],%[offset]), %[x23]\n\t"          \
-    "vpaddw %[w23a], %[x01], %[u]\n\t"  \
-    "vpaddw %[w01a], %[x23], %[v]\n\t"  \
-    "vpmaddwd %[v], %[u], %[u]\n\t"     \
-    "vpaddd %[u], %[" #lo "], %[" #lo   \
-    "]\n\t"                             \
-    "vpaddw %[w23b], %[x01], %[u]\n\t"  \
-    "vpaddw %[w01b], %[x23], %[v]\n\t"  \
-    "vpmaddwd %[v], %[u], %[u]\n\t"     \
+// clang-format off
+#define LLAMA_WINOGRAD_TOKEN(p, lo, hi)                     \
+    "vpbroadcastd (%[" #p "],%[offset]), %[x01]\n\t"        \
+    "vpbroadcastd 24(%[" #p "],%[offset]), %[x23]\n\t"      \
+    "vpaddw %[w23a], %[x01], %[u]\n\t"                      \
+    "vpaddw %[w01a], %[x23], %[v]\n\t"                      \
+    "vpmaddwd %[v], %[u], %[u]\n\t"                         \
+    "vpaddd %[u], %[" #lo "], %[" #lo "]\n\t"               \
+    "vpaddw %[w23b], %[x01], %[u]\n\t"                      \
+    "vpaddw %[w01b], %[x23], %[v]\n\t"                      \
+    "vpmaddwd %[v], %[u], %[u]\n\t"                         \
     "vpaddd %[u], %[" #hi "], %[" #hi "]\n\t"
 // Rows 0-7 / 8-15 of columns k, k + 1 (pair k / 2: 64 bytes of the panel) and k + 2, k + 3.
-#define LLAMA_WINOGRAD_WEIGHTS      \
-    "vmovdqa (%[w]), %[w01a]\n\t"   \
-    "vmovdqa 32(%[w]), %[w01b]\n\t" \
-    "vmovdqa 64(%[w]), %[w23a]\n\t" \
+#define LLAMA_WINOGRAD_WEIGHTS                              \
+    "vmovdqa (%[w]), %[w01a]\n\t"                           \
+    "vmovdqa 32(%[w]), %[w01b]\n\t"                         \
+    "vmovdqa 64(%[w]), %[w23a]\n\t"                         \
     "vmovdqa 96(%[w]), %[w23b]\n\t"
-#define LLAMA_WINOGRAD_TEMPS                                                        \
+#define LLAMA_WINOGRAD_TEMPS                                \
     [w01a] "=&x"(w01a), [w01b] "=&x"(w01b), [w23a] "=&x"(w23a), [w23b] "=&x"(w23b), \
-        [x01] "=&x"(x01), [x23] "=&x"(x23), [u] "=&x"(u), [v] "=&x"(v)
+    [x01] "=&x"(x01), [x23] "=&x"(x23), [u] "=&x"(u), [v] "=&x"(v)
+// clang-format on
 
 template <int T>
 [[gnu::always_inline]] LLAMA_TARGET_AVX2 inline void winograd_group(const int32_t* w,
