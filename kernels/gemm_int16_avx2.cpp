@@ -1,9 +1,8 @@
 // The AVX2 (VPMADDWD + VPADDD) and AVX-VNNI (VPDPWSSD) kernels of the 16-bit integer GEMM
 // (gemm_int16.h): the activation quantizer, the weight panel packer (which the AVX-512 kernels
 // use too) and the register tiles, among them Q8_0's Winograd tile for the plain AVX2 level; the
-// blocked loop over them is gemm_int16_impl.h's. Compiled
-// without AVX-512 in a native build (kernels/CMakeLists.txt), so that --isa avx2 runs the code an
-// AVX2-only CPU gets.
+// blocked loop over them is gemm_int16_impl.h's. Compiled without AVX-512 in a native build
+// (kernels/CMakeLists.txt), so that --isa avx2 runs the code an AVX2-only CPU gets.
 
 #include <algorithm>
 #include <cstring>
