@@ -32,10 +32,11 @@ constexpr int64_t kBlockValues = kAmxTokenBlock * kAmxColumnStep;  // 512 bf16 =
 
 int64_t column_steps(int64_t cols) { return (cols + kAmxColumnStep - 1) / kAmxColumnStep; }
 
-void check_size(const char* what, size_t have, int64_t need) {
+// Throws unless a buffer holds `need` values: "function: what holds ... values, need ...".
+void check_size(const char* function, const char* what, size_t have, int64_t need) {
     if (static_cast<int64_t>(have) < need) {
-        throw Error(std::string(what) + " holds " + std::to_string(have) + " values, need " +
-                    std::to_string(need));
+        throw Error(std::string(function) + ": " + what + " holds " + std::to_string(have) +
+                    " values, need " + std::to_string(need));
     }
 }
 
@@ -484,10 +485,10 @@ using GroupPacker = void (*)(DType, const std::byte* const*, int64_t, int64_t, u
 
 void pack_weights_with(GroupPacker pack_group, DType type, const std::byte* w, int64_t rows,
                        int64_t cols, std::span<uint16_t> packed, std::span<float> scratch) {
-    check_size("pack_weights_bf16: packed", packed.size(), packed_weights_size(rows, cols));
+    check_size("pack_weights_bf16", "packed", packed.size(), packed_weights_size(rows, cols));
     const bool direct = is_plain_float(type);
     if (!direct) {
-        check_size("pack_weights_bf16: scratch", scratch.size(), pack_weights_scratch_size(cols));
+        check_size("pack_weights_bf16", "scratch", scratch.size(), pack_weights_scratch_size(cols));
     }
     const int64_t stride = row_bytes(type, cols);
     const int64_t group_values = column_steps(cols) * kBlockValues;
@@ -527,8 +528,8 @@ bool pack_avx512_available() { return cpu_supports(IsaLevel::Avx512); }
 
 void pack_activations_bf16_scalar(std::span<const float> x, int64_t n_tokens, int64_t cols,
                                   std::span<uint16_t> packed) {
-    check_size("pack_activations_bf16: x", x.size(), n_tokens * cols);
-    check_size("pack_activations_bf16: packed", packed.size(),
+    check_size("pack_activations_bf16", "x", x.size(), n_tokens * cols);
+    check_size("pack_activations_bf16", "packed", packed.size(),
                packed_activations_size(n_tokens, cols));
     const int64_t ksteps = column_steps(cols);
     const int64_t padded_tokens = (n_tokens + kAmxTokenBlock - 1) / kAmxTokenBlock * kAmxTokenBlock;
@@ -547,19 +548,19 @@ void pack_activations_bf16_scalar(std::span<const float> x, int64_t n_tokens, in
 void check_packed_gemm_args(const char* kernel, std::span<const uint16_t> packed_x,
                             int64_t n_tokens, int64_t cols, std::span<const uint16_t> packed_w,
                             int64_t rows, std::span<const float> y, int64_t ldy) {
-    const std::string name(kernel);
     if (ldy < rows) {
-        throw Error(name + ": ldy " + std::to_string(ldy) + " < rows " + std::to_string(rows));
+        throw Error(std::string(kernel) + ": ldy " + std::to_string(ldy) + " < rows " +
+                    std::to_string(rows));
     }
-    check_size((name + ": packed_x").c_str(), packed_x.size(),
-               packed_activations_size(n_tokens, cols));
-    check_size((name + ": packed_w").c_str(), packed_w.size(), packed_weights_size(rows, cols));
-    check_size((name + ": y").c_str(), y.size(), (n_tokens - 1) * ldy + rows);
+    check_size(kernel, "packed_x", packed_x.size(), packed_activations_size(n_tokens, cols));
+    check_size(kernel, "packed_w", packed_w.size(), packed_weights_size(rows, cols));
+    check_size(kernel, "y", y.size(), (n_tokens - 1) * ldy + rows);
     const auto misaligned = [](const void* p) {
         return reinterpret_cast<uintptr_t>(p) % kPackedAlignment != 0;
     };
     if (misaligned(packed_x.data()) || misaligned(packed_w.data())) {
-        throw Error(name + ": packed operands must be 64-byte aligned (use PackedBuffer)");
+        throw Error(std::string(kernel) +
+                    ": packed operands must be 64-byte aligned (use PackedBuffer)");
     }
 }
 
@@ -574,8 +575,8 @@ void pack_activations_bf16(std::span<const float> x, int64_t n_tokens, int64_t c
                            std::span<uint16_t> packed) {
 #if defined(__x86_64__)
     if (isa_enabled(IsaLevel::Avx512)) {
-        check_size("pack_activations_bf16: x", x.size(), n_tokens * cols);
-        check_size("pack_activations_bf16: packed", packed.size(),
+        check_size("pack_activations_bf16", "x", x.size(), n_tokens * cols);
+        check_size("pack_activations_bf16", "packed", packed.size(),
                    packed_activations_size(n_tokens, cols));
         pack_activations_avx512(x.data(), n_tokens, cols, packed.data());
         return;
@@ -589,7 +590,8 @@ void pack_weights_bf16(DType type, const std::byte* w, int64_t rows, int64_t col
 #if defined(__x86_64__)
     if (isa_enabled(IsaLevel::Avx512)) {
         if (packs_interleaved_directly(type)) {
-            check_size("pack_weights_bf16: packed", packed.size(), packed_weights_size(rows, cols));
+            check_size("pack_weights_bf16", "packed", packed.size(),
+                       packed_weights_size(rows, cols));
             check_whole_groups(Matrix{type, rows, cols, w}, "pack_weights_bf16");
             if (isa_enabled(IsaLevel::Avx512Bf16)) {
                 pack_interleaved_avx512<true>(type, w, rows, cols, packed.data());
