@@ -39,6 +39,18 @@ float quantize_block(std::span<const float> values, Scaling scaling, int16_t* w_
     return scale;
 }
 
+// The kernel gemm_int16_rows runs: the widest the active ISA level allows.
+enum class Int16Kernel { Scalar, Avx2, AvxVnni, Avx512, Avx512Vnni };
+Int16Kernel active_kernel() {
+    if (isa_enabled(IsaLevel::Avx512Vnni)) return Int16Kernel::Avx512Vnni;
+    if (isa_enabled(IsaLevel::Avx512)) return Int16Kernel::Avx512;
+    if (isa_enabled(IsaLevel::Avx2Vnni) && gemm_int16_avx_vnni_available()) {
+        return Int16Kernel::AvxVnni;
+    }
+    if (isa_enabled(IsaLevel::Avx2)) return Int16Kernel::Avx2;
+    return Int16Kernel::Scalar;
+}
+
 int32_t pair(int32_t low, int32_t high) {
     return static_cast<int32_t>(static_cast<uint16_t>(low) |
                                 static_cast<uint32_t>(static_cast<uint16_t>(high)) << 16);
@@ -240,10 +252,8 @@ void prepare_int16_activations(int64_t n_tokens, int64_t cols, Int16Activations&
 }
 
 bool gemm_int16_wants_cross_terms(DType type) {
-    // The Winograd tile: Q8_0 at the plain AVX2 level (gemm_int16_rows' choice below).
-    return (type == DType::Q8_0 || type == DType::Q8_0_R16) && isa_enabled(IsaLevel::Avx2) &&
-           !isa_enabled(IsaLevel::Avx512) &&
-           !(isa_enabled(IsaLevel::Avx2Vnni) && gemm_int16_avx_vnni_available());
+    // The Winograd tile: Q8_0 on the plain AVX2 kernel.
+    return int16_weight_block(type) == kQ8_0BlockSize && active_kernel() == Int16Kernel::Avx2;
 }
 
 void quantize_int16_activations_scalar(std::span<const float> values, int64_t tile_begin,
@@ -306,13 +316,18 @@ void gemm_int16_rows_scalar(const Int16RowsArgs& a) {
 }
 
 void gemm_int16_rows(const Int16RowsArgs& args, Int16Scratch& scratch) {
-    if (isa_enabled(IsaLevel::Avx512Vnni)) return gemm_int16_rows_avx512_vnni(args, scratch);
-    if (isa_enabled(IsaLevel::Avx512)) return gemm_int16_rows_avx512(args, scratch);
-    if (isa_enabled(IsaLevel::Avx2Vnni) && gemm_int16_avx_vnni_available()) {
-        return gemm_int16_rows_avx_vnni(args, scratch);
+    switch (active_kernel()) {
+        case Int16Kernel::Avx512Vnni:
+            return gemm_int16_rows_avx512_vnni(args, scratch);
+        case Int16Kernel::Avx512:
+            return gemm_int16_rows_avx512(args, scratch);
+        case Int16Kernel::AvxVnni:
+            return gemm_int16_rows_avx_vnni(args, scratch);
+        case Int16Kernel::Avx2:
+            return gemm_int16_rows_avx2(args, scratch);
+        case Int16Kernel::Scalar:
+            return gemm_int16_rows_scalar(args);
     }
-    if (isa_enabled(IsaLevel::Avx2)) return gemm_int16_rows_avx2(args, scratch);
-    gemm_int16_rows_scalar(args);
 }
 
 }  // namespace llama::kernels
