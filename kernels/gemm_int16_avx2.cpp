@@ -233,6 +233,28 @@ template <bool kVnni>
     }
 }
 
+// Q8_0's two 32-column weight blocks in a 64-column activation block, one token's sums of 16
+// rows (rows 0-7 in low, 8-15 in high): the first block's float(sum) x weight scale is kept in
+// partial; the second's added to it, times the token's scale, goes into s. The scalar reference's
+// operations in its order, for the plain and the Winograd tile alike.
+[[gnu::always_inline]] LLAMA_TARGET_AVX2 inline void keep_first_q8_0_block(
+    __m256i low, __m256i high, __m256 w_scale0, __m256 w_scale1, float* partial) {
+    _mm256_store_ps(partial, _mm256_mul_ps(_mm256_cvtepi32_ps(low), w_scale0));
+    _mm256_store_ps(partial + 8, _mm256_mul_ps(_mm256_cvtepi32_ps(high), w_scale1));
+}
+
+[[gnu::always_inline]] LLAMA_TARGET_AVX2 inline void fold_second_q8_0_block(
+    __m256i low, __m256i high, __m256 w_scale0, __m256 w_scale1, const float* partial,
+    float token_scale, float* s) {
+    const __m256 x_scale = _mm256_set1_ps(token_scale);
+    const __m256 block_low =
+        _mm256_fmadd_ps(_mm256_cvtepi32_ps(low), w_scale0, _mm256_load_ps(partial));
+    const __m256 block_high =
+        _mm256_fmadd_ps(_mm256_cvtepi32_ps(high), w_scale1, _mm256_load_ps(partial + 8));
+    _mm256_store_ps(s, _mm256_fmadd_ps(block_low, x_scale, _mm256_load_ps(s)));
+    _mm256_store_ps(s + 8, _mm256_fmadd_ps(block_high, x_scale, _mm256_load_ps(s + 8)));
+}
+
 // The register tile (detail::Int16Tile) of T <= 6 tokens, one packed token tile, weight blocks
 // of kWeightBlock columns: low[t] and high[t] hold rows 0-7 and 8-15 of token t.
 template <int T, bool kVnni, int kWeightBlock>
@@ -284,25 +306,15 @@ LLAMA_TARGET_AVX2 void tile(const int32_t* panel, const float* panel_scales, int
                                                        _mm256_load_ps(s + 8)));
             }
         } else if (wb % 2 == 0) {
-            // The first weight block of two: float(sum) x w scale, kept for the second.
 #pragma GCC unroll 6
             for (int t = 0; t < T; ++t) {
-                _mm256_store_ps(partial[t], _mm256_mul_ps(_mm256_cvtepi32_ps(low[t]), w_scale0));
-                _mm256_store_ps(partial[t] + 8,
-                                _mm256_mul_ps(_mm256_cvtepi32_ps(high[t]), w_scale1));
+                keep_first_q8_0_block(low[t], high[t], w_scale0, w_scale1, partial[t]);
             }
         } else {
-            // The second: (its float(sum) x w scale + the first's) x x scale into the fp32 sums.
 #pragma GCC unroll 6
             for (int t = 0; t < T; ++t) {
-                const __m256 x_scale = _mm256_set1_ps(block_x_scales[t]);
-                float* s = sums + t * ld;
-                const __m256 block_low = _mm256_fmadd_ps(_mm256_cvtepi32_ps(low[t]), w_scale0,
-                                                         _mm256_load_ps(partial[t]));
-                const __m256 block_high = _mm256_fmadd_ps(_mm256_cvtepi32_ps(high[t]), w_scale1,
-                                                          _mm256_load_ps(partial[t] + 8));
-                _mm256_store_ps(s, _mm256_fmadd_ps(block_low, x_scale, _mm256_load_ps(s)));
-                _mm256_store_ps(s + 8, _mm256_fmadd_ps(block_high, x_scale, _mm256_load_ps(s + 8)));
+                fold_second_q8_0_block(low[t], high[t], w_scale0, w_scale1, partial[t],
+                                       block_x_scales[t], sums + t * ld);
             }
         }
     }
@@ -390,7 +402,8 @@ template <int T>
 #undef LLAMA_WINOGRAD_TEMPS
 
 // Tokens [first, first + T) of a call: each Q8_0 block's sums start from minus both cross terms,
-// take the block's 8 column groups and fold into the fp32 sums as tile<..., 32> does.
+// take the block's 8 column groups and fold into the fp32 sums as tile<..., 32> does (the same
+// helpers).
 template <int T>
 LLAMA_TARGET_AVX2 void winograd_sub_tile(int first, const int32_t* panel, const float* panel_scales,
                                          int64_t n_blocks, const int32_t* x, const float* x_scales,
@@ -439,22 +452,15 @@ LLAMA_TARGET_AVX2 void winograd_sub_tile(int first, const int32_t* panel, const 
         if (wb % 2 == 0) {
 #pragma GCC unroll 4
             for (int i = 0; i < T; ++i) {
-                _mm256_store_ps(partial[i], _mm256_mul_ps(_mm256_cvtepi32_ps(low[i]), w_scale0));
-                _mm256_store_ps(partial[i] + 8,
-                                _mm256_mul_ps(_mm256_cvtepi32_ps(high[i]), w_scale1));
+                keep_first_q8_0_block(low[i], high[i], w_scale0, w_scale1, partial[i]);
             }
             continue;
         }
 #pragma GCC unroll 4
         for (int i = 0; i < T; ++i) {
-            const __m256 x_scale = _mm256_set1_ps(token_scales[i][wb / 2 * kInt16TileTokens]);
-            float* s = sums + (first + i) * ld;
-            const __m256 block_low =
-                _mm256_fmadd_ps(_mm256_cvtepi32_ps(low[i]), w_scale0, _mm256_load_ps(partial[i]));
-            const __m256 block_high = _mm256_fmadd_ps(_mm256_cvtepi32_ps(high[i]), w_scale1,
-                                                      _mm256_load_ps(partial[i] + 8));
-            _mm256_store_ps(s, _mm256_fmadd_ps(block_low, x_scale, _mm256_load_ps(s)));
-            _mm256_store_ps(s + 8, _mm256_fmadd_ps(block_high, x_scale, _mm256_load_ps(s + 8)));
+            fold_second_q8_0_block(low[i], high[i], w_scale0, w_scale1, partial[i],
+                                   token_scales[i][wb / 2 * kInt16TileTokens],
+                                   sums + (first + i) * ld);
         }
     }
 }
