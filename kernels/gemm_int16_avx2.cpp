@@ -442,6 +442,10 @@ LLAMA_TARGET_AVX2 void winograd_sub_tile(int first, const int32_t* panel, const 
             low[i] = _mm256_add_epi32(w_cross0, cross);
             high[i] = _mm256_add_epi32(w_cross1, cross);
         }
+        // Unrolled: 2-3% faster for the tile alone (12 rounds alternating, one thread, in cache)
+        // and in the model (Q8_0 avx2 prompt 512, 4 rounds), though the loop's 3 scalar
+        // instructions a group had ALUs of their own.
+#pragma GCC unroll 8
         for (int64_t g = 0; g < kGroups; ++g) {
             winograd_group<T>(w, p, offset, low, high);
             w += 2 * kInt16PanelRows;
