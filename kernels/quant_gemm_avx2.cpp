@@ -77,6 +77,7 @@ LLAMA_TARGET_AVX2 void tile_32(const PanelGemmArgs& args, int64_t t0) {
         for (int t = 0; t < T; ++t) acc[h][t] = _mm256_setzero_ps();
     }
     for (int64_t b = 0; b < args.n_blocks; ++b) {
+        prefetch_step(args);
         const std::byte* block = args.panel + b * kBlockBytes;
         const int64_t at = slot0 + b * slot_stride;
         const int8_t* xq = x.qs.data() + at * 32;
@@ -146,6 +147,7 @@ LLAMA_TARGET_AVX2 void tile_q8_split(const PanelGemmArgs& args, int64_t t0, int 
     __m256 acc[T];
     for (int t = 0; t < T; ++t) acc[t] = _mm256_setzero_ps();
     for (int64_t b = 0; b < args.n_blocks; ++b) {
+        prefetch_step(args);
         const std::byte* block = args.panel + b * kQ8SplitPanelBlock + 32 * half;
         const int64_t at = slot0 + b * slot_stride;
         const int8_t* xq = x.qs.data() + at * 32;
@@ -199,6 +201,7 @@ LLAMA_TARGET_AVX_VNNI void tile_32_vnni(const PanelGemmArgs& args, int64_t t0) {
         for (int t = 0; t < T; ++t) acc[h][t] = _mm256_setzero_ps();
     }
     for (int64_t b = 0; b < args.n_blocks; ++b) {
+        prefetch_step(args);
         const std::byte* block = args.panel + b * kQ32PanelBlock;
         const int64_t at = slot0 + b * slot_stride;
         const int8_t* xq = x.qs.data() + at * 32;
@@ -247,6 +250,7 @@ LLAMA_TARGET_AVX2 void tile_k(const PanelGemmArgs& args, int64_t t0, int half) {
     __m256 acc[T];
     for (int t = 0; t < T; ++t) acc[t] = _mm256_setzero_ps();
     for (int64_t b = 0; b < args.n_blocks; ++b) {
+        prefetch_step(args);
         const std::byte* block = args.panel + b * kBlockBytes + 32 * half;
         const int64_t at = slot0 + b * slot_stride;
         const int8_t* xq = x.qs.data() + at * 256;

@@ -53,6 +53,7 @@ LLAMA_TARGET_AVX512_VNNI void tile_32(const PanelGemmArgs& args, int64_t t0) {
     __m512 acc[T];
     for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps();
     for (int64_t b = 0; b < args.n_blocks; ++b) {
+        prefetch_step(args);
         const std::byte* block = args.panel + b * kBlockBytes;
         __m512i w[8];
         for (int k = 0; k < 8; ++k) {
@@ -91,6 +92,7 @@ LLAMA_TARGET_AVX512_VNNI void tile_k(const PanelGemmArgs& args, int64_t t0) {
     __m512 acc[T];
     for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps();
     for (int64_t b = 0; b < args.n_blocks; ++b) {
+        prefetch_step(args);
         const std::byte* block = args.panel + b * kBlockBytes;
         const int64_t at = slot0 + b * slot_stride;
         const int8_t* xq = x.qs.data() + at * 256;

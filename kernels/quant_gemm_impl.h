@@ -25,6 +25,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "kernels/prefetch.h"
 #include "kernels/quant_gemm.h"
 
 namespace llama::kernels::detail {
@@ -148,7 +149,14 @@ struct PanelGemmArgs {
     const QuantizedBatch* x;
     float* y;
     int64_t ldy;
+    // The next panel's weight bytes, into L2 a step a block of every tile (null: none).
+    SpreadPrefetch* prefetch = nullptr;
 };
+
+// A step of the next panel's prefetch (PanelGemmArgs), from a tile's loop over the blocks.
+inline void prefetch_step(const PanelGemmArgs& args) {
+    if (args.prefetch != nullptr) args.prefetch->step();
+}
 
 void panel_gemm_scalar(const PanelGemmArgs& args);
 // The AVX2 kernel reads Q8_0 panels (and those that pack as Q8_0) split into nibble planes
