@@ -15,7 +15,12 @@
 // tokens (~100 G/s); the tile alone (not timed here: it is internal) ran 7.6 cycles a step, 25 a
 // cycle. The Winograd tile (gemm_int16.h), as many vector instructions but half the multiplies:
 // one thread here within noise of the plain one (22.7 / 23.5 -> 23.4 / 24.0 in one run, equal in
-// another), two threads through linear() 1-4% faster, the model 2% (engine/linear.cpp).
+// another), two threads through linear() 1-4% faster, the model 2% (engine/linear.cpp). Its
+// column groups alone, streaming through a panel in L1 as the tile does (BM_WinogradGroups), 29.8
+// products a cycle; the tile's other work is Q8_0's per-block: each 32-column block's sums
+// converted and scaled into fp32 (~8% of the tile's time in a scratch build that left it out) and
+// started from the cross terms (~1.5%). With its group loop unrolled, 23.4 / 24.0 at 128 / 512
+// tokens.
 
 #include <benchmark/benchmark.h>
 
@@ -116,6 +121,43 @@ LLAMA_TARGET_AVX2 void probe_tile_step(int64_t n) {  // 12 VPMADDWD + 12 depende
 }
 
 #undef LLAMA_PROBE_TOKEN
+
+// The Winograd tile's column group (gemm_int16_avx2.cpp) for 4 tokens, streaming as the tile
+// does: 8 groups a 32-column block over a 16 KB panel (4 weight vectors a group, 128 bytes on) and
+// a token tile (the tokens' two words 24 bytes apart, 48 bytes on a group), all in L1; 256
+// products a group. Reports products a cycle of the groups alone, without the blocks' scale folds.
+#define LLAMA_PROBE_WINOGRAD_TOKEN(off, low, high)                       \
+    "vpbroadcastd " #off                                                 \
+    "(%%rax), %%ymm4\n\t"                                                \
+    "vpbroadcastd " #off                                                 \
+    "+24(%%rax), %%ymm5\n\t"                                             \
+    "vpaddw %%ymm2, %%ymm4, %%ymm6\n\tvpaddw %%ymm0, %%ymm5, %%ymm7\n\t" \
+    "vpmaddwd %%ymm7, %%ymm6, %%ymm6\n\tvpaddd %%ymm6, " low ", " low    \
+    "\n\t"                                                               \
+    "vpaddw %%ymm3, %%ymm4, %%ymm6\n\tvpaddw %%ymm1, %%ymm5, %%ymm7\n\t" \
+    "vpmaddwd %%ymm7, %%ymm6, %%ymm6\n\tvpaddd %%ymm6, " high ", " high "\n\t"
+
+constexpr int64_t kProbeGroups = 128;  // 16 blocks of 8
+
+LLAMA_TARGET_AVX2 void probe_winograd_groups(int64_t n, const int32_t* panel, const int32_t* x) {
+    asm volatile(
+        "2:\n\t"
+        "mov %[x], %%rax\n\tmov %[panel], %%rdx\n\tmov %[groups], %%ecx\n\t"
+        "1:\n\t"
+        "vmovdqa (%%rdx), %%ymm0\n\tvmovdqa 32(%%rdx), %%ymm1\n\t"
+        "vmovdqa 64(%%rdx), %%ymm2\n\tvmovdqa 96(%%rdx), %%ymm3\n\t"
+        LLAMA_PROBE_WINOGRAD_TOKEN(0, "%%ymm8", "%%ymm9")
+        LLAMA_PROBE_WINOGRAD_TOKEN(4, "%%ymm10", "%%ymm11")
+        LLAMA_PROBE_WINOGRAD_TOKEN(8, "%%ymm12", "%%ymm13")
+        LLAMA_PROBE_WINOGRAD_TOKEN(12, "%%ymm14", "%%ymm15")
+        "add $48, %%rax\n\tsub $-128, %%rdx\n\tdec %%ecx\n\tjnz 1b\n\t"
+        "dec %[n]\n\tjnz 2b"
+        : [n] "+r"(n)
+        : [x] "r"(x), [panel] "r"(panel), [groups] "i"(kProbeGroups)
+        : LLAMA_PROBE_CLOBBERS, "rax", "rcx", "rdx", "memory");
+}
+
+#undef LLAMA_PROBE_WINOGRAD_TOKEN
 #undef LLAMA_PROBE_CLOBBERS
 
 // Arguments: the probe, its vector instructions an iteration; reports instructions a cycle.
@@ -144,6 +186,29 @@ BENCHMARK_CAPTURE(BM_VectorPipes, vpmaddwd, probe_vpmaddwd, 8);
 BENCHMARK_CAPTURE(BM_VectorPipes, vpaddd, probe_vpaddd, 8);
 BENCHMARK_CAPTURE(BM_VectorPipes, madd4_add8, probe_madd_add_mix, 12);
 BENCHMARK_CAPTURE(BM_VectorPipes, tile_step_madd12_add12, probe_tile_step, 24);
+
+void BM_WinogradGroups(benchmark::State& state) {
+    if (!cpu_supports(IsaLevel::Avx2)) {
+        state.SkipWithError("no AVX2");
+        return;
+    }
+    const double hz = clock_hz();
+    // Zeros: the probe's sums are not read, only its instructions timed.
+    std::vector<int32_t, CacheAlignedAllocator<int32_t>> panel(kProbeGroups * 32);
+    std::vector<int32_t, CacheAlignedAllocator<int32_t>> x(kProbeGroups * 12 + 16);
+    constexpr int64_t kRepeats = 100'000;
+    double seconds = 0;
+    for (auto _ : state) {
+        const auto t0 = std::chrono::steady_clock::now();
+        probe_winograd_groups(kRepeats, panel.data(), x.data());
+        seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    }
+    const double products = static_cast<double>(state.iterations()) * kRepeats * kProbeGroups * 256;
+    state.counters["GHz"] = hz * 1e-9;
+    state.counters["per_cycle"] = products / (seconds * hz);
+}
+
+BENCHMARK(BM_WinogradGroups);
 
 // gemm_int16_rows on Q8_0 at the active level over a 7B-shape projection (rows x cols) for
 // n_tokens tokens, one thread, in blocks of kInt16BlockRows rows as linear() hands them out, the
