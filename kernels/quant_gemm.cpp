@@ -185,8 +185,9 @@ void gemm_quant(QuantPath path, const Matrix& w, const QuantizedBatch& x, std::s
     if (interleaved) check_whole_groups(w, "gemm_quant");
     static_assert(detail::kPanelRows == kInterleaveRows);
     panel.resize(static_cast<size_t>(n_blocks * functions.block_bytes(w.dtype)));
-    // Steps of the next panel's prefetch: one a block of each tile (the AVX2 K-quant tiles,
-    // which run each 8-row half of a panel, take twice that and finish it half-way).
+    // Steps of the next panel's prefetch: one a block of each tile (the AVX2 tiles that run
+    // each 8-row half of a panel on its own, K-quants' and split Q8_0's, take twice that and
+    // finish it half-way).
     const int64_t prefetch_steps = (x.n_tokens + x.group - 1) / x.group * n_blocks;
     for (int64_t r0 = 0; r0 < w.rows; r0 += detail::kPanelRows) {
         const int n_rows = static_cast<int>(std::min<int64_t>(detail::kPanelRows, w.rows - r0));

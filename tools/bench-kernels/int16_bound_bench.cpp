@@ -160,26 +160,33 @@ LLAMA_TARGET_AVX2 void probe_winograd_groups(int64_t n, const int32_t* panel, co
 #undef LLAMA_PROBE_WINOGRAD_TOKEN
 #undef LLAMA_PROBE_CLOBBERS
 
+// Times `run` once per benchmark iteration and reports `units` (what one run does) a cycle, in
+// cycles of clock_hz(); returns the cycles a run took.
+template <class Run>
+double report_per_cycle(benchmark::State& state, Run run, double units) {
+    const double hz = clock_hz();
+    double seconds = 0;
+    for (auto _ : state) {
+        const auto t0 = std::chrono::steady_clock::now();
+        run();
+        seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    }
+    const double cycles = seconds * hz / static_cast<double>(state.iterations());
+    state.counters["GHz"] = hz * 1e-9;
+    state.counters["per_cycle"] = units / cycles;
+    return cycles;
+}
+
 // Arguments: the probe, its vector instructions an iteration; reports instructions a cycle.
 void BM_VectorPipes(benchmark::State& state, Probe probe, int instructions) {
     if (!cpu_supports(IsaLevel::Avx2)) {
         state.SkipWithError("no AVX2");
         return;
     }
-    const double hz = clock_hz();
     constexpr int64_t kIterations = 10'000'000;
-    double seconds = 0;
-    for (auto _ : state) {
-        const auto t0 = std::chrono::steady_clock::now();
-        probe(kIterations);
-        seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    }
-    const double cycles = seconds * hz;
-    state.counters["GHz"] = hz * 1e-9;
-    state.counters["per_cycle"] =
-        static_cast<double>(state.iterations()) * kIterations * instructions / cycles;
-    state.counters["cycles_per_iteration"] =
-        cycles / (static_cast<double>(state.iterations()) * kIterations);
+    const double cycles = report_per_cycle(
+        state, [&] { probe(kIterations); }, static_cast<double>(kIterations) * instructions);
+    state.counters["cycles_per_iteration"] = cycles / kIterations;
 }
 
 BENCHMARK_CAPTURE(BM_VectorPipes, vpmaddwd, probe_vpmaddwd, 8);
@@ -192,20 +199,13 @@ void BM_WinogradGroups(benchmark::State& state) {
         state.SkipWithError("no AVX2");
         return;
     }
-    const double hz = clock_hz();
     // Zeros: the probe's sums are not read, only its instructions timed.
     std::vector<int32_t, CacheAlignedAllocator<int32_t>> panel(kProbeGroups * 32);
     std::vector<int32_t, CacheAlignedAllocator<int32_t>> x(kProbeGroups * 12 + 16);
     constexpr int64_t kRepeats = 100'000;
-    double seconds = 0;
-    for (auto _ : state) {
-        const auto t0 = std::chrono::steady_clock::now();
-        probe_winograd_groups(kRepeats, panel.data(), x.data());
-        seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    }
-    const double products = static_cast<double>(state.iterations()) * kRepeats * kProbeGroups * 256;
-    state.counters["GHz"] = hz * 1e-9;
-    state.counters["per_cycle"] = products / (seconds * hz);
+    report_per_cycle(
+        state, [&] { probe_winograd_groups(kRepeats, panel.data(), x.data()); },
+        static_cast<double>(kRepeats) * kProbeGroups * 256);
 }
 
 BENCHMARK(BM_WinogradGroups);
@@ -230,26 +230,25 @@ void BM_Int16Rows(benchmark::State& state) {
     std::vector<float> y(static_cast<size_t>(n_tokens * rows));
     Int16Scratch scratch;
     const int64_t row_stride = static_cast<int64_t>(bytes.size()) / rows;
-    double seconds = 0;
-    for (auto _ : state) {
-        const auto t0 = std::chrono::steady_clock::now();
-        for (int64_t row0 = 0; row0 < rows; row0 += kInt16BlockRows) {
-            gemm_int16_rows({.type = DType::Q8_0,
-                             .rows = bytes.data() + row0 * row_stride,
-                             .row_stride = row_stride,
-                             .n_rows = std::min(kInt16BlockRows, rows - row0),
-                             .x = &x,
-                             .y = y.data() + row0,
-                             .ldy = rows},
-                            scratch);
-        }
-        benchmark::DoNotOptimize(y.data());
-        seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    }
-    const double products = static_cast<double>(state.iterations()) * rows * cols * n_tokens;
-    state.counters["products_per_s"] = benchmark::Counter(products, benchmark::Counter::kIsRate);
-    state.counters["GHz"] = clock_hz() * 1e-9;
-    state.counters["per_cycle"] = products / (seconds * clock_hz());
+    const double products = static_cast<double>(rows) * cols * n_tokens;
+    report_per_cycle(
+        state,
+        [&] {
+            for (int64_t row0 = 0; row0 < rows; row0 += kInt16BlockRows) {
+                gemm_int16_rows({.type = DType::Q8_0,
+                                 .rows = bytes.data() + row0 * row_stride,
+                                 .row_stride = row_stride,
+                                 .n_rows = std::min(kInt16BlockRows, rows - row0),
+                                 .x = &x,
+                                 .y = y.data() + row0,
+                                 .ldy = rows},
+                                scratch);
+            }
+            benchmark::DoNotOptimize(y.data());
+        },
+        products);
+    state.counters["products_per_s"] = benchmark::Counter(
+        products * static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
 }
 
 BENCHMARK(BM_Int16Rows)
